@@ -1,0 +1,61 @@
+# augur: `make demo` and `make test` do all set-up on a fresh Debian machine as root, idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+APT_PACKAGES := prometheus prometheus-alertmanager chromium chromium-driver fonts-dejavu-core
+# The binaries those packages provide; apt runs only when one is missing.
+APT_BINARIES := prometheus promtool amtool prometheus-alertmanager chromium
+
+.PHONY: setup system venv test lint typecheck pytest demo demo-stop lock clean bench
+
+setup: system venv
+
+system:
+	@missing=""; for b in $(APT_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing Debian packages (missing:$$missing)"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: run as root (or install: $(APT_PACKAGES))" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade 'pip>=24'
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check agent tools rules evals server tests
+
+# mypy cannot follow setuptools' editable import hook, so it sees the package through a symlink.
+typecheck: venv
+	@mkdir -p .typecheck && ln -sfn .. .typecheck/augur
+	MYPYPATH=.typecheck $(VENV)/bin/mypy -p augur.agent -p augur.tools -p augur.rules -p augur.evals -p augur.server
+
+pytest: setup
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: setup lint typecheck pytest
+
+demo: setup
+	$(VENV)/bin/augur demo
+
+demo-stop:
+	@test -x $(VENV)/bin/augur && $(VENV)/bin/augur demo --stop || true
+
+bench: setup
+	$(PY) -m augur.evals.bench
+
+# Re-resolve the pinned versions (only when you mean to change dependencies).
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q --upgrade pip
+	.lockenv/bin/pip install -q -e '.[dev]' && .lockenv/bin/pip freeze --exclude-editable | grep -v '^augur-agent' > requirements.lock
+	rm -rf .lockenv
+
+clean:
+	rm -rf $(VENV) .typecheck build *.egg-info .pytest_cache .mypy_cache .ruff_cache

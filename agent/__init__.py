@@ -1,0 +1,1 @@
+"""The investigation: catalog, LangGraph state graph, planners, correlation, diagnosis, reports."""

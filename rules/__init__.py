@@ -1,0 +1,1 @@
+"""Rule packs for the four layers, the proposal engine, backtests, review and apply."""

@@ -1,0 +1,42 @@
+"""The `augur` command line: one Typer app, with command groups registered from `server/commands/`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from augur.server.settings import ConfigError, load_settings
+
+app = typer.Typer(
+    name="augur",
+    help="augur: an incident agent for AI/ML platforms.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """augur: an incident agent for AI/ML platforms."""
+
+
+@app.command()
+def config() -> None:
+    """Print the effective configuration (secrets masked); exit 2 with a fix hint if it is invalid."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    json.dump(settings.masked(), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+# Command groups. Each module exposes `app` (a typer.Typer) or `register(app)`.
+# (Add one line per group; keep the module's imports light.)
+
+
+if __name__ == "__main__":
+    app()

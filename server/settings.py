@@ -1,0 +1,147 @@
+"""augur's configuration: the one place that reads the environment.
+
+Values come, highest precedence first, from ``AUGUR_*`` environment variables, an optional YAML
+file named by ``AUGUR_CONFIG_FILE``, and the defaults below. Everything else in augur takes its
+configuration as explicit arguments built from a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message says which value and how to fix it."""
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "augur"
+
+
+class Settings(BaseSettings):
+    """Effective configuration of an augur process."""
+
+    model_config = SettingsConfigDict(env_prefix="AUGUR_", extra="forbid", validate_default=True)
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Where SQLite files live.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the store; empty means sqlite:///<data_dir>/augur.db.",
+    )
+    webhook_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Alertmanager must send; unset accepts webhooks from loopback only.",
+    )
+    webhook_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest webhook body.")
+    group_window_seconds: int = Field(
+        default=1800, ge=0, description="An alert joins an open incident sharing a component label "
+        "if that incident's last alert is at most this old."
+    )
+    group_labels: list[str] = Field(
+        default_factory=lambda: ["service", "model", "job", "namespace"],
+        description="Labels that name a component, in order of preference, for grouping.",
+    )
+    prometheus_url: str | None = Field(default=None, description="Prometheus base URL.")
+    alertmanager_url: str | None = Field(default=None, description="Alertmanager base URL.")
+    elasticsearch_url: str | None = Field(default=None, description="Elasticsearch URL for log search.")
+    log_db: Path | None = Field(default=None, description="Embedded SQLite log store (default in data_dir).")
+    catalog_file: Path | None = Field(default=None, description="Platform catalog YAML.")
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint.")
+    llm_model: str | None = Field(default=None, description="Model name at the LLM endpoint.")
+    llm_api_key: SecretStr | None = Field(default=None, description="API key for the LLM endpoint.")
+    reviewers: list[str] = Field(default_factory=list, description="Who may approve rule proposals.")
+    worker_lease_seconds: int = Field(default=60, gt=0, description="Job lease; renewed while running.")
+    worker_max_attempts: int = Field(default=5, gt=0, description="Attempts before a job is parked.")
+    worker_in_process: bool = Field(default=True, description="`augur serve` also runs a worker.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("AUGUR_CONFIG_FILE")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "must be a SQLAlchemy URL starting with sqlite:// or postgresql:// "
+                "(e.g. postgresql+psycopg://user@127.0.0.1:5432/augur)"
+            )
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The store URL, with the SQLite default filled in."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'augur.db'}"
+
+    def masked(self) -> dict[str, Any]:
+        """The configuration as plain data with secrets masked, for `augur config`."""
+        out: dict[str, Any] = {}
+        for name, value in self.model_dump(mode="json").items():
+            field_value = getattr(self, name)
+            if isinstance(field_value, SecretStr):
+                out[name] = "********"
+            elif name == "database_url" and value and "@" in value and ":" in value.split("@")[0][12:]:
+                scheme, rest = value.split("://", 1)
+                creds, host = rest.split("@", 1)
+                out[name] = f"{scheme}://{creds.split(':', 1)[0]}:********@{host}"
+            else:
+                out[name] = value
+        out["effective_database_url"] = self.effective_database_url
+        return out
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a client address is on the loopback range (127.0.0.0/8 or ::1)."""
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, turning validation errors into a fix hint."""
+    config_file = os.environ.get("AUGUR_CONFIG_FILE")
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(
+            f"AUGUR_CONFIG_FILE={config_file} does not exist: point it at a YAML file or unset it"
+        )
+    if config_file:
+        try:
+            yaml.safe_load(Path(config_file).read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"AUGUR_CONFIG_FILE={config_file} is not valid YAML: {exc}") from exc
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"])
+            lines.append(f"AUGUR_{name.upper()}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc

@@ -1,0 +1,1 @@
+"""Read-only telemetry tools: each takes typed arguments and returns evidence, never raises."""
