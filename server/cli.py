@@ -6,6 +6,7 @@ import json
 import sys
 
 import typer
+
 from augur.server.settings import ConfigError, load_settings
 
 app = typer.Typer(

@@ -1,3 +1,7 @@
-"""Shared fixtures. Fixtures for real servers live in tests/fixtures/ and are imported here."""
+"""Shared fixtures. Fixtures that start real servers live in tests/fixtures/."""
 
 from __future__ import annotations
+
+from tests.fixtures.prometheus import PromHistory, prom_history
+
+__all__ = ["PromHistory", "prom_history"]

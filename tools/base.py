@@ -1,0 +1,142 @@
+"""The tool contract and the registry.
+
+A tool is a small class: a pydantic ``Args`` model (its JSON schema is what an LLM sees), a
+``name``, a one-paragraph ``description``, and ``_run(args)``, which returns :class:`Evidence`.
+:meth:`Tool.run` wraps ``_run`` with the guards every tool shares: argument validation, a
+timeout, and conversion of any exception into ``error`` evidence — a tool never raises into the
+agent. Backends' clients are passed to the tool's constructor; nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
+
+from augur.tools.evidence import Evidence, EvidenceStatus
+
+__all__ = ["Tool", "ToolError", "ToolRegistry", "Unavailable"]
+
+
+class ToolError(Exception):
+    """Raised inside ``_run`` to return ``error`` evidence with an actionable reason."""
+
+
+class Unavailable(Exception):
+    """Raised inside ``_run`` when the backend is not there (down, not configured, no driver)."""
+
+
+class Tool(ABC):
+    """Base class of every tool. Subclasses set ``name``, ``description``, ``Args`` and ``_run``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Args: ClassVar[type[BaseModel]]
+    timeout_s: float = 30.0
+
+    async def run(self, args: BaseModel | dict[str, Any]) -> Evidence:
+        """Validate ``args``, run with the timeout, and return evidence; never raises."""
+        raw = args.model_dump(mode="json") if isinstance(args, BaseModel) else dict(args)
+        try:
+            parsed = args if isinstance(args, self.Args) else self.Args.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(args)'}: {e['msg']}" for e in exc.errors()
+            )
+            return Evidence.make(
+                self.name, raw, EvidenceStatus.ERROR, f"{self.name}: invalid arguments",
+                reason=f"fix the arguments and call again: {problems}",
+            )
+        canonical = parsed.model_dump(mode="json")
+        started = time.perf_counter()
+        try:
+            evidence = await asyncio.wait_for(self._run(parsed), timeout=self.timeout_s)
+        except TimeoutError:
+            evidence = Evidence.make(
+                self.name, canonical, EvidenceStatus.ERROR,
+                f"{self.name}: timed out after {self.timeout_s:g} s",
+                reason="the backend is slow or overloaded: narrow the time range or query, or retry later",
+            )
+        except Unavailable as exc:
+            evidence = Evidence.make(
+                self.name, canonical, EvidenceStatus.UNAVAILABLE, f"{self.name}: backend unavailable",
+                reason=str(exc),
+            )
+        except ToolError as exc:
+            evidence = Evidence.make(
+                self.name, canonical, EvidenceStatus.ERROR, f"{self.name}: failed", reason=str(exc)
+            )
+        except Exception as exc:  # a tool must never raise into the agent
+            evidence = Evidence.make(
+                self.name, canonical, EvidenceStatus.ERROR, f"{self.name}: unexpected failure",
+                reason=f"{type(exc).__name__}: {exc}",
+            )
+        evidence.duration_ms = (time.perf_counter() - started) * 1000.0
+        return evidence
+
+    @abstractmethod
+    async def _run(self, args: Any) -> Evidence:
+        """Do the work. Raise :class:`ToolError` or :class:`Unavailable` with a reason on failure."""
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI-style function schema an LLM sees for this tool."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.Args.model_json_schema(),
+            },
+        }
+
+
+class ToolRegistry:
+    """The tools an investigation may call, by unique name."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.register(tool)
+
+    def register(self, tool: Tool) -> None:
+        """Add a tool; a second tool with the same name is a programming error."""
+        if tool.name in self._tools:
+            raise ValueError(f"duplicate tool name {tool.name!r}: each tool needs a unique name")
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool:
+        """The tool called ``name``; KeyError names the tools that exist."""
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise KeyError(f"no tool {name!r}; known tools: {', '.join(sorted(self._tools))}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(sorted(self._tools.values(), key=lambda t: t.name))
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._tools)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """Function schemas of every tool, for an LLM's tool list."""
+        return [tool.schema() for tool in self]
+
+    async def call(self, name: str, args: dict[str, Any]) -> Evidence:
+        """Run a tool by name; an unknown name is ``error`` evidence, not an exception."""
+        if name not in self._tools:
+            return Evidence.make(
+                name, args, EvidenceStatus.ERROR, f"unknown tool {name!r}",
+                reason=f"choose one of: {', '.join(self.names())}",
+            )
+        return await self._tools[name].run(args)
