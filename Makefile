@@ -24,7 +24,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade 'pip>=24'
+	$(PY) -m pip install -q --upgrade 'pip>=24' 'setuptools==84.2.1' 'wheel==0.48.0'
 	$(PY) -m pip install -q -r requirements.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
