@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import numpy as np
@@ -34,12 +34,17 @@ import numpy.typing as npt
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from pydantic import BaseModel
 from urllib3.util.retry import Retry
 
-from augur.tools.base import ToolError, Unavailable
+from augur.tools.base import Tool, ToolError, Unavailable
+from augur.tools.evidence import Evidence, EvidenceStatus
 
 __all__ = [
     "MAX_POINTS_PER_SERIES",
+    "TIME_HELP",
+    "PromLimits",
+    "PrometheusTool",
     "RangeSeries",
     "api_get",
     "bounded_step",
@@ -47,10 +52,13 @@ __all__ = [
     "connect",
     "fetch_range",
     "fetch_range_blocking",
+    "fmt",
     "graph_url",
     "parse_duration",
     "parse_time",
     "render_labels",
+    "span",
+    "when",
 ]
 
 #: Prometheus refuses range queries of more than 11,000 points per series.
@@ -58,6 +66,9 @@ MAX_POINTS_PER_SERIES = 11_000
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+T = TypeVar("T")
+#: How time arguments are written, for argument descriptions.
+TIME_HELP = "'now', 'now-1h', RFC 3339 (2026-11-24T02:10:00Z) or Unix seconds"
 _CLIENT_ERROR = re.compile(r"^HTTP Status Code (\d+) \((.*)\)$", re.DOTALL)
 
 
@@ -345,3 +356,72 @@ def sequence_of(value: Any, url: str, what: str) -> Sequence[Any]:
     if not isinstance(value, list):
         raise _garbage(url, f"{what} is {type(value).__name__}, expected a list")
     return value
+
+
+@dataclass(frozen=True)
+class PromLimits:
+    """Guards shared by the Prometheus tools."""
+
+    request_timeout_s: float = 10.0
+    max_range_s: float = 7 * 86400.0
+    max_points: int = MAX_POINTS_PER_SERIES
+    max_series: int = 500
+
+    def as_dict(self) -> dict[str, Any]:
+        """The guards as evidence data."""
+        return {
+            "request_timeout_s": self.request_timeout_s,
+            "max_range_s": self.max_range_s,
+            "max_points": self.max_points,
+            "max_series": self.max_series,
+        }
+
+
+def fmt(value: float | None) -> str:
+    """A value for a summary sentence: 4 significant digits."""
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}"
+
+
+def when(ts: float) -> str:
+    """A Unix time as compact UTC, e.g. ``2026-11-24T02:10:00Z``."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def span(seconds: float) -> str:
+    """A duration in the largest whole unit that reads well: ``90m``, ``6h``, ``45s``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+class PrometheusTool(Tool):
+    """Base of the Prometheus tools: holds the client and the guards, runs calls off the loop."""
+
+    def __init__(self, prom: PrometheusConnect, limits: PromLimits | None = None) -> None:
+        self.prom = prom
+        self.limits = limits or PromLimits()
+        # The request timeout fires first; this bounds a tool that makes several requests.
+        self.timeout_s = max(30.0, 3 * self.limits.request_timeout_s)
+
+    @property
+    def base_url(self) -> str:
+        """Prometheus base URL, for links."""
+        return str(self.prom.url).rstrip("/")
+
+    async def blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking client call in a worker thread."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def evidence(
+        self, args: BaseModel, status: EvidenceStatus, summary: str, *, truncated: list[str] | None = None,
+        **fields: Any,
+    ) -> Evidence:
+        """Evidence for ``args``, with what the guards cut appended to the summary."""
+        cut = truncated or []
+        if cut:
+            summary = f"{summary} (cut by guards: {'; '.join(cut)})"
+        canonical = args.model_dump(mode="json")
+        return Evidence.make(self.name, canonical, status, summary, truncated=cut, **fields)
