@@ -37,6 +37,9 @@ def config() -> None:
 
 # Command groups. Each module exposes `app` (a typer.Typer) or `register(app)`.
 # (Add one line per group; keep the module's imports light.)
+from augur.server.commands import catalog as _catalog  # noqa: E402
+
+app.add_typer(_catalog.app)
 
 
 if __name__ == "__main__":
