@@ -12,13 +12,22 @@ and one line to :data:`_SECTIONS`. Keep heavy imports inside those functions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from augur.server.settings import Settings
 from augur.tools.base import Tool, ToolRegistry, Unavailable
 from augur.tools.evidence import Evidence
 
-__all__ = ["PROMETHEUS_TIMEOUT_S", "build_registry", "not_configured"]
+if TYPE_CHECKING:
+    from prometheus_api_client import PrometheusConnect
+
+__all__ = [
+    "PROMETHEUS_NOT_CONFIGURED",
+    "PROMETHEUS_TIMEOUT_S",
+    "build_registry",
+    "not_configured",
+    "prometheus_client",
+]
 
 #: Per-request timeout for Prometheus API calls made by tools.
 PROMETHEUS_TIMEOUT_S = 10.0
@@ -51,8 +60,50 @@ def not_configured(tool_class: type[Tool], reason: str) -> Tool:
 
 ToolSection = Callable[[Settings], list[Tool]]
 
+
+def prometheus_client(settings: Settings) -> PrometheusConnect | None:
+    """The Prometheus client every Prometheus-reading tool shares; ``None`` when not configured."""
+    if not settings.prometheus_url:
+        return None
+    from augur.tools.prometheus_api import connect
+
+    return connect(settings.prometheus_url, timeout_s=PROMETHEUS_TIMEOUT_S)
+
+
+#: Why a Prometheus-reading tool is unavailable when no URL is configured.
+PROMETHEUS_NOT_CONFIGURED = (
+    "no Prometheus is configured: set AUGUR_PROMETHEUS_URL (e.g. http://127.0.0.1:9090), "
+    "or pass --prometheus-url to `augur tool run`"
+)
+
+
+def _prometheus_tools(settings: Settings) -> list[Tool]:
+    """promql, promql_range, prom_series, prom_rules, prom_alerts, prom_cardinality."""
+    from augur.tools.prometheus import (
+        PromAlertsTool,
+        PromCardinalityTool,
+        PrometheusTool,
+        PromLimits,
+        PromQLRangeTool,
+        PromQLTool,
+        PromRulesTool,
+        PromSeriesTool,
+    )
+
+    classes: list[type[PrometheusTool]] = [
+        PromQLTool, PromQLRangeTool, PromSeriesTool, PromRulesTool, PromAlertsTool, PromCardinalityTool,
+    ]
+    prom = prometheus_client(settings)
+    if prom is None:
+        return [not_configured(cls, PROMETHEUS_NOT_CONFIGURED) for cls in classes]
+    limits = PromLimits(request_timeout_s=PROMETHEUS_TIMEOUT_S)
+    return [cls(prom, limits) for cls in classes]
+
+
 #: One function per backend; each returns its tools (real or not-configured stand-ins).
-_SECTIONS: list[ToolSection] = []
+_SECTIONS: list[ToolSection] = [
+    _prometheus_tools,
+]
 
 
 def build_registry(settings: Settings) -> ToolRegistry:
