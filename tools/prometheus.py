@@ -36,6 +36,7 @@ from augur.tools.prometheus_api import (
     parse_duration,
     parse_time,
     render_labels,
+    sequence_of,
     span,
     when,
 )
@@ -89,7 +90,7 @@ class PromQLTool(PrometheusTool):
     )
     Args = PromQLArgs
 
-    async def _run(self, args: PromQLArgs) -> Evidence:
+    async def _answer(self, args: PromQLArgs) -> Evidence:
         at = parse_time(args.time)
         result = await self.blocking(
             call, self.prom, "custom_query", args.query, params={"time": f"{at:.3f}"},
@@ -104,8 +105,7 @@ class PromQLTool(PrometheusTool):
                 data={"result_type": "scalar", "time": at, "value": value, "guards": guards},
                 source_url=link,
             )
-        if not isinstance(result, list):
-            raise ToolError(f"Prometheus returned a {type(result).__name__} result; expected a list")
+        result = sequence_of(result, self.base_url, "the query result")
         rows: list[dict[str, Any]] = []
         for item in result:
             labels = {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
@@ -180,7 +180,7 @@ class PromQLRangeTool(PrometheusTool):
     )
     Args = PromQLRangeArgs
 
-    async def _run(self, args: PromQLRangeArgs) -> Evidence:
+    async def _answer(self, args: PromQLRangeArgs) -> Evidence:
         now = parse_time(None)
         start, end = parse_time(args.start, now=now), parse_time(args.end, now=now)
         if end <= start:
@@ -276,7 +276,7 @@ class PromSeriesTool(PrometheusTool):
     )
     Args = PromSeriesArgs
 
-    async def _run(self, args: PromSeriesArgs) -> Evidence:
+    async def _answer(self, args: PromSeriesArgs) -> Evidence:
         now = parse_time(None)
         start, end = parse_time(args.start, now=now), parse_time(args.end, now=now)
         if end < start:
@@ -286,8 +286,8 @@ class PromSeriesTool(PrometheusTool):
         if args.match:
             params["match[]"] = args.match
         if args.label:
-            values = await self.blocking(call, self.prom, "get_label_values", args.label, params=params)
-            values = sorted(str(v) for v in values)
+            raw = await self.blocking(call, self.prom, "get_label_values", args.label, params=params)
+            values = sorted(str(v) for v in sequence_of(raw, self.base_url, f"values of {args.label}"))
             where = f" within {args.match}" if args.match else ""
             return self._listing(args, "values", values, window,
                                  f"label {args.label}{where} has {len(values)} values")
@@ -296,6 +296,7 @@ class PromSeriesTool(PrometheusTool):
                 call, self.prom, "get_series", datetime.fromtimestamp(start, UTC),
                 datetime.fromtimestamp(end, UTC), params={"match[]": args.match},
             )
+            found = sequence_of(found, self.base_url, "series")
             return self._series(args, [{str(k): str(v) for k, v in s.items()} for s in found], window)
         names, labels = await self.blocking(self._names, params)
         if args.search:
@@ -306,8 +307,10 @@ class PromSeriesTool(PrometheusTool):
                              f"{len(names)} metrics{what}; {len(labels)} label names")
 
     def _names(self, params: dict[str, Any]) -> tuple[list[str], list[str]]:
-        names = call(self.prom, "get_label_values", "__name__", params=dict(params))
-        labels = call(self.prom, "get_label_names", params=dict(params))
+        names = sequence_of(call(self.prom, "get_label_values", "__name__", params=dict(params)),
+                            self.base_url, "metric names")
+        labels = sequence_of(call(self.prom, "get_label_names", params=dict(params)),
+                             self.base_url, "label names")
         return sorted(str(n) for n in names), sorted(str(n) for n in labels if n != "__name__")
 
     def _listing(self, args: PromSeriesArgs, key: str, items: list[str], window: dict[str, Any],

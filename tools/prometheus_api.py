@@ -23,6 +23,7 @@ import json
 import math
 import re
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ __all__ = [
     "fetch_range",
     "fetch_range_blocking",
     "fmt",
+    "garbage_error",
     "graph_url",
     "parse_duration",
     "parse_time",
@@ -203,7 +205,8 @@ def _http_error(status: int, body: bytes | str, url: str) -> ToolError:
                      "the server's logs")
 
 
-def _garbage(url: str, what: str) -> ToolError:
+def garbage_error(url: str, what: str) -> ToolError:
+    """A ToolError for an answer that is not the Prometheus HTTP API's, saying what to check."""
     return ToolError(
         f"{url} did not answer like the Prometheus HTTP API ({what}): check that the URL points at "
         "Prometheus itself, not a proxy, login page or another service"
@@ -243,9 +246,9 @@ def _guarded(url: str, fn: Callable[[], Any]) -> Any:
     except requests.exceptions.RequestException as exc:
         raise ToolError(f"request to Prometheus at {url} failed: {type(exc).__name__}: {exc}") from None
     except ValueError as exc:  # requests' JSONDecodeError is a ValueError
-        raise _garbage(url, f"not JSON: {exc}") from None
+        raise garbage_error(url, f"not JSON: {exc}") from None
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise _garbage(url, f"unexpected shape: {type(exc).__name__} {exc}") from None
+        raise garbage_error(url, f"unexpected shape: {type(exc).__name__} {exc}") from None
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -275,7 +278,7 @@ def api_get(
             raise _http_error(response.status_code, response.content, url)
         payload = response.json()
         if not isinstance(payload, dict) or payload.get("status") != "success" or "data" not in payload:
-            raise _garbage(url, f"no success/data envelope: {response.text[:120]!r}")
+            raise garbage_error(url, f"no success/data envelope: {response.text[:120]!r}")
         return payload["data"]
 
     return _guarded(url, request)
@@ -300,17 +303,17 @@ class RangeSeries:
 
 def _parse_matrix(result: Any, url: str) -> list[RangeSeries]:
     if not isinstance(result, list):
-        raise _garbage(url, f"range result is {type(result).__name__}, expected a list of series")
+        raise garbage_error(url, f"range result is {type(result).__name__}, expected a list of series")
     series: list[RangeSeries] = []
     for item in result:
         if not isinstance(item, dict) or not isinstance(item.get("values"), list):
-            raise _garbage(url, "a range series without 'values'")
+            raise garbage_error(url, "a range series without 'values'")
         labels = item.get("metric") or {}
         try:
             ts = np.fromiter((float(p[0]) for p in item["values"]), dtype=np.float64)
             vs = np.fromiter((float(p[1]) for p in item["values"]), dtype=np.float64)
         except (TypeError, ValueError, IndexError) as exc:
-            raise _garbage(url, f"a point is not [time, \"value\"]: {exc}") from None
+            raise garbage_error(url, f"a point is not [time, \"value\"]: {exc}") from None
         series.append(RangeSeries({str(k): str(v) for k, v in labels.items()}, ts, vs))
     return series
 
@@ -354,7 +357,7 @@ async def fetch_range(
 def sequence_of(value: Any, url: str, what: str) -> Sequence[Any]:
     """``value`` if it is a list, else a ToolError saying the answer had the wrong shape."""
     if not isinstance(value, list):
-        raise _garbage(url, f"{what} is {type(value).__name__}, expected a list")
+        raise garbage_error(url, f"{what} is {type(value).__name__}, expected a list")
     return value
 
 
@@ -410,6 +413,17 @@ class PrometheusTool(Tool):
     def base_url(self) -> str:
         """Prometheus base URL, for links."""
         return str(self.prom.url).rstrip("/")
+
+    async def _run(self, args: Any) -> Evidence:
+        try:
+            return await self._answer(args)
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            # The client hands back whatever JSON arrived; a wrong shape surfaces here.
+            raise garbage_error(self.base_url, f"unexpected shape: {type(exc).__name__}: {exc}") from None
+
+    @abstractmethod
+    async def _answer(self, args: Any) -> Evidence:
+        """Query Prometheus and build the evidence; wrong-shaped answers become ToolError."""
 
     async def blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking client call in a worker thread."""

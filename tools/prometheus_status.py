@@ -80,7 +80,7 @@ class PromRulesTool(PrometheusTool):
     )
     Args = PromRulesArgs
 
-    async def _run(self, args: PromRulesArgs) -> Evidence:
+    async def _answer(self, args: PromRulesArgs) -> Evidence:
         params = {"type": args.type} if args.type else {}
         data = await self.blocking(api_get, self.prom, "rules", params, self.limits.request_timeout_s)
         groups = sequence_of(data.get("groups") if isinstance(data, dict) else None, self.base_url,
@@ -166,7 +166,7 @@ class PromAlertsTool(PrometheusTool):
     )
     Args = PromAlertsArgs
 
-    async def _run(self, args: PromAlertsArgs) -> Evidence:
+    async def _answer(self, args: PromAlertsArgs) -> Evidence:
         data = await self.blocking(api_get, self.prom, "alerts", None, self.limits.request_timeout_s)
         alerts = sequence_of(data.get("alerts") if isinstance(data, dict) else None, self.base_url, "alerts")
         rows: list[dict[str, Any]] = []
@@ -254,7 +254,7 @@ class PromCardinalityTool(PrometheusTool):
     )
     Args = PromCardinalityArgs
 
-    async def _run(self, args: PromCardinalityArgs) -> Evidence:
+    async def _answer(self, args: PromCardinalityArgs) -> Evidence:
         now = parse_time(None)
         start, end = parse_time(args.start, now=now), parse_time(args.end, now=now)
         tsdb, counts, scanned_of = await self.blocking(self._collect, args, start, end)
