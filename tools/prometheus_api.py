@@ -36,6 +36,7 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from pydantic import BaseModel
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from augur.tools.base import Tool, ToolError, Unavailable
@@ -82,7 +83,10 @@ def connect(
     The client's default retries three times with 1 s backoff and on 5xx, which turns a down
     Prometheus into a 7 s wait and retries queries Prometheus already timed out.
     """
-    retry = Retry(total=1, connect=1, read=0, status=0, other=0, backoff_factor=0.1, raise_on_status=False)
+    # read=False: a read timeout is re-raised as such, not retried and reported as a connection error.
+    retry = Retry(
+        total=1, connect=1, read=False, status=0, other=0, backoff_factor=0.1, raise_on_status=False
+    )
     return PrometheusConnect(
         url=url.rstrip("/"), headers=dict(headers) if headers else None, retry=retry,
         timeout=timeout_s,  # type: ignore[arg-type]  # typed int, used as requests' float timeout
@@ -233,12 +237,16 @@ def _guarded(url: str, fn: Callable[[], Any]) -> Any:
         except (ValueError, SyntaxError):
             body = match.group(2)
         raise _http_error(int(match.group(1)), body, url) from None
+    except requests.exceptions.InvalidJSONError as exc:
+        raise garbage_error(url, f"not JSON: {exc}") from None
     except requests.exceptions.Timeout:
-        raise ToolError(
-            f"Prometheus at {url} did not answer within the request timeout: it is slow or "
-            "overloaded; narrow the time range or label selectors, raise the step, or retry later"
-        ) from None
+        raise _timeout(url) from None
     except (requests.exceptions.ConnectionError, requests.exceptions.RetryError) as exc:
+        # With retries on read errors, urllib3 wraps a read timeout in MaxRetryError and
+        # requests reports that as a ConnectionError.
+        if isinstance(exc.args[0] if exc.args else None, MaxRetryError) and isinstance(
+                exc.args[0].reason, ReadTimeoutError):
+            raise _timeout(url) from None
         raise Unavailable(
             f"cannot reach Prometheus at {url} ({_root_cause(exc)}): check that it is running and "
             "that the configured Prometheus URL (host and port) is right"
@@ -249,6 +257,13 @@ def _guarded(url: str, fn: Callable[[], Any]) -> Any:
         raise garbage_error(url, f"not JSON: {exc}") from None
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
         raise garbage_error(url, f"unexpected shape: {type(exc).__name__} {exc}") from None
+
+
+def _timeout(url: str) -> ToolError:
+    return ToolError(
+        f"Prometheus at {url} did not answer within the request timeout: it is slow or "
+        "overloaded; narrow the time range or label selectors, raise the step, or retry later"
+    )
 
 
 def _root_cause(exc: BaseException) -> str:
