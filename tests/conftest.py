@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from tests.fixtures.prometheus import PromHistory, prom_history
+from tests.fixtures.store import postgres_url, store, store_url
 
-__all__ = ["PromHistory", "prom_history"]
+__all__ = ["PromHistory", "postgres_url", "prom_history", "store", "store_url"]

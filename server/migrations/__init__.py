@@ -1,0 +1,1 @@
+"""Alembic migrations of augur's store; run by :meth:`augur.server.store.Store.migrate`."""
