@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -64,6 +64,21 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(default=None, description="Model name at the LLM endpoint.")
     llm_api_key: SecretStr | None = Field(default=None, description="API key for the LLM endpoint.")
     reviewers: list[str] = Field(default_factory=list, description="Who may approve rule proposals.")
+    reviewer_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Reviewer name -> bearer token for approving/rejecting proposals (JSON in the env, "
+        'e.g. {"alice": "..."}); with `reviewers` set, only those names may approve.',
+    )
+    rules_dir: Path | None = Field(
+        default=None, description="Directory Prometheus loads rule files from; approved rules go here."
+    )
+    rules_apply_mode: Literal["file", "patch"] = Field(
+        default="file", description="`file`: write, reload and confirm; `patch`: write a diff for git."
+    )
+    rules_patch_dir: Path | None = Field(default=None, description="Where patch mode writes diffs.")
+    alertmanager_config_file: Path | None = Field(
+        default=None, description="alertmanager.yml that inhibition proposals are diffed against."
+    )
     worker_lease_seconds: int = Field(default=60, gt=0, description="Job lease; renewed while running.")
     worker_max_attempts: int = Field(default=5, gt=0, description="Attempts before a job is parked.")
     worker_in_process: bool = Field(default=True, description="`augur serve` also runs a worker.")
