@@ -302,9 +302,10 @@ class PromSeriesTool(PrometheusTool):
         if args.search:
             names = [n for n in names if args.search.lower() in n.lower()]
         window["labels"] = labels[: args.limit]
+        window["labels_count"] = len(labels)
         what = f" containing '{args.search}'" if args.search else ""
         return self._listing(args, "metrics", names, window,
-                             f"{len(names)} metrics{what}; {len(labels)} label names")
+                             f"{len(names)} metrics{what} ({len(labels)} label names)")
 
     def _names(self, params: dict[str, Any]) -> tuple[list[str], list[str]]:
         names = sequence_of(call(self.prom, "get_label_values", "__name__", params=dict(params)),
