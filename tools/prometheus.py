@@ -152,8 +152,8 @@ class PromQLRangeArgs(BaseModel):
     query: str = Field(min_length=1, description="PromQL expression to evaluate over the range.")
     start: str | float = Field(default="now-1h", description=f"Range start: {TIME_HELP}.")
     end: str | float = Field(default="now", description=f"Range end: {TIME_HELP}.")
-    step: str | None = Field(
-        default=None, description="Resolution, e.g. `15s`, `1m`; default: range/720, at least 15s."
+    step: str | float | None = Field(
+        default=None, description="Resolution, e.g. `15s`, `1m` or seconds; default: range/720, at least 15s."
     )
     baseline_end: str | float | None = Field(
         default=None,
@@ -189,7 +189,7 @@ class PromQLRangeTool(PrometheusTool):
         if end - start > self.limits.max_range_s:
             truncated.append(f"range: {span(round(end - start))} -> {span(self.limits.max_range_s)}")
             start = end - self.limits.max_range_s
-        asked = parse_duration(args.step) if args.step else max(15.0, math.ceil((end - start) / 720))
+        asked = parse_duration(str(args.step)) if args.step else max(15.0, math.ceil((end - start) / 720))
         step = bounded_step(start, end, asked, self.limits.max_points)
         if step > asked:
             truncated.append(
