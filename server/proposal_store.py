@@ -1,0 +1,139 @@
+"""Rule proposals in the SQL store: the :class:`~augur.rules.review.ProposalRepository` of the server.
+
+A state change and its event are written in one transaction, and the change is a
+compare-and-set (``UPDATE ... WHERE status = :expected``), so two reviewers clicking at once, or a
+replayed request, make exactly one transition on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from augur.rules.proposal import Backtest, Proposal, ProposalEvent, ProposalKind, ProposalState, Validation
+from augur.rules.review import SYSTEM_ACTOR
+from augur.server import models
+from augur.server.store import Store
+
+__all__ = ["SqlProposalStore"]
+
+
+def _to_row(proposal: Proposal) -> models.Proposal:
+    now = models.utcnow()
+    return models.Proposal(
+        id=proposal.id, incident_id=proposal.incident_id, kind=proposal.kind.value,
+        status=proposal.state.value, group_name=proposal.group, rule=proposal.rule,
+        rule_yaml=proposal.rule_yaml, rationale=proposal.rationale,
+        evidence_ids=list(proposal.evidence_ids),
+        check_output=proposal.validation.model_dump_json(),
+        backtest=proposal.backtest.model_dump(mode="json") if proposal.backtest else None,
+        fingerprint=proposal.fingerprint, created_at=proposal.created_at, updated_at=now,
+    )
+
+
+def _validation(text: str | None) -> Validation:
+    if text and text.startswith("{"):
+        return Validation.model_validate_json(text)
+    return Validation(ok=True, tool="promtool check rules", output=text or "")
+
+
+def _from_row(row: models.Proposal) -> Proposal:
+    backtest: dict[str, Any] | None = row.backtest
+    return Proposal(
+        id=row.id, kind=ProposalKind(row.kind), group=row.group_name, rule=row.rule,
+        rationale=row.rationale, evidence_ids=[str(e) for e in row.evidence_ids],
+        validation=_validation(row.check_output),
+        backtest=Backtest.model_validate(backtest) if backtest else None,
+        fingerprint=row.fingerprint, state=ProposalState(row.status), created_at=row.created_at,
+        incident_id=row.incident_id,
+    )
+
+
+class SqlProposalStore:
+    """Proposals and their review events in augur's store (any SQLAlchemy engine it supports)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, proposal_id: str) -> Proposal | None:
+        """The proposal, or None."""
+        with self._store.read_session() as session:
+            row = session.get(models.Proposal, proposal_id)
+            return _from_row(row) if row else None
+
+    def find(self, state: ProposalState | None = None) -> list[Proposal]:
+        """Proposals, newest first, optionally only those in ``state``."""
+        query = select(models.Proposal).order_by(models.Proposal.created_at.desc(), models.Proposal.id)
+        if state is not None:
+            query = query.where(models.Proposal.status == state.value)
+        with self._store.read_session() as session:
+            return [_from_row(row) for row in session.scalars(query)]
+
+    def add(self, proposal: Proposal) -> tuple[Proposal, bool]:
+        """Store a new pending proposal with its creation event; a known fingerprint returns the
+        stored proposal unchanged and ``False``."""
+        existing = self._by_fingerprint(proposal.fingerprint)
+        if existing is not None:
+            return existing, False
+        try:
+            with self._store.transaction() as session:
+                row = _to_row(proposal)
+                session.add(row)
+                session.flush()
+                session.add(models.ProposalEvent(
+                    proposal_id=proposal.id, from_status=None, to_status=proposal.state.value,
+                    actor=SYSTEM_ACTOR, comment="proposed", at=models.utcnow(),
+                ))
+        except IntegrityError:  # the same rule proposed concurrently
+            stored = self._by_fingerprint(proposal.fingerprint) or self.get(proposal.id)
+            if stored is None:
+                raise
+            return stored, False
+        return proposal, True
+
+    def _by_fingerprint(self, fingerprint: str) -> Proposal | None:
+        with self._store.read_session() as session:
+            row = session.scalars(
+                select(models.Proposal).where(models.Proposal.fingerprint == fingerprint)
+            ).first()
+            return _from_row(row) if row else None
+
+    def fingerprints(self) -> set[str]:
+        """Fingerprints of every stored proposal."""
+        with self._store.read_session() as session:
+            return set(session.scalars(select(models.Proposal.fingerprint)))
+
+    def move(
+        self, proposal_id: str, expected: ProposalState, new: ProposalState, actor: str, comment: str
+    ) -> bool:
+        """Compare-and-set the status and append the event, in one transaction."""
+        now = models.utcnow()
+        with self._store.transaction() as session:
+            result = session.execute(
+                update(models.Proposal)
+                .where(models.Proposal.id == proposal_id, models.Proposal.status == expected.value)
+                .values(status=new.value, updated_at=now)
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                return False
+            session.add(models.ProposalEvent(
+                proposal_id=proposal_id, from_status=expected.value, to_status=new.value,
+                actor=actor, comment=comment, at=now,
+            ))
+        return True
+
+    def events(self, proposal_id: str) -> list[ProposalEvent]:
+        """The proposal's transitions, oldest first."""
+        query = (select(models.ProposalEvent).where(models.ProposalEvent.proposal_id == proposal_id)
+                 .order_by(models.ProposalEvent.at, models.ProposalEvent.id))
+        with self._store.read_session() as session:
+            return [
+                ProposalEvent(
+                    proposal_id=row.proposal_id,
+                    from_state=ProposalState(row.from_status) if row.from_status else None,
+                    to_state=ProposalState(row.to_status), actor=row.actor, comment=row.comment, at=row.at,
+                )
+                for row in session.scalars(query)
+            ]

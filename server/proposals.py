@@ -1,0 +1,158 @@
+"""HTTP API for rule proposals: list, show, approve, reject (approving applies the rule).
+
+- ``GET /v1/proposals?state=pending`` — proposals, newest first.
+- ``GET /v1/proposals/{id}`` — one proposal with its review events.
+- ``POST /v1/proposals/{id}/approve`` and ``/reject`` — ``Authorization: Bearer <reviewer token>``,
+  optional JSON body ``{"comment": "..."}``. Approving applies the rule when a rules directory is
+  configured (``applied`` or ``failed`` with the reason). Both are idempotent: a replay answers the
+  current state with ``changed: false``.
+
+Errors: 401 without a token, 403 for an unknown token or a reviewer off the allowlist, 404 for an
+unknown id, 409 when the state forbids the action (e.g. approving a rejected proposal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Body, Header, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from augur.rules.apply import ApplyConfig, apply_approved
+from augur.rules.proposal import Proposal, ProposalEvent, ProposalState
+from augur.rules.review import (
+    Forbidden,
+    ProposalRepository,
+    ReviewError,
+    Reviewers,
+    ReviewOutcome,
+    approve,
+    reject,
+)
+from augur.server.settings import Settings
+
+__all__ = ["ProposalService", "build_router", "router_from_settings", "service_from_settings"]
+
+
+class ReviewBody(BaseModel):
+    """Optional body of approve / reject."""
+
+    comment: str = Field(default="", max_length=2000, description="Why; recorded with the transition.")
+
+
+@dataclass
+class ProposalService:
+    """What the API and the review page share: the repository, the reviewers, how to apply."""
+
+    repo: ProposalRepository
+    reviewers: Reviewers
+    apply_config: ApplyConfig | None = None
+
+    def decide(self, proposal_id: str, action: str, token: str | None, comment: str) -> ReviewOutcome:
+        """Authenticate the reviewer, approve or reject, and apply an approved rule if configured."""
+        reviewer = self.reviewers.authenticate(token)
+        if action == "reject":
+            return reject(self.repo, proposal_id, reviewer, comment)
+        outcome = approve(self.repo, proposal_id, reviewer, comment)
+        if outcome.proposal.state is ProposalState.APPROVED and self.apply_config is not None:
+            with httpx.Client() as client:
+                applied = apply_approved(self.repo, proposal_id, self.apply_config, client)
+            return ReviewOutcome(applied.proposal, changed=outcome.changed or applied.changed)
+        return outcome
+
+
+def proposal_json(proposal: Proposal, events: list[ProposalEvent] | None = None) -> dict[str, Any]:
+    """A proposal as the API returns it."""
+    data = proposal.model_dump(mode="json")
+    data["title"] = proposal.title
+    data["rule_yaml"] = proposal.rule_yaml
+    if events is not None:
+        data["events"] = [e.model_dump(mode="json") for e in events]
+    return data
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if authorization is None:
+        raise HTTPException(401, "missing Authorization header: send `Authorization: Bearer <token>` "
+                            "with your reviewer token", headers={"WWW-Authenticate": "Bearer"})
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "Authorization must be `Bearer <reviewer token>`",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+def build_router(service: ProposalService) -> APIRouter:
+    """The ``/v1/proposals`` routes over ``service``."""
+    router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
+
+    @router.get("")
+    def list_proposals(state: ProposalState | None = Query(default=None)) -> dict[str, Any]:
+        """Proposals, newest first; ``state`` filters (pending, approved, rejected, applied, failed)."""
+        return {"proposals": [proposal_json(p) for p in service.repo.find(state)]}
+
+    @router.get("/{proposal_id}")
+    def get_proposal(proposal_id: str) -> dict[str, Any]:
+        """One proposal with its review history."""
+        proposal = service.repo.get(proposal_id)
+        if proposal is None:
+            raise HTTPException(404, f"no proposal {proposal_id!r}: GET /v1/proposals lists them")
+        return proposal_json(proposal, service.repo.events(proposal_id))
+
+    def _decide(proposal_id: str, action: str, authorization: str | None, body: ReviewBody | None) -> Any:
+        token = _bearer(authorization)
+        try:
+            outcome = service.decide(proposal_id, action, token, body.comment if body else "")
+        except Forbidden as exc:
+            raise HTTPException(403, str(exc)) from None
+        except ReviewError as exc:
+            raise HTTPException(exc.status_code, str(exc)) from None
+        return {
+            "changed": outcome.changed,
+            "proposal": proposal_json(outcome.proposal, service.repo.events(proposal_id)),
+        }
+
+    @router.post("/{proposal_id}/approve")
+    def approve_proposal(
+        proposal_id: str, authorization: str | None = Header(default=None),
+        body: ReviewBody | None = Body(default=None),
+    ) -> Any:
+        """Approve (and apply, if configured); idempotent."""
+        return _decide(proposal_id, "approve", authorization, body)
+
+    @router.post("/{proposal_id}/reject")
+    def reject_proposal(
+        proposal_id: str, authorization: str | None = Header(default=None),
+        body: ReviewBody | None = Body(default=None),
+    ) -> Any:
+        """Reject; idempotent."""
+        return _decide(proposal_id, "reject", authorization, body)
+
+    return router
+
+
+def service_from_settings(settings: Settings, repo: ProposalRepository) -> ProposalService:
+    """The service as configured: reviewer tokens and allowlist, and apply settings if a rules dir is set."""
+    reviewers = Reviewers.of({n: t.get_secret_value() for n, t in settings.reviewer_tokens.items()},
+                             settings.reviewers)
+    apply_config = None
+    if settings.rules_dir is not None:
+        apply_config = ApplyConfig(
+            rules_dir=settings.rules_dir, prometheus_url=settings.prometheus_url,
+            mode=settings.rules_apply_mode, patch_dir=settings.rules_patch_dir,
+            alertmanager_config=settings.alertmanager_config_file,
+        )
+    return ProposalService(repo, reviewers, apply_config)
+
+
+def router_from_settings(settings: Settings, repo: ProposalRepository) -> APIRouter:
+    """The API and the review page, wired from settings; ``create_app`` includes this."""
+    from augur.server.review_page import build_review_router
+
+    service = service_from_settings(settings, repo)
+    router = APIRouter()
+    router.include_router(build_router(service))
+    router.include_router(build_review_router(service))
+    return router

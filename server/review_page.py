@@ -1,0 +1,183 @@
+"""The review page: ``/review``, server-rendered HTML with plain form POSTs (no JavaScript).
+
+It lists pending proposals with the rule, the rationale (evidence ids), ``promtool``'s verdict
+and the backtest drawn as an inline SVG chart, and approve / reject buttons. A reviewer signs in
+once with their token (kept in an HttpOnly, SameSite=Strict cookie scoped to ``/review``, so
+another site cannot post with it), or pastes the token into the form.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from augur.rules.proposal import Backtest, Proposal, ProposalEvent, ProposalState
+from augur.rules.review import Forbidden, ReviewError
+from augur.server.proposals import ProposalService
+
+__all__ = ["COOKIE", "backtest_svg", "build_review_router"]
+
+COOKIE = "augur_reviewer"
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(["html"]),
+)
+_EVIDENCE = re.compile(r"\[?(ev-[0-9a-f]{6,})\]?")
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%m-%d %H:%M")
+
+
+def backtest_svg(backtest: Backtest, width: int = 720, height: int = 220) -> str:
+    """The backtest as an SVG chart: the signal, the threshold, would-fire spans, the incident start."""
+    left, right, top, bottom = 56, 12, 14, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    t0, t1 = backtest.start, max(backtest.end, backtest.start + 1)
+    values = [v for _, v in backtest.value_series]
+    if backtest.threshold is not None:
+        values.append(backtest.threshold)
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    pad = (hi - lo) * 0.08
+    lo, hi = lo - pad, hi + pad
+
+    def x(t: float) -> float:
+        return left + (t - t0) / (t1 - t0) * plot_w
+
+    def y(v: float) -> float:
+        return top + (hi - v) / (hi - lo) * plot_h
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="backtest" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" data-points="{len(backtest.value_series)}" '
+        f'data-episodes="{backtest.episodes}">',
+        f"<title>{html.escape(backtest.expr)}: fired {backtest.episodes} time(s) in "
+        f"{backtest.days:.1f} days</title>",
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>',
+    ]
+    for start, end in backtest.spans:
+        x0, x1 = x(max(start, t0)), x(min(end, t1))
+        parts.append(f'<rect class="fire-span" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1.5):.1f}" '
+                     f'height="{plot_h}" fill="#e4572e" fill-opacity="0.22"/>')
+    if backtest.value_series:
+        points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in backtest.value_series)
+        parts.append(f'<polyline class="series" points="{points}" fill="none" stroke="#1f6fb2" '
+                     'stroke-width="1.4"/>')
+    if backtest.threshold is not None:
+        ty = y(backtest.threshold)
+        parts.append(f'<line class="threshold" x1="{left}" x2="{left + plot_w}" y1="{ty:.1f}" y2="{ty:.1f}" '
+                     'stroke="#e4572e" stroke-dasharray="5,4" stroke-width="1.2"/>')
+        parts.append(f'<text x="{left + plot_w - 4}" y="{ty - 4:.1f}" text-anchor="end" font-size="11" '
+                     f'fill="#b8401f">threshold {backtest.threshold:.4g}</text>')
+    if backtest.incident_start is not None and t0 <= backtest.incident_start <= t1:
+        ix = x(backtest.incident_start)
+        parts.append(f'<line class="incident" x1="{ix:.1f}" x2="{ix:.1f}" y1="{top}" y2="{top + plot_h}" '
+                     'stroke="#222" stroke-width="1.5"/>')
+        parts.append(f'<text x="{ix - 4:.1f}" y="{top + 12}" text-anchor="end" font-size="11" '
+                     'fill="#222">first alert</text>')
+    for value in (lo + pad, hi - pad):
+        parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="11" '
+                     f'fill="#555">{value:.3g}</text>')
+    for t, anchor in ((t0, "start"), (t1, "end")):
+        parts.append(f'<text x="{x(t):.1f}" y="{height - 10}" text-anchor="{anchor}" font-size="11" '
+                     f'fill="#555">{_when(t)} UTC</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _rationale_html(text: str) -> Markup:
+    escaped = html.escape(text)
+    return Markup(_EVIDENCE.sub(r'<code class="evidence">\1</code>', escaped))
+
+
+def _summary(proposal: Proposal) -> str:
+    bt = proposal.backtest
+    if bt is None:
+        return "no backtest (an Alertmanager rule: nothing to replay)"
+    text = f"would have fired {bt.episodes} time(s) in the last {bt.days:.1f} days"
+    if bt.lead_minutes is not None:
+        text += (f"; {bt.lead_minutes:.0f} min before the incident's first alert" if bt.lead_minutes >= 0
+                 else f"; {-bt.lead_minutes:.0f} min after the incident's first alert")
+    elif bt.incident_start is not None:
+        text += "; it did not fire around the incident"
+    return text
+
+
+def build_review_router(svc: ProposalService) -> APIRouter:
+    """The ``/review`` page routes over a :class:`~augur.server.proposals.ProposalService`."""
+    router = APIRouter(prefix="/review", include_in_schema=False)
+
+    def page(request: Request, message: str = "", status: int = 200, error: bool = False) -> HTMLResponse:
+        reviewer = None
+        token = request.cookies.get(COOKIE)
+        if token:
+            try:
+                reviewer = svc.reviewers.authenticate(token)
+            except Forbidden:
+                reviewer = None
+        pending = svc.repo.find(ProposalState.PENDING)
+        decided = [p for p in svc.repo.find() if p.state is not ProposalState.PENDING][:50]
+        last_event: dict[str, ProposalEvent | None] = {}
+        for proposal in decided:
+            events = svc.repo.events(proposal.id)
+            last_event[proposal.id] = events[-1] if events else None
+        body = _TEMPLATES.get_template("review.html").render(
+            pending=[{
+                "p": p, "summary": _summary(p), "rationale": _rationale_html(p.rationale),
+                "chart": Markup(backtest_svg(p.backtest)) if p.backtest else None,
+            } for p in pending],
+            decided=decided, last_event=last_event, reviewer=reviewer,
+            message=message or request.query_params.get("msg", ""), error=error,
+        )
+        return HTMLResponse(body, status_code=status)
+
+    @router.get("", response_class=HTMLResponse)
+    def review(request: Request) -> HTMLResponse:
+        """The page: pending proposals with their charts, and recent decisions."""
+        return page(request)
+
+    @router.post("/login")
+    def login(request: Request, token: str = Form(...)) -> Response:
+        """Check a reviewer token and keep it in a cookie for this page."""
+        try:
+            name = svc.reviewers.authenticate(token.strip())
+        except Forbidden as exc:
+            return page(request, str(exc), status=403, error=True)
+        response = RedirectResponse(f"/review?msg={quote(f'Signed in as {name}')}", status_code=303)
+        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/review")
+        return response
+
+    @router.post("/logout")
+    def logout() -> Response:
+        """Forget the reviewer cookie."""
+        response = RedirectResponse("/review?msg=Signed+out", status_code=303)
+        response.delete_cookie(COOKIE, path="/review")
+        return response
+
+    @router.post("/{proposal_id}/{action}")
+    def decide(
+        request: Request, proposal_id: str, action: str, comment: str = Form(""), token: str = Form(""),
+    ) -> Response:
+        """Approve or reject from the page; the token comes from the form or the sign-in cookie."""
+        if action not in ("approve", "reject"):
+            return page(request, f"unknown action {action!r}: use approve or reject", status=404, error=True)
+        credential = token.strip() or request.cookies.get(COOKIE)
+        try:
+            outcome = svc.decide(proposal_id, action, credential, comment.strip())
+        except ReviewError as exc:
+            return page(request, str(exc), status=exc.status_code, error=True)
+        state = outcome.proposal.state.value
+        note = f"{proposal_id} is {state}" + ("" if outcome.changed else " (no change: already decided)")
+        return RedirectResponse(f"/review?msg={quote(note)}", status_code=303)
+
+    return router
