@@ -34,7 +34,7 @@ __all__ = [
 
 #: The published JSON schema of :class:`Report` (a test keeps it current).
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 class Sentence(BaseModel):

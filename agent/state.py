@@ -119,6 +119,8 @@ class InvestigationState(TypedDict, total=False):
     findings: list[Finding]
     chain: dict[str, Any]
     candidates: list[dict[str, Any]]
+    verdict: dict[str, str]  # {"verdict": "identified" | "inconclusive", "why": ...}
+    llm_failed: str | None  # why the LLM path was abandoned, if it was
     report: dict[str, Any]
     done: bool
 

@@ -1,0 +1,204 @@
+"""Assembly of the :class:`~augur.agent.report.Report` from a finished investigation's state.
+
+The verdict fields come from correlate and diagnose; the narrative is written by code from the
+chain (each sentence citing the evidence of the signals it names), or by an LLM narrative writer
+when one is configured — and in both cases passes :func:`augur.agent.grounding.ground`, which
+drops sentences that cite nothing or carry numbers found in no cited evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from augur.agent.correlate import Chain, describe_change, hhmm
+from augur.agent.grounding import ground
+from augur.agent.playbook import fault_type, fixes_for
+from augur.agent.report import (
+    AlertSummary,
+    Candidate,
+    ChainLink,
+    CheckedNormal,
+    EvidenceRow,
+    Report,
+    RootCause,
+    RunStats,
+    Sentence,
+)
+from augur.agent.state import Budget, Finding, InvestigationState
+
+if TYPE_CHECKING:
+    from augur.agent.graph import GraphContext
+
+__all__ = ["assemble_report", "backend_busy_s", "code_narrative", "evidence_row"]
+
+
+def _dt(ts: float | None) -> datetime:
+    return datetime.fromtimestamp(ts or 0.0, UTC)
+
+
+def backend_busy_s(calls: Sequence[Mapping[str, Any]]) -> float:
+    """Seconds during which at least one backend call was running (the union of call intervals)."""
+    spans = sorted((c["started"], c["started"] + c["duration_s"]) for c in calls)
+    total, cur_start, cur_end = 0.0, None, None
+    for start, end in spans:
+        if cur_end is None or start > cur_end:
+            if cur_end is not None and cur_start is not None:
+                total += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    if cur_end is not None and cur_start is not None:
+        total += cur_end - cur_start
+    return total
+
+
+def evidence_row(ev: dict[str, Any]) -> EvidenceRow:
+    """One evidence table row: the headline value the report relies on."""
+    data = ev.get("data", {})
+    value = ""
+    if ev["tool"] == "promql_range" and data.get("series"):
+        top = data["series"][0]
+        value = f"{top.get('baseline_median')} → {top.get('recent_median')} ({top.get('deviation')}σ)"
+    elif ev["tool"] == "onset":
+        from augur.agent.findings import read_onset
+
+        rec = read_onset(data)
+        if rec and rec["changed"] and rec["onset"]:
+            value = f"onset {hhmm(rec['onset'])} UTC, {rec['direction'] or ''} z={rec['z'] or 0:.1f}".strip()
+        elif rec:
+            value = "no change"
+    elif ev["tool"] == "drift" and "value" in data:
+        value = f"{data.get('method', 'drift')} {data['value']}"
+        value += " (drifted)" if data.get("drifted") else ""
+    if not value:
+        value = ev.get("status", "")
+    args = ev.get("args", {})
+    return EvidenceRow(id=ev["id"], tool=ev["tool"], status=ev["status"],
+                       query=args.get("query") or args.get("match"), value=value,
+                       summary=str(ev.get("summary", ""))[:300], link=ev.get("source_url"))
+
+
+def _ids(f: Finding) -> list[str]:
+    return list(f.get("evidence_ids", []))
+
+
+def code_narrative(chain: Chain, verdict: str, alert_name: str) -> list[Sentence]:
+    """The narrative written by code: each sentence names signals and cites their evidence."""
+    out: list[Sentence] = []
+    if chain.links and verdict == "identified":
+        cause = chain.links[0]
+        when = f" from {hhmm(cause['onset'])} UTC" if cause.get("onset") else ""
+        out.append(Sentence(text=f"{cause['signal']} changed first ({describe_change(cause)}{when}), "
+                                 f"before any of the symptoms behind {alert_name}.",
+                            evidence_ids=_ids(cause)))
+        for link in chain.links[1:]:
+            when = f" from {hhmm(link['onset'])} UTC" if link.get("onset") else ""
+            out.append(Sentence(text=f"Then {link['signal']} moved ({describe_change(link)}{when}).",
+                                evidence_ids=_ids(link)))
+        if chain.by_dependency and len(chain.links) > 1:
+            path = " → ".join(str(f.get("component") or f["signal"]) for f in chain.links)
+            out.append(Sentence(text=f"The order follows the catalog's dependencies ({path}): each effect "
+                                     "started after its cause, so the later changes are symptoms.",
+                                evidence_ids=[i for f in chain.links for i in _ids(f)]))
+    elif chain.links:
+        out.append(Sentence(text="Signals changed, but the evidence does not single out a cause; see the "
+                                 "candidates and open questions.",
+                            evidence_ids=[i for f in chain.links for i in _ids(f)]))
+    for f in chain.unexplained:
+        out.append(Sentence(text=f"{f['signal']} also changed but is not downstream of the first link; "
+                                 "it is an open question.", evidence_ids=_ids(f)))
+    for f in chain.normal:
+        out.append(Sentence(text=f"{f['signal']} was checked and did not change: not part of this incident.",
+                            evidence_ids=_ids(f)))
+    return out
+
+
+async def assemble_report(state: InvestigationState, ctx: GraphContext) -> Report:
+    """Build the report from the state (and let the narrative writer, if any, explain it)."""
+    chain = Chain.from_dict(state["chain"])
+    verdict = state.get("verdict", {"verdict": "inconclusive", "why": ""})
+    budget = Budget.from_dict(state["budget"])
+    alert = state["alert"]
+    evidence = state.get("evidence", {})
+    candidates = [Candidate(rank=i + 1, component=c["component"], signal=c["signal"], layer=c["layer"],
+                            fault_type=c["fault_type"], score=c["score"], confidence=c["confidence"],
+                            onset=_dt(c["onset"]) if c.get("onset") else None, reasons=c["reasons"],
+                            evidence_ids=c["evidence_ids"])
+                  for i, c in enumerate(state.get("candidates", []))]
+    top = candidates[0] if candidates else None
+    identified = verdict["verdict"] == "identified" and top is not None
+    root = RootCause(
+        verdict="identified" if identified else "inconclusive",
+        component=top.component if identified and top else None,
+        signal=top.signal if identified and top else None,
+        fault_type=top.fault_type if identified and top else "unknown",
+        confidence=top.confidence if top else 0.0,
+        summary=(f"{top.component}: {top.fault_type.replace('_', ' ')} (confidence {top.confidence:.2f})"
+                 if identified and top else f"inconclusive: {verdict['why']}"),
+        evidence_ids=top.evidence_ids if identified and top else [],
+    )
+    cause_id = id(chain.links[0]) if chain.links else None
+    links = [ChainLink(component=f.get("component"), signal=f["signal"], layer=f.get("layer"),
+                       onset=_dt(f["onset"]), change=describe_change(f), before=f.get("before"),
+                       after=f.get("after"), strength=float(f.get("magnitude") or 0.0),
+                       role="cause" if id(f) == cause_id and identified else "symptom", evidence_ids=_ids(f))
+             for f in chain.links if f.get("onset") is not None]
+    symptoms_kinds = [fault_type(f) for f in chain.symptoms]
+    fixes = fixes_for(root.fault_type, root.evidence_ids, symptoms=symptoms_kinds) if identified else (
+        fixes_for("unknown", [i for f in chain.links for i in _ids(f)]))
+    sentences = code_narrative(chain, root.verdict, alert.get("name", "the alert"))
+    notes = list(state.get("notes", []))
+    llm_failed = state.get("llm_failed")
+    impact = [Sentence(text=f"{f['signal']} moved {describe_change(f)}"
+                            + (f" from {hhmm(f['onset'])} UTC." if f.get("onset") else "."),
+                       evidence_ids=_ids(f))
+              for f in [*chain.links, *chain.symptoms] if f.get("layer") == "business"]
+    impact = list({s.text: s for s in impact}.values())
+    calls = state.get("calls", [])
+    stats = RunStats(
+        planner="sop" if ctx.planner is None else f"sop+{ctx.planner.name}",
+        llm_used=any(c["planner"] != "sop" for c in calls) or ctx.writer is not None,
+        llm_failed=llm_failed, tool_calls=len(calls), refused_calls=len(state.get("refused", [])),
+        rounds=state.get("rounds", 0), wall_s=round(time.time() - budget.started_at, 3),
+        backend_s=round(backend_busy_s(calls), 3), llm_tokens=budget.llm_tokens, notes=notes,
+    )
+    report = Report(
+        investigation_id=state["investigation_id"],
+        title=f"{alert.get('name', 'alert')}: " + (root.summary if identified else "cause inconclusive"),
+        generated_at=datetime.now(UTC),
+        alert=AlertSummary(name=alert.get("name", "alert"), labels=alert.get("labels", {}),
+                           starts_at=_dt(alert["starts_at"]), expr=alert.get("expr"),
+                           question=state.get("question")),
+        window_start=_dt(state["window"]["start"]), window_end=_dt(state["window"]["end"]),
+        summary=(f"Root cause: {root.summary}. Chain: {chain.text()}" if identified
+                 else f"Inconclusive: {verdict['why']}."),
+        impact=impact, root_cause=root, candidates=candidates, chain=links, chain_text=chain.text(),
+        symptoms=[f["signal"] for f in chain.symptoms], fixes=fixes,
+        evidence=[evidence_row(ev) for ev in evidence.values()],
+        checked_normal=[CheckedNormal(component=f.get("component"), signal=f["signal"],
+                                      note="no change in the window", evidence_ids=_ids(f))
+                        for f in chain.normal],
+        open_questions=list(state.get("open_questions", []))
+        + [f"{f['signal']} changed but is not explained by the chain" for f in chain.unexplained],
+        stats=stats,
+    )
+    if ctx.writer is not None and not llm_failed:
+        try:
+            written = await asyncio.wait_for(ctx.writer.narrate(report, budget), timeout=ctx.llm_timeout_s)
+            if not isinstance(written, list) or not all(isinstance(s, Sentence) for s in written):
+                raise TypeError("narrative writer returned something other than a list of Sentence")
+            sentences = written
+        except Exception as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+            report.stats.llm_failed = f"LLM narrative writer failed ({reason}); the narrative is the SOP's"
+            report.stats.notes.append(report.stats.llm_failed)
+        report.stats.llm_tokens = budget.llm_tokens
+    kept, dropped = ground(sentences, evidence)
+    report.narrative = kept
+    report.dropped_sentences = [Sentence(text=f"{d.text} [dropped: {d.reason}]", evidence_ids=d.evidence_ids)
+                                for d in dropped]
+    return report

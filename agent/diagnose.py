@@ -1,0 +1,133 @@
+"""Diagnose: ranked root-cause candidates with a score and a confidence computed from evidence.
+
+Every component with a changed signal is a candidate. Its score adds up four things the
+evidence shows, each in 0..1:
+
+- **precedence** (weight 0.45): the share of the other changed components that lie downstream of
+  it (catalog edges) and started after it, within the lag window. A symptom has a changed
+  dependency that started earlier, so its precedence is lower; the chain's first link has the most.
+- **first on the chain** (0.20): it is the chain's first link.
+- **strength** (0.15): how far it moved, robust z capped at 8.
+- **corroboration** (0.20): the distinct layers among its changed downstream components, and logs
+  of its own that changed, out of three.
+
+Confidence is the top score shrunk when the runner-up is close, when the chain has a single link,
+or when onsets are missing. Below :data:`INCONCLUSIVE_BELOW` the verdict is ``inconclusive``,
+which is better than a confident wrong answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from augur.agent.catalog import Catalog
+from augur.agent.correlate import Chain, can_cause
+from augur.agent.playbook import fault_type
+from augur.agent.state import Finding
+
+__all__ = ["INCONCLUSIVE_BELOW", "Diagnosis", "ScoredCandidate", "diagnose"]
+
+INCONCLUSIVE_BELOW = 0.35
+WEIGHTS = {"precedence": 0.45, "first": 0.20, "strength": 0.15, "corroboration": 0.20}
+
+
+@dataclass
+class ScoredCandidate:
+    """A candidate root cause with its score, confidence and reasons."""
+
+    component: str
+    signal: str
+    layer: str | None
+    fault_type: str
+    onset: float | None
+    score: float
+    confidence: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    evidence_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the state."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Diagnosis:
+    """Ranked candidates and the verdict."""
+
+    candidates: list[ScoredCandidate]
+    verdict: str  # "identified" or "inconclusive"
+    why: str
+
+    @property
+    def top(self) -> ScoredCandidate | None:
+        """The best candidate, if any."""
+        return self.candidates[0] if self.candidates else None
+
+
+def _key(f: Finding) -> str:
+    return str(f.get("component") or f["signal"])
+
+
+def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
+    """Rank the changed components as root causes (see the module docstring)."""
+    changed = [f for f in [*chain.links, *chain.symptoms, *chain.unexplained]]
+    per_component: dict[str, list[Finding]] = {}
+    for f in changed:
+        per_component.setdefault(_key(f), []).append(f)
+    if not per_component:
+        return Diagnosis([], "inconclusive", "no examined signal changed in the window")
+    reps = {k: min(v, key=lambda f: (f.get("onset") or float("inf"), -abs(f.get("magnitude") or 0)))
+            for k, v in per_component.items()}
+    head = _key(chain.links[0]) if chain.links else None
+    others_n = max(1, len(reps) - 1)
+    scored: list[ScoredCandidate] = []
+    for key, rep in reps.items():
+        downstream = [o for k, o in reps.items() if k != key and can_cause(catalog, rep, o)]
+        precedence = len(downstream) / others_n
+        earlier_upstream = [k for k, o in reps.items() if k != key and can_cause(catalog, o, rep)]
+        strength = min(max(abs(f.get("magnitude") or 0.0) for f in per_component[key]), 8.0) / 8.0
+        layers = {o.get("layer") for o in downstream if o.get("layer")}
+        logs = any(f.get("kind") == "log" for f in per_component[key])
+        corroboration = min(1.0, (len(layers) + (1 if logs else 0)) / 3.0)
+        parts = {"precedence": precedence, "first": 1.0 if key == head else 0.0,
+                 "strength": strength, "corroboration": corroboration}
+        score = sum(WEIGHTS[p] * v for p, v in parts.items())
+        reasons = []
+        if rep.get("onset") is not None:
+            reasons.append(f"changed first among {len(downstream) + 1} linked components"
+                           if downstream and not earlier_upstream else "its onset is on the chain")
+        if downstream:
+            reasons.append("explains " + ", ".join(_key(o) for o in downstream))
+        if earlier_upstream:
+            reasons.append("a dependency changed before it: " + ", ".join(earlier_upstream))
+            score *= 0.6  # a symptom of something upstream
+        reasons.append(f"strength {abs(rep.get('magnitude') or 0.0):.1f}σ")
+        if logs:
+            reasons.append("its logs changed too")
+        ids = [i for f in per_component[key] for i in f.get("evidence_ids", [])]
+        scored.append(ScoredCandidate(
+            component=key, signal=rep["signal"], layer=rep.get("layer"), fault_type=fault_type(rep),
+            onset=rep.get("onset"), score=round(score, 4), parts=parts, reasons=reasons,
+            evidence_ids=list(dict.fromkeys(ids)),
+        ))
+    scored.sort(key=lambda c: (-c.score, c.onset if c.onset is not None else float("inf")))
+    top = scored[0]
+    runner = scored[1].score if len(scored) > 1 else 0.0
+    margin = min(1.0, (top.score - runner) / 0.3) if len(scored) > 1 else 0.5
+    confidence = top.score * (0.6 + 0.4 * margin)
+    if len(chain.links) < 2:
+        confidence *= 0.7
+    if top.onset is None:
+        confidence *= 0.8
+    if not chain.by_dependency:
+        confidence *= 0.8
+    for cand in scored:
+        cand.confidence = round(min(1.0, cand.score * (confidence / top.score if top.score else 0)), 3)
+    top.confidence = round(min(1.0, confidence), 3)
+    if top.confidence < INCONCLUSIVE_BELOW:
+        return Diagnosis(scored, "inconclusive",
+                         f"the best candidate ({top.component}) has confidence {top.confidence:.2f}, "
+                         f"below {INCONCLUSIVE_BELOW}")
+    return Diagnosis(scored, "identified", f"{top.component} changed first on a chain of {len(chain.links)}")

@@ -1,0 +1,193 @@
+"""Findings: what each examined signal did, read from the evidence its tool calls produced.
+
+A signal's calls (``promql_range`` and ``onset`` for a metric, ``drift`` for a data source,
+``log_search`` for logs) are grouped by the ``component.signal`` the planner gave them and
+turned into one :class:`~augur.agent.state.Finding`: whether it changed in the direction that
+is a fault, when (the onset, never the alarm time), how strongly (robust z) and from what to what.
+
+The onset tool's evidence is the authority on *when* and *whether*; the range summary fills in
+before/after values when the onset evidence lacks them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from augur.agent.catalog import Catalog
+from augur.agent.state import CallRecord, Finding, InvestigationState
+
+__all__ = ["MIN_STRENGTH", "collect_findings", "read_onset"]
+
+#: A change weaker than this (robust z) is treated as noise even if a change point was found.
+MIN_STRENGTH = 1.0
+
+_ONSET_KEYS = ("onset", "onset_time", "onset_ts", "changed_at", "onset_at")
+_CHANGED_KEYS = ("changed", "anomalous", "detected", "has_onset", "change_detected")
+_Z_KEYS = ("z", "zscore", "z_score", "magnitude", "strength", "score", "deviation")
+_BEFORE_KEYS = ("before", "baseline", "baseline_median", "baseline_level", "reference", "level_before")
+_AFTER_KEYS = ("after", "current", "recent_median", "level_after", "after_level", "recent")
+
+
+def _first(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if data.get(key) is not None:
+            return data[key]
+    return None
+
+
+def _ts(value: Any) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict):  # e.g. {"value": 3.2}
+        return _num(value.get("value"))
+    return None
+
+
+def read_onset(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The most changed series' onset record from ``onset`` evidence data (tolerant of its shape).
+
+    Returns ``{"changed", "onset", "direction", "z", "before", "after"}`` or None.
+    """
+    records: list[dict[str, Any]] = []
+    for key in ("series", "results", "onsets"):
+        if isinstance(data.get(key), list):
+            records = [r for r in data[key] if isinstance(r, dict)]
+            break
+    if not records:
+        records = [data]
+
+    def strength(rec: dict[str, Any]) -> float:
+        z = _num(_first(rec, _Z_KEYS))
+        return abs(z) if z is not None else 0.0
+
+    changed_records = [r for r in records if _is_changed(r)]
+    best = max(changed_records or records, key=strength)
+    onset = _ts(_first(best, _ONSET_KEYS))
+    z = _num(_first(best, _Z_KEYS))
+    before, after = _num(_first(best, _BEFORE_KEYS)), _num(_first(best, _AFTER_KEYS))
+    direction = best.get("direction")
+    if direction not in ("up", "down"):
+        direction = None
+        if z is not None and z != 0:
+            direction = "up" if z > 0 else "down"
+        elif before is not None and after is not None and after != before:
+            direction = "up" if after > before else "down"
+    return {"changed": _is_changed(best), "onset": onset, "direction": direction,
+            "z": z, "before": before, "after": after}
+
+
+def _is_changed(rec: dict[str, Any]) -> bool:
+    flag = _first(rec, _CHANGED_KEYS)
+    if isinstance(flag, bool):
+        return flag
+    return _ts(_first(rec, _ONSET_KEYS)) is not None
+
+
+def _range_values(data: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    series = data.get("series") or []
+    if not series or not isinstance(series[0], dict):
+        return None, None, None
+    top = series[0]
+    return _num(top.get("baseline_median")), _num(top.get("recent_median")), _num(top.get("deviation"))
+
+
+def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list[Finding]:
+    """One finding per examined signal, from the calls made and their evidence."""
+    groups: dict[str, list[CallRecord]] = defaultdict(list)
+    for call in state.get("calls", []):
+        if call.get("signal"):
+            groups[str(call["signal"])].append(call)
+    evidence = state.get("evidence", {})
+    findings: list[Finding] = []
+    for signal, calls in groups.items():
+        component = next((c["component"] for c in calls if c.get("component")), None)
+        layer = bad = unit = None
+        kind = "metric"
+        if catalog is not None and component:
+            comp = catalog.component(component)
+            layer = comp.layer.value
+            name = signal.partition(".")[2]
+            sig = next((s for s in comp.signals if s.name == name), None)
+            if sig is not None:
+                bad, unit, kind = sig.bad, sig.unit, sig.kind
+        finding = Finding(component=component, signal=signal, layer=layer, kind=kind,
+                          query=str(calls[0]["args"].get("query", "")), anomalous=False, onset=None,
+                          direction=None, magnitude=0.0, before=None, after=None, bad=bad or "any",
+                          unit=unit, evidence_ids=[])
+        usable = False
+        for call in calls:
+            ev = evidence.get(call["evidence_id"])
+            if ev is None:
+                continue
+            finding["evidence_ids"].append(call["evidence_id"])
+            if ev.get("status") not in ("ok", "empty"):
+                continue
+            data = ev.get("data", {})
+            if call["tool"] == "onset":
+                rec = read_onset(data)
+                if rec is None:
+                    continue
+                usable = True
+                finding["onset"] = rec["onset"]
+                finding["direction"] = rec["direction"]
+                finding["magnitude"] = rec["z"] or 0.0
+                finding["anomalous"] = bool(rec["changed"])
+                if rec["before"] is not None:
+                    finding["before"] = rec["before"]
+                if rec["after"] is not None:
+                    finding["after"] = rec["after"]
+            elif call["tool"] == "promql_range":
+                before, after, deviation = _range_values(data)
+                finding["before"] = finding.get("before") if finding.get("before") is not None else before
+                finding["after"] = finding.get("after") if finding.get("after") is not None else after
+                if not finding.get("magnitude") and deviation is not None:
+                    finding["magnitude"] = deviation
+                usable = True
+            elif call["tool"] == "drift":
+                usable = True
+                finding["kind"] = "drift"
+                value = _num(data.get("value"))
+                finding["after"] = value
+                finding["anomalous"] = bool(data.get("drifted"))
+                finding["direction"] = "up"
+                floor = 3.0 if data.get("drifted") else 0.0
+                finding["magnitude"] = max(finding.get("magnitude") or 0.0, floor)
+            elif call["tool"] == "log_search":
+                usable = True
+                finding["kind"] = "log"
+                templates = [t for t in data.get("templates", []) if isinstance(t, dict)]
+                first_seen = [_ts(t.get("first_seen")) for t in templates]
+                # A template first seen well after the window opened is new in this incident.
+                new = [t for t in first_seen if t is not None and t > state["window"]["start"] + 600]
+                if new:
+                    finding["anomalous"] = True
+                    finding["onset"] = min(new)
+                    finding["direction"] = "up"
+                    finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
+        if not usable:
+            continue
+        if finding["anomalous"]:
+            if abs(finding.get("magnitude") or 0.0) < MIN_STRENGTH and finding["kind"] == "metric":
+                finding["anomalous"] = False
+            elif finding["bad"] in ("up", "down") and finding.get("direction") not in (None, finding["bad"]):
+                finding["anomalous"] = False  # it moved, but in the healthy direction
+        findings.append(finding)
+    return findings

@@ -1,0 +1,250 @@
+"""The investigation graph: a LangGraph ``StateGraph`` from an alert to a grounded report.
+
+::
+
+    triage -> plan -> act -> observe -> plan ... (while a planner asks and budget is left)
+                  \\-> correlate -> diagnose -> report
+
+- **plan** asks the SOP planner for its next stage; when the SOP has nothing left and an LLM
+  planner is configured, the LLM may propose more. Calls identical to earlier ones, to unknown
+  tools, malformed, or past the budget are refused and recorded. If the LLM fails, times out
+  or returns junk, the investigation continues on the SOP path and the report says why.
+- **act** runs the planned calls concurrently through the :class:`ToolRegistry`;
+  **observe** turns evidence into findings and open questions.
+- **correlate**, **diagnose** and **report** are code (see their modules).
+
+The state is plain data (:mod:`augur.agent.state`), so any LangGraph checkpointer can store it;
+with a checkpointer and ``thread_id`` = the investigation id, a worker that dies mid-way is
+resumed by another from the last completed step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from augur.agent.catalog import Catalog
+from augur.agent.correlate import Chain, correlate
+from augur.agent.diagnose import diagnose
+from augur.agent.findings import collect_findings
+from augur.agent.planner import NarrativeWriter, Planner
+from augur.agent.sop import SopPlanner
+from augur.agent.state import Budget, CallRecord, InvestigationState, ToolCall, call_key
+from augur.agent.triage import focus_component
+from augur.tools.base import ToolRegistry
+
+__all__ = ["Event", "GraphContext", "build_graph"]
+
+#: progress callback: (kind, details) — e.g. ("call", {"tool": ..., "summary": ...})
+Event = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class GraphContext:
+    """The live objects the graph's nodes use (never stored in the state)."""
+
+    registry: ToolRegistry
+    catalog: Catalog | None = None
+    planner: Planner | None = None  # an LLM planner, on top of the SOP
+    writer: NarrativeWriter | None = None  # an LLM narrative writer
+    concurrency: int = 8
+    llm_timeout_s: float = 60.0
+    max_llm_rounds: int = 3
+    on_event: Event | None = None
+    #: Called after every node with the node's name; tests use it to stop a worker mid-way.
+    after_node: Callable[[str], Awaitable[None] | None] | None = None
+    sop: SopPlanner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sop = SopPlanner(self.catalog)
+
+    def emit(self, kind: str, **details: Any) -> None:
+        """Report progress to the callback, if any."""
+        if self.on_event is not None:
+            self.on_event(kind, details)
+
+
+def _refusal(call: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {"tool": str(call.get("tool")), "args": call.get("args") if isinstance(call.get("args"), dict)
+            else {"raw": repr(call.get("args"))[:200]}, "why": str(call.get("why", "")), "reason": reason}
+
+
+def _screen(calls: list[Any], state: InvestigationState, ctx: GraphContext, budget: Budget,
+            planner: str) -> tuple[list[ToolCall], list[dict[str, Any]]]:
+    """Keep the well-formed, new, known calls within budget; refuse the others with a reason."""
+    made = {c["key"] for c in state.get("calls", [])}
+    keep: list[ToolCall] = []
+    refused: list[dict[str, Any]] = []
+    for raw in calls:
+        if not isinstance(raw, dict) or not isinstance(raw.get("tool"), str) or not isinstance(
+                raw.get("args", {}), dict):
+            refused.append(_refusal(raw if isinstance(raw, dict) else {"tool": repr(raw)[:80]},
+                                    "malformed call: expected {tool: str, args: object}"))
+            continue
+        call = ToolCall(tool=raw["tool"], args=dict(raw.get("args") or {}), why=str(raw.get("why", "")),
+                        component=raw.get("component"), signal=raw.get("signal"),
+                        planner=str(raw.get("planner") or planner))
+        if call["tool"] not in ctx.registry:
+            refused.append(_refusal(dict(call), f"unknown tool; known: {', '.join(ctx.registry.names())}"))
+            continue
+        key = call_key(call["tool"], call["args"])
+        if key in made:
+            refused.append(_refusal(dict(call), "identical to an earlier call (refused, not repeated)"))
+            continue
+        if len(keep) >= budget.calls_left:
+            refused.append(_refusal(dict(call), f"over the tool-call budget ({budget.max_tool_calls})"))
+            continue
+        made.add(key)
+        keep.append(call)
+    return keep, refused
+
+
+def build_graph(ctx: GraphContext, checkpointer: Any = None) -> Any:
+    """Compile the investigation graph over ``ctx`` (see the module docstring)."""
+
+    async def checkpoint(name: str) -> None:
+        if ctx.after_node is not None:
+            result = ctx.after_node(name)
+            if result is not None:
+                await result
+
+    async def triage(state: InvestigationState) -> dict[str, Any]:
+        comp = focus_component(ctx.catalog, state["alert"], state.get("question"))
+        notes = list(state.get("notes", []))
+        if ctx.catalog is None:
+            notes.append("no platform catalog: worked from the alert's expression and labels only")
+        elif comp is None:
+            notes.append("no catalog component matches the alert's labels or metrics")
+        questions = []
+        if comp is not None and any(s.kind == "trace" for s in comp.signals):
+            questions.append(f"which hop of {comp.name} is slow: no trace backend tool is configured")
+        ctx.emit("triage", component=comp.name if comp else None)
+        await checkpoint("triage")
+        return {"focus": comp.name if comp else None, "notes": notes, "open_questions": questions,
+                "calls": state.get("calls", []), "evidence": state.get("evidence", {}), "refused": [],
+                "rounds": 0, "llm_rounds": 0, "findings": []}
+
+    async def plan(state: InvestigationState) -> dict[str, Any]:
+        budget = Budget.from_dict(state["budget"])
+        notes = list(state.get("notes", []))
+        spent = budget.exhausted()
+        if spent or state.get("rounds", 0) >= budget.max_rounds:
+            why = spent or f"round limit reached ({budget.max_rounds})"
+            if state.get("pending") or not spent:
+                notes.append(f"stopped gathering evidence: {why}")
+            return {"pending": [], "notes": notes}
+        calls: list[Any] = list(await ctx.sop.plan(state, ctx.registry, budget))
+        source = "sop"
+        llm_rounds = state.get("llm_rounds", 0)
+        llm_failed = state.get("llm_failed")
+        if not calls and ctx.planner is not None and not llm_failed and llm_rounds < ctx.max_llm_rounds \
+                and budget.tokens_left > 0:
+            source = ctx.planner.name
+            llm_rounds += 1
+            try:
+                proposed = await asyncio.wait_for(ctx.planner.plan(state, ctx.registry, budget),
+                                                  timeout=ctx.llm_timeout_s)
+                if not isinstance(proposed, list):
+                    raise TypeError(f"planner returned {type(proposed).__name__}, not a list of calls")
+                calls = [dict(c, planner=source) if isinstance(c, dict) else c for c in proposed]
+            except Exception as exc:  # any LLM failure: finish on the SOP path
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if isinstance(exc, TimeoutError):
+                    reason = f"timed out after {ctx.llm_timeout_s:g} s"
+                llm_failed = f"LLM planner {ctx.planner.name} failed ({reason}); finished on the SOP path"
+                notes.append(llm_failed)
+                calls = []
+        keep, refused = _screen(calls, state, ctx, budget, source)
+        ctx.emit("plan", planner=source, calls=len(keep), refused=len(refused))
+        await checkpoint("plan")
+        return {"pending": keep, "refused": [*state.get("refused", []), *refused], "notes": notes,
+                "llm_rounds": llm_rounds, "llm_failed": llm_failed, "budget": budget.to_dict()}
+
+    async def act(state: InvestigationState) -> dict[str, Any]:
+        budget = Budget.from_dict(state["budget"])
+        semaphore = asyncio.Semaphore(ctx.concurrency)
+
+        async def run(call: ToolCall) -> tuple[ToolCall, dict[str, Any], float, float]:
+            async with semaphore:
+                started = time.time()
+                t0 = time.perf_counter()
+                evidence = await ctx.registry.call(call["tool"], call["args"])
+                duration = time.perf_counter() - t0
+            ctx.emit("call", tool=call["tool"], status=evidence.status.value, summary=evidence.summary,
+                     why=call.get("why", ""))
+            return call, evidence.model_dump(mode="json"), started, duration
+
+        results = await asyncio.gather(*(run(c) for c in state.get("pending", [])))
+        evidence = dict(state.get("evidence", {}))
+        calls = list(state.get("calls", []))
+        for call, ev, started, duration in results:
+            evidence[ev["id"]] = ev
+            calls.append(CallRecord(
+                key=call_key(call["tool"], call["args"]), tool=call["tool"], args=call["args"],
+                why=call.get("why", ""), component=call.get("component"), signal=call.get("signal"),
+                planner=call.get("planner", "sop"), evidence_id=ev["id"], status=ev["status"],
+                started=started, duration_s=duration))
+        budget.tool_calls += len(results)
+        await checkpoint("act")
+        return {"evidence": evidence, "calls": calls, "pending": [], "budget": budget.to_dict()}
+
+    async def observe(state: InvestigationState) -> dict[str, Any]:
+        findings = collect_findings(state, ctx.catalog)
+        questions = [q for q in state.get("open_questions", []) if not q.startswith("could not read")]
+        for call in state.get("calls", []):
+            ev = state["evidence"].get(call["evidence_id"], {})
+            if ev.get("status") in ("error", "unavailable"):
+                what = call.get("signal") or call["tool"]
+                why = ev.get("reason") or ev.get("summary")
+                questions.append(f"could not read {what} ({call['tool']}: {why})")
+        ctx.emit("observe", findings=len(findings), changed=sum(1 for f in findings if f.get("anomalous")))
+        await checkpoint("observe")
+        return {"findings": findings, "open_questions": list(dict.fromkeys(questions)),
+                "rounds": state.get("rounds", 0) + 1}
+
+    async def correlate_node(state: InvestigationState) -> dict[str, Any]:
+        chain = correlate(state.get("findings", []), ctx.catalog)
+        ctx.emit("correlate", chain=chain.text())
+        await checkpoint("correlate")
+        return {"chain": chain.to_dict()}
+
+    async def diagnose_node(state: InvestigationState) -> dict[str, Any]:
+        result = diagnose(Chain.from_dict(state["chain"]), ctx.catalog)
+        ctx.emit("diagnose", verdict=result.verdict, top=result.top.component if result.top else None)
+        await checkpoint("diagnose")
+        return {"candidates": [c.to_dict() for c in result.candidates],
+                "verdict": {"verdict": result.verdict, "why": result.why}}
+
+    async def report_node(state: InvestigationState) -> dict[str, Any]:
+        from augur.agent.assembly import assemble_report
+
+        report = await assemble_report(state, ctx)
+        ctx.emit("report", root_cause=report.root_cause.component, confidence=report.root_cause.confidence)
+        await checkpoint("report")
+        return {"report": report.model_dump(mode="json"), "done": True}
+
+    def after_plan(state: InvestigationState) -> str:
+        return "act" if state.get("pending") else "correlate"
+
+    graph = StateGraph(InvestigationState)
+    graph.add_node("triage", triage)
+    graph.add_node("plan", plan)
+    graph.add_node("act", act)
+    graph.add_node("observe", observe)
+    graph.add_node("correlate", correlate_node)
+    graph.add_node("diagnose", diagnose_node)
+    graph.add_node("report", report_node)
+    graph.add_edge(START, "triage")
+    graph.add_edge("triage", "plan")
+    graph.add_conditional_edges("plan", after_plan, {"act": "act", "correlate": "correlate"})
+    graph.add_edge("act", "observe")
+    graph.add_edge("observe", "plan")
+    graph.add_edge("correlate", "diagnose")
+    graph.add_edge("diagnose", "report")
+    graph.add_edge("report", END)
+    return graph.compile(checkpointer=checkpointer)

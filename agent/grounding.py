@@ -1,0 +1,156 @@
+"""Grounding: every narrative sentence must rest on evidence it cites, numbers included.
+
+A sentence is kept only if it cites at least one evidence id that exists, and every number in it
+appears in the evidence it cites. "Appears" allows what a careful writer does with numbers:
+rounding to the precision written, percentages of fractions (``30 %`` for ``0.30``), and the
+change between two values of one evidence record (``−6 pts`` from 0.80 and 0.74, ``×3`` from 0.3
+and 0.9, ``−30 %`` from 0.08 and 0.056). Clock times (``02:10``) must match a time in the cited
+evidence. Identifiers with digits (``p99``, ``v7``, ``gpu-0``, ``5m``) are not numbers.
+
+:func:`ground` returns the kept sentences and the dropped ones with the reason, so a report can
+show what was removed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from augur.agent.report import Sentence
+
+__all__ = ["Dropped", "evidence_numbers", "ground", "sentence_numbers"]
+
+_EVIDENCE_ID = re.compile(r"\bev-[0-9a-f]{6,}\b")
+_CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::\d{2})?(?![\d:])")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+Z?)?")
+# A number not glued to a word (p99, v7, 5m, gpu-0 and 1e-4 style tokens stay identifiers).
+_NUMBER = re.compile(r"(?<![\w.\-])([−\-+]?\d+(?:[.,]\d+)?)(?![\w.]\d|[A-Za-z_]|-\w)(\s?%)?")
+_MAX_NUMBERS = 4000
+_MAX_HEADLINE = 40
+
+
+class Dropped(Sentence):
+    """A sentence removed by the validator, with the reason."""
+
+    reason: str
+
+
+def _walk(value: Any, out: list[float], depth: int = 0) -> None:
+    if len(out) >= _MAX_NUMBERS or depth > 8:
+        return
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        if math.isfinite(value):
+            out.append(float(value))
+    elif isinstance(value, str):
+        out.extend(n for n, _ in sentence_numbers(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            _walk(item, out, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _walk(item, out, depth + 1)
+
+
+def _headline(ev: dict[str, Any]) -> list[float]:
+    """Scalar numbers of the evidence's summary, top-level data and first-level records."""
+    nums: list[float] = [n for n, _ in sentence_numbers(str(ev.get("summary", "")))]
+    data = ev.get("data", {})
+    records: list[dict[str, Any]] = [data] + [r for v in data.values() if isinstance(v, list)
+                                              for r in v[:5] if isinstance(r, dict)]
+    for rec in records:
+        for value in rec.values():
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and math.isfinite(value) and abs(value) < 1e9:  # 1e9+ is a timestamp
+                nums.append(float(value))
+    return nums[:_MAX_HEADLINE]
+
+
+def evidence_numbers(ev: dict[str, Any]) -> set[float]:
+    """Every number a sentence citing ``ev`` may use: values, and changes between headline values."""
+    values: list[float] = []
+    _walk({"summary": ev.get("summary", ""), "data": ev.get("data", {})}, values)
+    found = set(values)
+    for a, b in itertools.permutations(set(_headline(ev)), 2):
+        found.update((b - a, (b - a) * 100.0))
+        if a:
+            found.update(((b - a) / abs(a) * 100.0, b / a))
+    return found
+
+
+def _times(ev: dict[str, Any]) -> set[str]:
+    stamps: list[float] = []
+    _walk(ev.get("data", {}), stamps)
+    out = {datetime.fromtimestamp(t, UTC).strftime("%H:%M") for t in stamps if 1e9 < t < 1e10}
+    out |= {f"{int(h):02d}:{m}" for h, m in _CLOCK.findall(str(ev.get("summary", "")))}
+    for text in re.findall(r"\d{4}-\d{2}-\d{2}[T ](\d{2}:\d{2})", str(ev)):
+        out.add(text)
+    return out
+
+
+def sentence_numbers(text: str) -> list[tuple[float, str]]:
+    """Numbers written in ``text`` with their written form (ids, dates and clock times excluded)."""
+    text = _EVIDENCE_ID.sub(" ", text)
+    text = _ISO_DATE.sub(" ", text)
+    text = _CLOCK.sub(" ", text)
+    out = []
+    for match in _NUMBER.finditer(text):
+        raw = match.group(1).replace("−", "-").replace(",", ".")
+        try:
+            out.append((float(raw), match.group(0).strip()))
+        except ValueError:
+            continue
+    return out
+
+
+def _matches(number: float, written: str, pool: Iterable[float]) -> bool:
+    digits = written.rstrip("% ").lstrip("−-+")
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    tolerance = max(0.5 * 10 ** -decimals, abs(number) * 0.01)
+    percent = written.endswith("%")
+    for value in pool:
+        if abs(abs(value) - abs(number)) <= tolerance:
+            return True
+        if percent and abs(abs(value) * 100 - abs(number)) <= tolerance:
+            return True
+    return False
+
+
+def ground(
+    sentences: Iterable[Sentence], evidence: dict[str, dict[str, Any]]
+) -> tuple[list[Sentence], list[Dropped]]:
+    """Split ``sentences`` into those grounded in ``evidence`` and those dropped (with reasons)."""
+    kept: list[Sentence] = []
+    dropped: list[Dropped] = []
+    cache: dict[str, tuple[set[float], set[str]]] = {}
+    for sentence in sentences:
+        cited = [i for i in sentence.evidence_ids if i in evidence]
+        unknown = [i for i in sentence.evidence_ids if i not in evidence]
+        if not sentence.evidence_ids:
+            dropped.append(Dropped(**sentence.model_dump(), reason="cites no evidence"))
+            continue
+        if not cited:
+            dropped.append(Dropped(**sentence.model_dump(), reason=f"cites unknown evidence {unknown}"))
+            continue
+        numbers: set[float] = set()
+        times: set[str] = set()
+        for i in cited:
+            if i not in cache:
+                cache[i] = (evidence_numbers(evidence[i]), _times(evidence[i]))
+            numbers |= cache[i][0]
+            times |= cache[i][1]
+        ungrounded = [w for n, w in sentence_numbers(sentence.text) if not _matches(n, w, numbers)]
+        bad_times = [f"{int(h):02d}:{m}" for h, m in _CLOCK.findall(_ISO_DATE.sub(" ", sentence.text))
+                     if f"{int(h):02d}:{m}" not in times]
+        if ungrounded or bad_times:
+            what = ", ".join([*ungrounded, *bad_times])
+            dropped.append(Dropped(text=sentence.text, evidence_ids=cited,
+                                   reason=f"numbers not found in the cited evidence: {what}"))
+            continue
+        kept.append(Sentence(text=sentence.text, evidence_ids=cited))
+    return kept, dropped

@@ -1,0 +1,114 @@
+"""``investigate()``: the one function that runs an investigation, for the worker, CLI and evals.
+
+Example::
+
+    from augur.agent.investigation import investigate
+    report = await investigate(alert_json, registry=build_registry(settings), catalog=catalog)
+    print(report.root_cause.component, report.chain_text)
+
+With a ``checkpointer`` (see :mod:`augur.agent.checkpoints`) and a stable ``investigation_id``
+(the incident or job id), calling it again after a crash resumes from the last step the graph
+completed; calling it after it finished returns the stored report without running anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from augur.agent.catalog import Catalog
+from augur.agent.graph import Event, GraphContext, build_graph
+from augur.agent.planner import NarrativeWriter, Planner
+from augur.agent.report import Report
+from augur.agent.state import AlertInfo, Budget, InvestigationState
+from augur.agent.triage import TriageError, normalise_alert, question_alert, window_for
+from augur.tools.base import ToolRegistry
+
+__all__ = ["TriageError", "investigate", "investigation_id_for"]
+
+
+def investigation_id_for(alert: AlertInfo) -> str:
+    """A stable id for an alert episode (fingerprint or labels, and start time)."""
+    basis = alert.get("fingerprint") or repr(sorted(alert.get("labels", {}).items()))
+    digest = hashlib.sha256(f"{basis}|{alert.get('starts_at')}".encode()).hexdigest()[:16]
+    return f"inv-{digest}"
+
+
+async def investigate(
+    alert: Mapping[str, Any] | None = None,
+    *,
+    registry: ToolRegistry,
+    catalog: Catalog | None = None,
+    question: str | None = None,
+    at: float | None = None,
+    labels: Mapping[str, str] | None = None,
+    investigation_id: str | None = None,
+    planner: Planner | None = None,
+    writer: NarrativeWriter | None = None,
+    checkpointer: Any = None,
+    budget: Budget | None = None,
+    lookback_s: float = 4 * 3600,
+    after_s: float = 15 * 60,
+    step_s: float | None = None,
+    now: float | None = None,
+    on_event: Event | None = None,
+    after_node: Callable[[str], Awaitable[None] | None] | None = None,
+) -> Report:
+    """Investigate an alert (Alertmanager webhook body or one alert) or a free-text question.
+
+    Args:
+        alert: an Alertmanager v4 webhook body, or one alert object from it. Omit for a question.
+        registry: the tools the investigation may call (``build_registry(settings)``).
+        catalog: the platform catalog; without one the agent works from the alert's expression.
+        question: a free-text question (with ``at``, the time it is about; default now).
+        labels: with a question, labels that name what it is about (``{"service": "x"}``).
+        investigation_id: the checkpoint thread id (use the incident or job id); default derived
+            from the alert's fingerprint and start.
+        planner: an LLM planner proposing calls beyond the SOP (``None``: SOP only).
+        writer: an LLM narrative writer (``None``: the narrative is written by code).
+        checkpointer: a LangGraph checkpointer; ``None`` runs without checkpoints.
+        budget: tool-call, wall-time and token limits (defaults: :class:`Budget`).
+        lookback_s / after_s / step_s: the window around the alert, and its resolution.
+        on_event: progress callback ``(kind, details)``.
+        after_node: called after each node (tests use it to kill a worker mid-way).
+
+    Raises:
+        TriageError: the input is neither an alert nor a question.
+    """
+    if alert is None and not question:
+        raise TriageError("give an alert (Alertmanager payload) or a question")
+    if alert is not None:
+        info = normalise_alert(alert)
+    else:
+        info = question_alert(question or "", at if at is not None else (now or time.time()), labels)
+    default_id = investigation_id_for(info) if alert is not None else f"inv-{uuid.uuid4().hex[:16]}"
+    inv_id = investigation_id or default_id
+    ctx = GraphContext(registry=registry, catalog=catalog, planner=planner, writer=writer, on_event=on_event,
+                       after_node=after_node)
+    graph = build_graph(ctx, checkpointer=checkpointer)
+    config: dict[str, Any] = {"configurable": {"thread_id": inv_id}, "recursion_limit": 200}
+    if checkpointer is not None:
+        snapshot = await graph.aget_state(config)
+        if snapshot.values.get("report"):
+            return Report.model_validate(snapshot.values["report"])
+        if snapshot.next:
+            # Resume: the wall-time budget restarts for the new worker; everything else carries over.
+            resumed = Budget.from_dict(snapshot.values["budget"])
+            resumed.started_at = time.time()
+            notes = [*snapshot.values.get("notes", []),
+                     f"resumed from a checkpoint before {', '.join(snapshot.next)}"]
+            await graph.aupdate_state(config, {"budget": resumed.to_dict(), "notes": notes})
+            final = await graph.ainvoke(None, config)
+            return Report.model_validate(final["report"])
+    start_budget = budget or Budget()
+    start_budget.started_at = time.time()
+    initial = InvestigationState(
+        investigation_id=inv_id, alert=info, question=question,
+        window=window_for(info["starts_at"], lookback_s=lookback_s, after_s=after_s, now=now, step_s=step_s),
+        budget=start_budget.to_dict(), notes=[], calls=[], evidence={}, pending=[], refused=[],
+    )
+    final = await graph.ainvoke(initial, config)
+    return Report.model_validate(final["report"])

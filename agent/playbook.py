@@ -1,0 +1,150 @@
+"""The remediation playbook: what to do, keyed by the type of the root cause.
+
+:func:`fault_type` names a finding's kind of fault from its layer, kind and signal name (the
+catalog's vocabulary: ``click_duration_psi`` on a data component is ``data_drift``);
+:func:`fixes_for` returns the playbook's steps for it, citing the evidence they rest on. The
+steps come from the domain (see the project's domain notes): roll back a model version, retrain on
+fresh data, restore the feature pipeline, reduce batch/sequence size on GPU OOM, scale out, fix the
+network when AllReduce takes more than 30 % of a step. An LLM may add steps; those are marked
+``source="llm"`` and must cite evidence too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from augur.agent.report import Fix
+from augur.agent.state import Finding
+
+__all__ = ["PLAYBOOK", "fault_type", "fixes_for"]
+
+#: fault type -> [(action, why)]
+PLAYBOOK: dict[str, list[tuple[str, str]]] = {
+    "data_drift": [
+        ("Restore the feature pipeline's previous behaviour (roll back the upstream change that "
+         "moved the feature's distribution) or map the new distribution to the old one.",
+         "the model still assumes the old distribution of the drifted feature"),
+        ("Retrain the model on fresh data that includes the new distribution, validate it against "
+         "the current traffic, and deploy it behind a canary.",
+         "if the new distribution is legitimate, the model must learn it"),
+        ("Add a composite rule: drift PSI > 0.2 AND accuracy down > 5 % pages the model owner.",
+         "catches the same chain at its first link next time"),
+    ],
+    "feature_pipeline_stale": [
+        ("Restore the feature pipeline: restart the stuck job, backfill the missing partitions, "
+         "and check the upstream source's freshness.", "features are late or missing"),
+        ("Serve the last good feature snapshot until fresh features arrive.",
+         "stale features degrade predictions silently"),
+    ],
+    "model_degradation": [
+        ("Roll back `model_version` to the last version whose accuracy was normal.",
+         "the fastest way to restore prediction quality"),
+        ("Retrain on fresh data and compare train vs serving metrics (a gap means train/serve skew).",
+         "accuracy fell without an infrastructure fault"),
+        ("Check accuracy by slice (age, region, device): the aggregate may hide a failing segment.",
+         "aggregate accuracy hides slices"),
+    ],
+    "bad_model_version": [
+        ("Roll back `model_version` to the previous version.", "the change started with a new version"),
+    ],
+    "latency_regression": [
+        ("Scale out the serving deployment (more replicas) to bring p99 back under its objective.",
+         "latency rose while the cause is being fixed"),
+        ("Profile the slow hop (trace: gateway → feature store → inference) before changing hardware.",
+         "GPU utilisation 100 % is not proof of a hardware limit"),
+    ],
+    "error_rate": [
+        ("Split errors into business (4xx, bad input) and system (5xx, OOM) and roll back the last "
+         "deployment if system errors started with it.", "system errors after a change point to it"),
+    ],
+    "gpu_oom": [
+        ("Reduce batch size or maximum sequence length on the affected GPUs.",
+         "GPU memory holds inputs and intermediate tensors, not only the model: growing inputs OOM"),
+        ("Enable memory-efficient attention / activation checkpointing, or move to larger-memory GPUs.",
+         "the same model needs more memory for larger inputs"),
+    ],
+    "gpu_saturation": [
+        ("Scale out the GPU pool or shed load; then check operator fusion (TensorRT-style) — "
+         "utilisation may fall while latency improves.", "the GPUs are pegged"),
+        ("If SM utilisation is low with small batches, batch more requests together.",
+         "low SM utilisation means the work does not fill the GPU"),
+    ],
+    "network_bottleneck": [
+        ("Fix the network: AllReduce above 30 % of step time means gradient sync is the "
+         "bottleneck — check NCCL topology, link errors, and use gradient compression or larger "
+         "buckets.", "distributed training waits on the network"),
+    ],
+    "resource_saturation": [
+        ("Scale out (more replicas or nodes) and set resource requests/limits from observed peaks.",
+         "a resource ran out"),
+    ],
+    "traffic_drop": [
+        ("Check the upstream callers and the load balancer: fewer requests reached the service.",
+         "QPS fell"),
+    ],
+    "kpi_drop": [
+        ("Follow the business-to-technical map: restore the technical signals the KPI rests on "
+         "(accuracy, latency, drift), then confirm the KPI recovers.",
+         "the KPI moved because something under it did"),
+    ],
+    "error_logs": [
+        ("Read the new error templates in the logs and fix the failing code path.",
+         "a new error appeared in the logs when the incident started"),
+    ],
+    "unknown": [
+        ("Inspect the first changed signal's dashboard and recent deployments of its component.",
+         "the evidence does not match a known fault type"),
+    ],
+}
+
+_KEYWORDS: list[tuple[tuple[str, ...], str]] = [
+    (("allreduce", "all_reduce", "nccl", "gradient_sync", "grad_sync"), "network_bottleneck"),
+    (("oom", "out_of_memory", "fb_used", "memory_used", "mem_used", "memory"), "gpu_oom"),
+    (("psi", "drift", "ks_stat", "wasserstein", "jensen"), "data_drift"),
+    (("fresh", "stale", "lag", "missing", "delay", "backlog"), "feature_pipeline_stale"),
+    (("accuracy", "auc", "rmse", "map_at", "precision", "recall", "f1", "loss"), "model_degradation"),
+    (("model_version", "version"), "bad_model_version"),
+    (("latency", "duration", "p99", "p95", "p50"), "latency_regression"),
+    (("error", "5xx", "fail"), "error_rate"),
+    (("qps", "throughput", "requests_total", "rps"), "traffic_drop"),
+    (("util", "sm_active", "saturat"), "gpu_saturation"),
+    (("cpu", "load", "disk", "network"), "resource_saturation"),
+]
+
+
+def fault_type(finding: Finding) -> str:
+    """The playbook key for a changed signal (``unknown`` when nothing matches)."""
+    if finding.get("kind") == "drift":
+        return "data_drift"
+    if finding.get("kind") == "log":
+        return "error_logs"
+    if finding.get("layer") == "business":
+        return "kpi_drop"
+    text = f"{finding.get('signal', '')} {finding.get('query', '')}".lower()
+    layer = finding.get("layer")
+    for words, kind in _KEYWORDS:
+        if any(w in text for w in words):
+            if kind == "gpu_oom" and layer not in (None, "resource"):
+                continue
+            if kind == "gpu_saturation" and layer not in (None, "resource"):
+                continue
+            return kind
+    if layer == "data":
+        return "data_drift" if (finding.get("unit") or "") in ("psi", "score") else "feature_pipeline_stale"
+    if layer == "model":
+        return "model_degradation"
+    if layer == "resource":
+        return "resource_saturation"
+    return "unknown"
+
+
+def fixes_for(kind: str, evidence_ids: list[str], *, symptoms: Sequence[str] = ()) -> list[Fix]:
+    """The playbook's steps for ``kind``, plus mitigation for symptom types, citing evidence."""
+    out = [Fix(action=a, why=w, fault_type=kind, evidence_ids=list(evidence_ids))
+           for a, w in PLAYBOOK.get(kind, PLAYBOOK["unknown"])]
+    for symptom in dict.fromkeys(symptoms):
+        if symptom != kind and symptom in ("latency_regression", "gpu_saturation"):
+            action, why = PLAYBOOK[symptom][0]
+            out.append(Fix(action=f"Mitigate meanwhile: {action[0].lower()}{action[1:]}", why=why,
+                           fault_type=symptom, evidence_ids=list(evidence_ids)))
+    return out
