@@ -21,10 +21,12 @@ def drift_proposal(threshold: float = 0.2, *, expr: str | None = None, name: str
     series = [(start + i * 300, 0.05 if i < 54 else 0.45) for i in range(73)]
     backtest = Backtest(expr=rule["expr"], start=start, end=t_end, step_s=60, for_s=300, episodes=1,
                         firing_minutes=85, spans=[(t_end - 85 * 60, t_end)], first_fire_at=t_end - 85 * 60,
-                        incident_start=t_end - 55 * 60, lead_minutes=30, value_series=series, threshold=threshold)
+                        incident_start=t_end - 55 * 60, lead_minutes=30, value_series=series,
+                        threshold=threshold)
     return Proposal.build(
         ProposalKind.THRESHOLD, "augur-proposed", rule,
-        rationale="Drift on click_duration led the chain [ev-0123456789ab]; no rule watched it [ev-ba9876543210].",
+        rationale="Drift on click_duration led the chain [ev-0123456789ab]; "
+                  "no rule watched it [ev-ba9876543210].",
         evidence_ids=["ev-0123456789ab", "ev-ba9876543210"],
         validation=Validation(ok=True, tool="promtool check rules", output="SUCCESS: 1 rules found"),
         backtest=backtest,

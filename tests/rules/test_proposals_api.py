@@ -1,0 +1,68 @@
+"""The /v1/proposals API over the real store: auth, listing, idempotent approve/reject, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from augur.server.proposal_store import SqlProposalStore
+from augur.server.proposals import router_from_settings
+from augur.server.settings import Settings
+from augur.server.store import Store
+from tests.rules.samples import drift_proposal
+
+
+def _client(store: Store, tmp_path: Path) -> tuple[TestClient, SqlProposalStore]:
+    settings = Settings(data_dir=tmp_path, reviewers=["alice"],
+                        reviewer_tokens={"alice": "tok-alice", "eve": "tok-eve"})
+    repo = SqlProposalStore(store)
+    app = FastAPI()
+    app.include_router(router_from_settings(settings, repo))
+    return TestClient(app), repo
+
+
+def test_list_show_approve_and_replay(store: Store, tmp_path: Path) -> None:
+    client, repo = _client(store, tmp_path)
+    proposal, _ = repo.add(drift_proposal())
+    listed = client.get("/v1/proposals", params={"state": "pending"}).json()["proposals"]
+    assert [p["id"] for p in listed] == [proposal.id]
+    assert listed[0]["backtest"]["lead_minutes"] == 30 and "model_drift_score" in listed[0]["rule_yaml"]
+
+    auth = {"Authorization": "Bearer tok-alice"}
+    first = client.post(f"/v1/proposals/{proposal.id}/approve", headers=auth, json={"comment": "yes"})
+    assert first.status_code == 200, first.text
+    assert first.json()["changed"] is True and first.json()["proposal"]["state"] == "approved"
+    replay = client.post(f"/v1/proposals/{proposal.id}/approve", headers=auth, json={"comment": "yes"})
+    assert replay.status_code == 200 and replay.json()["changed"] is False
+    shown = client.get(f"/v1/proposals/{proposal.id}").json()
+    assert [(e["to_state"], e["actor"], e["comment"]) for e in shown["events"]] == [
+        ("pending", "augur", "proposed"), ("approved", "alice", "yes")]
+    assert client.get("/v1/proposals", params={"state": "pending"}).json()["proposals"] == []
+
+    conflict = client.post(f"/v1/proposals/{proposal.id}/reject", headers=auth)
+    assert conflict.status_code == 409 and "approved by alice" in conflict.json()["detail"]
+
+
+def test_refuses_missing_unknown_and_unlisted_reviewers(store: Store, tmp_path: Path) -> None:
+    client, repo = _client(store, tmp_path)
+    proposal, _ = repo.add(drift_proposal())
+    url = f"/v1/proposals/{proposal.id}/approve"
+    missing = client.post(url)
+    assert missing.status_code == 401 and "Bearer" in missing.json()["detail"]
+    assert client.post(url, headers={"Authorization": "Basic YWxpY2U6eA=="}).status_code == 401
+    unknown = client.post(url, headers={"Authorization": "Bearer guess"})
+    assert unknown.status_code == 403 and "unknown reviewer token" in unknown.json()["detail"]
+    unlisted = client.post(url, headers={"Authorization": "Bearer tok-eve"})
+    assert unlisted.status_code == 403 and "allowlist" in unlisted.json()["detail"]
+    assert repo.get(proposal.id).state.value == "pending"  # type: ignore[union-attr]
+    assert len(repo.events(proposal.id)) == 1
+
+
+def test_unknown_proposal_and_bad_filter(store: Store, tmp_path: Path) -> None:
+    client, _ = _client(store, tmp_path)
+    assert client.get("/v1/proposals/pr-nope").status_code == 404
+    gone = client.post("/v1/proposals/pr-nope/approve", headers={"Authorization": "Bearer tok-alice"})
+    assert gone.status_code == 404 and "augur rules review" in gone.json()["detail"]
+    assert client.get("/v1/proposals", params={"state": "maybe"}).status_code == 422
