@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     worker_lease_seconds: int = Field(default=60, gt=0, description="Job lease; renewed while running.")
     worker_max_attempts: int = Field(default=5, gt=0, description="Attempts before a job is parked.")
     worker_in_process: bool = Field(default=True, description="`augur serve` also runs a worker.")
+    worker_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle worker looks for jobs."
+    )
+    worker_backoff_seconds: float = Field(
+        default=5.0, ge=0, description="Retry delay after a job's first failure; doubles each attempt."
+    )
+    worker_debug_handlers: bool = Field(
+        default=False, description="Register the test-only `debug.sleep` job kind (lease-expiry tests)."
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL", description="SQLite fsync policy: FULL survives power loss, NORMAL only a crash."
+    )
 
     @classmethod
     def settings_customise_sources(

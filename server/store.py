@@ -143,8 +143,9 @@ class Store:
             with self.engine.execution_options(**{_READONLY: True}).connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"store {self.safe_url} unreachable: {exc.__class__.__name__}: "
-                                   f"{str(exc).splitlines()[0]}") from exc
+            raise StoreUnavailable(
+                f"store {self.safe_url} unreachable: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            ) from exc
 
     @property
     def safe_url(self) -> str:

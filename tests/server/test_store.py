@@ -15,8 +15,14 @@ from augur.server.store import Store, StoreUnavailable, make_engine
 
 def _episode(fp: str, starts: datetime) -> AlertEpisode:
     return AlertEpisode(
-        fingerprint=fp, starts_at=starts, status="firing", labels={"alertname": "X"}, annotations={},
-        generator_url="", first_seen=starts, last_seen=starts,
+        fingerprint=fp,
+        starts_at=starts,
+        status="firing",
+        labels={"alertname": "X"},
+        annotations={},
+        generator_url="",
+        first_seen=starts,
+        last_seen=starts,
     )
 
 
@@ -55,14 +61,33 @@ def test_proposals_and_their_review_history_round_trip(store: Store) -> None:
         incident = Incident(status="open", group_key="{}:{}", title="t", opened_at=now, updated_at=now)
         session.add(incident)
         session.flush()
-        session.add(Proposal(
-            id="p-1", incident_id=incident.id, kind="threshold", status="pending", group_name="augur",
-            rule={"alert": "A", "expr": "x > 1"}, rule_yaml="alert: A\n", rationale="r", evidence_ids=["e1"],
-            fingerprint="f1", created_at=now, updated_at=now,
-        ))
+        session.add(
+            Proposal(
+                id="p-1",
+                incident_id=incident.id,
+                kind="threshold",
+                status="pending",
+                group_name="augur",
+                rule={"alert": "A", "expr": "x > 1"},
+                rule_yaml="alert: A\n",
+                rationale="r",
+                evidence_ids=["e1"],
+                fingerprint="f1",
+                created_at=now,
+                updated_at=now,
+            )
+        )
         session.flush()
-        session.add(ProposalEvent(proposal_id="p-1", from_status="pending", to_status="approved",
-                                  actor="alice", comment="ok", at=now))
+        session.add(
+            ProposalEvent(
+                proposal_id="p-1",
+                from_status="pending",
+                to_status="approved",
+                actor="alice",
+                comment="ok",
+                at=now,
+            )
+        )
     with store.read_session() as session:
         proposal = session.get(Proposal, "p-1")
         assert proposal is not None and proposal.rule["expr"] == "x > 1"
@@ -71,8 +96,15 @@ def test_proposals_and_their_review_history_round_trip(store: Store) -> None:
 
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(Exception, match="naive datetime"), store.transaction() as session:
-        session.add(Job(kind="k", payload={}, run_after=datetime(2026, 1, 1), created_at=datetime.now(UTC),
-                        updated_at=datetime.now(UTC)))
+        session.add(
+            Job(
+                kind="k",
+                payload={},
+                run_after=datetime(2026, 1, 1),
+                created_at=datetime.now(UTC),
+                updated_at=datetime.now(UTC),
+            )
+        )
 
 
 def test_unreachable_postgres_is_reported_with_the_url_and_no_password() -> None:

@@ -1,0 +1,103 @@
+"""The HTTP application: :func:`create_app` builds a FastAPI app from settings, a store and job handlers.
+
+Routers are listed in :data:`ROUTERS` — add yours there (one line). Each router reaches the app's
+settings, store and metrics through ``Depends(augur.server.state.app_state)``. With
+``settings.worker_in_process`` the app also runs one worker in a thread for its lifetime (what
+``augur serve`` does by default); tests usually turn that off and drive a
+:class:`~augur.server.worker.Worker` themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import APIRouter, FastAPI
+
+from augur.server import incidents, ops, webhook
+from augur.server.errors import install_error_handlers
+from augur.server.grouping import GroupingPolicy
+from augur.server.metrics import Metrics, RequestMetricsMiddleware
+from augur.server.queue import JobQueue
+from augur.server.settings import Settings
+from augur.server.state import AppState
+from augur.server.store import Store
+from augur.server.worker import JobHandler, Worker, default_handlers
+
+__all__ = ["ROUTERS", "create_app", "open_store"]
+
+log = logging.getLogger(__name__)
+
+#: Every router the app serves.
+ROUTERS: list[APIRouter] = [
+    ops.router,
+    webhook.router,
+    incidents.router,
+]
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> Store:
+    """The store the settings name, migrated to the latest schema."""
+    return Store.open(
+        settings.effective_database_url, migrate=migrate, sqlite_synchronous=settings.sqlite_synchronous
+    )
+
+
+def create_app(
+    settings: Settings,
+    store: Store | None = None,
+    handlers: Mapping[str, JobHandler] | None = None,
+) -> FastAPI:
+    """An augur app. ``store`` defaults to :func:`open_store`; ``handlers`` to :func:`default_handlers`."""
+    own_store = store is None
+    the_store = store if store is not None else open_store(settings)
+    job_handlers = dict(handlers) if handlers is not None else default_handlers(settings)
+    metrics = Metrics(JobQueue(the_store))
+    state = AppState(
+        settings=settings,
+        store=the_store,
+        metrics=metrics,
+        grouping=GroupingPolicy(
+            component_labels=tuple(settings.group_labels),
+            window=timedelta(seconds=settings.group_window_seconds),
+        ),
+        handlers=job_handlers,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.webhook_token is None:
+            log.warning("AUGUR_WEBHOOK_TOKEN is not set: webhooks are accepted from loopback clients only")
+        worker: Worker | None = None
+        if settings.worker_in_process:
+            worker = Worker(
+                the_store,
+                job_handlers,
+                lease_seconds=settings.worker_lease_seconds,
+                poll_seconds=settings.worker_poll_seconds,
+                backoff_base_seconds=settings.worker_backoff_seconds,
+                metrics=metrics,
+            )
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            if own_store:
+                the_store.dispose()
+
+    app = FastAPI(
+        title="augur",
+        summary="Incident agent for AI/ML platforms: Alertmanager webhooks in, investigations out.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.augur = state
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    return app

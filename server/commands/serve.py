@@ -1,0 +1,116 @@
+"""``augur serve`` (the HTTP API, plus one in-process worker by default) and ``augur worker`` (workers alone).
+
+Both open the store named by the settings and migrate it to the latest schema first, so the
+first start on a fresh machine needs nothing else. Heavy imports stay inside the commands:
+``augur --help`` and ``augur config`` stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import typer
+
+from augur.server.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from augur.server.store import Store
+
+__all__ = ["register"]
+
+log = logging.getLogger("augur")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _open_store(settings: Settings) -> Store:
+    from augur.server.app import open_store
+    from augur.server.store import StoreUnavailable
+
+    try:
+        return open_store(settings)
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}\n  check AUGUR_DATABASE_URL and that the database is running", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, help="TCP port to listen on."),
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="Also run one worker in this process."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    access_log: bool = typer.Option(False, help="Log every HTTP request."),
+) -> None:
+    """Run the HTTP API (webhook, incidents, /metrics) and, unless --no-worker, an in-process worker."""
+    settings = _settings(**({} if worker else {"worker_in_process": False}))
+    _logging(log_level)
+    import uvicorn
+
+    from augur.server.app import create_app
+
+    store = _open_store(settings)
+    app = create_app(settings, store=store)
+    log.info("augur serving on http://%s:%d (store %s)", host, port, store.safe_url)
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=access_log)
+    store.dispose()
+
+
+def worker(
+    threads: int = typer.Option(1, min=1, max=64, help="Worker loops in this process."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Run workers alone: claim jobs from the store's queue until SIGTERM or Ctrl-C."""
+    settings = _settings()
+    _logging(log_level)
+    from augur.server.worker import Worker, default_handlers
+
+    store = _open_store(settings)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the current jobs, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    handlers = default_handlers(settings)
+    workers = [
+        Worker(
+            store,
+            handlers,
+            lease_seconds=settings.worker_lease_seconds,
+            poll_seconds=settings.worker_poll_seconds,
+            backoff_base_seconds=settings.worker_backoff_seconds,
+        )
+        for _ in range(threads)
+    ]
+    loops = [
+        threading.Thread(target=w.run, args=(stop,), name=f"augur-worker-{i}") for i, w in enumerate(workers)
+    ]
+    for loop in loops:
+        loop.start()
+    log.info("augur worker: %d loop(s) on %s, kinds %s", threads, store.safe_url, ", ".join(sorted(handlers)))
+    while any(loop.is_alive() for loop in loops):
+        for loop in loops:
+            loop.join(timeout=0.5)
+    store.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``worker`` to the ``augur`` command."""
+    app.command()(serve)
+    app.command()(worker)

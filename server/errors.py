@@ -1,0 +1,61 @@
+"""HTTP errors of augur's API: one JSON shape, ``{"error": code, "reason": text}``, for every 4xx/5xx.
+
+Routers raise :class:`ApiError` with a stable machine-readable ``code`` and a ``reason`` that
+tells the caller what to change; :func:`install_error_handlers` renders it, and turns FastAPI's
+request-validation errors and unexpected exceptions into the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+__all__ = ["ApiError", "install_error_handlers"]
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An HTTP error answer: status, a stable code (``invalid_json``, ``unauthorized``...) and the reason."""
+
+    def __init__(
+        self, status: int, code: str, reason: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{status} {code}: {reason}")
+        self.status = status
+        self.code = code
+        self.reason = reason
+        self.headers = dict(headers or {})
+
+    def response(self) -> JSONResponse:
+        """The JSON response for this error."""
+        return JSONResponse({"error": self.code, "reason": self.reason}, self.status, headers=self.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render :class:`ApiError`, validation errors and HTTP exceptions as ``{"error", "reason"}``."""
+
+    async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return exc.response()
+
+    async def _validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
+        return JSONResponse({"error": "invalid_request", "reason": "; ".join(parts)}, 422)
+
+    async def _http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "reason": str(exc.detail)}, exc.status_code, headers=dict(exc.headers or {})
+        )
+
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)

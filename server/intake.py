@@ -1,0 +1,256 @@
+"""Turning one Alertmanager notification into episodes, incidents and jobs, in one transaction.
+
+An alert episode is ``(fingerprint, startsAt)``. A redelivered or repeated notification finds
+its episodes already stored and changes nothing but their ``last_seen``; a ``resolved`` alert
+closes its episode with ``endsAt`` (resolution is final for that episode: a later re-fire has
+a new ``startsAt``, hence a new episode). New episodes are grouped into incidents by
+:mod:`augur.server.grouping`; a new incident enqueues an ``investigate`` job, an open incident
+that gains alerts records them on its timeline, and an incident whose episodes are all resolved
+is resolved.
+
+Concurrency: the whole notification is one transaction, serialised with other intakes — by
+``BEGIN IMMEDIATE`` on SQLite and by a transaction-scoped advisory lock on PostgreSQL (all
+replicas share it) — so concurrent deliveries of overlapping groups cannot create the same
+episode or two incidents for one group. The unique ``(fingerprint, starts_at)`` constraint
+backs this up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from augur.server.grouping import GroupingPolicy, OpenIncident, choose_incident, component_of, incident_title
+from augur.server.models import AlertEpisode, Incident, IncidentEvent
+from augur.server.queue import enqueue
+from augur.server.store import Store
+
+if TYPE_CHECKING:
+    from augur.server.webhook import WebhookAlert, WebhookPayload
+
+__all__ = ["INVESTIGATE", "IngestResult", "ingest"]
+
+#: Job kind enqueued for every new incident.
+INVESTIGATE = "investigate"
+#: PostgreSQL advisory lock key serialising intakes ("augi").
+_INTAKE_LOCK = 0x61756769
+_SEVERITY_RANK = {"critical": 4, "page": 4, "error": 3, "high": 3, "warning": 2, "info": 1}
+
+
+@dataclass
+class IngestResult:
+    """What one notification changed."""
+
+    alerts: int = 0
+    new_episodes: int = 0
+    resolved_episodes: int = 0
+    opened_incidents: list[int] = field(default_factory=list)
+    updated_incidents: list[int] = field(default_factory=list)
+    resolved_incidents: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the webhook's response."""
+        return asdict(self)
+
+
+def _brief(alert: WebhookAlert) -> dict[str, str]:
+    return {
+        "fingerprint": alert.fingerprint,
+        "alertname": alert.labels.get("alertname", ""),
+        "status": alert.status,
+    }
+
+
+def _more_severe(current: str | None, new: str | None) -> str | None:
+    if new is None:
+        return current
+    if current is None or _SEVERITY_RANK.get(new, 0) > _SEVERITY_RANK.get(current, 0):
+        return new
+    return current
+
+
+def _open_incidents(session: Session, group_key: str, components: set[str]) -> dict[int, Incident]:
+    stmt = select(Incident).where(Incident.status == "open")
+    conditions = [Incident.group_key == group_key]
+    if components:
+        conditions.append(Incident.component.in_(components))
+    return {i.id: i for i in session.scalars(stmt.where(or_(*conditions)))}
+
+
+def _assign(
+    session: Session,
+    payload: WebhookPayload,
+    new_alerts: Iterable[WebhookAlert],
+    policy: GroupingPolicy,
+    now: datetime,
+    max_attempts: int,
+    result: IngestResult,
+) -> dict[tuple[str, datetime], int]:
+    """Choose (or open) the incident of each new episode; returns episode key -> incident id."""
+    new_alerts = list(new_alerts)
+    components = {c for a in new_alerts if (c := component_of(a.labels, policy.component_labels))}
+    incidents = _open_incidents(session, payload.group_key, components)
+    added: dict[int, list[dict[str, str]]] = {}
+    opened: set[int] = set()
+    assignment: dict[tuple[str, datetime], int] = {}
+    for alert in new_alerts:
+        views = [OpenIncident(i.id, i.group_key, i.component, i.updated_at) for i in incidents.values()]
+        chosen = choose_incident(payload.group_key, alert.labels, views, now, policy)
+        if chosen is None:
+            component = component_of(alert.labels, policy.component_labels)
+            incident = Incident(
+                status="open",
+                group_key=payload.group_key,
+                component=component,
+                title=incident_title(alert.labels, component),
+                severity=alert.labels.get("severity"),
+                opened_at=now,
+                updated_at=now,
+            )
+            session.add(incident)
+            session.flush()
+            incidents[incident.id] = incident
+            opened.add(incident.id)
+            chosen = incident.id
+        incident = incidents[chosen]
+        incident.severity = _more_severe(incident.severity, alert.labels.get("severity"))
+        incident.updated_at = now
+        added.setdefault(chosen, []).append(_brief(alert))
+        assignment[(alert.fingerprint, alert.starts_at)] = chosen
+    for incident_id, alerts in added.items():
+        if incident_id in opened:
+            session.add(
+                IncidentEvent(
+                    incident_id=incident_id,
+                    at=now,
+                    kind="opened",
+                    detail={"group_key": payload.group_key, "alerts": alerts},
+                )
+            )
+            enqueue(
+                session,
+                INVESTIGATE,
+                {"incident_id": incident_id},
+                dedupe_key=f"{INVESTIGATE}:{incident_id}",
+                max_attempts=max_attempts,
+                now=now,
+            )
+            result.opened_incidents.append(incident_id)
+        else:
+            session.add(
+                IncidentEvent(
+                    incident_id=incident_id,
+                    at=now,
+                    kind="alerts_added",
+                    detail={"group_key": payload.group_key, "alerts": alerts},
+                )
+            )
+            result.updated_incidents.append(incident_id)
+    return assignment
+
+
+def _resolve_finished(session: Session, incident_ids: set[int], now: datetime, result: IngestResult) -> None:
+    """Resolve each open incident among ``incident_ids`` none of whose episodes still fires."""
+    if not incident_ids:
+        return
+    still_firing = set(
+        session.scalars(
+            select(AlertEpisode.incident_id)
+            .where(AlertEpisode.incident_id.in_(incident_ids), AlertEpisode.status == "firing")
+            .distinct()
+        )
+    )
+    for incident in session.scalars(
+        select(Incident).where(Incident.id.in_(incident_ids - still_firing), Incident.status == "open")
+    ):
+        last_end = session.scalar(
+            select(func.max(AlertEpisode.ends_at)).where(AlertEpisode.incident_id == incident.id)
+        )
+        incident.status = "resolved"
+        incident.resolved_at = last_end or now
+        incident.updated_at = now
+        session.add(
+            IncidentEvent(
+                incident_id=incident.id,
+                at=now,
+                kind="resolved",
+                detail={"resolved_at": (last_end or now).isoformat()},
+            )
+        )
+        result.resolved_incidents.append(incident.id)
+
+
+def ingest(
+    store: Store, payload: WebhookPayload, policy: GroupingPolicy, now: datetime, max_attempts: int = 5
+) -> IngestResult:
+    """Store one notification; returns what changed. Raises SQLAlchemy errors if the store fails."""
+    alerts: dict[tuple[str, datetime], WebhookAlert] = {}
+    for alert in payload.alerts:
+        alerts[(alert.fingerprint, alert.starts_at)] = alert  # the last copy of a repeated alert wins
+    result = IngestResult(alerts=len(payload.alerts))
+    with store.transaction() as session:
+        if store.dialect == "postgresql":
+            session.execute(select(func.pg_advisory_xact_lock(_INTAKE_LOCK)))
+        fingerprints = {fp for fp, _ in alerts}
+        existing = {
+            (row.fingerprint, row.starts_at): row
+            for row in session.execute(
+                select(
+                    AlertEpisode.id,
+                    AlertEpisode.fingerprint,
+                    AlertEpisode.starts_at,
+                    AlertEpisode.status,
+                    AlertEpisode.incident_id,
+                ).where(AlertEpisode.fingerprint.in_(fingerprints))
+            )
+            if (row.fingerprint, row.starts_at) in alerts
+        }
+        touched: set[int] = set()
+        new = [a for key, a in alerts.items() if key not in existing]
+        if new:
+            assignment = _assign(session, payload, new, policy, now, max_attempts, result)
+            session.execute(
+                insert(AlertEpisode),
+                [
+                    {
+                        "fingerprint": a.fingerprint,
+                        "starts_at": a.starts_at,
+                        "ends_at": a.ends_at if a.status == "resolved" else None,
+                        "status": a.status,
+                        "labels": a.labels,
+                        "annotations": a.annotations,
+                        "generator_url": a.generator_url,
+                        "incident_id": assignment[(a.fingerprint, a.starts_at)],
+                        "first_seen": now,
+                        "last_seen": now,
+                    }
+                    for a in new
+                ],
+            )
+            result.new_episodes = len(new)
+            touched.update(assignment[(a.fingerprint, a.starts_at)] for a in new if a.status == "resolved")
+        resolving = [
+            (row, alerts[key])
+            for key, row in existing.items()
+            if row.status == "firing" and alerts[key].status == "resolved"
+        ]
+        for row, alert in resolving:
+            session.execute(
+                update(AlertEpisode)
+                .where(AlertEpisode.id == row.id)
+                .values(status="resolved", ends_at=alert.ends_at or now, last_seen=now)
+            )
+            if row.incident_id is not None:
+                touched.add(row.incident_id)
+        result.resolved_episodes = len(resolving) + sum(1 for a in new if a.status == "resolved")
+        resolved_ids = {row.id for row, _ in resolving}
+        seen_only = [row.id for row in existing.values() if row.id not in resolved_ids]
+        if seen_only:
+            session.execute(update(AlertEpisode).where(AlertEpisode.id.in_(seen_only)).values(last_seen=now))
+        _resolve_finished(session, touched, now, result)
+    return result

@@ -1,0 +1,111 @@
+"""augur's Prometheus metrics, on a registry of their own per app (no global state).
+
+Counters are updated by the request path and the in-process worker; queue depth and job
+outcomes across all workers are read from the store at scrape time, so ``/metrics`` of any
+replica shows the whole queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from augur.server.queue import JobQueue
+
+__all__ = ["Metrics", "RequestMetricsMiddleware"]
+
+log = logging.getLogger(__name__)
+
+_JOB_STATUSES = ("queued", "running", "done", "failed", "parked")
+
+
+class _QueueCollector(Collector):
+    """Jobs per status, read from the store when scraped."""
+
+    def __init__(self, queue: JobQueue | None) -> None:
+        self.queue = queue
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "augur_jobs", "Jobs in the store by status (all workers).", labels=["status"]
+        )
+        if self.queue is not None:
+            try:
+                depth = self.queue.depth()
+            except Exception as exc:  # a scrape must not fail because the store is down
+                log.warning("queue depth unavailable: %s", exc)
+                return
+            for status in sorted(set(_JOB_STATUSES) | set(depth)):
+                family.add_metric([status], depth.get(status, 0))
+        yield family
+
+
+class Metrics:
+    """The metric objects of one app, registered on :attr:`registry`."""
+
+    def __init__(self, queue: JobQueue | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.webhooks_received = Counter("augur_webhooks_received", "Webhook requests received.", registry=r)
+        self.webhooks_rejected = Counter(
+            "augur_webhooks_rejected", "Webhook requests rejected, by reason.", ["reason"], registry=r
+        )
+        self.alerts_ingested = Counter("augur_alerts_ingested", "Alerts in stored webhooks.", registry=r)
+        self.episodes_created = Counter(
+            "augur_alert_episodes_created", "New alert episodes stored.", registry=r
+        )
+        self.incidents_opened = Counter("augur_incidents_opened", "Incidents opened.", registry=r)
+        self.job_outcomes = Counter(
+            "augur_job_outcomes",
+            "Jobs finished by this process's workers, by kind and outcome.",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.request_latency = Histogram(
+            "augur_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["method", "route", "status"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        )
+        r.register(_QueueCollector(queue))
+
+
+class RequestMetricsMiddleware:
+    """ASGI middleware timing every HTTP request into :attr:`Metrics.request_latency`.
+
+    The label is the matched route's path template (``/v1/incidents/{incident_id}``), never the raw
+    path, so label cardinality stays bounded.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def _send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.request_latency.labels(scope["method"], path, str(status)).observe(
+                time.perf_counter() - start
+            )

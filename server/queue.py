@@ -1,0 +1,190 @@
+"""The job queue: rows in the ``jobs`` table, claimed by workers under a renewable lease.
+
+A worker claims the oldest due job (``queued`` and ``run_after`` passed, or ``running`` with an
+expired lease — its worker died) with ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any
+number of workers share the queue without blocking one another; on SQLite the claim runs in a
+``BEGIN IMMEDIATE`` transaction, the database's single writer. Each claim counts an attempt. A
+failed job is retried after an exponential back-off; after ``max_attempts`` it is ``parked`` for
+a human to look at, with the last error kept.
+
+:func:`enqueue` takes the caller's session, so a job is created in the same transaction as the
+rows that call for it (an incident and its investigation are stored together or not at all).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from augur.server.models import Job, utcnow
+from augur.server.store import Store
+
+__all__ = ["ClaimedJob", "JobQueue", "enqueue", "worker_identity"]
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job a worker holds the lease on: what a job handler receives."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    lease_owner: str
+    lease_expires_at: datetime
+
+
+def worker_identity() -> str:
+    """A name for this worker unique across hosts and restarts: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    dedupe_key: str | None = None,
+    max_attempts: int = 5,
+    run_after: datetime | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Add a job in the caller's transaction; with ``dedupe_key``, an existing job of that key is reused."""
+    now = now or utcnow()
+    if dedupe_key is not None:
+        existing = session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key))
+        if existing is not None:
+            return existing
+    job = Job(
+        kind=kind,
+        payload=payload,
+        status="queued",
+        attempts=0,
+        max_attempts=max_attempts,
+        run_after=run_after or now,
+        dedupe_key=dedupe_key,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.flush()
+    return job.id
+
+
+class JobQueue:
+    """Claim, renew, complete and fail jobs in ``store`` for one worker."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        lease_seconds: float = 60.0,
+        backoff_base_seconds: float = 5.0,
+        backoff_max_seconds: float = 600.0,
+    ) -> None:
+        self.store = store
+        self.lease = timedelta(seconds=lease_seconds)
+        self.backoff_base = backoff_base_seconds
+        self.backoff_max = backoff_max_seconds
+
+    def claim(self, worker_id: str, kinds: list[str] | None = None) -> ClaimedJob | None:
+        """Take the lease on the oldest due job (or one whose lease expired); ``None`` if none is due."""
+        while True:
+            with self.store.transaction() as session:
+                now = utcnow()
+                due = or_(
+                    and_(Job.status == "queued", Job.run_after <= now),
+                    and_(Job.status == "running", Job.lease_expires_at < now),
+                )
+                stmt = select(Job).where(due).order_by(Job.run_after, Job.id).limit(1)
+                if kinds is not None:
+                    stmt = stmt.where(Job.kind.in_(kinds))
+                if self.store.dialect == "postgresql":
+                    stmt = stmt.with_for_update(skip_locked=True)
+                job = session.scalars(stmt).first()
+                if job is None:
+                    return None
+                if job.status == "running" and job.attempts >= job.max_attempts:
+                    # Its worker died on every attempt: stop handing it out.
+                    job.status, job.lease_owner, job.lease_expires_at = "parked", None, None
+                    job.last_error = f"lease expired on attempt {job.attempts} (worker died); parked"
+                    job.updated_at = now
+                    continue
+                job.status = "running"
+                job.attempts += 1
+                job.lease_owner = worker_id
+                job.lease_expires_at = now + self.lease
+                job.updated_at = now
+                return ClaimedJob(
+                    id=job.id,
+                    kind=job.kind,
+                    payload=dict(job.payload),
+                    attempts=job.attempts,
+                    max_attempts=job.max_attempts,
+                    lease_owner=worker_id,
+                    lease_expires_at=job.lease_expires_at,
+                )
+
+    def _update_own(self, job_id: int, worker_id: str, **values: Any) -> bool:
+        with self.store.transaction() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == "running")
+                .values(updated_at=utcnow(), **values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def renew(self, job_id: int, worker_id: str) -> bool:
+        """Extend the lease; ``False`` if this worker no longer holds it (another reclaimed the job)."""
+        return self._update_own(job_id, worker_id, lease_expires_at=utcnow() + self.lease)
+
+    def complete(self, job_id: int, worker_id: str) -> bool:
+        """Mark the job done; ``False`` if this worker had lost the lease."""
+        return self._update_own(job_id, worker_id, status="done", lease_expires_at=None, last_error=None)
+
+    def fail(self, job: ClaimedJob, error: str) -> str:
+        """Record a failure: back to ``queued`` after a back-off, or ``parked`` after the last attempt.
+
+        Returns the job's new status (``lost`` if this worker no longer held the lease).
+        """
+        error = error[-4000:]
+        if job.attempts >= job.max_attempts:
+            ok = self._update_own(
+                job.id,
+                job.lease_owner,
+                status="parked",
+                lease_expires_at=None,
+                lease_owner=None,
+                last_error=error,
+            )
+            return "parked" if ok else "lost"
+        delay = min(self.backoff_max, self.backoff_base * 2 ** (job.attempts - 1))
+        ok = self._update_own(
+            job.id,
+            job.lease_owner,
+            status="queued",
+            lease_expires_at=None,
+            lease_owner=None,
+            last_error=error,
+            run_after=utcnow() + timedelta(seconds=delay),
+        )
+        return "queued" if ok else "lost"
+
+    def depth(self) -> dict[str, int]:
+        """How many jobs are in each status."""
+        with self.store.read_session() as session:
+            rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+        return {status: int(count) for status, count in rows}
+
+    def get(self, job_id: int) -> Job | None:
+        """The job row (detached), for inspection."""
+        with self.store.read_session() as session:
+            return session.get(Job, job_id)

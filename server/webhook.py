@@ -1,0 +1,194 @@
+"""``POST /v1/alertmanager``: Alertmanager's version-4 webhook, authenticated, validated and persisted.
+
+The payload models accept what Alertmanager 0.25–0.34 sends, including fields they do not
+name (``routeLabels``, ``notification_reason``, ...); a firing alert's ``endsAt`` of
+``0001-01-01T00:00:00Z`` means "not ended" and becomes ``None``. The response is 2xx only after
+the transaction that stores the alerts has committed; a store failure answers 503 so that
+Alertmanager retries (it never retries a 4xx). Every rejection says why in a JSON body
+``{"error": code, "reason": text}`` and writes nothing.
+
+Authentication: ``Authorization: Bearer <AUGUR_WEBHOOK_TOKEN>`` compared in constant time (what
+Alertmanager's ``http_config.authorization`` sends). With no token configured only loopback
+clients are accepted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.exc import SQLAlchemyError
+
+from augur.server.errors import ApiError
+from augur.server.intake import IngestResult, ingest
+from augur.server.settings import is_loopback
+from augur.server.state import AppState, app_state
+
+__all__ = ["WebhookAlert", "WebhookPayload", "parse_payload", "router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["alertmanager"])
+
+
+class WebhookAlert(BaseModel):
+    """One alert of a notification (Alertmanager ``template.Alert``)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime = Field(alias="startsAt")
+    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    generator_url: str = Field(default="", alias="generatorURL")
+    fingerprint: str = Field(min_length=1, max_length=64)
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("ends_at")
+    @classmethod
+    def _zero_is_none(cls, value: datetime | None) -> datetime | None:
+        # Go's zero time: Alertmanager's way of saying "still firing".
+        return None if value is not None and value.year <= 1 else value
+
+
+class WebhookPayload(BaseModel):
+    """A whole notification: every alert of one Alertmanager group (``version`` ``"4"``)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    version: Literal["4"]
+    group_key: str = Field(alias="groupKey", min_length=1)
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
+    common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
+    common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
+    external_url: str = Field(default="", alias="externalURL")
+    alerts: list[WebhookAlert] = Field(min_length=1)
+
+
+def _describe(exc: ValidationError) -> tuple[str, str]:
+    """An error code and a one-line reason for a payload that failed validation."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return "invalid_json", f"body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+    if first["type"] == "model_type" and not first["loc"]:
+        return "invalid_payload", "body must be a JSON object (Alertmanager's webhook payload)"
+    for err in errors:
+        if tuple(err["loc"]) == ("version",):
+            got = err.get("input")
+            return "unsupported_version", (
+                f'version {got!r} is not supported: augur accepts Alertmanager\'s webhook version "4"'
+            )
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "invalid_payload", "; ".join(parts) + more
+
+
+def parse_payload(body: bytes) -> WebhookPayload:
+    """Validate a webhook body; raise :class:`ApiError` (400/422) with the reason if it is not one."""
+    try:
+        return WebhookPayload.model_validate_json(body)
+    except ValidationError as exc:
+        code, reason = _describe(exc)
+        raise ApiError(400 if code == "invalid_json" else 422, code, reason) from None
+
+
+def _authenticate(request: Request, state: AppState) -> None:
+    token = state.settings.webhook_token
+    if token is None:
+        host = request.client.host if request.client else None
+        if not is_loopback(host):
+            raise ApiError(
+                403,
+                "loopback_only",
+                f"no AUGUR_WEBHOOK_TOKEN is configured, so webhooks are accepted from loopback only "
+                f"(got {host}): set the token and configure it in Alertmanager's http_config.authorization",
+            )
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if not header:
+        raise ApiError(401, "unauthorized", "missing Authorization header: send 'Bearer <token>'")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.strip().encode(), token.get_secret_value().encode()
+    ):
+        raise ApiError(401, "unauthorized", "wrong bearer token")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(
+            413,
+            "body_too_large",
+            f"body of {declared} bytes exceeds the {limit}-byte limit "
+            "(AUGUR_WEBHOOK_MAX_BYTES); lower max_alerts in Alertmanager's webhook_config",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(
+                413,
+                "body_too_large",
+                f"body exceeds the {limit}-byte limit "
+                "(AUGUR_WEBHOOK_MAX_BYTES); lower max_alerts in Alertmanager's webhook_config",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/v1/alertmanager", summary="Receive an Alertmanager v4 webhook")
+async def receive_alertmanager(request: Request, state: AppState = Depends(app_state)) -> dict[str, Any]:
+    """Persist the notification's alerts as episodes, group them into incidents, enqueue investigations."""
+    metrics = state.metrics
+    metrics.webhooks_received.inc()
+    try:
+        _authenticate(request, state)
+        payload = parse_payload(await _read_body(request, state.settings.webhook_max_bytes))
+        try:
+            result: IngestResult = await run_in_threadpool(
+                ingest,
+                state.store,
+                payload,
+                state.grouping,
+                datetime.now(UTC),
+                state.settings.worker_max_attempts,
+            )
+        except SQLAlchemyError as exc:
+            log.error("webhook not stored: %s", exc)
+            raise ApiError(
+                503,
+                "store_unavailable",
+                f"the store did not accept the alerts ({exc.__class__.__name__}); Alertmanager will retry",
+                headers={"Retry-After": "5"},
+            ) from None
+    except ApiError as exc:
+        metrics.webhooks_rejected.labels(reason=exc.code).inc()
+        raise
+    metrics.alerts_ingested.inc(len(payload.alerts))
+    metrics.episodes_created.inc(result.new_episodes)
+    if result.opened_incidents:
+        metrics.incidents_opened.inc(len(result.opened_incidents))
+    return {"status": "ok", **result.as_dict()}
