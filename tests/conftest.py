@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from tests.fixtures.openai_endpoint import _endpoint_server, llm_endpoint
 from tests.fixtures.prometheus import PromHistory, prom_history
 from tests.fixtures.store import postgres_url, store, store_url
 
-__all__ = ["PromHistory", "postgres_url", "prom_history", "store", "store_url"]
+__all__ = [
+    "PromHistory",
+    "_endpoint_server",
+    "llm_endpoint",
+    "postgres_url",
+    "prom_history",
+    "store",
+    "store_url",
+]
