@@ -1,0 +1,74 @@
+"""Server test fixtures: an app on a given store, and that app served by a real uvicorn on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from augur.evals.servers import free_port
+from augur.server.app import create_app
+from augur.server.models import Base
+from augur.server.settings import Settings
+from augur.server.store import Store
+
+TOKEN = "s3cret-token"
+
+
+def settings_for(store_url: str, **overrides: object) -> Settings:
+    """Settings for a test app: the given store, a token, no in-process worker unless asked."""
+    values: dict[str, object] = {
+        "database_url": store_url,
+        "webhook_token": TOKEN,
+        "worker_in_process": False,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def row_counts(store: Store) -> dict[str, int]:
+    """Rows in each of augur's tables: to prove a rejected request wrote nothing."""
+    with store.read_session() as session:
+        return {
+            t.name: int(session.scalar(select(func.count()).select_from(t)) or 0)
+            for t in Base.metadata.sorted_tables
+        }
+
+
+@pytest.fixture
+def app(store: Store, store_url: str) -> FastAPI:
+    """An augur app on the parametrized store (SQLite and PostgreSQL), token auth, no worker."""
+    return create_app(settings_for(store_url), store=store)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A test client with the bearer token set, calling from loopback."""
+    with TestClient(app, client=("127.0.0.1", 50000), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        yield c
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with a real uvicorn on a free loopback port in a thread; yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
