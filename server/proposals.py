@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Body, Header, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, Header, Query
 from pydantic import BaseModel, Field
 
 from augur.rules.apply import ApplyConfig, apply_approved
 from augur.rules.proposal import Proposal, ProposalEvent, ProposalState
 from augur.rules.review import (
-    Forbidden,
     ProposalRepository,
     ReviewError,
     Reviewers,
@@ -31,9 +30,12 @@ from augur.rules.review import (
     approve,
     reject,
 )
+from augur.server.errors import ApiError
+from augur.server.proposal_store import SqlProposalStore
 from augur.server.settings import Settings
+from augur.server.state import AppState, app_state
 
-__all__ = ["ProposalService", "build_router", "router_from_settings", "service_from_settings"]
+__all__ = ["ProposalService", "proposal_service", "router", "service_from_settings"]
 
 
 class ReviewBody(BaseModel):
@@ -73,64 +75,74 @@ def proposal_json(proposal: Proposal, events: list[ProposalEvent] | None = None)
     return data
 
 
-def _bearer(authorization: str | None) -> str | None:
+def _bearer(authorization: str | None) -> str:
     if authorization is None:
-        raise HTTPException(401, "missing Authorization header: send `Authorization: Bearer <token>` "
-                            "with your reviewer token", headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(401, "unauthorized", "missing Authorization header: send `Authorization: Bearer "
+                       "<token>` with your reviewer token", headers={"WWW-Authenticate": "Bearer"})
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "Authorization must be `Bearer <reviewer token>`",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(401, "unauthorized", "Authorization must be `Bearer <reviewer token>`",
+                       headers={"WWW-Authenticate": "Bearer"})
     return token.strip()
 
 
-def build_router(service: ProposalService) -> APIRouter:
-    """The ``/v1/proposals`` routes over ``service``."""
-    router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
+_CODES = {403: "forbidden", 404: "not_found", 409: "conflict"}
 
-    @router.get("")
-    def list_proposals(state: ProposalState | None = Query(default=None)) -> dict[str, Any]:
-        """Proposals, newest first; ``state`` filters (pending, approved, rejected, applied, failed)."""
-        return {"proposals": [proposal_json(p) for p in service.repo.find(state)]}
 
-    @router.get("/{proposal_id}")
-    def get_proposal(proposal_id: str) -> dict[str, Any]:
-        """One proposal with its review history."""
-        proposal = service.repo.get(proposal_id)
-        if proposal is None:
-            raise HTTPException(404, f"no proposal {proposal_id!r}: GET /v1/proposals lists them")
-        return proposal_json(proposal, service.repo.events(proposal_id))
+def proposal_service(state: AppState = Depends(app_state)) -> ProposalService:
+    """FastAPI dependency: the proposal service of the app serving the request."""
+    return service_from_settings(state.settings, SqlProposalStore(state.store))
 
-    def _decide(proposal_id: str, action: str, authorization: str | None, body: ReviewBody | None) -> Any:
-        token = _bearer(authorization)
-        try:
-            outcome = service.decide(proposal_id, action, token, body.comment if body else "")
-        except Forbidden as exc:
-            raise HTTPException(403, str(exc)) from None
-        except ReviewError as exc:
-            raise HTTPException(exc.status_code, str(exc)) from None
-        return {
-            "changed": outcome.changed,
-            "proposal": proposal_json(outcome.proposal, service.repo.events(proposal_id)),
-        }
 
-    @router.post("/{proposal_id}/approve")
-    def approve_proposal(
-        proposal_id: str, authorization: str | None = Header(default=None),
-        body: ReviewBody | None = Body(default=None),
-    ) -> Any:
-        """Approve (and apply, if configured); idempotent."""
-        return _decide(proposal_id, "approve", authorization, body)
+api = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 
-    @router.post("/{proposal_id}/reject")
-    def reject_proposal(
-        proposal_id: str, authorization: str | None = Header(default=None),
-        body: ReviewBody | None = Body(default=None),
-    ) -> Any:
-        """Reject; idempotent."""
-        return _decide(proposal_id, "reject", authorization, body)
 
-    return router
+@api.get("")
+def list_proposals(
+    state: ProposalState | None = Query(default=None), service: ProposalService = Depends(proposal_service),
+) -> dict[str, Any]:
+    """Proposals, newest first; ``state`` filters (pending, approved, rejected, applied, failed)."""
+    return {"proposals": [proposal_json(p) for p in service.repo.find(state)]}
+
+
+@api.get("/{proposal_id}")
+def get_proposal(proposal_id: str, service: ProposalService = Depends(proposal_service)) -> dict[str, Any]:
+    """One proposal with its review history."""
+    proposal = service.repo.get(proposal_id)
+    if proposal is None:
+        raise ApiError(404, "not_found", f"no proposal {proposal_id!r}: GET /v1/proposals lists them")
+    return proposal_json(proposal, service.repo.events(proposal_id))
+
+
+def _decide(service: ProposalService, proposal_id: str, action: str, authorization: str | None,
+            body: ReviewBody | None) -> dict[str, Any]:
+    token = _bearer(authorization)
+    try:
+        outcome = service.decide(proposal_id, action, token, body.comment if body else "")
+    except ReviewError as exc:
+        raise ApiError(exc.status_code, _CODES.get(exc.status_code, "invalid_request"), str(exc)) from None
+    return {
+        "changed": outcome.changed,
+        "proposal": proposal_json(outcome.proposal, service.repo.events(proposal_id)),
+    }
+
+
+@api.post("/{proposal_id}/approve")
+def approve_proposal(
+    proposal_id: str, authorization: str | None = Header(default=None),
+    body: ReviewBody | None = Body(default=None), service: ProposalService = Depends(proposal_service),
+) -> dict[str, Any]:
+    """Approve (and apply, if a rules directory is configured); idempotent."""
+    return _decide(service, proposal_id, "approve", authorization, body)
+
+
+@api.post("/{proposal_id}/reject")
+def reject_proposal(
+    proposal_id: str, authorization: str | None = Header(default=None),
+    body: ReviewBody | None = Body(default=None), service: ProposalService = Depends(proposal_service),
+) -> dict[str, Any]:
+    """Reject; idempotent."""
+    return _decide(service, proposal_id, "reject", authorization, body)
 
 
 def service_from_settings(settings: Settings, repo: ProposalRepository) -> ProposalService:
@@ -147,12 +159,14 @@ def service_from_settings(settings: Settings, repo: ProposalRepository) -> Propo
     return ProposalService(repo, reviewers, apply_config)
 
 
-def router_from_settings(settings: Settings, repo: ProposalRepository) -> APIRouter:
-    """The API and the review page, wired from settings; ``create_app`` includes this."""
-    from augur.server.review_page import build_review_router
+def _routers() -> APIRouter:
+    from augur.server.review_page import page
 
-    service = service_from_settings(settings, repo)
-    router = APIRouter()
-    router.include_router(build_router(service))
-    router.include_router(build_review_router(service))
-    return router
+    combined = APIRouter()
+    combined.include_router(api)
+    combined.include_router(page)
+    return combined
+
+
+#: The API and the review page; ``create_app`` includes this.
+router = _routers()

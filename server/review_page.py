@@ -14,16 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from augur.rules.proposal import Backtest, Proposal, ProposalEvent, ProposalState
 from augur.rules.review import Forbidden, ReviewError
-from augur.server.proposals import ProposalService
+from augur.server.proposals import ProposalService, proposal_service
 
-__all__ = ["COOKIE", "backtest_svg", "build_review_router"]
+__all__ = ["COOKIE", "backtest_svg", "page"]
 
 COOKIE = "augur_reviewer"
 _TEMPLATES = Environment(
@@ -113,71 +113,78 @@ def _summary(proposal: Proposal) -> str:
     return text
 
 
-def build_review_router(svc: ProposalService) -> APIRouter:
-    """The ``/review`` page routes over a :class:`~augur.server.proposals.ProposalService`."""
-    router = APIRouter(prefix="/review", include_in_schema=False)
+page = APIRouter(prefix="/review", include_in_schema=False)
 
-    def page(request: Request, message: str = "", status: int = 200, error: bool = False) -> HTMLResponse:
-        reviewer = None
-        token = request.cookies.get(COOKIE)
-        if token:
-            try:
-                reviewer = svc.reviewers.authenticate(token)
-            except Forbidden:
-                reviewer = None
-        pending = svc.repo.find(ProposalState.PENDING)
-        decided = [p for p in svc.repo.find() if p.state is not ProposalState.PENDING][:50]
-        last_event: dict[str, ProposalEvent | None] = {}
-        for proposal in decided:
-            events = svc.repo.events(proposal.id)
-            last_event[proposal.id] = events[-1] if events else None
-        body = _TEMPLATES.get_template("review.html").render(
-            pending=[{
-                "p": p, "summary": _summary(p), "rationale": _rationale_html(p.rationale),
-                "chart": Markup(backtest_svg(p.backtest)) if p.backtest else None,
-            } for p in pending],
-            decided=decided, last_event=last_event, reviewer=reviewer,
-            message=message or request.query_params.get("msg", ""), error=error,
-        )
-        return HTMLResponse(body, status_code=status)
 
-    @router.get("", response_class=HTMLResponse)
-    def review(request: Request) -> HTMLResponse:
-        """The page: pending proposals with their charts, and recent decisions."""
-        return page(request)
-
-    @router.post("/login")
-    def login(request: Request, token: str = Form(...)) -> Response:
-        """Check a reviewer token and keep it in a cookie for this page."""
+def _render(svc: ProposalService, request: Request, message: str = "", status: int = 200,
+            error: bool = False) -> HTMLResponse:
+    """The page for the current reviewer cookie, with an optional message."""
+    reviewer = None
+    token = request.cookies.get(COOKIE)
+    if token:
         try:
-            name = svc.reviewers.authenticate(token.strip())
-        except Forbidden as exc:
-            return page(request, str(exc), status=403, error=True)
-        response = RedirectResponse(f"/review?msg={quote(f'Signed in as {name}')}", status_code=303)
-        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/review")
-        return response
+            reviewer = svc.reviewers.authenticate(token)
+        except Forbidden:
+            reviewer = None
+    pending = svc.repo.find(ProposalState.PENDING)
+    decided = [p for p in svc.repo.find() if p.state is not ProposalState.PENDING][:50]
+    last_event: dict[str, ProposalEvent | None] = {}
+    for proposal in decided:
+        events = svc.repo.events(proposal.id)
+        last_event[proposal.id] = events[-1] if events else None
+    body = _TEMPLATES.get_template("review.html").render(
+        pending=[{
+            "p": p, "summary": _summary(p), "rationale": _rationale_html(p.rationale),
+            "chart": Markup(backtest_svg(p.backtest)) if p.backtest else None,
+        } for p in pending],
+        decided=decided, last_event=last_event, reviewer=reviewer,
+        message=message or request.query_params.get("msg", ""), error=error,
+    )
+    return HTMLResponse(body, status_code=status)
 
-    @router.post("/logout")
-    def logout() -> Response:
-        """Forget the reviewer cookie."""
-        response = RedirectResponse("/review?msg=Signed+out", status_code=303)
-        response.delete_cookie(COOKIE, path="/review")
-        return response
 
-    @router.post("/{proposal_id}/{action}")
-    def decide(
-        request: Request, proposal_id: str, action: str, comment: str = Form(""), token: str = Form(""),
-    ) -> Response:
-        """Approve or reject from the page; the token comes from the form or the sign-in cookie."""
-        if action not in ("approve", "reject"):
-            return page(request, f"unknown action {action!r}: use approve or reject", status=404, error=True)
-        credential = token.strip() or request.cookies.get(COOKIE)
-        try:
-            outcome = svc.decide(proposal_id, action, credential, comment.strip())
-        except ReviewError as exc:
-            return page(request, str(exc), status=exc.status_code, error=True)
-        state = outcome.proposal.state.value
-        note = f"{proposal_id} is {state}" + ("" if outcome.changed else " (no change: already decided)")
-        return RedirectResponse(f"/review?msg={quote(note)}", status_code=303)
+@page.get("", response_class=HTMLResponse)
+def review(request: Request, svc: ProposalService = Depends(proposal_service)) -> HTMLResponse:
+    """The page: pending proposals with their charts, and recent decisions."""
+    return _render(svc, request)
 
-    return router
+
+@page.post("/login")
+def login(
+    request: Request, token: str = Form(...), svc: ProposalService = Depends(proposal_service),
+) -> Response:
+    """Check a reviewer token and keep it in a cookie for this page."""
+    try:
+        name = svc.reviewers.authenticate(token.strip())
+    except Forbidden as exc:
+        return _render(svc, request, str(exc), status=403, error=True)
+    response = RedirectResponse(f"/review?msg={quote(f'Signed in as {name}')}", status_code=303)
+    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/review")
+    return response
+
+
+@page.post("/logout")
+def logout() -> Response:
+    """Forget the reviewer cookie."""
+    response = RedirectResponse("/review?msg=Signed+out", status_code=303)
+    response.delete_cookie(COOKIE, path="/review")
+    return response
+
+
+@page.post("/{proposal_id}/{action}")
+def decide(
+    request: Request, proposal_id: str, action: str, comment: str = Form(""), token: str = Form(""),
+    svc: ProposalService = Depends(proposal_service),
+) -> Response:
+    """Approve or reject from the page; the token comes from the form or the sign-in cookie."""
+    if action not in ("approve", "reject"):
+        message = f"unknown action {action!r}: use approve or reject"
+        return _render(svc, request, message, status=404, error=True)
+    credential = token.strip() or request.cookies.get(COOKIE)
+    try:
+        outcome = svc.decide(proposal_id, action, credential, comment.strip())
+    except ReviewError as exc:
+        return _render(svc, request, str(exc), status=exc.status_code, error=True)
+    state = outcome.proposal.state.value
+    note = f"{proposal_id} is {state}" + ("" if outcome.changed else " (no change: already decided)")
+    return RedirectResponse(f"/review?msg={quote(note)}", status_code=303)

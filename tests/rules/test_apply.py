@@ -9,14 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from augur.evals.servers import PrometheusServer, free_port
 from augur.rules.apply import ApplyConfig, apply_proposal
 from augur.rules.proposal import Proposal, ProposalKind, Validation
+from augur.server.app import create_app
 from augur.server.proposal_store import SqlProposalStore
-from augur.server.proposals import router_from_settings
 from augur.server.settings import Settings
 from augur.server.store import Store
 from tests.rules.samples import drift_proposal
@@ -34,11 +33,8 @@ def prom(tmp_path: Path) -> Iterator[PrometheusServer]:
 def _app(store: Store, tmp_path: Path, prometheus_url: str, rules_dir: Path, **extra: object) -> tuple[
         TestClient, SqlProposalStore]:
     settings = Settings(data_dir=tmp_path, reviewers=["alice"], reviewer_tokens={"alice": "tok-alice"},
-                        rules_dir=rules_dir, prometheus_url=prometheus_url, **extra)
-    repo = SqlProposalStore(store)
-    app = FastAPI()
-    app.include_router(router_from_settings(settings, repo))
-    return TestClient(app), repo
+                        rules_dir=rules_dir, prometheus_url=prometheus_url, worker_in_process=False, **extra)
+    return TestClient(create_app(settings, store=store)), SqlProposalStore(store)
 
 
 def _loaded(prom: PrometheusServer) -> dict[str, list[str]]:

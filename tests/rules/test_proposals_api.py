@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from augur.server.app import create_app
 from augur.server.proposal_store import SqlProposalStore
-from augur.server.proposals import router_from_settings
 from augur.server.settings import Settings
 from augur.server.store import Store
 from tests.rules.samples import drift_proposal
 
 
 def _client(store: Store, tmp_path: Path) -> tuple[TestClient, SqlProposalStore]:
-    settings = Settings(data_dir=tmp_path, reviewers=["alice"],
+    settings = Settings(data_dir=tmp_path, reviewers=["alice"], worker_in_process=False,
                         reviewer_tokens={"alice": "tok-alice", "eve": "tok-eve"})
-    repo = SqlProposalStore(store)
-    app = FastAPI()
-    app.include_router(router_from_settings(settings, repo))
-    return TestClient(app), repo
+    return TestClient(create_app(settings, store=store)), SqlProposalStore(store)
 
 
 def test_list_show_approve_and_replay(store: Store, tmp_path: Path) -> None:
@@ -42,7 +38,7 @@ def test_list_show_approve_and_replay(store: Store, tmp_path: Path) -> None:
     assert client.get("/v1/proposals", params={"state": "pending"}).json()["proposals"] == []
 
     conflict = client.post(f"/v1/proposals/{proposal.id}/reject", headers=auth)
-    assert conflict.status_code == 409 and "approved by alice" in conflict.json()["detail"]
+    assert conflict.status_code == 409 and "approved by alice" in conflict.json()["reason"]
 
 
 def test_refuses_missing_unknown_and_unlisted_reviewers(store: Store, tmp_path: Path) -> None:
@@ -50,12 +46,12 @@ def test_refuses_missing_unknown_and_unlisted_reviewers(store: Store, tmp_path: 
     proposal, _ = repo.add(drift_proposal())
     url = f"/v1/proposals/{proposal.id}/approve"
     missing = client.post(url)
-    assert missing.status_code == 401 and "Bearer" in missing.json()["detail"]
+    assert missing.status_code == 401 and "Bearer" in missing.json()["reason"]
     assert client.post(url, headers={"Authorization": "Basic YWxpY2U6eA=="}).status_code == 401
     unknown = client.post(url, headers={"Authorization": "Bearer guess"})
-    assert unknown.status_code == 403 and "unknown reviewer token" in unknown.json()["detail"]
+    assert unknown.status_code == 403 and "unknown reviewer token" in unknown.json()["reason"]
     unlisted = client.post(url, headers={"Authorization": "Bearer tok-eve"})
-    assert unlisted.status_code == 403 and "allowlist" in unlisted.json()["detail"]
+    assert unlisted.status_code == 403 and "allowlist" in unlisted.json()["reason"]
     assert repo.get(proposal.id).state.value == "pending"  # type: ignore[union-attr]
     assert len(repo.events(proposal.id)) == 1
 
@@ -64,5 +60,5 @@ def test_unknown_proposal_and_bad_filter(store: Store, tmp_path: Path) -> None:
     client, _ = _client(store, tmp_path)
     assert client.get("/v1/proposals/pr-nope").status_code == 404
     gone = client.post("/v1/proposals/pr-nope/approve", headers={"Authorization": "Bearer tok-alice"})
-    assert gone.status_code == 404 and "augur rules review" in gone.json()["detail"]
+    assert gone.status_code == 404 and "augur rules review" in gone.json()["reason"]
     assert client.get("/v1/proposals", params={"state": "maybe"}).status_code == 422
