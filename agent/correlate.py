@@ -21,7 +21,7 @@ from typing import Any
 from augur.agent.catalog import Catalog
 from augur.agent.state import Finding
 
-__all__ = ["Chain", "can_cause", "correlate", "describe_change", "hhmm"]
+__all__ = ["Chain", "can_cause", "correlate", "describe_change", "hhmm", "representatives"]
 
 #: How long a fault may take to show up downstream.
 LAG_WINDOW_S = 3 * 3600.0
@@ -95,15 +95,22 @@ class Chain:
                    data["by_dependency"])
 
 
-def _representatives(changed: list[Finding]) -> list[Finding]:
-    """One finding per component: its earliest onset (the strongest on ties); no component: each."""
-    best: dict[str, Finding] = {}
+def representatives(changed: list[Finding]) -> list[Finding]:
+    """One finding per component: its earliest onset; no component: each finding.
+
+    Within the onset tolerance a catalog signal beats the alert's own expression (it has a name
+    and a unit), then the stronger change wins.
+    """
+    groups: dict[str, list[Finding]] = {}
     for f in changed:
-        key = f.get("component") or f["signal"]
-        cur = best.get(key)
-        if cur is None or _order(f) < _order(cur):
-            best[key] = f
-    return list(best.values())
+        groups.setdefault(str(f.get("component") or f["signal"]), []).append(f)
+    reps = []
+    for group in groups.values():
+        first = min(_order(f)[0] for f in group)
+        close = [f for f in group if _order(f)[0] <= first + TOLERANCE_S]
+        reps.append(min(close, key=lambda f: (str(f["signal"]).startswith("alert:"), _order(f)[0],
+                                              _order(f)[1])))
+    return reps
 
 
 def _order(f: Finding) -> tuple[float, float]:
@@ -127,7 +134,7 @@ def correlate(findings: list[Finding], catalog: Catalog | None) -> Chain:
     """Find the chain among ``findings`` (see the module docstring)."""
     changed = [f for f in findings if f.get("anomalous")]
     normal = [f for f in findings if not f.get("anomalous")]
-    nodes = _representatives(changed)
+    nodes = representatives(changed)
     by_dependency = catalog is not None and any(f.get("component") for f in nodes)
     # Topological order: onset, then upstream-ness, so equal onsets still put causes first.
     depth = {id(f): len(catalog.upstream(str(f["component"]))) if catalog and f.get("component") else 0

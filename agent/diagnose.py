@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from augur.agent.catalog import Catalog
-from augur.agent.correlate import Chain, can_cause
+from augur.agent.correlate import Chain, can_cause, representatives
 from augur.agent.playbook import fault_type
 from augur.agent.state import Finding
 
 __all__ = ["INCONCLUSIVE_BELOW", "Diagnosis", "ScoredCandidate", "diagnose"]
 
 INCONCLUSIVE_BELOW = 0.35
+MAX_CONFIDENCE = 0.95
 WEIGHTS = {"precedence": 0.45, "first": 0.20, "strength": 0.15, "corroboration": 0.20}
 
 
@@ -78,8 +79,7 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
         per_component.setdefault(_key(f), []).append(f)
     if not per_component:
         return Diagnosis([], "inconclusive", "no examined signal changed in the window")
-    reps = {k: min(v, key=lambda f: (f.get("onset") or float("inf"), -abs(f.get("magnitude") or 0)))
-            for k, v in per_component.items()}
+    reps = {_key(f): f for f in representatives(changed)}
     head = _key(chain.links[0]) if chain.links else None
     others_n = max(1, len(reps) - 1)
     scored: list[ScoredCandidate] = []
@@ -116,7 +116,8 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
     top = scored[0]
     runner = scored[1].score if len(scored) > 1 else 0.0
     margin = min(1.0, (top.score - runner) / 0.3) if len(scored) > 1 else 0.5
-    confidence = top.score * (0.6 + 0.4 * margin)
+    # Statistics never make a verdict certain: confidence tops out at MAX_CONFIDENCE.
+    confidence = MAX_CONFIDENCE * top.score * (0.6 + 0.4 * margin)
     if len(chain.links) < 2:
         confidence *= 0.7
     if top.onset is None:

@@ -22,10 +22,12 @@ __all__ = ["MIN_STRENGTH", "collect_findings", "read_onset"]
 
 #: A change weaker than this (robust z) is treated as noise even if a change point was found.
 MIN_STRENGTH = 1.0
+#: Robust z is capped here: a flat baseline (MAD 0) makes any change "infinitely" strong.
+MAX_STRENGTH = 100.0
 
 _ONSET_KEYS = ("onset", "onset_time", "onset_ts", "changed_at", "onset_at")
-_CHANGED_KEYS = ("changed", "anomalous", "detected", "has_onset", "change_detected")
-_Z_KEYS = ("z", "zscore", "z_score", "magnitude", "strength", "score", "deviation")
+_CHANGED_KEYS = ("found", "changed", "anomalous", "detected", "has_onset", "change_detected")
+_Z_KEYS = ("magnitude_z", "z", "zscore", "z_score", "magnitude", "strength", "score", "deviation")
 _BEFORE_KEYS = ("before", "baseline", "baseline_median", "baseline_level", "reference", "level_before")
 _AFTER_KEYS = ("after", "current", "recent_median", "level_after", "after_level", "recent")
 
@@ -83,6 +85,12 @@ def read_onset(data: dict[str, Any]) -> dict[str, Any] | None:
     onset = _ts(_first(best, _ONSET_KEYS))
     z = _num(_first(best, _Z_KEYS))
     before, after = _num(_first(best, _BEFORE_KEYS)), _num(_first(best, _AFTER_KEYS))
+    reference = best.get("reference")
+    if before is None and isinstance(reference, dict):  # detect_onset's shape: reference median + delta
+        before = _num(reference.get("median"))
+    delta = _num(best.get("delta"))
+    if after is None and before is not None and delta is not None:
+        after = before + delta
     direction = best.get("direction")
     if direction not in ("up", "down"):
         direction = None
@@ -184,6 +192,7 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                     finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
         if not usable:
             continue
+        finding["magnitude"] = max(-MAX_STRENGTH, min(MAX_STRENGTH, finding.get("magnitude") or 0.0))
         if finding["anomalous"]:
             if abs(finding.get("magnitude") or 0.0) < MIN_STRENGTH and finding["kind"] == "metric":
                 finding["anomalous"] = False

@@ -61,8 +61,8 @@ def _headline(ev: dict[str, Any]) -> list[float]:
     """Scalar numbers of the evidence's summary, top-level data and first-level records."""
     nums: list[float] = [n for n, _ in sentence_numbers(str(ev.get("summary", "")))]
     data = ev.get("data", {})
-    records: list[dict[str, Any]] = [data] + [r for v in data.values() if isinstance(v, list)
-                                              for r in v[:5] if isinstance(r, dict)]
+    records: list[dict[str, Any]] = [data] + [v for v in data.values() if isinstance(v, dict)]
+    records += [r for v in data.values() if isinstance(v, list) for r in v[:5] if isinstance(r, dict)]
     for rec in records:
         for value in rec.values():
             number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -72,12 +72,17 @@ def _headline(ev: dict[str, Any]) -> list[float]:
 
 
 def evidence_numbers(ev: dict[str, Any]) -> set[float]:
-    """Every number a sentence citing ``ev`` may use: values, and changes between headline values."""
+    """Every number a sentence citing ``ev`` may use: values, and changes between headline values.
+
+    Derived numbers come from pairs of headline values (summary, top-level and first-level
+    fields): difference (also in points, x100), relative change in %, ratio, and sum (a level
+    reported as reference + delta).
+    """
     values: list[float] = []
     _walk({"summary": ev.get("summary", ""), "data": ev.get("data", {})}, values)
     found = set(values)
     for a, b in itertools.permutations(set(_headline(ev)), 2):
-        found.update((b - a, (b - a) * 100.0))
+        found.update((b - a, (b - a) * 100.0, a + b))
         if a:
             found.update(((b - a) / abs(a) * 100.0, b / a))
     return found

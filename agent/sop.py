@@ -52,7 +52,7 @@ def metric_calls(query: str, window: Window, why: str, component: str | None, si
     return [
         ToolCall(tool="promql_range", args={**common, "step": step, "baseline_end": baseline_end},
                  why=why, component=component, signal=signal, planner="sop"),
-        ToolCall(tool="onset", args={**common, "step": step, "baseline_end": baseline_end},
+        ToolCall(tool="onset", args={**common, "step": step, "reference_end": baseline_end},
                  why=why, component=component, signal=signal, planner="sop"),
     ]
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 
-from augur.server import incidents, ops, webhook
+from augur.server import incidents, investigations, ops, proposals, webhook
 from augur.server.errors import install_error_handlers
 from augur.server.grouping import GroupingPolicy
 from augur.server.metrics import Metrics, RequestMetricsMiddleware
@@ -35,6 +35,8 @@ ROUTERS: list[APIRouter] = [
     ops.router,
     webhook.router,
     incidents.router,
+    investigations.router,
+    proposals.router,
 ]
 
 

@@ -6,9 +6,8 @@ in the background while the handler runs, marks the job done when it returns, an
 failure (retry with back-off, or park) when it raises. If the worker dies, its lease expires and
 another worker reclaims the job.
 
-:func:`default_handlers` is the registry ``augur serve`` and ``augur worker`` use. Until the
-investigation graph lands, ``investigate`` only records on the incident's timeline that it ran;
-the graph registers itself there with one line.
+:func:`default_handlers` is the registry ``augur serve`` and ``augur worker`` use; its
+``investigate`` handler runs the investigation graph (:mod:`augur.server.investigations`).
 """
 
 from __future__ import annotations
@@ -69,7 +68,9 @@ def _sleep_then_record(job: ClaimedJob, store: Store) -> None:
 
 def default_handlers(settings: Settings) -> dict[str, JobHandler]:
     """The job handlers of a standard augur process."""
-    handlers: dict[str, JobHandler] = {"investigate": record_run}
+    from augur.server.investigations import investigation_handler
+
+    handlers: dict[str, JobHandler] = {"investigate": investigation_handler(settings)}
     if settings.worker_debug_handlers:
         handlers[DEBUG_SLEEP] = _sleep_then_record
     return handlers

@@ -1,0 +1,221 @@
+"""Investigations over HTTP and on the queue: ``POST /v1/investigations``, reports, the job handler.
+
+- ``POST /v1/investigations`` takes an Alertmanager alert (or webhook body) **or** a free-text
+  question with a time range, opens an incident for it and enqueues an ``investigate`` job;
+  it answers 202 with the incident id and where the report will be.
+- ``GET /v1/incidents/{id}/report`` (JSON), ``.../report.json`` and ``.../report.md`` return the
+  latest report of an incident; 404 says whether the incident is unknown or still being
+  investigated.
+- :func:`investigation_handler` is the queue's ``investigate`` handler: it rebuilds the alert
+  from the incident's episodes (or the job's payload), runs
+  :func:`augur.agent.investigation.investigate` with a checkpointer on the store's database
+  (thread id ``incident-<id>``, so a worker that dies mid-way is resumed by the next one), and
+  stores the report in the ``reports`` table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import select
+
+from augur.server.errors import ApiError
+from augur.server.models import AlertEpisode, Incident, IncidentEvent, Job, utcnow
+from augur.server.models import Report as ReportRow
+from augur.server.queue import ClaimedJob, enqueue
+from augur.server.settings import Settings
+from augur.server.state import AppState, app_state
+from augur.server.store import Store
+
+__all__ = ["InvestigationRequest", "investigation_handler", "router"]
+
+router = APIRouter(tags=["investigations"])
+INVESTIGATE = "investigate"
+
+
+class InvestigationRequest(BaseModel):
+    """Either ``alert`` (an Alertmanager alert or webhook body) or ``question`` with a time range."""
+
+    alert: dict[str, Any] | None = Field(default=None, description="Alertmanager v4 body or one alert.")
+    question: str | None = Field(default=None, max_length=2000, description="Free-text question.")
+    start: datetime | None = Field(default=None, description="With a question: start of the range.")
+    end: datetime | None = Field(default=None, description="With a question: end (default now).")
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels naming what it is about.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> InvestigationRequest:
+        if (self.alert is None) == (not self.question):
+            raise ValueError("give exactly one of `alert` (an Alertmanager alert) or `question` (text)")
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("`end` must be after `start`")
+        return self
+
+
+class InvestigationAccepted(BaseModel):
+    """The answer to ``POST /v1/investigations``."""
+
+    incident_id: int
+    job_id: int
+    report_url: str
+    report_markdown_url: str
+
+
+def _error(status: int, code: str, message: str) -> ApiError:
+    return ApiError(status, code, message)
+
+
+@router.post("/v1/investigations", status_code=202, response_model=InvestigationAccepted,
+             summary="Investigate an alert or a question")
+async def create_investigation(body: InvestigationRequest, response: Response,
+                               state: AppState = Depends(app_state)) -> InvestigationAccepted:
+    """Open an incident for the alert or question and queue its investigation."""
+    from augur.agent.triage import TriageError, normalise_alert
+
+    payload: dict[str, Any] = {}
+    title = body.question or ""
+    component = None
+    if body.alert is not None:
+        try:
+            info = normalise_alert(body.alert)
+        except TriageError as exc:
+            raise _error(422, "invalid_alert", str(exc)) from None
+        payload["alert"] = body.alert
+        title = info["name"]
+        labels = info["labels"]
+        component = next((labels[k] for k in state.settings.group_labels if k in labels), None)
+    else:
+        end = (body.end or datetime.now(UTC)).timestamp()
+        start = body.start.timestamp() if body.start else end - 4 * 3600
+        payload.update(question=body.question, at=end, lookback_s=end - start, labels=body.labels)
+    now = utcnow()
+
+    def write() -> tuple[int, int]:
+        with state.store.transaction() as session:
+            incident = Incident(status="open", group_key=f"investigation:{now.timestamp()}:{title[:80]}",
+                                component=component, title=title[:500], opened_at=now, updated_at=now)
+            session.add(incident)
+            session.flush()
+            session.add(IncidentEvent(incident_id=incident.id, at=now, kind="investigation_requested",
+                                      detail={"question": body.question, "alert": title}))
+            job_id = enqueue(session, INVESTIGATE, {"incident_id": incident.id, **payload},
+                             dedupe_key=f"{INVESTIGATE}:{incident.id}", now=now)
+            return incident.id, job_id
+
+    incident_id, job_id = await asyncio.to_thread(write)
+    url = f"/v1/incidents/{incident_id}/report"
+    response.headers["Location"] = url
+    return InvestigationAccepted(incident_id=incident_id, job_id=job_id, report_url=url,
+                                 report_markdown_url=f"{url}.md")
+
+
+def _latest_report(store: Store, incident_id: int) -> ReportRow:
+    with store.read_session() as session:
+        if session.get(Incident, incident_id) is None:
+            raise _error(404, "incident_not_found", f"no incident {incident_id}: list them at /v1/incidents")
+        row = session.scalars(select(ReportRow).where(ReportRow.incident_id == incident_id)
+                              .order_by(ReportRow.id.desc()).limit(1)).first()
+        if row is None:
+            job = session.scalars(select(Job).where(Job.dedupe_key == f"{INVESTIGATE}:{incident_id}")).first()
+            status = job.status if job else "not queued"
+            raise _error(404, "report_not_ready",
+                         f"incident {incident_id} has no report yet (investigation job: {status}); "
+                         "retry in a few seconds")
+        session.expunge(row)
+        return row
+
+
+@router.get("/v1/incidents/{incident_id}/report", summary="Latest report (JSON)")
+@router.get("/v1/incidents/{incident_id}/report.json", summary="Latest report (JSON)",
+            include_in_schema=False)
+async def report_json(incident_id: int, state: AppState = Depends(app_state)) -> JSONResponse:
+    """The incident's latest report as JSON (see ``agent/report.schema.json``)."""
+    row = await asyncio.to_thread(_latest_report, state.store, incident_id)
+    return JSONResponse(row.report)
+
+
+@router.get("/v1/incidents/{incident_id}/report.md", summary="Latest report (Markdown)",
+            response_class=PlainTextResponse)
+async def report_markdown(incident_id: int, state: AppState = Depends(app_state)) -> PlainTextResponse:
+    """The incident's latest report as Markdown."""
+    row = await asyncio.to_thread(_latest_report, state.store, incident_id)
+    return PlainTextResponse(row.markdown, media_type="text/markdown; charset=utf-8")
+
+
+def _alert_from_incident(store: Store, incident_id: int) -> dict[str, Any]:
+    """An Alertmanager-shaped alert from the incident's earliest firing episode."""
+    with store.read_session() as session:
+        episodes = session.scalars(select(AlertEpisode).where(AlertEpisode.incident_id == incident_id)
+                                   .order_by(AlertEpisode.starts_at)).all()
+        if not episodes:
+            raise LookupError(f"incident {incident_id} has no alert episodes to investigate")
+        firing = [e for e in episodes if e.status == "firing"] or list(episodes)
+        ep = firing[0]
+        starts = ep.starts_at if ep.starts_at.tzinfo else ep.starts_at.replace(tzinfo=UTC)
+        return {"labels": dict(ep.labels), "annotations": dict(ep.annotations), "status": ep.status,
+                "startsAt": starts.isoformat(), "generatorURL": ep.generator_url or None,
+                "fingerprint": ep.fingerprint}
+
+
+def investigation_handler(settings: Settings, *, registry: Any = None, catalog: Any = None) -> Any:
+    """The ``investigate`` job handler for ``settings`` (tools, catalog, LLM and checkpoints)."""
+
+    async def handle(job: ClaimedJob, store: Store) -> None:
+        from augur.agent.catalog import load_catalog
+        from augur.agent.checkpoints import open_checkpointer
+        from augur.agent.investigation import investigate
+        from augur.agent.markdown import render_markdown
+        from augur.server.toolbox import build_registry
+
+        incident_id = job.payload.get("incident_id")
+        if not isinstance(incident_id, int):
+            raise ValueError(f"job {job.id} has no integer incident_id in its payload")
+        tools = registry if registry is not None else build_registry(settings)
+        cat = catalog
+        if cat is None and settings.catalog_file is not None:
+            cat = load_catalog(settings.catalog_file)
+        planner, writer = _llm_parts(settings)
+        alert = job.payload.get("alert")
+        if alert is None and not job.payload.get("question"):
+            alert = await asyncio.to_thread(_alert_from_incident, store, incident_id)
+        kwargs: dict[str, Any] = {}
+        if job.payload.get("lookback_s"):
+            kwargs["lookback_s"] = float(job.payload["lookback_s"])
+        async with open_checkpointer(settings.effective_database_url) as saver:
+            report = await investigate(
+                alert, registry=tools, catalog=cat, question=job.payload.get("question"),
+                at=job.payload.get("at"), labels=job.payload.get("labels") or None,
+                investigation_id=f"incident-{incident_id}", planner=planner, writer=writer,
+                checkpointer=saver, **kwargs,
+            )
+        markdown = render_markdown(report)
+
+        def store_report() -> None:
+            now = utcnow()
+            with store.transaction() as session:
+                session.add(ReportRow(incident_id=incident_id, created_at=now,
+                                      report=report.model_dump(mode="json"), markdown=markdown))
+                session.add(IncidentEvent(incident_id=incident_id, at=now, kind="report_ready", detail={
+                    "root_cause": report.root_cause.component, "fault_type": report.root_cause.fault_type,
+                    "confidence": report.root_cause.confidence, "verdict": report.root_cause.verdict}))
+
+        await asyncio.to_thread(store_report)
+
+    return handle
+
+
+def _llm_parts(settings: Settings) -> tuple[Any, Any]:
+    """The LLM planner and narrative writer, when an endpoint and model are configured."""
+    if not (settings.llm_base_url and settings.llm_model):
+        return None, None
+    from augur.agent.llm import LLMClient
+    from augur.agent.llm_planner import LLMPlanner
+    from augur.agent.narrate import LLMNarrator
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    llm = LLMClient(base_url=settings.llm_base_url, model=settings.llm_model, api_key=key)
+    return LLMPlanner(llm), LLMNarrator(llm)
