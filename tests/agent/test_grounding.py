@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from augur.agent.grounding import ground, sentence_numbers
@@ -29,7 +30,7 @@ def _evidence() -> dict[str, dict[str, Any]]:
 def test_uncited_claim_and_invented_number_are_dropped_grounded_ones_kept() -> None:
     evidence = _evidence()
     drift_id, acc_id = list(evidence)
-    hhmm = __import__("datetime").datetime.fromtimestamp(T_ONSET, __import__("datetime").UTC).strftime("%H:%M")
+    hhmm = datetime.fromtimestamp(T_ONSET, UTC).strftime("%H:%M")
     sentences = [
         Sentence(text=f"click_duration drift rose to PSI 0.45 from {hhmm} UTC.", evidence_ids=[drift_id]),
         Sentence(text="Accuracy fell by 6 pts (0.80 to 0.74), a −7.5 % change.", evidence_ids=[acc_id]),
@@ -48,5 +49,6 @@ def test_uncited_claim_and_invented_number_are_dropped_grounded_ones_kept() -> N
 
 
 def test_identifiers_with_digits_are_not_numbers() -> None:
-    found = [w for _, w in sentence_numbers("p99 of ranker-v7 on gpu-0 over [5m] rose 3.5 % (ev-abc123def456)")]
+    text = "p99 of ranker-v7 on gpu-0 over [5m] rose 3.5 % (ev-abc123def456)"
+    found = [w for _, w in sentence_numbers(text)]
     assert found == ["3.5 %"]
