@@ -1,0 +1,49 @@
+"""Shared pieces of the investigation tests: the fixture platform's catalog, tools and alert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from augur.agent.catalog import Catalog, load_catalog
+from augur.server.settings import Settings
+from augur.server.toolbox import build_registry
+from augur.tools.base import ToolRegistry
+
+PLATFORM = Path(__file__).with_name("platform.yaml")
+P99 = "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))"
+
+
+def platform_catalog() -> Catalog:
+    """The catalog of the shared Prometheus history fixture."""
+    return load_catalog(PLATFORM)
+
+
+def registry_for(prometheus_url: str, data_dir: Path) -> ToolRegistry:
+    """The tools augur builds from settings pointing at ``prometheus_url``."""
+    registry = build_registry(Settings(prometheus_url=prometheus_url, data_dir=data_dir))
+    if "onset" not in registry:  # until the toolbox wires the onset tool
+        from augur.tools.onset_tool import OnsetTool
+        from augur.tools.prometheus_api import connect
+
+        registry.register(OnsetTool(connect(prometheus_url)))
+    return registry
+
+
+def latency_alert(starts_at: float, prometheus_url: str = "http://127.0.0.1:9090") -> dict[str, Any]:
+    """A firing Alertmanager webhook body for the ranker's p99 latency, as Alertmanager sends it."""
+    return {
+        "version": "4", "status": "firing", "receiver": "augur",
+        "groupKey": '{}:{alertname="RankerP99High"}',
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "RankerP99High", "service": "ranker-serving", "severity": "page"},
+            "annotations": {"summary": "ranker p99 above 500 ms"},
+            "startsAt": datetime.fromtimestamp(starts_at, UTC).isoformat().replace("+00:00", "Z"),
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": f"{prometheus_url}/graph?g0.expr={quote(P99 + ' > 0.5')}&g0.tab=1",
+            "fingerprint": "a1b2c3d4e5f60718",
+        }],
+    }
