@@ -275,6 +275,10 @@ class LLMClient:
         return completion
 
     def _parse(self, response: Any, estimate: int) -> Completion:
+        if isinstance(response, str | bytes):  # the SDK hands back bodies that are not JSON as is
+            text = " ".join(str(response)[:120].split())
+            raise LLMJunk(f"the LLM at {self.base_url} answered with something that is not a chat "
+                          f"completion: {text!r}; check that the base URL ends in /v1")
         choices = getattr(response, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
             raise LLMJunk(

@@ -28,6 +28,8 @@ How the graph uses it, and how failures surface:
   :class:`LLMPlanError` (a :class:`~augur.agent.planner.PlannerError`) whose message says what
   happened and which also carries ``refused``, ``notes`` and ``tokens``; the investigation then
   finishes on the SOP path.
+- Tokens: each round spends from ``budget`` but keeps ``reserve_tokens`` back for the narrative
+  writer; a round whose prompt does not fit is refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -106,6 +108,21 @@ class LLMPlanError(PlannerError):
         self.tokens = tokens
 
 
+class _Reserved:
+    """A view of the budget that keeps ``reserve`` tokens back (for the narrative writer)."""
+
+    def __init__(self, budget: Budget, reserve: int) -> None:
+        self.budget = budget
+        self.reserve = reserve
+
+    @property
+    def tokens_left(self) -> int:
+        return max(0, self.budget.tokens_left - self.reserve)
+
+    def spend_tokens(self, tokens: int) -> None:
+        self.budget.spend_tokens(tokens)
+
+
 class LLMPlanner:
     """Proposes extra tool calls through an OpenAI-compatible model (see the module docstring)."""
 
@@ -119,8 +136,10 @@ class LLMPlanner:
         max_evidence: int = 24,
         summary_chars: int = 150,
         max_completion_tokens: int = 400,
+        reserve_tokens: int = 1500,
     ) -> None:
         self.llm = llm
+        self.reserve_tokens = reserve_tokens
         self.mode: Literal["tools", "json", "text"] = "tools" if mode == "auto" else mode
         self.auto = mode == "auto"
         self.max_calls = max_calls
@@ -178,7 +197,8 @@ class LLMPlanner:
                     messages,
                     tools=[compact_tool_schema(tools.get(n)) for n in names] if mode == "tools" else None,
                     response_format=self._json_format(names, k) if mode == "json" else None,
-                    max_completion_tokens=self.max_completion_tokens, budget=budget,
+                    max_completion_tokens=self.max_completion_tokens,
+                    budget=_Reserved(budget, self.reserve_tokens),
                 )
             except LLMRejected as exc:
                 if self.auto and mode in _FALLBACK:
@@ -186,11 +206,9 @@ class LLMPlanner:
                     notes.append(f"{self.name} rejected {mode} mode ({clip(str(exc), 160)}); "
                                  f"switched to {self.mode} mode")
                     continue
-                raise LLMPlanError(f"{exc}; the investigation continues on the SOP path",
-                                   notes=notes, tokens=tokens) from exc
+                raise LLMPlanError(str(exc), notes=notes, tokens=tokens) from exc
             except LLMError as exc:
-                raise LLMPlanError(f"{exc}; the investigation continues on the SOP path",
-                                   notes=notes, tokens=tokens) from exc
+                raise LLMPlanError(str(exc), notes=notes, tokens=tokens) from exc
             break
         tokens += completion.total_tokens
         if redactor.total:
@@ -214,8 +232,8 @@ class LLMPlanner:
         except ValueError:
             cut = " (cut off at the token limit)" if completion.finish_reason == "length" else ""
             raise LLMPlanError(
-                f"{self.name} answered with neither tool calls nor JSON{cut}: {clip(text, 100)!r}; "
-                "the investigation continues on the SOP path", notes=notes, tokens=tokens,
+                f"{self.name} answered with neither tool calls nor JSON{cut}: {clip(text, 100)!r}",
+                notes=notes, tokens=tokens,
             ) from None
         if isinstance(value, dict) and "calls" not in value and "tool" in value:
             value = {"calls": [value]}
@@ -224,8 +242,7 @@ class LLMPlanner:
         if not isinstance(value, dict) or not isinstance(value.get("calls"), list):
             raise LLMPlanError(
                 f"{self.name} answered with JSON of the wrong shape (expected {{\"calls\": [...]}}): "
-                f"{clip(json.dumps(value), 100)}; the investigation continues on the SOP path",
-                notes=notes, tokens=tokens,
+                f"{clip(json.dumps(value), 100)}", notes=notes, tokens=tokens,
             )
         if not value["calls"]:
             notes.append(f"{self.name} proposed no further calls")

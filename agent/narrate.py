@@ -120,19 +120,17 @@ class LLMNarrator:
                 if self.json_schema:
                     self.json_schema = False
                     continue
-                raise NarrationError(f"{exc}; the report keeps its own narrative") from exc
+                raise NarrationError(str(exc)) from exc
             except LLMError as exc:
-                raise NarrationError(f"{exc}; the report keeps its own narrative") from exc
+                raise NarrationError(str(exc)) from exc
             break
         try:
             value = extract_json(completion.content or "")
         except ValueError as exc:
-            raise NarrationError(f"{self.name} wrote no JSON narrative ({exc}); "
-                                 "the report keeps its own narrative") from None
+            raise NarrationError(f"{self.name} wrote no JSON narrative ({exc})") from None
         items = value.get("sentences") if isinstance(value, dict) else value
         if not isinstance(items, list):
-            raise NarrationError(f"{self.name} wrote JSON without a sentence list: {clip(str(value), 100)}; "
-                                 "the report keeps its own narrative")
+            raise NarrationError(f"{self.name} wrote JSON without a sentence list: {clip(str(value), 100)}")
         sentences: list[Sentence] = []
         for item in items[: self.max_sentences]:
             text = item.get("text") if isinstance(item, dict) else None

@@ -33,16 +33,13 @@ _SECRET_KEY = (
 )
 
 #: (kind, compiled pattern, replacement) in the order they are applied. Earlier patterns win:
-#: private keys and JWTs before key=value, URL credentials before e-mail addresses.
+#: private keys, JWTs and vendor keys before the generic bearer and key=value shapes, URL
+#: credentials before e-mail addresses.
 PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
     ("private_key", re.compile(
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE "
         r"KEY(?: BLOCK)?-----|\Z)", re.S), "[REDACTED:private_key]"),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "[REDACTED:jwt]"),
-    ("bearer", re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1\2[REDACTED:bearer]"),
-    # "basic", "token", "digest" are also ordinary words: only a value with a digit is a credential.
-    ("bearer", re.compile(r"(?i)\b(basic|token|digest)(\s+)(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{12,}"),
-     r"\1\2[REDACTED:bearer]"),
     ("openai_key", re.compile(r"\bsk-(?:proj-|ant-|live-|svcacct-)?[A-Za-z0-9_-]{16,}"),
      "[REDACTED:api_key]"),
     ("slack_token", re.compile(r"\bx(?:ox[abpsore]|app)-[A-Za-z0-9-]{10,}"), "[REDACTED:slack_token]"),
@@ -51,10 +48,17 @@ PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
     ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), "[REDACTED:gitlab_token]"),
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
      "[REDACTED:aws_access_key]"),
-    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), "[REDACTED:api_key]"),
+    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{30,}"), "[REDACTED:api_key]"),
     ("stripe_key", re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"), "[REDACTED:api_key]"),
     ("huggingface_token", re.compile(r"\bhf_[A-Za-z0-9]{30,}"), "[REDACTED:api_key]"),
-    ("url_credentials", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/:@]+):([^\s/@]+)@"),
+    # An Authorization header's value is a credential whatever its scheme or length.
+    ("bearer", re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:[A-Za-z-]+\s+)?)"
+                          r"(?!\[REDACTED)[^\s\"',;]+"), r"\1[REDACTED:bearer]"),
+    ("bearer", re.compile(r"(?i)\b(bearer)(\s+)(?!\[REDACTED)[^\s\"',;]{8,}"), r"\1\2[REDACTED:bearer]"),
+    # "basic", "token", "digest" are also ordinary words: only a value with a digit is a credential.
+    ("bearer", re.compile(r"(?i)\b(basic|token|digest)(\s+)(?!\[REDACTED)"
+                          r"(?=[^\s\"',;0-9]*[0-9])[^\s\"',;]{12,}"), r"\1\2[REDACTED:bearer]"),
+    ("url_credentials", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/:@]*):([^\s/@]+)@"),
      r"\1\2:[REDACTED:password]@"),
     ("key_value", re.compile(
         r"(?i)(?P<key>\b[\w.-]*" + _SECRET_KEY + r")(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
