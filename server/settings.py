@@ -58,7 +58,12 @@ class Settings(BaseSettings):
     prometheus_url: str | None = Field(default=None, description="Prometheus base URL.")
     alertmanager_url: str | None = Field(default=None, description="Alertmanager base URL.")
     elasticsearch_url: str | None = Field(default=None, description="Elasticsearch URL for log search.")
+    elasticsearch_index: str = Field(default="logs-*", description="Index pattern log search reads.")
     log_db: Path | None = Field(default=None, description="Embedded SQLite log store (default in data_dir).")
+    gpu_probe_urls: list[str] = Field(
+        default_factory=list,
+        description="Probe endpoints of GPU nodes (`augur probe` on each), e.g. http://gpu-1:9402.",
+    )
     catalog_file: Path | None = Field(default=None, description="Platform catalog YAML.")
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint.")
     llm_model: str | None = Field(default=None, description="Model name at the LLM endpoint.")

@@ -100,9 +100,32 @@ def _prometheus_tools(settings: Settings) -> list[Tool]:
     return [cls(prom, limits) for cls in classes]
 
 
+#: Per-request timeout for log backends (Elasticsearch, the SQLite store).
+LOG_TIMEOUT_S = 20.0
+
+
+def _log_tools(settings: Settings) -> list[Tool]:
+    """log_search: Elasticsearch when AUGUR_ELASTICSEARCH_URL is set, else the embedded SQLite store."""
+    from augur.tools.logs import ElasticsearchLogBackend, LogBackend, LogSearchTool, SqliteLogStore
+
+    backend: LogBackend
+    if settings.elasticsearch_url:
+        from elasticsearch import Elasticsearch
+
+        client = Elasticsearch(settings.elasticsearch_url, request_timeout=LOG_TIMEOUT_S, max_retries=1)
+        backend = ElasticsearchLogBackend(
+            client, index=settings.elasticsearch_index, url=settings.elasticsearch_url,
+            timeout_s=LOG_TIMEOUT_S,
+        )
+    else:
+        backend = SqliteLogStore(settings.log_db or settings.data_dir / "logs.db", timeout_s=LOG_TIMEOUT_S)
+    return [LogSearchTool(backend)]
+
+
 #: One function per backend; each returns its tools (real or not-configured stand-ins).
 _SECTIONS: list[ToolSection] = [
     _prometheus_tools,
+    _log_tools,
 ]
 
 

@@ -1,0 +1,360 @@
+"""log_search: Drain templates against labelled samples, the SQLite store, and Elasticsearch.
+
+No Elasticsearch server can run on this machine: the Elasticsearch tests use the real
+``elasticsearch`` client over real HTTP against a scripted loopback server
+(:mod:`tests.fixtures.elasticsearch`) that answers in the response shapes of the Elasticsearch 8
+search API reference. ``test_live_elasticsearch_matches_sqlite`` runs the same comparison against
+a real cluster when ``AUGUR_TEST_ELASTICSEARCH_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.logs import (
+    ElasticsearchLogBackend,
+    LineError,
+    LogLimits,
+    LogRecord,
+    LogSearchTool,
+    SqliteLogStore,
+    mine_templates,
+    parse_lines,
+)
+from tests.fixtures.elasticsearch import Reply, ScriptedElasticsearch, scripted_elasticsearch
+from tests.fixtures.logs import (
+    INCIDENT_AT,
+    LabelledLine,
+    hdfs_sample,
+    rfc3339,
+    serving_sample,
+    write_jsonl,
+)
+
+WINDOW = {"start": "2026-11-24T00:00:00Z", "end": "2026-11-24T03:00:00Z"}
+
+
+def grouping_accuracy(lines: list[LabelledLine]) -> tuple[float, int]:
+    """Loghub's grouping accuracy: share of lines whose mined group equals their labelled group."""
+    records = [LogRecord(ts=line.ts, message=line.message, id=str(i)) for i, line in enumerate(lines)]
+    mined = mine_templates(records, keep_assignments=True, max_templates=10_000)
+    predicted: dict[str, set[int]] = defaultdict(set)
+    truth: dict[str, set[int]] = defaultdict(set)
+    for i, line in enumerate(lines):
+        predicted[mined.assignments[str(i)]].add(i)
+        truth[line.event].add(i)
+    true_groups = {frozenset(g) for g in truth.values()}
+    correct = sum(len(g) for g in predicted.values() if frozenset(g) in true_groups)
+    return correct / len(lines), mined.total_templates
+
+
+def run(tool: LogSearchTool, **args: Any) -> Evidence:
+    return asyncio.run(tool.run({**WINDOW, **args}))
+
+
+@pytest.fixture(scope="module")
+def night() -> list[LabelledLine]:
+    return serving_sample()
+
+
+@pytest.fixture(scope="module")
+def store(night: list[LabelledLine], tmp_path_factory: pytest.TempPathFactory) -> SqliteLogStore:
+    folder = tmp_path_factory.mktemp("logs")
+    store = SqliteLogStore(folder / "logs.db")
+    result = store.ingest_file(write_jsonl(night, folder / "serving.jsonl"))
+    assert result.lines == len(night)
+    return store
+
+
+def _es_docs(night: list[LabelledLine]) -> list[dict[str, Any]]:
+    docs = []
+    for i, line in enumerate(night):
+        docs.append({"_id": f"d{i}", "@timestamp": rfc3339(line.ts), "log": {"level": line.level},
+                     "service": {"name": line.service}, "host": {"name": line.host}, "message": line.message,
+                     "event_label": line.event})
+    return docs
+
+
+@pytest.fixture(scope="module")
+def es(night: list[LabelledLine]) -> Iterator[ScriptedElasticsearch]:
+    yield from scripted_elasticsearch(_es_docs(night))
+
+
+def es_tool(url: str, timeout_s: float = 5.0, limits: LogLimits | None = None) -> LogSearchTool:
+    client = Elasticsearch(url, request_timeout=timeout_s, max_retries=0)
+    backend = ElasticsearchLogBackend(client, index="logs-*", url=url, timeout_s=timeout_s)
+    return LogSearchTool(backend, limits)
+
+
+def comparable(evidence: Evidence) -> dict[str, Any]:
+    """The evidence data without what names the backend or depends on scan order."""
+    data = dict(evidence.data)
+    data.pop("backend")
+    data["templates"] = sorted(
+        ({k: v for k, v in t.items() if k != "samples"} for t in data["templates"]),
+        key=lambda t: t["template"],
+    )
+    return data
+
+
+# ------------------------------------------------------------------------------------ templates
+
+
+def test_templates_group_hdfs_lines_like_their_labels() -> None:
+    accuracy, templates = grouping_accuracy(hdfs_sample())
+    print(f"HDFS-format sample: grouping accuracy {accuracy:.4f}, {templates} templates for 20 events")
+    # Drain merges E8 (`... Interrupted.`) into E11 (`... terminating`): they differ only in the last
+    # word, which Drain's prefix tree never reaches. Every other event is grouped exactly.
+    assert accuracy >= 0.85
+    assert templates == 19
+
+
+def test_templates_group_serving_lines_like_their_labels(night: list[LabelledLine]) -> None:
+    accuracy, templates = grouping_accuracy(night)
+    print(f"serving sample: grouping accuracy {accuracy:.4f}, {templates} templates for 8 events")
+    assert accuracy >= 0.99
+    assert templates == len({line.event for line in night})
+
+
+def test_new_template_flag_marks_only_templates_absent_from_the_baseline(night: list[LabelledLine]) -> None:
+    records = [LogRecord(ts=line.ts, message=line.message, id=str(i)) for i, line in enumerate(night)]
+    mined = mine_templates(records, baseline_end=INCIDENT_AT - 600, max_templates=100)
+    new = [t for t in mined.templates if t.new]
+    assert {t.template.split(":")[0] for t in new} >= {"torch.OutOfMemoryError"}
+    assert len(new) == 2  # the OOM and the KV-cache preemption warning
+    assert mined.templates[0].new  # new ones come first
+    assert all(t.first_seen >= INCIDENT_AT for t in new)
+
+
+# ------------------------------------------------------------------------------------ reading files
+
+
+def test_plain_lines_read_times_levels_and_continuations() -> None:
+    text = [
+        "INFO 11-24 02:09:58 [loggers.py:116] Engine 000: Avg prompt throughput: 812.4 tokens/s",
+        "ERROR 11-24 02:10:03 [engine.py:152] EngineCore hit an exception",
+        "Traceback (most recent call last):",
+        '  File "vllm/v1/engine/core.py", line 508, in run_engine_core',
+        "2026-11-24T02:10:04.250Z WARN ranker-serving slow upstream call took 812 ms",
+        "2026-11-24 02:10:05,001 error feature fetch failed",
+    ]
+    records = list(parse_lines(text, service="vllm", year=2026))
+    assert [r.level for r in records] == ["info", "error", "warning", "error"]
+    assert records[1].message.count("\n") == 2  # the traceback stays with its line
+    assert datetime.fromtimestamp(records[1].ts, UTC) == datetime(2026, 11, 24, 2, 10, 3, tzinfo=UTC)
+    assert records[3].ts - records[2].ts == pytest.approx(0.751)
+
+
+def test_ingest_rejects_a_file_that_is_not_a_log_and_stores_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_text("shopping list\nmilk\n")
+    store = SqliteLogStore(tmp_path / "logs.db")
+    with pytest.raises(LineError, match=r"notes\.txt:1"):
+        store.ingest_file(bad)
+    with sqlite3.connect(tmp_path / "logs.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM logs").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM sources").fetchone()[0] == 0
+
+
+def test_ingesting_the_same_file_twice_is_skipped(tmp_path: Path, night: list[LabelledLine]) -> None:
+    path = write_jsonl(night[:50], tmp_path / "a.jsonl")
+    store = SqliteLogStore(tmp_path / "logs.db")
+    assert store.ingest_file(path).lines == 50
+    again = store.ingest_file(path)
+    assert again.skipped and again.lines == 0
+
+
+# ------------------------------------------------------------------------------------ SQLite search
+
+
+def test_sqlite_search_surfaces_the_0210_oom_template_as_new(
+    store: SqliteLogStore, night: list[LabelledLine]
+) -> None:
+    evidence = run(LogSearchTool(store))
+    assert evidence.status is EvidenceStatus.OK, evidence.reason
+    data = evidence.data
+    assert data["total"] == len(night) == sum(b["count"] for b in data["counts"])
+    first = data["templates"][0]
+    assert first["new"] and "CUDA out of memory" in first["template"]
+    assert first["count"] == sum(1 for line in night if line.event == "X1")
+    oom_start = min(line.ts for line in night if line.event == "X1")
+    assert first["first_seen"] == datetime.fromtimestamp(oom_start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert first["first_seen"].startswith("2026-11-24T02:1")
+    assert "NEW since" in evidence.summary and "CUDA out of memory" in evidence.summary
+    levels = dict((v["value"], v["count"]) for v in data["top_values"]["level"])
+    assert levels["error"] == first["count"]
+
+
+def test_sqlite_query_and_filters_narrow_the_lines(store: SqliteLogStore, night: list[LabelledLine]) -> None:
+    tool = LogSearchTool(store)
+    oom = run(tool, query='"out of memory"')
+    assert oom.data["total"] == sum(1 for line in night if line.event == "X1")
+    assert oom.data["total_templates"] == 1
+    ranker = run(tool, filters={"service": "RANKER-serving", "level": "warning"})
+    assert ranker.data["total"] == sum(1 for line in night if line.event == "R3")
+    by_label = run(tool, filters={"event_label": "V3"}, query="10.0.0.1 OR Aborted")
+    assert by_label.data["total"] == sum(1 for line in night if line.event == "V3")
+
+
+def test_guards_cut_scan_and_templates_and_say_so(store: SqliteLogStore, night: list[LabelledLine]) -> None:
+    tool = LogSearchTool(store, LogLimits(max_docs=300, max_baseline_docs=200))
+    evidence = run(tool, limit=2)
+    assert evidence.data["scanned"] <= 500
+    assert evidence.data["total"] == len(night)  # counts stay exact when the scan is cut
+    assert any(t.startswith("lines scanned for templates") for t in evidence.truncated)
+    assert any(t.startswith("templates:") for t in evidence.truncated)
+    assert len(evidence.data["templates"]) == 2 and "cut:" in evidence.summary
+    assert evidence.data["baseline_scanned"] > 0  # the second scan reached the baseline
+
+
+def test_empty_and_bad_queries_are_evidence(store: SqliteLogStore) -> None:
+    tool = LogSearchTool(store)
+    empty = run(tool, query="unicorn")
+    assert empty.status is EvidenceStatus.EMPTY and "widen the window" in (empty.reason or "")
+    bad = run(tool, query="AND")
+    assert bad.status is EvidenceStatus.ERROR and "quoted phrases" in (bad.reason or "")
+    backwards = asyncio.run(tool.run({"start": "2026-11-24T03:00:00Z", "end": "2026-11-24T00:00:00Z"}))
+    assert backwards.status is EvidenceStatus.ERROR and "not before" in (backwards.reason or "")
+
+
+def test_sqlite_missing_or_garbage_store_is_unavailable_or_error(tmp_path: Path) -> None:
+    missing = run(LogSearchTool(SqliteLogStore(tmp_path / "none.db")))
+    assert missing.status is EvidenceStatus.UNAVAILABLE and "augur logs ingest" in (missing.reason or "")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(os.urandom(4096))
+    broken = run(LogSearchTool(SqliteLogStore(garbage)))
+    assert broken.status is EvidenceStatus.ERROR and "augur logs ingest" in (broken.reason or "")
+
+
+# ------------------------------------------------------------------------------------ Elasticsearch
+
+
+def test_elasticsearch_and_sqlite_give_the_same_evidence(
+    store: SqliteLogStore, es: ScriptedElasticsearch
+) -> None:
+    for args in ({}, {"query": '"out of memory"'}, {"filters": {"service": "vllm"}, "bucket": "5m"}):
+        lite = run(LogSearchTool(store), **args)
+        elastic = run(es_tool(es.url), **args)
+        assert elastic.status is EvidenceStatus.OK, elastic.reason
+        assert set(elastic.data) == set(lite.data)
+        assert comparable(elastic) == comparable(lite)
+        assert elastic.summary.split(" (")[0] == lite.summary.split(" (")[0]
+
+
+def test_elasticsearch_request_uses_query_string_range_terms_and_histogram(es: ScriptedElasticsearch) -> None:
+    es.requests.clear()
+    run(es_tool(es.url), query="CUDA memory", filters={"level": "error"}, bucket="2m")
+    body = es.requests[0]["body"]
+    assert es.requests[0]["path"].startswith("/logs-*/_search")
+    must = body["query"]["bool"]["must"][0]["query_string"]
+    assert must == {"query": "CUDA memory", "default_field": "message", "default_operator": "AND"}
+    filters = body["query"]["bool"]["filter"]
+    midnight_ms = int(datetime(2026, 11, 24, tzinfo=UTC).timestamp() * 1000)
+    assert filters[0]["range"]["@timestamp"]["gte"] == midnight_ms
+    assert {"term": {"log.level": {"value": "error", "case_insensitive": True}}} in filters
+    assert body["aggs"]["over_time"]["date_histogram"]["fixed_interval"] == "120000ms"
+    assert {a["terms"]["field"] for k, a in body["aggs"].items() if k.startswith("top_")} == {
+        "log.level", "service.name", "host.name"}
+    assert body["sort"][0] == "_score"
+
+
+def test_elasticsearch_baseline_scan_when_the_first_scan_is_cut(
+    store: SqliteLogStore, es: ScriptedElasticsearch
+) -> None:
+    es.requests.clear()
+    limits = LogLimits(max_docs=400, max_baseline_docs=200)
+    elastic = run(es_tool(es.url, limits=limits))
+    assert len(es.requests) == 2 and "aggs" not in es.requests[1]["body"]
+    lite = run(LogSearchTool(store, limits))
+    assert elastic.data["scanned"] == lite.data["scanned"] == 600
+    assert elastic.data["templates"][0]["new"] and "CUDA" in elastic.data["templates"][0]["template"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_elasticsearch_down_is_unavailable() -> None:
+    evidence = run(es_tool(f"http://127.0.0.1:{_free_port()}"))
+    assert evidence.status is EvidenceStatus.UNAVAILABLE
+    assert "cannot reach Elasticsearch" in (evidence.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (Reply(delay_s=2.0, body={}), "did not answer within 0.5 s"),
+        (Reply(body=b"<html>502 Bad Gateway</html>",
+               headers={"X-Elastic-Product": "Elasticsearch", "Content-Type": "text/html"}),
+         "not a search response"),
+        (Reply(body={"hits": {"total": "lots"}}), "not a search response"),
+        (Reply(body={"hits": {"total": {"value": 1}, "hits": []}},
+               headers={"Content-Type": "application/json"}), "is not Elasticsearch"),
+        (Reply(status=400, body={"error": {"root_cause": [{"type": "query_shard_exception",
+               "reason": "Failed to parse query [CUDA AND]"}], "type": "search_phase_execution_exception",
+               "reason": "all shards failed"}, "status": 400}), "Failed to parse query"),
+        (Reply(status=401, body={"error": {"type": "security_exception", "reason": "missing authentication "
+               "credentials for REST request [/logs-*/_search]"}, "status": 401}), "check the credentials"),
+        (Reply(status=404, body={"error": {"root_cause": [{"type": "index_not_found_exception",
+               "reason": "no such index [logs-*]"}], "type": "index_not_found_exception",
+               "reason": "no such index [logs-*]"}, "status": 404}), "no index matching"),
+    ],
+    ids=["slow", "html", "wrong-shape", "not-elasticsearch", "bad-query", "no-auth", "no-index"],
+)
+def test_elasticsearch_failures_become_evidence(reply: Reply, expected: str) -> None:
+    for state in scripted_elasticsearch([]):
+        state.script = lambda body: reply
+        evidence = run(es_tool(state.url, timeout_s=0.5))
+        assert evidence.status in (EvidenceStatus.ERROR, EvidenceStatus.UNAVAILABLE)
+        assert expected in (evidence.reason or ""), evidence.reason
+
+
+@pytest.mark.live
+def test_live_elasticsearch_matches_sqlite(store: SqliteLogStore, night: list[LabelledLine]) -> None:
+    """Index the sample into a real cluster, then compare with SQLite (needs AUGUR_TEST_ELASTICSEARCH_URL)."""
+    url = os.environ.get("AUGUR_TEST_ELASTICSEARCH_URL")
+    if not url:
+        pytest.skip(
+            "set AUGUR_TEST_ELASTICSEARCH_URL (e.g. http://127.0.0.1:9200) to run against a live cluster"
+        )
+    client = Elasticsearch(url, request_timeout=30)
+    index = f"logs-augur-test-{uuid.uuid4().hex[:8]}"
+    keyword = {"type": "keyword"}
+    client.indices.create(index=index, mappings={"properties": {
+        "@timestamp": {"type": "date"}, "message": {"type": "text"}, "event_label": keyword,
+        "log": {"properties": {"level": keyword}}, "service": {"properties": {"name": keyword}},
+        "host": {"properties": {"name": keyword}},
+    }})
+    try:
+        operations: list[dict[str, Any]] = []
+        for doc in _es_docs(night):
+            operations += [{"index": {"_index": index, "_id": doc.pop("_id")}}, doc]
+        client.bulk(operations=operations, refresh=True)
+        backend = ElasticsearchLogBackend(client, index=index, url=url)
+        for args in ({}, {"query": '"out of memory"'}):
+            elastic = run(LogSearchTool(backend), **args)
+            lite = run(LogSearchTool(store), **args)
+            assert comparable(elastic) == comparable(lite)
+    finally:
+        client.indices.delete(index=index)
+
+
+def test_evidence_serialises(store: SqliteLogStore) -> None:
+    evidence = run(LogSearchTool(store), query="throughput")
+    assert json.loads(evidence.model_dump_json())["data"] == evidence.data

@@ -1,0 +1,215 @@
+"""``log_search``: what the logs say about a time window, as counts and templates, not raw lines.
+
+The tool asks its :class:`~augur.tools.logs.backend.LogBackend` (the embedded SQLite store or
+Elasticsearch) for the matching lines' counts over time, the top values of level, service and
+host, and a bounded scan of the lines, then collapses the lines into Drain templates. A template
+with no line before the baseline cut is flagged *new*: the error template that appeared at 02:10
+is the evidence, not 40,000 raw lines.
+
+Guards: the window is at most ``max_range_s`` long, at most ``max_buckets`` buckets, at most
+``max_docs`` lines scanned (plus ``max_baseline_docs`` from the baseline when the first scan did
+not reach it), at most ``limit`` templates; the summary and ``truncated`` say what was cut.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from augur.tools.base import Tool, ToolError
+from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.logs.backend import LOGICAL_FIELDS, LogBackend, LogPage, LogQuery
+from augur.tools.logs.templates import LogTemplate, mine_templates
+from augur.tools.prometheus_api import TIME_HELP, parse_duration, parse_time
+
+__all__ = ["LogLimits", "LogSearchArgs", "LogSearchTool"]
+
+#: Bucket widths the tool picks from, in seconds.
+_NICE_BUCKETS = (1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
+
+
+@dataclass(frozen=True, slots=True)
+class LogLimits:
+    """The guards of ``log_search``."""
+
+    max_range_s: float = 7 * 86400.0
+    max_buckets: int = 120
+    max_docs: int = 5000
+    max_baseline_docs: int = 2000
+    max_templates: int = 100
+    max_samples: int = 3
+    top_n: int = 5
+
+
+class LogSearchArgs(BaseModel):
+    """Arguments of ``log_search``."""
+
+    query: str = Field(
+        default="", max_length=1000,
+        description='Full-text query over the message: words (all must match), "quoted phrases", '
+        "AND/OR/NOT, prefix*. Empty matches every line. Put field conditions in `filters`.",
+    )
+    start: str | float = Field(default="now-1h", description=f"Window start: {TIME_HELP}.")
+    end: str | float = Field(default="now", description=f"Window end: {TIME_HELP}.")
+    filters: dict[str, str] = Field(
+        default_factory=dict,
+        description="Exact field values, case-insensitive, e.g. {\"service\": \"ranker-serving\", "
+        "\"level\": \"error\"}. Fields: level, service, host, or any other field of the log documents.",
+    )
+    limit: int = Field(default=20, ge=1, le=200, description="Most templates to return (new ones first).")
+    baseline_end: str | float | None = Field(
+        default=None,
+        description="Lines before this time are the baseline; templates with no baseline line are "
+        "flagged new. Default: the end of the window's first quarter.",
+    )
+    bucket: str | None = Field(
+        default=None, description="Width of the count buckets, e.g. '1m'; default: at most 120 buckets."
+    )
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hm(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
+
+
+def _bucket_width(span: float, requested: float | None, max_buckets: int) -> float:
+    needed = span / max(max_buckets - 1, 1)
+    if requested is not None and requested >= needed:
+        return requested
+    return float(next((b for b in _NICE_BUCKETS if b >= needed), _NICE_BUCKETS[-1]))
+
+
+def _template_json(t: LogTemplate) -> dict[str, Any]:
+    return {
+        "template": t.template, "count": t.count, "baseline_count": t.baseline_count, "new": t.new,
+        "first_seen": _iso(t.first_seen), "last_seen": _iso(t.last_seen),
+        "levels": t.levels, "services": t.services, "samples": t.samples,
+    }
+
+
+class LogSearchTool(Tool):
+    """Log search over a :class:`~augur.tools.logs.backend.LogBackend`, answered as templates.
+
+    The same tool runs over SQLite or Elasticsearch; only the backend passed in differs.
+    """
+
+    name: ClassVar[str] = "log_search"
+    description: ClassVar[str] = (
+        "Search logs in a time window and return counts over time, top levels/services/hosts, and the "
+        "lines collapsed into templates (Drain) with counts and first/last-seen times; templates that "
+        "first appear after the baseline (default: the window's first quarter) are flagged new. Use it "
+        "to find the error that started an incident: filter to the affected service around the anomaly "
+        "onset and read the new templates first."
+    )
+    Args: ClassVar[type[BaseModel]] = LogSearchArgs
+
+    def __init__(self, backend: LogBackend, limits: LogLimits | None = None) -> None:
+        self.backend = backend
+        self.limits = limits or LogLimits()
+
+    async def _run(self, args: LogSearchArgs) -> Evidence:
+        lim = self.limits
+        canonical = args.model_dump(mode="json")
+        truncated: list[str] = []
+        now = time.time()
+        end = parse_time(args.end, now=now)
+        start = parse_time(args.start, now=now)
+        if start >= end:
+            raise ToolError(f"start ({_iso(start)}) is not before end ({_iso(end)}): swap or widen them")
+        if end - start > lim.max_range_s:
+            truncated.append(f"window: {end - start:g} s -> {lim.max_range_s:g} s (the latest part)")
+            start = end - lim.max_range_s
+        span = end - start
+        baseline_end = parse_time(args.baseline_end) if args.baseline_end is not None else start + span / 4
+        baseline_end = min(max(baseline_end, start), end)
+        requested = parse_duration(args.bucket) if args.bucket else None
+        bucket_s = _bucket_width(span, requested, lim.max_buckets)
+        if requested is not None and bucket_s != requested:
+            truncated.append(f"bucket: {requested:g} s -> {bucket_s:g} s (at most {lim.max_buckets} buckets)")
+        top_fields = tuple(dict.fromkeys([*LOGICAL_FIELDS, *args.filters]))
+        query = LogQuery(
+            text=args.query.strip(), start=start, end=end, filters=dict(args.filters), max_docs=lim.max_docs,
+            bucket_s=bucket_s, top_fields=top_fields, top_n=lim.top_n,
+        )
+        page = await self.backend.search(query)
+        records = {r.id or f"#{i}": r for i, r in enumerate(page.records)}
+        if page.total > len(page.records):
+            truncated.append(f"lines scanned for templates: {page.total} -> {len(page.records)}")
+            if baseline_end > start:
+                base = await self.backend.search(LogQuery(
+                    text=query.text, start=start, end=baseline_end, filters=query.filters,
+                    max_docs=lim.max_baseline_docs, bucket_s=bucket_s, top_fields=(), aggregate=False,
+                ))
+                for i, r in enumerate(base.records):
+                    records.setdefault(r.id or f"b#{i}", r)
+        scanned = list(records.values())
+        baseline_lines = sum(1 for r in scanned if r.ts < baseline_end)
+        mined = mine_templates(
+            scanned, baseline_end=baseline_end if baseline_lines else None,
+            max_templates=min(args.limit, lim.max_templates), max_samples=lim.max_samples,
+        )
+        if mined.total_templates > len(mined.templates):
+            truncated.append(f"templates: {mined.total_templates} -> {len(mined.templates)}")
+        data: dict[str, Any] = {
+            "backend": self.backend.description,
+            "window": {"start": _iso(start), "end": _iso(end), "baseline_end": _iso(baseline_end),
+                       "bucket_s": bucket_s},
+            "total": page.total,
+            "total_is_lower_bound": page.total_is_lower_bound,
+            "scanned": len(scanned),
+            "counts": [{"t": _iso(t), "count": n} for t, n in page.buckets],
+            "top_values": {
+                f: [{"value": v, "count": n} for v, n in vals] for f, vals in page.top_values.items()
+            },
+            "templates": [_template_json(t) for t in mined.templates],
+            "total_templates": mined.total_templates,
+            "new_templates": sum(1 for t in mined.templates if t.new),
+            "baseline_scanned": baseline_lines,
+        }
+        source_url = self.backend.source_url(query)
+        summary = self._summary(args, page, mined.templates, mined.total_templates, start, end, baseline_end,
+                                baseline_lines, truncated)
+        if page.total == 0:
+            return Evidence.make(
+                self.name, canonical, EvidenceStatus.EMPTY, summary, data=data, truncated=truncated,
+                source_url=source_url,
+                reason="no line matches: widen the window, loosen the query or filters, or check that "
+                "the service's logs are shipped to this backend",
+            )
+        return Evidence.make(self.name, canonical, EvidenceStatus.OK, summary, data=data,
+                             truncated=truncated, source_url=source_url)
+
+    def _summary(
+        self, args: LogSearchArgs, page: LogPage, templates: list[LogTemplate], total_templates: int,
+        start: float, end: float, baseline_end: float, baseline_lines: int, truncated: list[str],
+    ) -> str:
+        what = f"lines match `{args.query}`" if args.query.strip() else "lines"
+        if args.filters:
+            what += " with " + ", ".join(f"{k}={v}" for k, v in sorted(args.filters.items()))
+        plus = "+" if page.total_is_lower_bound else ""
+        head = (f"{page.total}{plus} {what} in {_iso(start)}..{_iso(end)} "
+                f"({self.backend.description})")
+        if page.total == 0:
+            return head + "."
+        parts = [head + f"; {total_templates} templates"]
+        new = [t for t in templates if t.new]
+        if new:
+            shown = "; ".join(f"'{t.template[:120]}' x{t.count} from {_hm(t.first_seen)}" for t in new[:3])
+            parts.append(f"NEW since {_hm(baseline_end)}: {shown}")
+        elif baseline_lines:
+            parts.append(f"no template is new since {_hm(baseline_end)}")
+        else:
+            parts.append("no baseline lines scanned, so no template is flagged new")
+        if page.buckets:
+            t, n = max(page.buckets, key=lambda b: b[1])
+            parts.append(f"busiest bucket {_hm(t)} ({n} lines)")
+        if truncated:
+            parts.append("cut: " + ", ".join(truncated))
+        return ". ".join(parts) + "."
