@@ -1,0 +1,370 @@
+"""The proposal engine: from an investigated incident and Prometheus history, the rules that would
+have caught it earlier or more quietly.
+
+For the chain's first link (the root cause) it proposes:
+
+- **threshold** — an adaptive threshold: the baseline's 99.5th percentile plus its spread, from
+  history before the onset, and suppressed when the signal is within that margin of the same time
+  yesterday or last week (``offset 1d`` / ``offset 1w``), so a surge that recurs (a holiday, a
+  weekly peak) does not page. It is a **missing signal** proposal instead when no existing rule
+  watches that metric at all (the chain's first link had no alert);
+- **trend** — ``predict_linear`` over 30 minutes crossing the same threshold within the hour;
+- **composite** — the cause AND its first downstream effect (e.g. drift AND accuracy down);
+- **inhibition** — an Alertmanager ``inhibit_rule``: the cause mutes the symptom alerts it produced
+  (never business alerts), scoped by the component labels.
+
+Each proposal carries the rule, a rationale citing evidence ids, the ``promtool check rules``
+(``amtool check-config``) output, and a backtest over the last N days at 1-minute resolution.
+Proposals that fail validation, duplicate a loaded rule (expressions compared in Prometheus's own
+formatting, see ``/api/v1/format_query``) or a stored proposal (fingerprint) are not proposed;
+:attr:`ProposalSet.skipped` says why.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+from augur.rules.backtest import BacktestError, PrometheusHistory, backtest
+from augur.rules.incident import Findings, Signal
+from augur.rules.proposal import Proposal, ProposalKind, normalise_expr
+from augur.rules.validate import check_inhibit_rule, check_rule_group
+
+__all__ = ["EngineConfig", "ExistingRule", "ProposalSet", "fetch_existing_rules", "propose"]
+
+_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_NOT_METRICS = {"sum", "max", "min", "avg", "count", "rate", "irate", "increase", "by", "without", "on",
+                "ignoring", "offset", "and", "or", "unless", "bool", "histogram_quantile", "avg_over_time",
+                "max_over_time", "min_over_time", "predict_linear", "deriv", "abs", "clamp_min", "le"}
+
+
+@dataclass(frozen=True)
+class ExistingRule:
+    """A rule Prometheus has loaded (from ``/api/v1/rules``)."""
+
+    name: str
+    kind: str  # "alerting" or "recording"
+    query: str
+    group: str
+
+
+@dataclass
+class ProposalSet:
+    """What the engine proposes, and what it left out and why."""
+
+    proposals: list[Proposal] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Knobs of the engine."""
+
+    history_days: float = 7.0
+    step_s: float = 60.0
+    baseline_s: float = 7 * 86400.0
+    guard_s: float = 600.0
+    promtool: str = "promtool"
+    amtool: str = "amtool"
+
+
+def fetch_existing_rules(history: PrometheusHistory) -> list[ExistingRule]:
+    """Every rule the Prometheus has loaded."""
+    try:
+        response = history.client.get(f"{history.url.rstrip('/')}/api/v1/rules", timeout=history.timeout_s)
+        groups = response.json()["data"]["groups"]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise BacktestError(f"cannot read rules from {history.url}/api/v1/rules ({exc}): "
+                            "check the Prometheus URL") from None
+    return [ExistingRule(r["name"], r["type"], r["query"], g["name"]) for g in groups for r in g["rules"]]
+
+
+class _Canon:
+    """Expressions in one canonical spelling: Prometheus's formatter when it has one, else ours."""
+
+    def __init__(self, history: PrometheusHistory) -> None:
+        self.history = history
+        self.remote = True
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, expr: str) -> str:
+        if expr not in self.cache:
+            text = expr
+            if self.remote:
+                try:
+                    answer = self.history.client.post(f"{self.history.url.rstrip('/')}/api/v1/format_query",
+                                                      data={"query": expr}, timeout=self.history.timeout_s)
+                    if answer.status_code == 200:
+                        text = str(answer.json()["data"])
+                    elif answer.status_code == 404:  # Prometheus older than 2.38
+                        self.remote = False
+                except (httpx.HTTPError, ValueError, KeyError):
+                    self.remote = False
+            self.cache[expr] = normalise_expr(text)
+        return self.cache[expr]
+
+
+def metric_of(query: str) -> str:
+    """The metric name a signal's query selects (its first identifier that is not a function)."""
+    for match in _METRIC.finditer(re.sub(r'"(?:[^"\\]|\\.)*"|\[[^\]]*\]', "", query)):
+        if match.group(0) not in _NOT_METRICS:
+            return match.group(0)
+    return "signal"
+
+
+def _camel(text: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", text) if part)
+
+
+def _fmt(value: float) -> str:
+    return f"{float(f'{value:.3g}'):g}"
+
+
+@dataclass(frozen=True)
+class _Threshold:
+    value: float
+    margin: float  # distance from the baseline median: the seasonal comparison's allowance
+    baseline: float
+    after: float | None
+
+
+def _values(history: PrometheusHistory, expr: str, start: float, end: float, step_s: float) -> np.ndarray:
+    series = history.query_range(expr, start, end, step_s) if end > start else []
+    values = [float(v) for s in series for _, v in s["values"]]
+    array = np.asarray(values, dtype=np.float64)
+    return array[np.isfinite(array)]
+
+
+def adaptive_threshold(
+    history: PrometheusHistory, signal: Signal, cfg: EngineConfig, end: float,
+) -> _Threshold:
+    """Threshold from the history before the onset: 99.5th percentile plus the spread, capped so
+    the incident's own change (median after the onset) would cross it."""
+    agg = "max" if signal.direction == "up" else "min"
+    base = _values(history, f"{agg}({signal.query})", signal.onset - cfg.baseline_s,
+                   signal.onset - cfg.guard_s, cfg.step_s)
+    if base.size < 10:
+        raise BacktestError(f"too little history before the onset of {signal.query} to set a threshold "
+                            f"({base.size} points): backfill more history or lower baseline_s")
+    after_values = _values(history, f"{agg}({signal.query})", signal.onset, end, cfg.step_s)
+    after = float(np.median(after_values)) if after_values.size else None
+    median = float(np.median(base))
+    if signal.direction == "up":
+        edge = float(np.quantile(base, 0.995))
+        value = edge + max(edge - median, abs(median) * 0.05, 1e-9)
+        if after is not None and after > median:
+            value = min(value, median + 0.5 * (after - median))
+        value = float(_fmt(value))
+        return _Threshold(value, value - median, median, after)
+    edge = float(np.quantile(base, 0.005))
+    value = edge - max(median - edge, abs(median) * 0.05, 1e-9)
+    if after is not None and after < median:
+        value = max(value, median - 0.5 * (median - after))
+    value = float(_fmt(value))
+    return _Threshold(value, median - value, median, after)
+
+
+_SELECTOR = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{(?:[^{}"]|"(?:[^"\\]|\\.)*")*\})?$')
+
+
+def _is_selector(query: str) -> bool:
+    return bool(_SELECTOR.match(query.strip()))
+
+
+def _offset(query: str, offset: str) -> str:
+    """``query`` as it was ``offset`` ago (a subquery when it is not a plain selector)."""
+    if _is_selector(query):
+        return f"{query} offset {offset}"
+    return f"last_over_time(({query})[5m:1m] offset {offset})"
+
+
+def _range(query: str, window: str) -> str:
+    """``query`` as a range vector over ``window`` (a subquery when it is not a plain selector)."""
+    return f"{query}[{window}]" if _is_selector(query) else f"({query})[{window}:1m]"
+
+
+def _condition(signal: Signal, threshold: _Threshold, seasonal: bool = True) -> str:
+    """The signal beyond the threshold, unless within the margin of yesterday or last week."""
+    q, m, t = signal.query, _fmt(threshold.margin), _fmt(threshold.value)
+    up = signal.direction == "up"
+    expr = f"{q} {'>' if up else '<'} {t}"
+    if seasonal:
+        for offset in ("1d", "1w"):
+            expr += (f"\n  unless ({q} <= {_offset(q, offset)} + {m})" if up
+                     else f"\n  unless ({q} >= {_offset(q, offset)} - {m})")
+    return expr
+
+
+def _evidence(findings: Findings, *signals: Signal) -> list[str]:
+    ids: list[str] = []
+    for signal in signals:
+        ids.extend(i for i in signal.evidence_ids if i not in ids)
+    return ids or list(findings.evidence_ids)
+
+
+def _cite(ids: list[str]) -> str:
+    return " ".join(f"[{i}]" for i in ids)
+
+
+class _Engine:
+    def __init__(self, findings: Findings, history: PrometheusHistory, existing: list[ExistingRule],
+                 known: set[str], cfg: EngineConfig, now: float) -> None:
+        self.f, self.h, self.cfg, self.now = findings, history, cfg, now
+        self.known = known
+        self.canon = _Canon(history)
+        self.existing_exprs = {self.canon(r.query): r for r in existing}
+        self.existing_names = {r.name for r in existing}
+        self.existing = existing
+        self.out = ProposalSet()
+
+    def name_for(self, signal: Signal, suffix: str) -> str:
+        name = _camel(metric_of(signal.query)) + suffix
+        if name in self.existing_names:
+            name = _camel(" ".join(signal.labels.values())) + name
+        return name
+
+    def add_rule(self, kind: ProposalKind, signal: Signal, rule: dict[str, Any], rationale: str,
+                 evidence: list[str], value_expr: str, threshold: float | None) -> Proposal | None:
+        group = f"augur-proposed-{signal.layer or 'rules'}"
+        duplicate = self.existing_exprs.get(self.canon(str(rule["expr"])))
+        if duplicate is not None:
+            self.out.skipped.append(f"{kind.value} {rule['alert']}: same expression as the loaded rule "
+                                    f"{duplicate.name} (group {duplicate.group})")
+            return None
+        validation = check_rule_group(group, [rule], self.cfg.promtool)
+        if not validation.ok:
+            self.out.skipped.append(f"{kind.value} {rule['alert']}: promtool rejected it: "
+                                    f"{validation.output}")
+            return None
+        from augur.tools.prometheus_api import parse_duration
+
+        for_s = parse_duration(str(rule.get("for", "0s")))
+        result = backtest(self.h, str(rule["expr"]), start=self.now - self.cfg.history_days * 86400,
+                          end=self.now, step_s=self.cfg.step_s, for_s=for_s,
+                          incident_start=self.f.first_alert_at, value_expr=value_expr, threshold=threshold)
+        proposal = Proposal.build(kind, group, rule, rationale=rationale, evidence_ids=evidence,
+                                  validation=validation, backtest=result, incident_id=self.f.incident_id)
+        return self.keep(proposal)
+
+    def keep(self, proposal: Proposal) -> Proposal | None:
+        if proposal.fingerprint in self.known:
+            self.out.skipped.append(f"{proposal.title}: already proposed ({proposal.id})")
+            return None
+        self.known.add(proposal.fingerprint)
+        self.out.proposals.append(proposal)
+        return proposal
+
+    def labels(self, severity: str, signal: Signal) -> dict[str, str]:
+        labels = {"severity": severity, "proposed_by": "augur"}
+        if signal.layer:
+            labels["layer"] = signal.layer
+        return labels
+
+    def annotations(self, summary: str, evidence: list[str]) -> dict[str, str]:
+        notes = {"summary": summary, "augur_evidence": ", ".join(evidence)}
+        if self.f.incident_id is not None:
+            notes["augur_incident"] = str(self.f.incident_id)
+        return notes
+
+    def covered(self, signal: Signal) -> list[ExistingRule]:
+        metric = metric_of(signal.query)
+        pattern = re.compile(rf"(?<![A-Za-z0-9_:]){re.escape(metric)}(?![A-Za-z0-9_:])")
+        return [r for r in self.existing if r.kind == "alerting" and pattern.search(r.query)]
+
+
+def propose(
+    findings: Findings, history: PrometheusHistory, *, existing: list[ExistingRule] | None = None,
+    known_fingerprints: set[str] | None = None, config: EngineConfig | None = None, now: float | None = None,
+) -> ProposalSet:
+    """Propose rules for an investigated incident (see the module docstring)."""
+    cfg = config or EngineConfig()
+    end = time.time() if now is None else now
+    rules = fetch_existing_rules(history) if existing is None else existing
+    engine = _Engine(findings, history, rules, set(known_fingerprints or ()), cfg, end)
+    root = findings.root_cause
+    what = root.name or metric_of(root.query)
+    lead_s = findings.first_alert_at - root.onset
+    evidence = _evidence(findings, root)
+    threshold = adaptive_threshold(history, root, cfg, findings.first_alert_at)
+    word = "above" if root.direction == "up" else "below"
+    agg = "max" if root.direction == "up" else "min"
+
+    covering = engine.covered(root)
+    kind = ProposalKind.THRESHOLD if covering else ProposalKind.MISSING_SIGNAL
+    gap = (f"The existing rule(s) {', '.join(r.name for r in covering)} watch this metric but the first "
+           "page came from a symptom." if covering else
+           f"No loaded alerting rule watches {metric_of(root.query)} at all: the chain's first link "
+           "had no alert.")
+    source_name = engine.name_for(root, "AboveBaseline" if root.direction == "up" else "BelowBaseline")
+    engine.add_rule(kind, root, {
+        "alert": source_name, "expr": _condition(root, threshold), "for": "5m",
+        "labels": engine.labels("ticket", root),
+        "annotations": engine.annotations(f"{what} {word} its usual level ({_fmt(threshold.value)}) and "
+                                          "unlike the same time yesterday or last week", evidence),
+    }, f"{what} changed {lead_s / 60:.0f} min before the incident's first alert {_cite(evidence)}, from "
+       f"{_fmt(threshold.baseline)} to {_fmt(threshold.after or threshold.value)}. {gap} Threshold "
+       f"{_fmt(threshold.value)}: the 99.5th percentile of the history before the onset plus its spread; "
+       "suppressed while within that margin of the same time yesterday or last week, so recurring surges "
+       "do not page.", evidence, f"{agg}({root.query})", threshold.value)
+
+    trend_expr = (f"predict_linear({_range(root.query, '30m')}, 3600) "
+                  f"{'>' if root.direction == 'up' else '<'} {_fmt(threshold.value)}")
+    engine.add_rule(ProposalKind.TREND, root, {
+        "alert": engine.name_for(root, "TrendingToThreshold"), "expr": trend_expr, "for": "10m",
+        "labels": engine.labels("ticket", root),
+        "annotations": engine.annotations(f"{what} is on course to cross {_fmt(threshold.value)} within "
+                                          "the hour", evidence),
+    }, f"A sustained slope of {what} {_cite(evidence)} predicts the crossing before it happens "
+       "(linear fit over 30 min, projected one hour ahead).", evidence,
+       f"{agg}(predict_linear({_range(root.query, '30m')}, 3600))", threshold.value)
+
+    effect = next((s for s in findings.chain if metric_of(s.query) != metric_of(root.query)), None)
+    if effect is not None:
+        effect_threshold = adaptive_threshold(history, effect, cfg, findings.first_alert_at)
+        shared = [k for k, v in root.labels.items() if effect.labels.get(k) == v]
+        both = _evidence(findings, root, effect)
+        effect_name = effect.name or metric_of(effect.query)
+        engine.add_rule(ProposalKind.COMPOSITE, root, {
+            "alert": engine.name_for(root, "With" + _camel(metric_of(effect.query)) + "Change"),
+            "expr": f"({_condition(root, threshold, seasonal=False)})\nand on({', '.join(shared)})\n"
+                    f"({_condition(effect, effect_threshold, seasonal=False)})",
+            "for": "5m", "labels": engine.labels("page", root),
+            "annotations": engine.annotations(f"{what} and {effect_name} both off their usual levels: "
+                                              "the cause and its effect", both),
+        }, f"The cause {what} {_cite(root.evidence_ids)} was followed by {effect_name} "
+           f"{_cite(effect.evidence_ids)} {(effect.onset - root.onset) / 60:.0f} min later; together they "
+           "are a page, alone the cause is a ticket.", both, f"{agg}({root.query})", threshold.value)
+
+    targets = [s for s in findings.symptoms if s.layer != "business" and s.alertname != source_name]
+    if targets:
+        names = sorted({s.alertname for s in targets})
+        shared_keys = sorted(set.intersection(*[{k for k, v in s.labels.items() if root.labels.get(k) == v}
+                                                for s in targets]))
+        scope = {k: v for s in targets for k, v in s.labels.items()
+                 if k in ("service", "namespace", "model", "job") and k not in shared_keys}
+        sources = [source_name, *(r.name for r in covering)]
+        inhibit = {
+            "source_matchers": [f'alertname=~"{"|".join(sorted(set(sources)))}"',
+                                *(f'{k}="{v}"' for k, v in sorted(root.labels.items()))],
+            "target_matchers": [f'alertname=~"{"|".join(names)}"',
+                                *(f'{k}="{v}"' for k, v in sorted(scope.items()))],
+            "equal": shared_keys,
+        }
+        cited = _evidence(findings, root, *findings.chain)
+        validation = check_inhibit_rule(inhibit, cfg.amtool)
+        if validation.ok:
+            engine.keep(Proposal.build(
+                ProposalKind.INHIBITION, "alertmanager", inhibit, validation=validation, evidence_ids=cited,
+                incident_id=findings.incident_id,
+                rationale=f"{', '.join(names)} fired because of {what} {_cite(cited)}; while the cause "
+                          "alerts, these symptoms add pages without adding information. Business alerts "
+                          "stay visible.",
+            ))
+        else:
+            engine.out.skipped.append(f"inhibition: amtool rejected it: {validation.output}")
+    return engine.out
