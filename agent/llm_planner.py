@@ -164,7 +164,8 @@ class LLMPlanner:
         else:
             signatures = "\n".join(tool_signature(tools.get(n)) for n in self._names(tools))
             system += _JSON_TAIL.format(signatures=signatures)
-        digest = state_digest(state, max_evidence=self.max_evidence, summary_chars=self.summary_chars)
+        digest = state_digest(state, redactor=redactor, max_evidence=self.max_evidence,
+                              summary_chars=self.summary_chars)
         digest += f"\nbudget: {budget.calls_left} tool calls left"
         return [
             {"role": "system", "content": system},

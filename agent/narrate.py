@@ -58,16 +58,23 @@ class NarrationError(PlannerError):
     """The LLM could not write the narrative; the report keeps the code-written one."""
 
 
-def report_digest(report: Report, *, max_evidence: int = 16, summary_chars: int = 140) -> str:
-    """The report's verdict and the evidence it rests on, a few hundred tokens (not yet redacted)."""
+def report_digest(
+    report: Report, *, redactor: Redactor | None = None, max_evidence: int = 12, summary_chars: int = 160
+) -> str:
+    """The report's verdict and the evidence it rests on, a few hundred tokens, redacted."""
+    redactor = redactor or Redactor()
+
+    def cut(text: Any, limit: int) -> str:  # redact first: a clipped secret no longer looks like one
+        return clip(redactor.redact(str(text)), limit)
+
     rc = report.root_cause
     lines = [
         f"alert: {report.alert.name} since {report.alert.starts_at:%Y-%m-%d %H:%M}Z",
         f"verdict: {rc.verdict}; cause {rc.component or '?'} ({rc.signal or '-'}), fault {rc.fault_type}, "
-        f"confidence {rc.confidence:.2f}; {clip(rc.summary, 160)} [{' '.join(rc.evidence_ids)}]",
+        f"confidence {rc.confidence:.2f}; {cut(rc.summary, 160)} [{' '.join(rc.evidence_ids)}]",
     ]
     if report.chain_text:
-        lines.append(f"chain: {clip(report.chain_text, 300)}")
+        lines.append(f"chain: {cut(report.chain_text, 300)}")
     for link in report.chain:
         lines.append(f"- {link.role} {link.signal} onset {link.onset:%H:%M} {link.change} "
                      f"[{' '.join(link.evidence_ids)}]")
@@ -75,17 +82,24 @@ def report_digest(report: Report, *, max_evidence: int = 16, summary_chars: int 
         lines.append(f"candidate {cand.rank}: {cand.component} {cand.fault_type} conf {cand.confidence:.2f} "
                      f"[{' '.join(cand.evidence_ids)}]")
     for normal in report.checked_normal[:6]:
-        lines.append(f"normal: {normal.signal}: {clip(normal.note, 80)} [{' '.join(normal.evidence_ids)}]")
+        lines.append(f"normal: {normal.signal}: {cut(normal.note, 80)} [{' '.join(normal.evidence_ids)}]")
     for fix in report.fixes[:3]:
-        lines.append(f"fix: {clip(fix.action, 120)}")
-    cited = set(rc.evidence_ids)
-    for link in report.chain:
-        cited.update(link.evidence_ids)
-    rows = sorted(report.evidence, key=lambda r: r.id not in cited)[:max_evidence]
+        lines.append(f"fix: {cut(fix.action, 120)}")
+    # Only the evidence the verdict, the chain and the normal checks cite: that is what may be cited.
+    cited: list[str] = list(rc.evidence_ids)
+    groups = [link.evidence_ids for link in report.chain]
+    groups += [n.evidence_ids for n in report.checked_normal[:6]]
+    groups += [c.evidence_ids for c in report.candidates[:3]]
+    for group in groups:
+        cited += [i for i in group if i not in cited]
+    rows = {row.id: row for row in report.evidence}
     lines.append("evidence:")
-    for row in rows:
-        lines.append(f"- {row.id} {row.tool} {row.status}: value {clip(row.value, 40)}; "
-                     f"{clip(row.summary, summary_chars)}")
+    for ev_id in cited[:max_evidence]:
+        row = rows.get(ev_id)
+        if row is None:
+            continue
+        value = f" value {cut(row.value, 40)};" if row.value and row.value not in row.summary else ""
+        lines.append(f"- {row.id} {row.tool} {row.status}:{value} {cut(row.summary, summary_chars)}")
     return "\n".join(lines)
 
 
@@ -104,7 +118,7 @@ class LLMNarrator:
         redactor = Redactor()
         messages = [
             {"role": "system", "content": NARRATOR_PROMPT.format(n=self.max_sentences)},
-            {"role": "user", "content": data_block(report_digest(report), redactor)},
+            {"role": "user", "content": data_block(report_digest(report, redactor=redactor), redactor)},
         ]
         while True:
             fmt: dict[str, Any] | None = (

@@ -62,24 +62,31 @@ def _fmt(value: Any) -> str:
 
 
 def state_digest(
-    state: InvestigationState, *, max_evidence: int = 24, summary_chars: int = 150
+    state: InvestigationState, *, redactor: Redactor | None = None, max_evidence: int = 24,
+    summary_chars: int = 150,
 ) -> str:
-    """The investigation so far in a few hundred tokens (not yet redacted: wrap it in :func:`data_block`).
+    """The investigation so far in a few hundred tokens, every text redacted before it is clipped.
 
     Signals the observe step analysed are one line each when anomalous (with the query, so the
     model can ask for related series) and one name + id each when normal; other evidence (logs,
     failed calls first) gets a line each, up to ``max_evidence``, and the number left out is stated.
     """
+    redactor = redactor or Redactor()
+
+    def cut(text: Any, limit: int) -> str:  # redact first: a clipped secret no longer looks like one
+        return clip(redactor.redact(str(text)), limit)
+
     lines: list[str] = []
     alert = state.get("alert") or {}
     if alert:
-        labels = ",".join(f"{k}={v}" for k, v in sorted((alert.get("labels") or {}).items()))
+        safe_labels = redactor.redact_value(dict(alert.get("labels") or {}))
+        labels = ",".join(f"{k}={v}" for k, v in sorted(safe_labels.items()))
         since = iso(alert.get("starts_at"))
-        lines.append(f"alert: {alert.get('name', '?')} {{{clip(labels, 200)}}} since {since}")
+        lines.append(f"alert: {alert.get('name', '?')} {{{cut(labels, 200)}}} since {since}")
         if alert.get("expr"):
-            lines.append(f"alert expr: {clip(str(alert['expr']), 200)}")
+            lines.append(f"alert expr: {cut(str(alert['expr']), 200)}")
     if state.get("question"):
-        lines.append(f"question: {clip(str(state['question']), 300)}")
+        lines.append(f"question: {cut(str(state['question']), 300)}")
     window = state.get("window")
     if window:
         lines.append(f"window: {iso(window['start'])} .. {iso(window['end'])} step {window['step']:g}s")
@@ -99,7 +106,7 @@ def state_digest(
                 unit = f" {f['unit']}" if f.get("unit") else ""
                 change = f" {_fmt(f['before'])}->{_fmt(f['after'])}{unit}"
             onset = iso(f.get("onset"))[11:16] if f.get("onset") else "?"
-            query = f" q={clip(str(f['query']), 120)}" if f.get("query") else ""
+            query = f" q={cut(str(f['query']), 120)}" if f.get("query") else ""
             anomalous.append(
                 f"- {' '.join(ids) or '-'} {f.get('signal')} [{f.get('layer') or '?'}] "
                 f"{f.get('direction') or '?'} z={_fmt(float(f.get('magnitude', 0.0)))} "
@@ -111,7 +118,7 @@ def state_digest(
         lines.append("anomalous signals (id signal [layer] direction strength onset UTC before->after):")
         lines.extend(anomalous)
     if normal:
-        lines.append(f"normal signals: {clip(', '.join(normal), 900)}")
+        lines.append(f"normal signals: {cut(', '.join(normal), 900)}")
 
     # Evidence that no finding covers (logs, traces, failed calls...), failures first.
     evidence = [ev for ev in (state.get("evidence") or {}).values() if ev.get("id") not in covered]
@@ -121,11 +128,11 @@ def state_digest(
     for ev in evidence[:max_evidence]:
         summary = str(ev.get("summary", ""))
         query = (ev.get("args") or {}).get("query")
-        extra = f" q={clip(str(query), 100)}" if query and str(query) not in summary else ""
+        extra = f" q={cut(str(query), 100)}" if query and str(query) not in summary else ""
         failed = ev.get("reason") and ev.get("status") != "ok"
-        reason = f" reason: {clip(str(ev['reason']), 100)}" if failed else ""
+        reason = f" reason: {cut(str(ev['reason']), 100)}" if failed else ""
         head = f"- {ev.get('id')} {ev.get('tool')} {ev.get('status')}"
-        lines.append(f"{head}: {clip(summary, summary_chars)}{extra}{reason}")
+        lines.append(f"{head}: {cut(summary, summary_chars)}{extra}{reason}")
     if len(evidence) > max_evidence:
         lines.append(f"(+{len(evidence) - max_evidence} more evidence records not shown)")
 
@@ -133,9 +140,9 @@ def state_digest(
     if refused:
         lines.append("refused earlier (do not repeat):")
         for r in refused[-5:]:
-            lines.append(f"- {r.get('tool')}: {clip(str(r.get('reason', '')), 120)}")
+            lines.append(f"- {r.get('tool')}: {cut(str(r.get('reason', '')), 120)}")
     if state.get("open_questions"):
-        lines.append("open questions: " + "; ".join(clip(q, 120) for q in state["open_questions"][:5]))
+        lines.append("open questions: " + "; ".join(cut(q, 120) for q in state["open_questions"][:5]))
     return "\n".join(lines)
 
 
