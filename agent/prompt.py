@@ -127,8 +127,8 @@ def state_digest(
         lines.append("other evidence:")
     for ev in evidence[:max_evidence]:
         summary = str(ev.get("summary", ""))
-        query = (ev.get("args") or {}).get("query")
-        extra = f" q={cut(str(query), 100)}" if query and str(query) not in summary else ""
+        asked = (ev.get("args") or {}).get("query")
+        extra = f" q={cut(str(asked), 100)}" if asked and str(asked) not in summary else ""
         failed = ev.get("reason") and ev.get("status") != "ok"
         reason = f" reason: {cut(str(ev['reason']), 100)}" if failed else ""
         head = f"- {ev.get('id')} {ev.get('tool')} {ev.get('status')}"
