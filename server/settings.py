@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,7 +21,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "SlackRoute", "load_settings"]
 
 
 class ConfigError(Exception):
@@ -30,6 +30,13 @@ class ConfigError(Exception):
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "augur"
+
+
+class SlackRoute(BaseModel):
+    """Send incidents whose alert labels include every ``match`` pair to ``channel``."""
+
+    match: dict[str, str] = Field(description="Label name -> value; all must match.")
+    channel: str = Field(description="Channel id or name.")
 
 
 class Settings(BaseSettings):
@@ -98,6 +105,35 @@ class Settings(BaseSettings):
     )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         default="FULL", description="SQLite fsync policy: FULL survives power loss, NORMAL only a crash."
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Slack bot token (xoxb-...): posts reports, proposals and postmortems."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Slack signing secret: every /slack/* request must be signed with it."
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, description="Slack app-level token (xapp-...) for Socket Mode (`augur slack socket`)."
+    )
+    slack_api_url: str | None = Field(
+        default=None,
+        description="Slack Web API base URL (default https://slack.com/api/; tests point it at a local one).",
+    )
+    slack_channel: str | None = Field(
+        default=None, description="Channel for incidents that no `slack_routes` entry matches."
+    )
+    slack_routes: list[SlackRoute] = Field(
+        default_factory=list,
+        description='Channel by alert labels, first match wins (JSON, e.g. [{"match": {"team": "ranking"}, '
+        '"channel": "C0RANKING"}]).',
+    )
+    slack_reviewers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Slack user id -> reviewer name who may click Approve/Reject "
+        '(e.g. {"U024BE7LH": "alice"}); with `reviewers` set, the name must also be on it.',
+    )
+    public_base_url: str | None = Field(
+        default=None, description="Where people reach this augur (links in Slack, e.g. https://augur.example)."
     )
 
     @classmethod
