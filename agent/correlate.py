@@ -99,7 +99,7 @@ def representatives(changed: list[Finding]) -> list[Finding]:
     """One finding per component: its earliest onset; no component: each finding.
 
     Within the onset tolerance a catalog signal beats the alert's own expression (it has a name
-    and a unit), then the stronger change wins.
+    and a unit), a metric beats a log, then the stronger change wins.
     """
     groups: dict[str, list[Finding]] = {}
     for f in changed:
@@ -108,8 +108,8 @@ def representatives(changed: list[Finding]) -> list[Finding]:
     for group in groups.values():
         first = min(_order(f)[0] for f in group)
         close = [f for f in group if _order(f)[0] <= first + TOLERANCE_S]
-        reps.append(min(close, key=lambda f: (str(f["signal"]).startswith("alert:"), _order(f)[0],
-                                              _order(f)[1])))
+        reps.append(min(close, key=lambda f: (str(f["signal"]).startswith("alert:"), f.get("kind") == "log",
+                                              _order(f)[0], _order(f)[1])))
     return reps
 
 

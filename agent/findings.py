@@ -181,10 +181,9 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
             elif call["tool"] == "log_search":
                 usable = True
                 finding["kind"] = "log"
-                templates = [t for t in data.get("templates", []) if isinstance(t, dict)]
-                first_seen = [_ts(t.get("first_seen")) for t in templates]
-                # A template first seen well after the window opened is new in this incident.
-                new = [t for t in first_seen if t is not None and t > state["window"]["start"] + 600]
+                templates = [t for t in data.get("templates", []) if isinstance(t, dict) and t.get("new")]
+                # Templates absent from the baseline and first seen after it are new in this incident.
+                new = [ts for ts in (_ts(t.get("first_seen")) for t in templates) if ts is not None]
                 if new:
                     finding["anomalous"] = True
                     finding["onset"] = min(new)

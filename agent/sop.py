@@ -68,9 +68,13 @@ def _signal_calls(comp: Component, sig: Signal, window: Window, why: str) -> lis
                         baseline_end=window["start"] + (window["alert_at"] - window["start"]) / 2)
         return [ToolCall(tool="drift", args=args, why=why, component=comp.name, signal=ref, planner="sop")]
     if sig.kind == "log" and sig.log_query:
-        return [ToolCall(tool="log_search", args={"query": sig.log_query, "start": window["start"],
-                                                  "end": window["end"]},
-                         why=why, component=comp.name, signal=ref, planner="sop")]
+        search: dict[str, Any] = {
+            "query": sig.log_query, "start": window["start"], "end": window["end"],
+            "baseline_end": window["start"] + (window["alert_at"] - window["start"]) / 2}
+        if comp.match.get("service"):
+            search["filters"] = {"service": comp.match["service"]}
+        return [ToolCall(tool="log_search", args=search, why=why, component=comp.name, signal=ref,
+                         planner="sop")]
     return []  # traces: no trace backend tool yet (reported as an open question by the graph)
 
 

@@ -32,6 +32,32 @@ def registry_for(prometheus_url: str, data_dir: Path) -> ToolRegistry:
     return registry
 
 
+def write_platform_logs(data_dir: Path, t_end: float, onsets: dict[str, float]) -> int:
+    """Logs of the fixture platform into the embedded log store build_registry uses by default.
+
+    One line a minute per service for 6 hours; from the drift onset the feature pipeline warns
+    about click_duration's range, and from the latency onset the serving logs timeouts.
+    """
+    from augur.tools.logs import LogRecord, SqliteLogStore
+
+    records = []
+    drift, slow = onsets["model_drift_score"], onsets["http_request_duration_seconds"]
+    for i, t in enumerate(range(int(t_end - 6 * 3600), int(t_end), 60)):
+        records.append(LogRecord(
+            ts=t, level="info", service="feature-pipeline", host="fp-1",
+            message=f"batch {i} computed feature click_duration for {900 + i % 50} rows"))
+        if t >= drift:
+            records.append(LogRecord(
+                ts=t + 1, level="warning", service="feature-pipeline", host="fp-1",
+                message=f"feature click_duration outside expected range 10-60 s in {90 + i % 7} % of rows"))
+        records.append(LogRecord(ts=t + 2, level="info", service="ranker-serving", host="rs-1",
+                                 message=f"served request for model ranker in {20 + i % 30} ms"))
+        if t >= slow:
+            records.append(LogRecord(ts=t + 3, level="error", service="ranker-serving", host="rs-1",
+                                     message=f"inference timeout for model ranker after {1000 + i % 9} ms"))
+    return SqliteLogStore(data_dir / "logs.db").ingest(records).lines
+
+
 def latency_alert(starts_at: float, prometheus_url: str = "http://127.0.0.1:9090") -> dict[str, Any]:
     """A firing Alertmanager webhook body for the ranker's p99 latency, as Alertmanager sends it."""
     return {

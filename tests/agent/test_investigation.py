@@ -1,8 +1,9 @@
 """Acceptance: the deterministic path (no LLM) on the real Prometheus history fixture.
 
-The fixture holds a known chain — drift of ``click_duration`` (T-90m) → ranker accuracy down
-(T-75m) → ranker-serving p99 up (T-60m) → CTR down (T-45m) — and a noisy GPU utilisation that
-never changes (the red herring). An alert on the p99 must be traced back to the drift.
+The fixture holds a known chain in a real Prometheus (logs in the embedded SQLite log store):
+drift of ``click_duration`` (T-90m) → ranker accuracy down (T-75m) → ranker-serving p99 up
+(T-60m) → CTR down (T-45m), and a noisy GPU utilisation that never changes (the red herring).
+An alert on the p99 must be traced back to the drift.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import pytest
 from augur.agent.investigation import investigate
 from augur.agent.markdown import render_markdown
 from augur.agent.report import SCHEMA_PATH, Report, report_schema
-from tests.agent.investigation_support import latency_alert, platform_catalog, registry_for
+from tests.agent.investigation_support import (
+    latency_alert,
+    platform_catalog,
+    registry_for,
+    write_platform_logs,
+)
 from tests.fixtures.prometheus import PromHistory
 
 CHAIN = ["feature-pipeline", "ranker-model", "ranker-serving", "ctr"]
@@ -26,7 +32,9 @@ TRUE_ONSET = {"feature-pipeline": "model_drift_score", "ranker-model": "model_ac
 
 @pytest.fixture(scope="module")
 def report(prom_history: PromHistory, tmp_path_factory: pytest.TempPathFactory) -> Report:
-    registry = registry_for(prom_history.url, tmp_path_factory.mktemp("data"))
+    data_dir = tmp_path_factory.mktemp("data")
+    assert write_platform_logs(data_dir, prom_history.t_end, prom_history.onsets) > 0
+    registry = registry_for(prom_history.url, data_dir)
     alert = latency_alert(prom_history.t_end - 5 * 60, prom_history.url)
     return asyncio.run(investigate(alert, registry=registry, catalog=platform_catalog(),
                                    now=prom_history.t_end))
@@ -69,7 +77,15 @@ def test_every_narrative_sentence_cites_evidence_in_the_table(report: Report) ->
     # Every metric signal got both a range query and an onset analysis.
     tools = [row.tool for row in report.evidence]
     assert tools.count("promql_range") == tools.count("onset") >= 6
-    assert all(row.link and row.link.startswith("http://127.0.0.1") for row in report.evidence)
+    prometheus_rows = [row for row in report.evidence if row.tool in ("promql_range", "onset")]
+    assert all(row.link and row.link.startswith("http://127.0.0.1") for row in prometheus_rows)
+
+
+def test_logs_from_the_embedded_store_corroborate_the_cause(report: Report) -> None:
+    logs = [row for row in report.evidence if row.tool == "log_search"]
+    assert len(logs) == 2 and all(row.status == "ok" for row in logs)
+    assert any("outside expected range" in row.summary for row in logs)
+    assert "its logs changed too" in report.candidates[0].reasons
 
 
 def test_markdown_and_json_carry_the_verdict(report: Report) -> None:
