@@ -1,0 +1,173 @@
+"""The eval runner: every scenario through real Prometheus and the investigation, scored.
+
+For each scenario :func:`run_case` generates its telemetry, backfills it into a fresh Prometheus
+on loopback (start-up is well under a second, so each scenario gets its own and none can leak
+into another), indexes its logs in the embedded log store, fires its alert as Alertmanager
+would (:mod:`augur.evals.alert`), runs :func:`augur.agent.investigation.investigate` with the
+tools the toolbox builds, and scores the report (:mod:`augur.evals.scoring`).
+
+The runner takes its tools from a ``registry_factory(prometheus_url, log_db)`` and the optional
+LLM parts from the caller (the CLI builds both from settings), so nothing here reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from augur.evals.alert import evaluate_rule, webhook_body
+from augur.evals.generator import default_t_end, generate
+from augur.evals.scenario import Scenario
+from augur.evals.scoring import CaseScore, score, summarise
+from augur.evals.servers import PrometheusServer
+
+__all__ = ["EvalResult", "RegistryFactory", "default_registry", "render_table", "run_case", "run_suite"]
+
+#: Builds the investigation's tools for one scenario: (Prometheus URL, log store path) -> registry.
+RegistryFactory = Callable[[str, Path], Any]
+
+
+def default_registry(prometheus_url: str, log_db: Path) -> Any:
+    """The toolbox's registry for a Prometheus and a log store (explicit settings, no LLM)."""
+    from augur.server.settings import Settings
+    from augur.server.toolbox import build_registry
+
+    settings = Settings(prometheus_url=prometheus_url, log_db=log_db, data_dir=log_db.parent,
+                        llm_base_url=None, llm_model=None, elasticsearch_url=None)
+    return build_registry(settings)
+
+
+def _ingest_logs(logs: Path, log_db: Path) -> None:
+    from augur.tools.logs.sqlite import SqliteLogStore
+
+    SqliteLogStore(log_db).ingest_file(logs)
+
+
+@dataclass
+class EvalResult:
+    """A suite run: one score per scenario and the summary."""
+
+    cases: list[CaseScore]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Suite figures (see :func:`augur.evals.scoring.summarise`)."""
+        return summarise(self.cases)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"summary": ..., "cases": [...]}`` for ``--json``."""
+        return {"summary": self.summary, "cases": [c.as_dict() for c in self.cases]}
+
+
+async def run_case(
+    scenario: Scenario,
+    workdir: Path,
+    *,
+    registry_factory: RegistryFactory = default_registry,
+    seed: int | None = None,
+    planner: Any = None,
+    writer: Any = None,
+    t_end: float | None = None,
+) -> CaseScore:
+    """Generate, serve, alert, investigate and score one scenario (see the module docstring)."""
+    from augur.agent.catalog import load_catalog
+    from augur.agent.investigation import investigate
+
+    end = t_end if t_end is not None else default_t_end(scenario.history.step_seconds)
+    gen = await asyncio.to_thread(generate, scenario, workdir / "data", t_end=end, seed=seed)
+    log_db = workdir / "logs.db"
+    await asyncio.to_thread(_ingest_logs, gen.logs, log_db)
+    prom = await asyncio.to_thread(
+        PrometheusServer.start, workdir / "prometheus", openmetrics=gen.openmetrics, rule_files=[gen.rules]
+    )
+    try:
+        alerts = await asyncio.to_thread(evaluate_rule, prom.url, scenario.rule(), end)
+        body = webhook_body(alerts)
+        registry = registry_factory(prom.url, log_db)
+        started = time.perf_counter()
+        report = await investigate(body, registry=registry, catalog=load_catalog(gen.catalog),
+                                   planner=planner, writer=writer)
+        seconds = time.perf_counter() - started
+    finally:
+        await asyncio.to_thread(prom.stop)
+    result = score(scenario, report, seconds)
+    result.extra = {"chain_text": report.chain_text, "confidence": report.root_cause.confidence,
+                    "refused_calls": report.stats.refused_calls}
+    return result
+
+
+def _failed(scenario: Scenario, exc: BaseException) -> CaseScore:
+    return CaseScore(
+        name=scenario.name, truth=scenario.truth.model_dump(mode="json"), ranked=[], verdict="error",
+        fault_type=None, chain=[], ac1=False, ac3=False,
+        fault_type_ok=False if scenario.truth.root_cause else None,
+        chain_accuracy=0.0 if scenario.truth.root_cause else None,
+        seconds=0.0, error=f"{type(exc).__name__}: {exc}",
+    )
+
+
+async def run_suite(
+    scenarios: Sequence[Scenario],
+    *,
+    workdir: Path | None = None,
+    registry_factory: RegistryFactory = default_registry,
+    seed: int | None = None,
+    planner: Any = None,
+    writer: Any = None,
+    on_case: Callable[[CaseScore], None] | None = None,
+) -> EvalResult:
+    """Run scenarios one after another; a case that fails counts as wrong and says why."""
+    root = workdir or Path(tempfile.mkdtemp(prefix="augur-eval-"))
+    cases: list[CaseScore] = []
+    try:
+        for scenario in scenarios:
+            try:
+                case = await run_case(scenario, root / scenario.name, registry_factory=registry_factory,
+                                      seed=seed, planner=planner, writer=writer)
+            except Exception as exc:  # one broken case must not hide the others' figures
+                case = _failed(scenario, exc)
+            cases.append(case)
+            if on_case is not None:
+                on_case(case)
+    finally:
+        if workdir is None:
+            shutil.rmtree(root, ignore_errors=True)
+    return EvalResult(cases)
+
+
+def _mark(ok: bool | None) -> str:
+    return "-" if ok is None else ("[green]yes[/]" if ok else "[red]no[/]")
+
+
+def render_table(result: EvalResult) -> Any:
+    """A rich table of the cases with the summary as its caption."""
+    from rich.table import Table
+
+    table = Table(title="augur eval", show_lines=False)
+    for col in ("scenario", "truth", "ranked", "AC@1", "AC@3", "type", "chain", "s", "calls"):
+        table.add_column(col, justify="right" if col in ("chain", "s", "calls") else "left")
+    for c in result.cases:
+        truth = c.truth.get("root_cause") or "(none)"
+        ranked = c.error or (", ".join(c.ranked[:3]) + (" (inconclusive)" if c.inconclusive else ""))
+        chain = "-" if c.chain_accuracy is None else f"{c.chain_accuracy:.2f}"
+        table.add_row(c.name, truth, ranked, _mark(c.ac1), _mark(c.ac3), _mark(c.fault_type_ok), chain,
+                      f"{c.seconds:.2f}", str(c.tool_calls))
+    s = result.summary
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.0f} %"
+
+    table.caption = (
+        f"{s['scenarios']} scenarios · AC@1 {pct(s['ac1'])} · AC@3 {pct(s['ac3'])} · "
+        f"fault type {pct(s['fault_type_accuracy'])} · chain {pct(s['chain_accuracy'])} · "
+        f"inconclusive {pct(s['inconclusive_rate'])} · median {s['median_seconds']} s · "
+        f"{s['tool_calls']} tool calls · {s['tokens']} tokens"
+    )
+    return table

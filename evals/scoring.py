@@ -1,0 +1,158 @@
+"""Scoring an investigation against a scenario's truth: AC@k, fault type, chain order, summary.
+
+- **AC@1 / AC@3**: the true root-cause component is the first / among the first three distinct
+  components the report ranks. AC@1 also needs a verdict (an inconclusive report names no cause).
+  With no true cause (a benign case), a report is right when it is inconclusive or when its top
+  component is not one of ``truth.not_blamed``. A top cause in ``not_blamed`` is always wrong.
+- **Fault type**: the report's ``root_cause.fault_type`` is accepted if it equals the truth's or
+  is one of the agent playbook's names for it (:data:`ACCEPTED_FAULT_TYPES`, kept explicit so
+  a reader sees exactly what counts).
+- **Chain accuracy**: ordered-pair agreement between the truth chain and the report's chain, on
+  components: of all pairs (a before b) in the truth, the share the report also has in that order.
+  A one-link truth scores 1 when the report's chain contains it.
+
+Figures computed only where they apply (chain and fault type need a true cause) are averaged over
+the cases that have them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from augur.evals.scenario import FaultType, Scenario
+
+__all__ = ["ACCEPTED_FAULT_TYPES", "CaseScore", "chain_agreement", "ranked_components", "score", "summarise"]
+
+#: The truth's fault type -> the report fault types that count as naming it.
+ACCEPTED_FAULT_TYPES: dict[FaultType, frozenset[str]] = {
+    FaultType.DATA_DRIFT: frozenset({"data_drift"}),
+    FaultType.BAD_MODEL_VERSION: frozenset({"bad_model_version"}),
+    FaultType.GPU_OOM: frozenset({"gpu_oom"}),
+    FaultType.GPU_UNDERUTILIZED: frozenset({"gpu_underutilized", "gpu_saturation"}),
+    FaultType.NETWORK_BOTTLENECK: frozenset({"network_bottleneck"}),
+    FaultType.DATA_FRESHNESS: frozenset({"data_freshness", "feature_pipeline_stale"}),
+    FaultType.MISSING_FEATURES: frozenset({"missing_features", "feature_pipeline_stale"}),
+    FaultType.SLICE_DEGRADATION: frozenset({"slice_degradation"}),
+    FaultType.TRAIN_SERVE_SKEW: frozenset({"train_serve_skew"}),
+    FaultType.UPSTREAM_LATENCY: frozenset({"upstream_latency", "latency_regression"}),
+    FaultType.GPU_HARDWARE: frozenset({"gpu_hardware", "gpu_xid", "gpu_ecc"}),
+    FaultType.BAD_DEPLOY: frozenset({"bad_deploy", "error_rate"}),
+    FaultType.TRAFFIC_SURGE: frozenset({"traffic_surge"}),
+}
+
+
+@dataclass
+class CaseScore:
+    """One scenario's outcome."""
+
+    name: str
+    truth: dict[str, Any]
+    ranked: list[str]
+    verdict: str
+    fault_type: str | None
+    chain: list[str]
+    ac1: bool
+    ac3: bool
+    fault_type_ok: bool | None
+    chain_accuracy: float | None
+    seconds: float
+    tool_calls: int = 0
+    tokens: int = 0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inconclusive(self) -> bool:
+        """Whether the report named no cause."""
+        return self.verdict != "identified"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        out = asdict(self)
+        out["inconclusive"] = self.inconclusive
+        return out
+
+
+def ranked_components(report: Any) -> list[str]:
+    """Distinct components in the report's ranking, best first (root cause, then candidates)."""
+    out: list[str] = []
+    top = report.root_cause.component if report.root_cause.verdict == "identified" else None
+    for comp in [top, *(c.component for c in sorted(report.candidates, key=lambda c: c.rank))]:
+        if comp and comp not in out:
+            out.append(comp)
+    return out
+
+
+def chain_agreement(truth: Sequence[str], predicted: Sequence[str]) -> float:
+    """Ordered-pair agreement of two component sequences (see the module docstring)."""
+    if not truth:
+        return 1.0
+    if len(truth) == 1:
+        return 1.0 if truth[0] in predicted else 0.0
+    pos = {c: i for i, c in reversed(list(enumerate(predicted)))}  # first occurrence
+    pairs = [(a, b) for i, a in enumerate(truth) for b in truth[i + 1:]]
+    agree = sum(1 for a, b in pairs if a in pos and b in pos and pos[a] < pos[b])
+    return agree / len(pairs)
+
+
+def score(scenario: Scenario, report: Any, seconds: float) -> CaseScore:
+    """Score one report (an :class:`augur.agent.report.Report`) against the scenario's truth."""
+    truth = scenario.truth
+    ranked = ranked_components(report)
+    verdict = report.root_cause.verdict
+    chain: list[str] = []
+    for link in report.chain:
+        comp = link.component or link.signal.split(".")[0]
+        if comp not in chain:
+            chain.append(comp)
+    top = ranked[0] if ranked and verdict == "identified" else None
+    blamed_wrongly = top is not None and top in truth.not_blamed
+    if truth.root_cause is None:
+        ac1 = ac3 = not blamed_wrongly
+        fault_ok: bool | None = None
+        chain_acc: float | None = None
+    else:
+        ac1 = top == truth.root_cause
+        ac3 = truth.root_cause in ranked[:3] and not blamed_wrongly
+        accepted = ACCEPTED_FAULT_TYPES[truth.fault_type] if truth.fault_type else frozenset()
+        fault_ok = verdict == "identified" and report.root_cause.fault_type in accepted
+        chain_acc = chain_agreement(scenario.chain_components(), chain)
+    return CaseScore(
+        name=scenario.name,
+        truth=truth.model_dump(mode="json"),
+        ranked=ranked,
+        verdict=verdict,
+        fault_type=report.root_cause.fault_type,
+        chain=chain,
+        ac1=ac1,
+        ac3=ac3,
+        fault_type_ok=fault_ok,
+        chain_accuracy=chain_acc,
+        seconds=seconds,
+        tool_calls=report.stats.tool_calls,
+        tokens=report.stats.llm_tokens,
+    )
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(statistics.fmean(values), 4) if values else None
+
+
+def summarise(cases: Sequence[CaseScore]) -> dict[str, Any]:
+    """The suite's figures (``summary`` of ``augur eval --json``)."""
+    ok = [c for c in cases if c.error is None]
+    return {
+        "scenarios": len(cases),
+        "errors": len(cases) - len(ok),
+        "ac1": _mean([float(c.ac1) for c in cases]),
+        "ac3": _mean([float(c.ac3) for c in cases]),
+        "fault_type_accuracy": _mean([float(c.fault_type_ok) for c in cases if c.fault_type_ok is not None]),
+        "chain_accuracy": _mean([c.chain_accuracy for c in cases if c.chain_accuracy is not None]),
+        "inconclusive_rate": _mean([float(c.inconclusive) for c in ok]),
+        "median_seconds": round(statistics.median([c.seconds for c in ok]), 3) if ok else None,
+        "tool_calls": sum(c.tool_calls for c in ok),
+        "tokens": sum(c.tokens for c in ok),
+    }

@@ -1,0 +1,88 @@
+"""`augur eval`: replay the incident scenarios through real Prometheus and score the investigations.
+
+``augur eval`` runs every scenario in ``evals/scenarios``; ``--scenario NAME`` (repeatable) picks
+some; ``--llm`` adds the configured LLM planner and narrator (``AUGUR_LLM_BASE_URL``,
+``AUGUR_LLM_MODEL``); ``--json`` prints ``{"summary": ..., "cases": [...]}`` instead of the
+table. ``--min-ac1`` makes the exit status 1 when AC@1 falls below a floor (CI uses it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+_USAGE_EXIT = 2
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=_USAGE_EXIT)
+
+
+def _llm_parts() -> tuple[Any, Any]:
+    from augur.server.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if not (settings.llm_base_url and settings.llm_model):
+        raise _fail("--llm needs an LLM endpoint: set AUGUR_LLM_BASE_URL and AUGUR_LLM_MODEL "
+                    "(any OpenAI-compatible server), or drop --llm")
+    from augur.agent.llm import LLMClient
+    from augur.agent.llm_planner import LLMPlanner
+    from augur.agent.narrate import LLMNarrator
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    client = LLMClient(base_url=settings.llm_base_url, model=settings.llm_model, api_key=key)
+    return LLMPlanner(client), LLMNarrator(client)
+
+
+def eval_command(
+    scenario: list[str] = typer.Option(None, "--scenario", "-s", help="Scenario name (repeatable)."),
+    llm: bool = typer.Option(False, "--llm", help="Use the configured LLM planner and narrator."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    seed: int | None = typer.Option(None, "--seed", help="Override each scenario's seed."),
+    workdir: Path | None = typer.Option(None, "--workdir", help="Keep generated data here."),
+    min_ac1: float | None = typer.Option(None, "--min-ac1", help="Exit 1 if AC@1 is below this (0..1)."),
+) -> None:
+    """Replay the incident scenarios and score AC@1, AC@3, fault type, chain accuracy and time."""
+    from augur.evals.runner import render_table, run_suite
+    from augur.evals.scenario import ScenarioError, list_scenarios, load_scenario
+
+    try:
+        chosen = [load_scenario(n) for n in scenario] if scenario else list_scenarios()
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    planner, writer = _llm_parts() if llm else (None, None)
+
+    from rich.console import Console
+
+    err = Console(stderr=True)
+
+    def progress(case: Any) -> None:
+        if not as_json:
+            mark = "ok " if case.ac1 else ("ERR" if case.error else "miss")
+            err.print(f"[dim]{mark} {case.name} ({case.seconds:.2f} s)[/]")
+
+    result = asyncio.run(run_suite(chosen, workdir=workdir, seed=seed, planner=planner, writer=writer,
+                                   on_case=progress))
+    if as_json:
+        json.dump(result.as_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        Console().print(render_table(result))
+    ac1 = result.summary["ac1"] or 0.0
+    if min_ac1 is not None and ac1 < min_ac1:
+        typer.echo(f"AC@1 {ac1:.2f} is below the floor {min_ac1:.2f}", err=True)
+        raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``augur eval`` to the CLI."""
+    app.command(name="eval")(eval_command)
