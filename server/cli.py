@@ -38,14 +38,18 @@ def config() -> None:
 # Command groups. Each module exposes `app` (a typer.Typer) or `register(app)`.
 # (Add one line per group; keep the module's imports light.)
 from augur.server.commands import catalog as _catalog  # noqa: E402
+from augur.server.commands import eval as _eval  # noqa: E402
 from augur.server.commands import logs as _logs  # noqa: E402
+from augur.server.commands import rules as _rules  # noqa: E402
 from augur.server.commands import serve as _serve  # noqa: E402
 from augur.server.commands import tool as _tool  # noqa: E402
 
 app.add_typer(_catalog.app)
 app.add_typer(_tool.app, name="tool")
 app.add_typer(_logs.app, name="logs")
+app.add_typer(_rules.app, name="rules")
 _serve.register(app)
+_eval.register(app)
 
 
 if __name__ == "__main__":
