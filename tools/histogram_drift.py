@@ -95,12 +95,11 @@ def histogram_drift(
     limit = spec.default_threshold if threshold is None else threshold
     row: dict[str, Any] = {"column": selector, "kind": "histogram", "method": name,
                            "method_name": spec.display_name, "threshold": limit}
-    occupied = int(np.count_nonzero((ref_counts > 0) | (cur_counts > 0)))
     if name == "psi":
         r, c = _fill(ref_shares), _fill(cur_shares)
         value = float(np.sum((r - c) * np.log(r / c)))
         row.update(value=value, p_value=None,
-                   p_value_no_drift=psi_p_value(value, round(n_ref), round(n_cur), max(occupied, 1)))
+                   p_value_no_drift=psi_p_value(ref_counts, cur_counts))
     elif name == "jensenshannon":
         value = float(distance.jensenshannon(ref_shares, cur_shares))
         row.update(value=value, p_value=None)

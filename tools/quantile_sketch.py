@@ -113,8 +113,7 @@ def sketch_compare(
         if name == "psi":
             rf, cf = _fill(r), _fill(c)
             value = float(np.sum((rf - cf) * np.log(rf / cf)))
-            occupied = int(np.count_nonzero((r > 1e-4) | (c > 1e-4)))
-            details["p_value_no_drift"] = psi_p_value(value, ref.count, cur.count, max(occupied, 1))
+            details["p_value_no_drift"] = psi_p_value(np.rint(r * ref.count), np.rint(c * cur.count))
         else:
             value = float(distance.jensenshannon(r, c))
     elif name == "wasserstein":

@@ -22,7 +22,7 @@ read from the sorted arrays (the Sturges histogram is counted without a second p
 data); the floating-point operations are Scipy's own, so values agree to the last bit or two.
 
 Beyond Evidently: PSI ignores sample size, so :func:`psi_p_value` gives its p-value under "no
-drift" by the chi-square approximation ``PSI / (1/n + 1/m) ~ chi2(bins - 1)``.
+drift" by the chi-square approximation (``PSI * nm/(n+m)`` is about chi2(bins - 1)).
 """
 
 from __future__ import annotations
@@ -252,18 +252,28 @@ def binned_shares(ref: Sample, cur: Sample, fill_zeroes: bool) -> tuple[FloatArr
     return ref_shares, cur_shares, int(ref_shares.shape[0])
 
 
-def psi_p_value(psi: float, n_ref: int, n_cur: int, bins: int) -> float:
-    """P(PSI >= ``psi``) when nothing drifted: ``PSI / (1/n + 1/m)`` is about chi2(bins - 1)."""
-    if bins < 2 or n_ref < 1 or n_cur < 1:
+def psi_p_value(ref_counts: FloatArray, cur_counts: FloatArray) -> float:
+    """P(a PSI at least this large | no drift), from observations per bin on each side.
+
+    Under no drift ``PSI * n*m/(n+m)`` and Pearson's chi-square statistic of the 2 x bins table
+    agree to first order and follow chi2(bins - 1). Pearson's is the one computed: PSI's 1e-4
+    fill for empty bins makes PSI itself explode on small samples (at 100 rows a side the
+    PSI-based approximation called 20 % of pure-noise pairs significant at 5 %).
+    """
+    keep = (ref_counts + cur_counts) > 0
+    if int(keep.sum()) < 2 or ref_counts.sum() <= 0 or cur_counts.sum() <= 0:
         return 1.0
-    return float(stats.chi2.sf(psi / (1.0 / n_ref + 1.0 / n_cur), bins - 1))
+    table = np.vstack([ref_counts[keep], cur_counts[keep]])
+    return float(stats.chi2_contingency(table, correction=False).pvalue)
 
 
 def _psi(ref: Sample, cur: Sample) -> tuple[float, dict[str, Any]]:
-    ref_shares, cur_shares, bins = binned_shares(ref, cur, fill_zeroes=True)
+    ref_shares, cur_shares, bins = binned_shares(ref, cur, fill_zeroes=False)
+    p_value = psi_p_value(np.rint(ref_shares * len(ref)), np.rint(cur_shares * len(cur)))
+    _fill_zeroes(ref_shares)
+    _fill_zeroes(cur_shares)
     value = float(np.sum((ref_shares - cur_shares) * np.log(ref_shares / cur_shares)))
-    occupied = int(np.count_nonzero((ref_shares > 1e-4) | (cur_shares > 1e-4)))
-    return value, {"bins": bins, "p_value_no_drift": psi_p_value(value, len(ref), len(cur), max(occupied, 1))}
+    return value, {"bins": bins, "p_value_no_drift": p_value}
 
 
 def _jensenshannon(ref: Sample, cur: Sample) -> tuple[float, dict[str, Any]]:
