@@ -39,6 +39,7 @@ def config() -> None:
 # (Add one line per group; keep the module's imports light.)
 from augur.server.commands import catalog as _catalog  # noqa: E402
 from augur.server.commands import eval as _eval  # noqa: E402
+from augur.server.commands import investigate as _investigate  # noqa: E402
 from augur.server.commands import logs as _logs  # noqa: E402
 from augur.server.commands import rules as _rules  # noqa: E402
 from augur.server.commands import serve as _serve  # noqa: E402
@@ -50,6 +51,7 @@ app.add_typer(_logs.app, name="logs")
 app.add_typer(_rules.app, name="rules")
 _serve.register(app)
 _eval.register(app)
+_investigate.register(app)
 
 
 if __name__ == "__main__":

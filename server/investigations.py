@@ -9,7 +9,8 @@
 - :func:`investigation_handler` is the queue's ``investigate`` handler: it rebuilds the alert
   from the incident's episodes (or the job's payload), runs
   :func:`augur.agent.investigation.investigate` with a checkpointer on the store's database
-  (thread id ``incident-<id>``, so a worker that dies mid-way is resumed by the next one), and
+  (thread id ``incident-<id>-<opened at>``, so a worker that dies mid-way is resumed by the next
+  one), and
   stores the report in the ``reports`` table.
 """
 
@@ -146,6 +147,18 @@ async def report_markdown(incident_id: int, state: AppState = Depends(app_state)
     return PlainTextResponse(row.markdown, media_type="text/markdown; charset=utf-8")
 
 
+def _thread_id(store: Store, incident_id: int) -> str:
+    """The checkpoint thread of an incident's investigation: its id and when it opened.
+
+    The opening time keeps threads apart when ids are reused (a store emptied or restored).
+    """
+    with store.read_session() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise LookupError(f"incident {incident_id} does not exist (deleted after the job was queued?)")
+        return f"incident-{incident_id}-{incident.opened_at:%Y%m%dT%H%M%S%f}"
+
+
 def _alert_from_incident(store: Store, incident_id: int) -> dict[str, Any]:
     """An Alertmanager-shaped alert from the incident's earliest firing episode."""
     with store.read_session() as session:
@@ -182,6 +195,7 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
         alert = job.payload.get("alert")
         if alert is None and not job.payload.get("question"):
             alert = await asyncio.to_thread(_alert_from_incident, store, incident_id)
+        thread_id = await asyncio.to_thread(_thread_id, store, incident_id)
         kwargs: dict[str, Any] = {}
         if job.payload.get("lookback_s"):
             kwargs["lookback_s"] = float(job.payload["lookback_s"])
@@ -189,7 +203,7 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
             report = await investigate(
                 alert, registry=tools, catalog=cat, question=job.payload.get("question"),
                 at=job.payload.get("at"), labels=job.payload.get("labels") or None,
-                investigation_id=f"incident-{incident_id}", planner=planner, writer=writer,
+                investigation_id=thread_id, planner=planner, writer=writer,
                 checkpointer=saver, **kwargs,
             )
         markdown = render_markdown(report)

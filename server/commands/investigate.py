@@ -1,0 +1,128 @@
+"""`augur investigate ALERT.json`: run an investigation from the shell and print the report.
+
+Progress (each planned round, tool call and verdict) goes to stderr through rich; the report goes
+to stdout as Markdown (rendered when stdout is a terminal) or, with ``--json``, as the JSON report
+(see ``agent/report.schema.json``). ``ALERT.json`` is an Alertmanager webhook body or one alert;
+``-`` reads standard input. ``--question`` investigates a free-text question instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+__all__ = ["investigate", "register"]
+
+
+def investigate(
+    alert_file: Path | None = typer.Argument(
+        None, help="Alertmanager webhook body or alert (JSON); - for stdin."),
+    catalog: Path | None = typer.Option(
+        None, "--catalog", help="Platform catalog YAML (else AUGUR_CATALOG_FILE)."),
+    prometheus_url: str | None = typer.Option(None, "--prometheus-url", help="Prometheus base URL."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of Markdown."),
+    question: str | None = typer.Option(
+        None, "--question", help="Investigate a question instead of an alert."),
+    lookback: str = typer.Option("4h", help="How far before the alert to look, e.g. 90m, 6h."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+) -> None:
+    """Investigate an alert (or a question) and print the root-cause report."""
+    import asyncio
+
+    from rich.console import Console
+
+    from augur.agent.catalog import CatalogError, load_catalog
+    from augur.agent.investigation import TriageError
+    from augur.agent.investigation import investigate as run_investigation
+    from augur.agent.markdown import render_markdown
+    from augur.server.settings import ConfigError, load_settings
+    from augur.server.toolbox import build_registry
+    from augur.tools.prometheus_api import parse_duration
+
+    err = Console(stderr=True)
+    if alert_file is None and not question:
+        err.print("error: give ALERT.json (or - for stdin) or --question TEXT")
+        raise typer.Exit(code=2)
+    overrides: dict[str, Any] = {}
+    if prometheus_url:
+        overrides["prometheus_url"] = prometheus_url
+    if catalog:
+        overrides["catalog_file"] = catalog
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(code=2) from None
+    alert: Any = None
+    if alert_file is not None:
+        try:
+            text = sys.stdin.read() if str(alert_file) == "-" else alert_file.read_text()
+            alert = json.loads(text)
+        except OSError as exc:
+            err.print(f"error: cannot read {alert_file}: {exc.strerror}")
+            raise typer.Exit(code=2) from None
+        except json.JSONDecodeError as exc:
+            err.print(f"error: {alert_file} is not JSON ({exc}): pass an Alertmanager webhook body")
+            raise typer.Exit(code=2) from None
+        if not isinstance(alert, dict):
+            err.print(f"error: {alert_file} must hold a JSON object (an Alertmanager webhook body or alert)")
+            raise typer.Exit(code=2)
+    cat = None
+    if settings.catalog_file is not None:
+        try:
+            cat = load_catalog(settings.catalog_file)
+        except CatalogError as exc:
+            err.print(f"error: the catalog is invalid:\n{exc}")
+            raise typer.Exit(code=2) from None
+    if not settings.prometheus_url:
+        err.print("[yellow]warning[/]: no Prometheus configured (--prometheus-url or AUGUR_PROMETHEUS_URL): "
+                  "metric tools will answer 'unavailable'")
+
+    def progress(kind: str, details: dict[str, Any]) -> None:
+        if quiet:
+            return
+        if kind == "call":
+            mark = {"ok": "[green]✓[/]", "empty": "[dim]·[/]"}.get(details["status"], "[red]✗[/]")
+            err.print(f"  {mark} {details['tool']}: {str(details['summary'])[:140]}", highlight=False)
+        elif kind == "plan" and (details["calls"] or details["refused"]):
+            err.print(f"[bold]plan[/] ({details['planner']}): {details['calls']} calls"
+                      + (f", {details['refused']} refused" if details["refused"] else ""))
+        elif kind == "triage":
+            err.print(f"[bold]triage[/]: component {details['component'] or '(none in the catalog)'}")
+        elif kind == "correlate":
+            err.print(f"[bold]chain[/]: {details['chain'] or '(none)'}", highlight=False)
+        elif kind == "diagnose":
+            err.print(f"[bold]verdict[/]: {details['verdict']} ({details['top'] or 'no candidate'})")
+
+    try:
+        lookback_s = parse_duration(lookback)
+    except Exception:
+        err.print(f"error: --lookback {lookback!r} is not a duration such as 90m or 6h")
+        raise typer.Exit(code=2) from None
+    try:
+        report = asyncio.run(run_investigation(
+            alert, registry=build_registry(settings), catalog=cat, question=question,
+            lookback_s=lookback_s, on_event=progress,
+        ))
+    except TriageError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(code=2) from None
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return
+    markdown = render_markdown(report)
+    if sys.stdout.isatty():
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(markdown))
+    else:
+        sys.stdout.write(markdown)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `augur investigate` to the CLI."""
+    app.command("investigate")(investigate)
