@@ -190,10 +190,26 @@ class LLMClient:
         self.temperature = temperature
         self.usage = Usage()
         # Local servers need no key, but the SDK would then read OPENAI_API_KEY: pass a placeholder.
-        self._client = openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=api_key or "not-needed", timeout=timeout_s,
-            max_retries=0, http_client=http_client,
-        )
+        self._api_key = api_key or "not-needed"
+        self._http_client = http_client
+        self._client: openai.AsyncOpenAI | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _sdk(self) -> openai.AsyncOpenAI:
+        """The SDK client for the running event loop.
+
+        Its connection pool belongs to the loop it first ran on; a worker that runs each job in a
+        fresh loop (``asyncio.run``) would otherwise fail every call after the first job with
+        "Event loop is closed". An injected ``http_client`` is the caller's to manage.
+        """
+        loop = asyncio.get_running_loop()
+        if self._client is None or (self._loop is not loop and self._http_client is None):
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url, api_key=self._api_key, timeout=self.timeout_s,
+                max_retries=0, http_client=self._http_client,
+            )
+            self._loop = loop
+        return self._client
 
     @property
     def name(self) -> str:
@@ -202,7 +218,9 @@ class LLMClient:
 
     async def aclose(self) -> None:
         """Close the underlying HTTP connections."""
-        await self._client.close()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def complete(
         self,
@@ -239,7 +257,7 @@ class LLMClient:
         try:
             # The SDK's timeout is per phase (connect, read...); this bounds the whole call.
             async with asyncio.timeout(self.timeout_s + 1.0):
-                response = await self._client.chat.completions.create(**kwargs)
+                response = await self._sdk().chat.completions.create(**kwargs)
         except (openai.APITimeoutError, TimeoutError):
             raise LLMTimeout(
                 f"LLM at {self.base_url} timed out after {self.timeout_s:g} s: "
@@ -266,6 +284,8 @@ class LLMClient:
             ) from exc
         except openai.APIError as exc:  # e.g. a 200 whose body is not JSON
             raise LLMJunk(f"the LLM at {self.base_url} sent an unreadable answer: {exc}") from exc
+        except Exception as exc:  # anything else at the network boundary: still an LLM failure
+            raise LLMError(f"calling the LLM at {self.base_url} failed: {type(exc).__name__}: {exc}") from exc
         completion = self._parse(response, estimate)
         self.usage.calls += 1
         self.usage.prompt_tokens += completion.prompt_tokens

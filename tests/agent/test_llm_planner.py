@@ -184,7 +184,7 @@ def test_junk_answers_raise_a_planner_error(
 
 def test_a_non_json_http_body_is_junk(llm_endpoint: ScriptedEndpoint) -> None:
     llm_endpoint.push(Reply("<html>502 Bad Gateway (nginx)</html>"))
-    with pytest.raises(LLMPlanError, match="not a chat completion: .<html>502 Bad Gateway"):
+    with pytest.raises(LLMPlanError, match=r"not a chat completion: .<html>502 Bad Gateway"):
         _plan(_planner(llm_endpoint))
 
 
