@@ -98,8 +98,8 @@ def _assign(
     added: dict[int, list[dict[str, str]]] = {}
     opened: set[int] = set()
     assignment: dict[tuple[str, datetime], int] = {}
+    views = [OpenIncident(i.id, i.group_key, i.component, i.updated_at) for i in incidents.values()]
     for alert in new_alerts:
-        views = [OpenIncident(i.id, i.group_key, i.component, i.updated_at) for i in incidents.values()]
         chosen = choose_incident(payload.group_key, alert.labels, views, now, policy)
         if chosen is None:
             component = component_of(alert.labels, policy.component_labels)
@@ -115,14 +115,17 @@ def _assign(
             session.add(incident)
             session.flush()
             incidents[incident.id] = incident
+            views.append(OpenIncident(incident.id, incident.group_key, incident.component, now))
             opened.add(incident.id)
             chosen = incident.id
-        incident = incidents[chosen]
-        incident.severity = _more_severe(incident.severity, alert.labels.get("severity"))
-        incident.updated_at = now
+        severity = alert.labels.get("severity")
+        if severity is not None:
+            incident = incidents[chosen]
+            incident.severity = _more_severe(incident.severity, severity)
         added.setdefault(chosen, []).append(_brief(alert))
         assignment[(alert.fingerprint, alert.starts_at)] = chosen
     for incident_id, alerts in added.items():
+        incidents[incident_id].updated_at = now
         if incident_id in opened:
             session.add(
                 IncidentEvent(
@@ -215,7 +218,7 @@ def ingest(
         if new:
             assignment = _assign(session, payload, new, policy, now, max_attempts, result)
             session.execute(
-                insert(AlertEpisode),
+                insert(AlertEpisode.__table__),
                 [
                     {
                         "fingerprint": a.fingerprint,
