@@ -100,6 +100,14 @@ def _prometheus_tools(settings: Settings) -> list[Tool]:
     return [cls(prom, limits) for cls in classes]
 
 
+def _onset_tools(settings: Settings) -> list[Tool]:
+    """onset: series from Prometheus (when configured) or passed inline."""
+    from augur.tools.onset_tool import OnsetTool
+    from augur.tools.prometheus import PromLimits
+
+    return [OnsetTool(prometheus_client(settings), PromLimits(request_timeout_s=PROMETHEUS_TIMEOUT_S))]
+
+
 #: Per-request timeout for log backends (Elasticsearch, the SQLite store).
 LOG_TIMEOUT_S = 20.0
 
@@ -125,6 +133,7 @@ def _log_tools(settings: Settings) -> list[Tool]:
 #: One function per backend; each returns its tools (real or not-configured stand-ins).
 _SECTIONS: list[ToolSection] = [
     _prometheus_tools,
+    _onset_tools,
     _log_tools,
 ]
 
