@@ -104,7 +104,9 @@ def _summary(proposal: Proposal) -> str:
     bt = proposal.backtest
     if bt is None:
         return "no backtest (an Alertmanager rule: nothing to replay)"
-    text = f"would have fired {bt.episodes} time(s) in the last {bt.days:.1f} days"
+    span = f"{bt.days:.1f} days" if bt.days >= 2 else f"{bt.days * 24:.1f} hours"
+    times = "once" if bt.episodes == 1 else f"{bt.episodes} times"
+    text = f"would have fired {times} in the last {span}"
     if bt.lead_minutes is not None:
         text += (f"; {bt.lead_minutes:.0f} min before the incident's first alert" if bt.lead_minutes >= 0
                  else f"; {-bt.lead_minutes:.0f} min after the incident's first alert")
