@@ -37,10 +37,12 @@ def config() -> None:
 
 # Command groups. Each module exposes `app` (a typer.Typer) or `register(app)`.
 # (Add one line per group; keep the module's imports light.)
+from augur.server.commands import ask as _ask  # noqa: E402
 from augur.server.commands import catalog as _catalog  # noqa: E402
 from augur.server.commands import eval as _eval  # noqa: E402
 from augur.server.commands import investigate as _investigate  # noqa: E402
 from augur.server.commands import logs as _logs  # noqa: E402
+from augur.server.commands import probe as _probe  # noqa: E402
 from augur.server.commands import rules as _rules  # noqa: E402
 from augur.server.commands import serve as _serve  # noqa: E402
 from augur.server.commands import tool as _tool  # noqa: E402
@@ -50,6 +52,8 @@ app.add_typer(_tool.app, name="tool")
 app.add_typer(_logs.app, name="logs")
 app.add_typer(_rules.app, name="rules")
 _serve.register(app)
+_probe.register(app)
+_ask.register(app)
 _eval.register(app)
 _investigate.register(app)
 

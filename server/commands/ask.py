@@ -1,0 +1,46 @@
+"""``augur ask "why did ranker-serving alert?"``: the chat's answer on the terminal, no LLM needed.
+
+Reads the store named by the settings (incidents and their reports) and prints the answer with
+its evidence citations; ``--json`` prints the structured :class:`~augur.agent.chat.Answer`.
+Exit 1 when no incident matches, 2 on a configuration error.
+"""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["register"]
+
+
+def ask(
+    question: list[str] = typer.Argument(..., help='The question, e.g. "why did ranker-serving alert?"'),
+    as_json: bool = typer.Option(False, "--json", help="Print the structured answer as JSON."),
+) -> None:
+    """Answer a question about incidents (``why X``, ``status``, or free text) from the store."""
+    from augur.server.app import open_store
+    from augur.server.questions import ask as ask_store
+    from augur.server.settings import ConfigError, load_settings
+    from augur.server.store import StoreUnavailable
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    try:
+        store = open_store(settings)
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}\n  check AUGUR_DATABASE_URL and that the database is running", err=True)
+        raise typer.Exit(code=1) from None
+    try:
+        result = ask_store(store, " ".join(question))
+    finally:
+        store.dispose()
+    typer.echo(result.model_dump_json(indent=2) if as_json else result.as_text())
+    if result.intent.kind in ("why", "ask") and result.incident_id is None:
+        raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``augur ask`` to the CLI."""
+    app.command("ask")(ask)

@@ -1,0 +1,56 @@
+"""Questions over the store: load incidents with their latest reports and let :mod:`augur.agent.chat` answer.
+
+Shared by the Slack app (slash command, mentions) and ``augur ask``. Reads only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from augur.agent.chat import Answer, IncidentBrief, answer
+from augur.agent.report import Report
+from augur.server.models import AlertEpisode, Incident, Job
+from augur.server.models import Report as ReportRow
+from augur.server.store import Store
+
+__all__ = ["ask", "load_briefs"]
+
+
+def load_briefs(store: Store, *, limit: int = 50) -> list[IncidentBrief]:
+    """The ``limit`` most recently active incidents, newest first, with alert names and latest report."""
+    with store.read_session() as session:
+        incidents = list(session.scalars(
+            select(Incident).order_by(Incident.updated_at.desc(), Incident.id.desc()).limit(limit)))
+        ids = [i.id for i in incidents]
+        if not ids:
+            return []
+        names: dict[int, list[str]] = {i: [] for i in ids}
+        labels: dict[int, dict[str, str]] = {i: {} for i in ids}
+        for ep in session.scalars(select(AlertEpisode).where(AlertEpisode.incident_id.in_(ids))
+                                  .order_by(AlertEpisode.starts_at)):
+            key = ep.incident_id or 0
+            name = str(ep.labels.get("alertname", ""))
+            if name and name not in names[key]:
+                names[key].append(name)
+            for k, v in ep.labels.items():
+                labels[key].setdefault(str(k), str(v))
+        reports: dict[int, Report] = {}
+        for row in session.scalars(select(ReportRow).where(ReportRow.incident_id.in_(ids))
+                                   .order_by(ReportRow.id)):
+            reports[row.incident_id] = Report.model_validate(row.report)  # the latest wins
+        jobs = {job.dedupe_key: job.status for job in session.scalars(
+            select(Job).where(Job.dedupe_key.in_([f"investigate:{i}" for i in ids])))}
+        return [
+            IncidentBrief(
+                id=i.id, title=i.title, status=i.status, opened_at=i.opened_at, component=i.component,
+                severity=i.severity, resolved_at=i.resolved_at, alertnames=tuple(names[i.id]),
+                labels=labels[i.id], report=reports.get(i.id),
+                investigation=jobs.get(f"investigate:{i.id}", "not queued"),
+            )
+            for i in incidents
+        ]
+
+
+def ask(store: Store, text: str) -> Answer:
+    """Answer ``text`` (a ``why``/``status``/``ask`` command or a free question) from the store."""
+    return answer(text, load_briefs(store))
