@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 
-from augur.server import incidents, investigations, ops, proposals, webhook
+from augur.server import incidents, investigations, ops, probe, proposals, webhook
 from augur.server.errors import install_error_handlers
 from augur.server.grouping import GroupingPolicy
 from augur.server.metrics import Metrics, RequestMetricsMiddleware
@@ -37,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     incidents.router,
     investigations.router,
     proposals.router,
+    probe.router,
 ]
 
 

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Probe endpoints of GPU nodes (`augur probe` on each), e.g. http://gpu-1:9402.",
     )
+    gpu_probe_local: bool = Field(default=True, description="gpu_probe also reads this host's GPUs via NVML.")
     catalog_file: Path | None = Field(default=None, description="Platform catalog YAML.")
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint.")
     llm_model: str | None = Field(default=None, description="Model name at the LLM endpoint.")

@@ -130,11 +130,19 @@ def _log_tools(settings: Settings) -> list[Tool]:
     return [LogSearchTool(backend)]
 
 
+def _gpu_tools(settings: Settings) -> list[Tool]:
+    """gpu_probe: this host's NVML (unless AUGUR_GPU_PROBE_LOCAL=false) and AUGUR_GPU_PROBE_URLS."""
+    from augur.tools.gpu import GpuProbeTool
+
+    return [GpuProbeTool(local=settings.gpu_probe_local, probe_urls=list(settings.gpu_probe_urls))]
+
+
 #: One function per backend; each returns its tools (real or not-configured stand-ins).
 _SECTIONS: list[ToolSection] = [
     _prometheus_tools,
     _onset_tools,
     _log_tools,
+    _gpu_tools,
 ]
 
 
