@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from augur.evals.alert import evaluate_rule, webhook_body
-from augur.evals.generator import default_t_end, generate
+from augur.evals.generator import Generated, default_t_end, generate
 from augur.evals.scenario import Scenario
-from augur.evals.scoring import CaseScore, score, summarise
+from augur.evals.scoring import CaseScore, score, score_ranking, summarise
 from augur.evals.servers import PrometheusServer
 
 __all__ = ["EvalResult", "RegistryFactory", "default_registry", "render_table", "run_case", "run_suite"]
@@ -75,6 +75,7 @@ async def run_case(
     planner: Any = None,
     writer: Any = None,
     t_end: float | None = None,
+    baselines: Sequence[str] = (),
 ) -> CaseScore:
     """Generate, serve, alert, investigate and score one scenario (see the module docstring)."""
     from augur.agent.catalog import load_catalog
@@ -95,12 +96,32 @@ async def run_case(
         report = await investigate(body, registry=registry, catalog=load_catalog(gen.catalog),
                                    planner=planner, writer=writer)
         seconds = time.perf_counter() - started
+        ranked_by: dict[str, list[str]] = {}
+        if baselines:
+            ranked_by = await asyncio.to_thread(_baselines, scenario, prom.url, gen, baselines)
     finally:
         await asyncio.to_thread(prom.stop)
     result = score(scenario, report, seconds)
     result.extra = {"chain_text": report.chain_text, "confidence": report.root_cause.confidence,
                     "refused_calls": report.stats.refused_calls}
+    if ranked_by:
+        result.extra["baselines"] = {}
+        for method, ranked in ranked_by.items():
+            ac1, ac3 = score_ranking(scenario, ranked)
+            result.extra["baselines"][method] = {"ranked": ranked, "ac1": ac1, "ac3": ac3}
     return result
+
+
+def _baselines(
+    scenario: Scenario, prometheus_url: str, gen: Generated, methods: Sequence[str]
+) -> dict[str, list[str]]:
+    from augur.agent.catalog import load_catalog
+    from augur.evals.baseline import run_baselines
+
+    causes = [f for f in scenario.faults if not f.benign] or list(scenario.faults)
+    inject = min(gen.onsets[f.id] for f in causes)
+    return run_baselines(prometheus_url, load_catalog(gen.catalog), start=gen.t_start, end=gen.t_end,
+                         step=scenario.history.step_seconds, inject_time=inject, methods=methods)
 
 
 def _failed(scenario: Scenario, exc: BaseException) -> CaseScore:
@@ -122,6 +143,7 @@ async def run_suite(
     planner: Any = None,
     writer: Any = None,
     on_case: Callable[[CaseScore], None] | None = None,
+    baselines: Sequence[str] = (),
 ) -> EvalResult:
     """Run scenarios one after another; a case that fails counts as wrong and says why."""
     root = workdir or Path(tempfile.mkdtemp(prefix="augur-eval-"))
@@ -130,7 +152,7 @@ async def run_suite(
         for scenario in scenarios:
             try:
                 case = await run_case(scenario, root / scenario.name, registry_factory=registry_factory,
-                                      seed=seed, planner=planner, writer=writer)
+                                      seed=seed, planner=planner, writer=writer, baselines=baselines)
             except Exception as exc:  # one broken case must not hide the others' figures
                 case = _failed(scenario, exc)
             cases.append(case)
@@ -170,4 +192,7 @@ def render_table(result: EvalResult) -> Any:
         f"inconclusive {pct(s['inconclusive_rate'])} · median {s['median_seconds']} s · "
         f"{s['tool_calls']} tool calls · {s['tokens']} tokens"
     )
+    for method, figures in s.get("baselines", {}).items():
+        table.caption += (f"\nbaseline {method} (RCAEval, given the true fault start): "
+                          f"AC@1 {pct(figures['ac1'])} · AC@3 {pct(figures['ac3'])}")
     return table

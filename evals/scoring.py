@@ -24,7 +24,15 @@ from typing import Any
 
 from augur.evals.scenario import FaultType, Scenario
 
-__all__ = ["ACCEPTED_FAULT_TYPES", "CaseScore", "chain_agreement", "ranked_components", "score", "summarise"]
+__all__ = [
+    "ACCEPTED_FAULT_TYPES",
+    "CaseScore",
+    "chain_agreement",
+    "ranked_components",
+    "score",
+    "score_ranking",
+    "summarise",
+]
 
 #: The truth's fault type -> the report fault types that count as naming it.
 ACCEPTED_FAULT_TYPES: dict[FaultType, frozenset[str]] = {
@@ -98,6 +106,16 @@ def chain_agreement(truth: Sequence[str], predicted: Sequence[str]) -> float:
     return agree / len(pairs)
 
 
+def score_ranking(scenario: Scenario, ranked: Sequence[str], identified: bool = True) -> tuple[bool, bool]:
+    """(AC@1, AC@3) of a ranking of components, by the rules in the module docstring."""
+    truth = scenario.truth
+    top = ranked[0] if ranked and identified else None
+    blamed_wrongly = top is not None and top in truth.not_blamed
+    if truth.root_cause is None:
+        return not blamed_wrongly, not blamed_wrongly
+    return top == truth.root_cause, truth.root_cause in ranked[:3] and not blamed_wrongly
+
+
 def score(scenario: Scenario, report: Any, seconds: float) -> CaseScore:
     """Score one report (an :class:`augur.agent.report.Report`) against the scenario's truth."""
     truth = scenario.truth
@@ -108,15 +126,10 @@ def score(scenario: Scenario, report: Any, seconds: float) -> CaseScore:
         comp = link.component or link.signal.split(".")[0]
         if comp not in chain:
             chain.append(comp)
-    top = ranked[0] if ranked and verdict == "identified" else None
-    blamed_wrongly = top is not None and top in truth.not_blamed
-    if truth.root_cause is None:
-        ac1 = ac3 = not blamed_wrongly
-        fault_ok: bool | None = None
-        chain_acc: float | None = None
-    else:
-        ac1 = top == truth.root_cause
-        ac3 = truth.root_cause in ranked[:3] and not blamed_wrongly
+    ac1, ac3 = score_ranking(scenario, ranked, verdict == "identified")
+    fault_ok: bool | None = None
+    chain_acc: float | None = None
+    if truth.root_cause is not None:
         accepted = ACCEPTED_FAULT_TYPES[truth.fault_type] if truth.fault_type else frozenset()
         fault_ok = verdict == "identified" and report.root_cause.fault_type in accepted
         chain_acc = chain_agreement(scenario.chain_components(), chain)
@@ -155,4 +168,18 @@ def summarise(cases: Sequence[CaseScore]) -> dict[str, Any]:
         "median_seconds": round(statistics.median([c.seconds for c in ok]), 3) if ok else None,
         "tool_calls": sum(c.tool_calls for c in ok),
         "tokens": sum(c.tokens for c in ok),
+        **_baseline_summary(cases),
     }
+
+
+def _baseline_summary(cases: Sequence[CaseScore]) -> dict[str, Any]:
+    """AC@1/AC@3 of the external baselines, when the run included them (``extra["baselines"]``)."""
+    methods = sorted({m for c in cases for m in c.extra.get("baselines", {})})
+    if not methods:
+        return {}
+    out: dict[str, Any] = {}
+    for m in methods:
+        scored = [c.extra["baselines"][m] for c in cases if m in c.extra.get("baselines", {})]
+        out[m] = {"ac1": _mean([float(s["ac1"]) for s in scored]),
+                  "ac3": _mean([float(s["ac3"]) for s in scored]), "cases": len(scored)}
+    return {"baselines": out}

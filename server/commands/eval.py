@@ -50,6 +50,10 @@ def eval_command(
     seed: int | None = typer.Option(None, "--seed", help="Override each scenario's seed."),
     workdir: Path | None = typer.Option(None, "--workdir", help="Keep generated data here."),
     min_ac1: float | None = typer.Option(None, "--min-ac1", help="Exit 1 if AC@1 is below this (0..1)."),
+    baseline: bool = typer.Option(
+        False, "--baseline", help="Also run RCAEval's BARO and N-Sigma on the same data (needs the "
+        "`baselines` extra)."
+    ),
 ) -> None:
     """Replay the incident scenarios and score AC@1, AC@3, fault type, chain accuracy and time."""
     from augur.evals.runner import render_table, run_suite
@@ -60,6 +64,15 @@ def eval_command(
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
     planner, writer = _llm_parts() if llm else (None, None)
+    methods: tuple[str, ...] = ()
+    if baseline:
+        from augur.evals.baseline import BASELINES, BaselineUnavailable, require_rcaeval
+
+        try:
+            require_rcaeval()
+        except BaselineUnavailable as exc:
+            raise _fail(str(exc)) from None
+        methods = tuple(BASELINES)
 
     from rich.console import Console
 
@@ -71,7 +84,7 @@ def eval_command(
             err.print(f"[dim]{mark} {case.name} ({case.seconds:.2f} s)[/]")
 
     result = asyncio.run(run_suite(chosen, workdir=workdir, seed=seed, planner=planner, writer=writer,
-                                   on_case=progress))
+                                   on_case=progress, baselines=methods))
     if as_json:
         json.dump(result.as_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")

@@ -19,7 +19,7 @@ from augur.evals.runner import run_suite
 from augur.evals.scenario import list_scenarios
 
 #: Ratchet: the suite's figures when last raised (see the README's eval table).
-FLOOR = {"ac1": 0.06, "ac3": 0.06}
+FLOOR = {"ac1": 0.93, "ac3": 1.0, "fault_type_accuracy": 0.57, "chain_accuracy": 0.85}
 
 
 @pytest.mark.slow
