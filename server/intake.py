@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from augur.server.grouping import GroupingPolicy, OpenIncident, choose_incident, component_of, incident_title
@@ -39,6 +39,7 @@ __all__ = ["INVESTIGATE", "IngestResult", "ingest"]
 INVESTIGATE = "investigate"
 #: PostgreSQL advisory lock key serialising intakes ("augi").
 _INTAKE_LOCK = 0x61756769
+_EPISODES = cast(Table, AlertEpisode.__table__)
 _SEVERITY_RANK = {"critical": 4, "page": 4, "error": 3, "high": 3, "warning": 2, "info": 1}
 
 
@@ -218,7 +219,9 @@ def ingest(
         if new:
             assignment = _assign(session, payload, new, policy, now, max_attempts, result)
             session.execute(
-                insert(AlertEpisode.__table__),
+                # RETURNING makes SQLAlchemy batch the rows into one multi-VALUES statement
+                # ("insertmanyvalues") instead of one INSERT per row on psycopg.
+                insert(_EPISODES).returning(_EPISODES.c.id),
                 [
                     {
                         "fingerprint": a.fingerprint,
