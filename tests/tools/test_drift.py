@@ -182,7 +182,7 @@ def test_tool_reads_csv_and_parquet_tables_with_freshness(tmp_path: Path) -> Non
 
 def test_tool_sketches_windows_larger_than_max_rows(tmp_path: Path) -> None:
     rng = np.random.default_rng(8)
-    ref, cur = rng.normal(0, 1, 60_000), rng.normal(0.3, 1, 50_000)
+    ref, cur = rng.normal(0, 1, 60_000), rng.normal(0.6, 1, 50_000)
     pd.DataFrame({"x": ref}).to_parquet(tmp_path / "r.parquet")
     pd.DataFrame({"x": cur}).to_parquet(tmp_path / "c.parquet")
     for method in ("psi", "wasserstein", "ks", "jensenshannon"):
