@@ -137,10 +137,19 @@ def _gpu_tools(settings: Settings) -> list[Tool]:
     return [GpuProbeTool(local=settings.gpu_probe_local, probe_urls=list(settings.gpu_probe_urls))]
 
 
+def _drift_tools(settings: Settings) -> list[Tool]:
+    """drift: inline values and tables always; Prometheus histograms when Prometheus is configured."""
+    from augur.tools.drift import DriftTool
+    from augur.tools.prometheus import PromLimits
+
+    return [DriftTool(prometheus_client(settings), PromLimits(request_timeout_s=PROMETHEUS_TIMEOUT_S))]
+
+
 #: One function per backend; each returns its tools (real or not-configured stand-ins).
 _SECTIONS: list[ToolSection] = [
     _prometheus_tools,
     _onset_tools,
+    _drift_tools,
     _log_tools,
     _gpu_tools,
 ]
