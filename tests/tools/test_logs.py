@@ -117,17 +117,18 @@ def comparable(evidence: Evidence) -> dict[str, Any]:
 def test_templates_group_hdfs_lines_like_their_labels() -> None:
     accuracy, templates = grouping_accuracy(hdfs_sample())
     print(f"HDFS-format sample: grouping accuracy {accuracy:.4f}, {templates} templates for 20 events")
-    # Drain merges E8 (`... Interrupted.`) into E11 (`... terminating`): they differ only in the last
-    # word, which Drain's prefix tree never reaches. Every other event is grouped exactly.
-    assert accuracy >= 0.85
-    assert templates == 19
+    # E8 (`... Interrupted.`) and E11 (`... terminating`) differ only in their last word, which
+    # Drain alone merges into one `<*>`; the few-plain-words split keeps them apart.
+    assert accuracy >= 0.99
+    assert templates == len({line.event for line in hdfs_sample()})
 
 
 def test_templates_group_serving_lines_like_their_labels(night: list[LabelledLine]) -> None:
     accuracy, templates = grouping_accuracy(night)
-    print(f"serving sample: grouping accuracy {accuracy:.4f}, {templates} templates for 8 events")
+    events = len({line.event for line in night})
+    print(f"serving sample: grouping accuracy {accuracy:.4f}, {templates} templates for {events} events")
     assert accuracy >= 0.99
-    assert templates == len({line.event for line in night})
+    assert templates == events
 
 
 def test_new_template_flag_marks_only_templates_absent_from_the_baseline(night: list[LabelledLine]) -> None:

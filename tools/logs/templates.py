@@ -11,9 +11,11 @@ lives for one tool call.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from drain3 import TemplateMiner
 from drain3.masking import MaskingInstruction
@@ -40,6 +42,10 @@ SIMILARITY = 0.4
 MAX_LINE_CHARS = 2000
 #: Characters kept of each sample line.
 MAX_SAMPLE_CHARS = 300
+#: A Drain wildcard with at most this many distinct plain words is split back into templates.
+MAX_WORD_VALUES = 4
+_WILDCARD = "<*>"
+_PLAIN_WORD = re.compile(r"^[A-Za-z][A-Za-z_.:;,!?'-]*$")
 
 
 def template_miner(similarity: float = SIMILARITY) -> TemplateMiner:
@@ -101,62 +107,71 @@ def mine_templates(
     frequent), each with up to ``max_samples`` sample lines (the first ones seen).
     """
     miner = template_miner(similarity)
-    by_cluster: dict[int, LogTemplate] = {}
-    record_cluster: list[tuple[str, int]] = []
-    levels: dict[int, Counter[str]] = {}
-    services: dict[int, Counter[str]] = {}
+    mined: list[tuple[LogRecord, int, list[str]]] = []
     for record in sorted(records, key=lambda r: r.ts):
         text = message_for_mining(record.message)
         if not text:
             continue
         result = miner.add_log_message(text)
-        cluster_id = int(result["cluster_id"])
+        mined.append((record, int(result["cluster_id"]), miner.masker.mask(text).split()))
+    # Clusters' templates generalise as lines arrive: read the final ones once every line is in.
+    final = {c.cluster_id: c.log_template_tokens for c in miner.drain.clusters}
+    keep = _constant_wildcards(final, mined)
+    by_text: dict[str, LogTemplate] = {}
+    levels: dict[str, Counter[str]] = {}
+    services: dict[str, Counter[str]] = {}
+    assignments: dict[str, str] = {}
+    for record, cluster_id, tokens in mined:
+        template = list(final[cluster_id])
+        for position in keep.get(cluster_id, ()):
+            template[position] = tokens[position]
+        text = " ".join(template)
         if keep_assignments:
-            record_cluster.append((record.id, cluster_id))
-        entry = by_cluster.get(cluster_id)
+            assignments[record.id] = text
+        entry = by_text.get(text)
         if entry is None:
-            entry = by_cluster[cluster_id] = LogTemplate("", 0, record.ts, record.ts)
-            levels[cluster_id] = Counter()
-            services[cluster_id] = Counter()
+            entry = by_text[text] = LogTemplate(text, 0, record.ts, record.ts)
+            levels[text], services[text] = Counter(), Counter()
         entry.count += 1
         entry.last_seen = record.ts
         if baseline_end is not None and record.ts < baseline_end:
             entry.baseline_count += 1
         if record.level:
-            levels[cluster_id][record.level.lower()] += 1
+            levels[text][record.level.lower()] += 1
         if record.service:
-            services[cluster_id][record.service] += 1
+            services[text][record.service] += 1
         if len(entry.samples) < max_samples:
             entry.samples.append(record.message[:MAX_SAMPLE_CHARS])
-    # Clusters' templates generalise as lines arrive: read the final ones, merging equal texts.
-    merged: dict[str, LogTemplate] = {}
-    final_of: dict[int, str] = {}
-    for cluster in miner.drain.clusters:
-        entry = by_cluster.get(cluster.cluster_id)
-        if entry is None:
-            continue
-        text = cluster.get_template()
-        final_of[cluster.cluster_id] = text
-        entry.template = text
-        entry.levels = dict(levels[cluster.cluster_id].most_common())
-        entry.services = dict(services[cluster.cluster_id].most_common(5))
-        if text in merged:
-            _merge_into(merged[text], entry, max_samples)
-        else:
-            merged[text] = entry
-    for entry in merged.values():
+    for text, entry in by_text.items():
+        entry.levels = dict(levels[text].most_common())
+        entry.services = dict(services[text].most_common(5))
         entry.new = (baseline_end is not None and entry.baseline_count == 0
                      and entry.first_seen >= baseline_end)
-    ordered = sorted(merged.values(), key=lambda t: (not t.new, -t.count, t.first_seen))
-    assignments = {rid: final_of[cid] for rid, cid in record_cluster} if keep_assignments else {}
+    ordered = sorted(by_text.values(), key=lambda t: (not t.new, -t.count, t.first_seen))
     return TemplateSet(ordered[:max_templates], len(ordered), assignments)
 
 
-def _merge_into(into: LogTemplate, other: LogTemplate, max_samples: int) -> None:
-    into.count += other.count
-    into.baseline_count += other.baseline_count
-    into.first_seen = min(into.first_seen, other.first_seen)
-    into.last_seen = max(into.last_seen, other.last_seen)
-    into.levels = dict((Counter(into.levels) + Counter(other.levels)).most_common())
-    into.services = dict((Counter(into.services) + Counter(other.services)).most_common(5))
-    into.samples = (into.samples + other.samples)[:max_samples]
+def _constant_wildcards(
+    final: dict[int, Any], mined: list[tuple[LogRecord, int, list[str]]]
+) -> dict[int, list[int]]:
+    """Per cluster, the ``<*>`` positions that hold a few distinct plain words: keep those words.
+
+    Drain's prefix tree never reaches a line's last token, so ``PacketResponder 1 for block <ID>
+    terminating`` and ``... Interrupted.`` end up as one template ``... <*>``: the normal case and
+    the error case hidden behind one wildcard. A wildcard whose values are at most
+    ``MAX_WORD_VALUES`` words without digits is a distinguishing constant, not a parameter, and is
+    split back out.
+    """
+    values: dict[tuple[int, int], set[str]] = {}
+    for _, cluster_id, tokens in mined:
+        template = final[cluster_id]
+        if len(tokens) != len(template):
+            continue
+        for position, token in enumerate(template):
+            if token == _WILDCARD:
+                values.setdefault((cluster_id, position), set()).add(tokens[position])
+    keep: dict[int, list[int]] = {}
+    for (cluster_id, position), seen in values.items():
+        if 1 < len(seen) <= MAX_WORD_VALUES and all(_PLAIN_WORD.match(v) for v in seen):
+            keep.setdefault(cluster_id, []).append(position)
+    return keep
