@@ -24,18 +24,30 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import yaml
 
 from augur.rules.backtest import BacktestError, PrometheusHistory, backtest
 from augur.rules.incident import Findings, Signal
 from augur.rules.proposal import Proposal, ProposalKind, normalise_expr
+from augur.rules.review import ProposalRepository
 from augur.rules.validate import check_inhibit_rule, check_rule_group
 
-__all__ = ["EngineConfig", "ExistingRule", "ProposalSet", "fetch_existing_rules", "propose"]
+__all__ = [
+    "EngineConfig",
+    "ExistingRule",
+    "ProposalSet",
+    "fetch_existing_rules",
+    "propose",
+    "propose_and_record",
+    "rules_in_files",
+]
 
 _METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _NOT_METRICS = {"sum", "max", "min", "avg", "count", "rate", "irate", "increase", "by", "without", "on",
@@ -82,6 +94,18 @@ def fetch_existing_rules(history: PrometheusHistory) -> list[ExistingRule]:
         raise BacktestError(f"cannot read rules from {history.url}/api/v1/rules ({exc}): "
                             "check the Prometheus URL") from None
     return [ExistingRule(r["name"], r["type"], r["query"], g["name"]) for g in groups for r in g["rules"]]
+
+
+def rules_in_files(paths: Iterable[Path]) -> list[ExistingRule]:
+    """The rules in Prometheus rule files (e.g. augur's packs, before Prometheus loads them)."""
+    found: list[ExistingRule] = []
+    for path in paths:
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups", []):
+            for rule in group.get("rules", []):
+                kind = "alerting" if "alert" in rule else "recording"
+                found.append(ExistingRule(rule.get("alert") or rule["record"], kind, str(rule["expr"]),
+                                          group["name"]))
+    return found
 
 
 class _Canon:
@@ -368,3 +392,12 @@ def propose(
         else:
             engine.out.skipped.append(f"inhibition: amtool rejected it: {validation.output}")
     return engine.out
+
+
+def propose_and_record(
+    findings: Findings, history: PrometheusHistory, repo: ProposalRepository, **options: Any,
+) -> ProposalSet:
+    """Propose (skipping what ``repo`` already holds) and store each new proposal as pending."""
+    result = propose(findings, history, known_fingerprints=repo.fingerprints(), **options)
+    result.proposals = [repo.add(p)[0] for p in result.proposals]
+    return result

@@ -9,13 +9,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from augur.evals.servers import PrometheusServer, Sample, write_openmetrics
 from augur.rules.backtest import PrometheusHistory
 from augur.rules.incident import Findings, Signal, SymptomAlert
-from augur.rules.proposal import ProposalKind, normalise_expr
-from augur.rules.propose import EngineConfig, ExistingRule, fetch_existing_rules, propose
+from augur.rules.proposal import ProposalKind, ProposalState, normalise_expr
+from augur.rules.propose import (
+    EngineConfig,
+    ExistingRule,
+    fetch_existing_rules,
+    propose,
+    propose_and_record,
+    rules_in_files,
+)
+from augur.server.proposal_store import SqlProposalStore
+from augur.server.store import Store
 from tests.fixtures.prometheus import PromHistory
 
 PACKS = Path(__file__).resolve().parents[2] / "rules" / "packs"
@@ -39,13 +47,7 @@ def _findings(h: PromHistory) -> Findings:
 
 
 def _pack_rules() -> list[ExistingRule]:
-    rules = []
-    for path in PACKS.glob("*.yml"):
-        for group in yaml.safe_load(path.read_text()).get("groups", []):
-            for r in group["rules"]:
-                kind = "alerting" if "alert" in r else "recording"
-                rules.append(ExistingRule(r.get("alert") or r["record"], kind, r["expr"], group["name"]))
-    return rules
+    return rules_in_files(p for p in PACKS.glob("*.yml") if p.name != "alertmanager-inhibit.yml")
 
 
 @pytest.fixture
@@ -119,17 +121,17 @@ def test_duplicates_of_loaded_rules_and_stored_proposals_are_not_proposed(
 def seasonal_prom(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[PrometheusServer, float, float]]:
-    """15 days of a drift score at 5-minute steps with a 30-minute surge at the same time every week
+    """8 days of a drift score at 5-minute steps with a 30-minute surge at the same time every week
     (a recurring event, e.g. a weekly promotion) and one novel surge 3 hours before the end."""
     workdir = tmp_path_factory.mktemp("seasonal")
     end = float(int(time.time()) // 300 * 300 - 300)
-    step, start = 300, end - 15 * 86400
-    weekly_at = end - 6 * 3600  # surges at end-6h, end-6h-1w, end-6h-2w
+    step, start = 300, end - 8 * 86400
+    weekly_at = end - 6 * 3600  # surges at end-6h and end-6h-1w
     novel_at = end - 3 * 3600
     samples = []
     for i in range(int((end - start) // step) + 1):
         t = start + i * step
-        weekly = any(0 <= t - (weekly_at - k * 7 * 86400) < 1800 for k in range(3))
+        weekly = any(0 <= t - (weekly_at - k * 7 * 86400) < 1800 for k in range(2))
         value = 0.45 if weekly or 0 <= t - novel_at < 1800 else 0.05 + 0.005 * math.sin(i / 5)
         samples.append(Sample("model_drift_score", {"feature": "basket_size", "model": "recs"}, value, t))
     write_openmetrics(samples, workdir / "h.om")
@@ -146,13 +148,24 @@ def test_a_recurring_weekly_surge_does_not_page(seasonal_prom: tuple[PrometheusS
                                           evidence_ids=["ev-5ea5011a1000"], labels={"model": "recs"}))
     with httpx.Client() as client:
         result = propose(findings, PrometheusHistory(client, server.url), existing=[],
-                         config=EngineConfig(history_days=8), now=novel_at + 3 * 3600)
+                         config=EngineConfig(history_days=7), now=novel_at + 3 * 3600)
     rule = next(p for p in result.proposals if p.kind is ProposalKind.MISSING_SIGNAL)
     assert rule.backtest is not None
     fired = [start for start, _ in rule.backtest.spans]
-    assert len(fired) == 1 and novel_at <= fired[0] <= novel_at + 600, fired  # not at weekly_at, nor -1w
+    assert len(fired) == 1 and novel_at <= fired[0] <= novel_at + 600, fired  # the weekly twin is suppressed
     threshold = rule.backtest.threshold
     assert threshold is not None
     surged = [v for t, v in rule.backtest.value_series if weekly_at <= t < weekly_at + 1800]
     assert surged and max(surged) > threshold  # the recurring surge was there, above the threshold
     assert rule.backtest.lead_minutes is not None and rule.backtest.lead_minutes >= 20
+
+
+def test_recorded_proposals_wait_for_review_once(
+        prom_history: PromHistory, history: PrometheusHistory, store: Store) -> None:
+    repo = SqlProposalStore(store)
+    now = prom_history.t_end + 60
+    first = propose_and_record(_findings(prom_history), history, repo, existing=[], now=now)
+    pending = repo.find(ProposalState.PENDING)
+    assert {p.id for p in pending} == {p.id for p in first.proposals} and len(pending) == 4
+    again = propose_and_record(_findings(prom_history), history, repo, existing=[], now=now)
+    assert again.proposals == [] and len(repo.find()) == 4
