@@ -18,10 +18,12 @@ from fastapi import APIRouter, FastAPI
 
 from augur.server import incidents, investigations, ops, probe, proposals, webhook
 from augur.server.errors import install_error_handlers
+from augur.server.group_commit import GroupCommitter
 from augur.server.grouping import GroupingPolicy
 from augur.server.metrics import Metrics, RequestMetricsMiddleware
 from augur.server.queue import JobQueue
 from augur.server.settings import Settings
+from augur.server.slack import routes as slack_routes
 from augur.server.state import AppState
 from augur.server.store import Store
 from augur.server.worker import JobHandler, Worker, default_handlers
@@ -38,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     investigations.router,
     proposals.router,
     probe.router,
+    slack_routes.router,
 ]
 
 
@@ -68,6 +71,7 @@ def create_app(
         ),
         handlers=job_handlers,
     )
+    state.committer = GroupCommitter(the_store, state.grouping, max_attempts=settings.worker_max_attempts)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -17,7 +17,7 @@ backs this up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -33,7 +33,7 @@ from augur.server.store import Store
 if TYPE_CHECKING:
     from augur.server.webhook import WebhookAlert, WebhookPayload
 
-__all__ = ["INVESTIGATE", "IngestResult", "ingest"]
+__all__ = ["INVESTIGATE", "IngestResult", "ingest", "ingest_many"]
 
 #: Job kind enqueued for every new incident.
 INVESTIGATE = "investigate"
@@ -193,70 +193,87 @@ def ingest(
     store: Store, payload: WebhookPayload, policy: GroupingPolicy, now: datetime, max_attempts: int = 5
 ) -> IngestResult:
     """Store one notification; returns what changed. Raises SQLAlchemy errors if the store fails."""
+    return ingest_many(store, [payload], policy, now, max_attempts)[0]
+
+
+def ingest_many(
+    store: Store,
+    payloads: Sequence[WebhookPayload],
+    policy: GroupingPolicy,
+    now: datetime,
+    max_attempts: int = 5,
+) -> list[IngestResult]:
+    """Store several notifications in one transaction, in order (group commit); all or none."""
+    with store.transaction() as session:
+        if store.dialect == "postgresql":
+            session.execute(select(func.pg_advisory_xact_lock(_INTAKE_LOCK)))
+        return [_ingest_one(session, payload, policy, now, max_attempts) for payload in payloads]
+
+
+def _ingest_one(
+    session: Session, payload: WebhookPayload, policy: GroupingPolicy, now: datetime, max_attempts: int
+) -> IngestResult:
     alerts: dict[tuple[str, datetime], WebhookAlert] = {}
     for alert in payload.alerts:
         alerts[(alert.fingerprint, alert.starts_at)] = alert  # the last copy of a repeated alert wins
     result = IngestResult(alerts=len(payload.alerts))
-    with store.transaction() as session:
-        if store.dialect == "postgresql":
-            session.execute(select(func.pg_advisory_xact_lock(_INTAKE_LOCK)))
-        fingerprints = {fp for fp, _ in alerts}
-        existing = {
-            (row.fingerprint, row.starts_at): row
-            for row in session.execute(
-                select(
-                    AlertEpisode.id,
-                    AlertEpisode.fingerprint,
-                    AlertEpisode.starts_at,
-                    AlertEpisode.status,
-                    AlertEpisode.incident_id,
-                ).where(AlertEpisode.fingerprint.in_(fingerprints))
-            )
-            if (row.fingerprint, row.starts_at) in alerts
-        }
-        touched: set[int] = set()
-        new = [a for key, a in alerts.items() if key not in existing]
-        if new:
-            assignment = _assign(session, payload, new, policy, now, max_attempts, result)
-            session.execute(
-                # RETURNING makes SQLAlchemy batch the rows into one multi-VALUES statement
-                # ("insertmanyvalues") instead of one INSERT per row on psycopg.
-                insert(_EPISODES).returning(_EPISODES.c.id),
-                [
-                    {
-                        "fingerprint": a.fingerprint,
-                        "starts_at": a.starts_at,
-                        "ends_at": a.ends_at if a.status == "resolved" else None,
-                        "status": a.status,
-                        "labels": a.labels,
-                        "annotations": a.annotations,
-                        "generator_url": a.generator_url,
-                        "incident_id": assignment[(a.fingerprint, a.starts_at)],
-                        "first_seen": now,
-                        "last_seen": now,
-                    }
-                    for a in new
-                ],
-            )
-            result.new_episodes = len(new)
-            touched.update(assignment[(a.fingerprint, a.starts_at)] for a in new if a.status == "resolved")
-        resolving = [
-            (row, alerts[key])
-            for key, row in existing.items()
-            if row.status == "firing" and alerts[key].status == "resolved"
-        ]
-        for row, alert in resolving:
-            session.execute(
-                update(AlertEpisode)
-                .where(AlertEpisode.id == row.id)
-                .values(status="resolved", ends_at=alert.ends_at or now, last_seen=now)
-            )
-            if row.incident_id is not None:
-                touched.add(row.incident_id)
-        result.resolved_episodes = len(resolving) + sum(1 for a in new if a.status == "resolved")
-        resolved_ids = {row.id for row, _ in resolving}
-        seen_only = [row.id for row in existing.values() if row.id not in resolved_ids]
-        if seen_only:
-            session.execute(update(AlertEpisode).where(AlertEpisode.id.in_(seen_only)).values(last_seen=now))
-        _resolve_finished(session, touched, now, result)
+    fingerprints = {fp for fp, _ in alerts}
+    existing = {
+        (row.fingerprint, row.starts_at): row
+        for row in session.execute(
+            select(
+                AlertEpisode.id,
+                AlertEpisode.fingerprint,
+                AlertEpisode.starts_at,
+                AlertEpisode.status,
+                AlertEpisode.incident_id,
+            ).where(AlertEpisode.fingerprint.in_(fingerprints))
+        )
+        if (row.fingerprint, row.starts_at) in alerts
+    }
+    touched: set[int] = set()
+    new = [a for key, a in alerts.items() if key not in existing]
+    if new:
+        assignment = _assign(session, payload, new, policy, now, max_attempts, result)
+        session.execute(
+            # RETURNING makes SQLAlchemy batch the rows into one multi-VALUES statement
+            # ("insertmanyvalues") instead of one INSERT per row on psycopg.
+            insert(_EPISODES).returning(_EPISODES.c.id),
+            [
+                {
+                    "fingerprint": a.fingerprint,
+                    "starts_at": a.starts_at,
+                    "ends_at": a.ends_at if a.status == "resolved" else None,
+                    "status": a.status,
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "generator_url": a.generator_url,
+                    "incident_id": assignment[(a.fingerprint, a.starts_at)],
+                    "first_seen": now,
+                    "last_seen": now,
+                }
+                for a in new
+            ],
+        )
+        result.new_episodes = len(new)
+        touched.update(assignment[(a.fingerprint, a.starts_at)] for a in new if a.status == "resolved")
+    resolving = [
+        (row, alerts[key])
+        for key, row in existing.items()
+        if row.status == "firing" and alerts[key].status == "resolved"
+    ]
+    for row, alert in resolving:
+        session.execute(
+            update(AlertEpisode)
+            .where(AlertEpisode.id == row.id)
+            .values(status="resolved", ends_at=alert.ends_at or now, last_seen=now)
+        )
+        if row.incident_id is not None:
+            touched.add(row.incident_id)
+    result.resolved_episodes = len(resolving) + sum(1 for a in new if a.status == "resolved")
+    resolved_ids = {row.id for row, _ in resolving}
+    seen_only = [row.id for row in existing.values() if row.id not in resolved_ids]
+    if seen_only:
+        session.execute(update(AlertEpisode).where(AlertEpisode.id.in_(seen_only)).values(last_seen=now))
+    _resolve_finished(session, touched, now, result)
     return result

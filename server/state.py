@@ -16,6 +16,7 @@ from augur.server.settings import Settings
 from augur.server.store import Store
 
 if TYPE_CHECKING:
+    from augur.server.group_commit import GroupCommitter
     from augur.server.metrics import Metrics
     from augur.server.worker import JobHandler
 
@@ -31,6 +32,8 @@ class AppState:
     metrics: Metrics
     grouping: GroupingPolicy
     handlers: dict[str, JobHandler] = field(default_factory=dict)
+    #: Writes webhooks (batching concurrent ones); ``None`` writes each in its own transaction.
+    committer: GroupCommitter | None = None
 
 
 def app_state(request: Request) -> AppState:

@@ -104,13 +104,30 @@ def _describe(exc: ValidationError) -> tuple[str, str]:
     return "invalid_payload", "; ".join(parts) + more
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def parse_payload(body: bytes) -> WebhookPayload:
     """Validate a webhook body; raise :class:`ApiError` (400/422) with the reason if it is not one."""
     try:
-        return WebhookPayload.model_validate_json(body)
+        payload = WebhookPayload.model_validate_json(body)
     except ValidationError as exc:
         code, reason = _describe(exc)
         raise ApiError(400 if code == "invalid_json" else 422, code, reason) from None
+    if b"\\u0000" in body and _has_nul(payload.model_dump()):
+        # PostgreSQL text cannot hold NUL; refusing it here keeps both stores' behaviour the same
+        # and gives a 4xx (a 5xx would make Alertmanager retry it forever).
+        raise ApiError(
+            422, "invalid_payload", "a string contains a NUL character (\\u0000), which augur does not store"
+        )
+    return payload
 
 
 def _authenticate(request: Request, state: AppState) -> None:
@@ -168,14 +185,18 @@ async def receive_alertmanager(request: Request, state: AppState = Depends(app_s
         _authenticate(request, state)
         payload = parse_payload(await _read_body(request, state.settings.webhook_max_bytes))
         try:
-            result: IngestResult = await run_in_threadpool(
-                ingest,
-                state.store,
-                payload,
-                state.grouping,
-                datetime.now(UTC),
-                state.settings.worker_max_attempts,
-            )
+            result: IngestResult
+            if state.committer is not None:
+                result = await state.committer.submit(payload)
+            else:
+                result = await run_in_threadpool(
+                    ingest,
+                    state.store,
+                    payload,
+                    state.grouping,
+                    datetime.now(UTC),
+                    state.settings.worker_max_attempts,
+                )
         except SQLAlchemyError as exc:
             log.error("webhook not stored: %s", exc)
             raise ApiError(

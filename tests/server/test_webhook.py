@@ -180,6 +180,12 @@ def _malformed() -> list[tuple[str, bytes, int, str]]:
             "invalid_payload",
         ),
         (
+            "NUL character in a label",
+            json.dumps(dict(good, alerts=[dict(good["alerts"][0], labels={"alertname": "a\x00b"})])).encode(),
+            422,
+            "invalid_payload",
+        ),
+        (
             "alert status unknown",
             json.dumps(dict(good, alerts=[dict(good["alerts"][0], status="pending")])).encode(),
             422,
