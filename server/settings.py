@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     log_db: Path | None = Field(default=None, description="Embedded SQLite log store (default in data_dir).")
     gpu_probe_urls: list[str] = Field(
         default_factory=list,
-        description="Probe endpoints of GPU nodes (`augur probe` on each), e.g. http://gpu-1:9402.",
+        description="Probe endpoints of GPU nodes (`augur probe` on each); in the environment a JSON "
+        "list: AUGUR_GPU_PROBE_URLS='[\"http://gpu-1:9402\"]'.",
     )
     gpu_probe_local: bool = Field(default=True, description="gpu_probe also reads this host's GPUs via NVML.")
     catalog_file: Path | None = Field(default=None, description="Platform catalog YAML.")
