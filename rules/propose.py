@@ -301,96 +301,123 @@ class _Engine:
         return [r for r in self.existing if r.kind == "alerting" and pattern.search(r.query)]
 
 
-def propose(
-    findings: Findings, history: PrometheusHistory, *, existing: list[ExistingRule] | None = None,
-    known_fingerprints: set[str] | None = None, config: EngineConfig | None = None, now: float | None = None,
-) -> ProposalSet:
-    """Propose rules for an investigated incident (see the module docstring)."""
-    cfg = config or EngineConfig()
-    end = time.time() if now is None else now
-    rules = fetch_existing_rules(history) if existing is None else existing
-    engine = _Engine(findings, history, rules, set(known_fingerprints or ()), cfg, end)
-    root = findings.root_cause
+def _threshold_and_trend(engine: _Engine, root: Signal, threshold: _Threshold, source_name: str) -> None:
+    """The root cause's adaptive threshold (or missing-signal) rule and its trend rule."""
+    f = engine.f
     what = root.name or metric_of(root.query)
-    lead_s = findings.first_alert_at - root.onset
-    evidence = _evidence(findings, root)
-    threshold = adaptive_threshold(history, root, cfg, findings.first_alert_at)
-    word = "above" if root.direction == "up" else "below"
-    agg = "max" if root.direction == "up" else "min"
-
+    evidence = _evidence(f, root)
+    agg, word = ("max", "above") if root.direction == "up" else ("min", "below")
     covering = engine.covered(root)
     kind = ProposalKind.THRESHOLD if covering else ProposalKind.MISSING_SIGNAL
     gap = (f"The existing rule(s) {', '.join(r.name for r in covering)} watch this metric but the first "
            "page came from a symptom." if covering else
            f"No loaded alerting rule watches {metric_of(root.query)} at all: the chain's first link "
            "had no alert.")
-    source_name = engine.name_for(root, "AboveBaseline" if root.direction == "up" else "BelowBaseline")
+    t = _fmt(threshold.value)
     engine.add_rule(kind, root, {
         "alert": source_name, "expr": _condition(root, threshold), "for": "5m",
         "labels": engine.labels("ticket", root),
-        "annotations": engine.annotations(f"{what} {word} its usual level ({_fmt(threshold.value)}) and "
-                                          "unlike the same time yesterday or last week", evidence),
-    }, f"{what} changed {lead_s / 60:.0f} min before the incident's first alert {_cite(evidence)}, from "
-       f"{_fmt(threshold.baseline)} to {_fmt(threshold.after or threshold.value)}. {gap} Threshold "
-       f"{_fmt(threshold.value)}: the 99.5th percentile of the history before the onset plus its spread; "
+        "annotations": engine.annotations(f"{what} {word} its usual level ({t}) and unlike the same time "
+                                          "yesterday or last week", evidence),
+    }, f"{what} changed {(f.first_alert_at - root.onset) / 60:.0f} min before the incident's first alert "
+       f"{_cite(evidence)}, from {_fmt(threshold.baseline)} to {_fmt(threshold.after or threshold.value)}. "
+       f"{gap} Threshold {t}: the 99.5th percentile of the history before the onset plus its spread; "
        "suppressed while within that margin of the same time yesterday or last week, so recurring surges "
        "do not page.", evidence, f"{agg}({root.query})", threshold.value)
 
-    trend_expr = (f"predict_linear({_range(root.query, '30m')}, 3600) "
-                  f"{'>' if root.direction == 'up' else '<'} {_fmt(threshold.value)}")
+    projected = f"predict_linear({_range(root.query, '30m')}, 3600)"
     engine.add_rule(ProposalKind.TREND, root, {
-        "alert": engine.name_for(root, "TrendingToThreshold"), "expr": trend_expr, "for": "10m",
+        "alert": engine.name_for(root, "TrendingToThreshold"),
+        "expr": f"{projected} {'>' if root.direction == 'up' else '<'} {t}", "for": "10m",
         "labels": engine.labels("ticket", root),
-        "annotations": engine.annotations(f"{what} is on course to cross {_fmt(threshold.value)} within "
-                                          "the hour", evidence),
+        "annotations": engine.annotations(f"{what} is on course to cross {t} within the hour", evidence),
     }, f"A sustained slope of {what} {_cite(evidence)} predicts the crossing before it happens "
-       "(linear fit over 30 min, projected one hour ahead).", evidence,
-       f"{agg}(predict_linear({_range(root.query, '30m')}, 3600))", threshold.value)
+       "(linear fit over 30 min, projected one hour ahead).", evidence, f"{agg}({projected})",
+       threshold.value)
 
-    effect = next((s for s in findings.chain if metric_of(s.query) != metric_of(root.query)), None)
-    if effect is not None:
-        effect_threshold = adaptive_threshold(history, effect, cfg, findings.first_alert_at)
-        shared = [k for k, v in root.labels.items() if effect.labels.get(k) == v]
-        both = _evidence(findings, root, effect)
-        effect_name = effect.name or metric_of(effect.query)
-        engine.add_rule(ProposalKind.COMPOSITE, root, {
-            "alert": engine.name_for(root, "With" + _camel(metric_of(effect.query)) + "Change"),
-            "expr": f"({_condition(root, threshold, seasonal=False)})\nand on({', '.join(shared)})\n"
-                    f"({_condition(effect, effect_threshold, seasonal=False)})",
-            "for": "5m", "labels": engine.labels("page", root),
-            "annotations": engine.annotations(f"{what} and {effect_name} both off their usual levels: "
-                                              "the cause and its effect", both),
-        }, f"The cause {what} {_cite(root.evidence_ids)} was followed by {effect_name} "
-           f"{_cite(effect.evidence_ids)} {(effect.onset - root.onset) / 60:.0f} min later; together they "
-           "are a page, alone the cause is a ticket.", both, f"{agg}({root.query})", threshold.value)
 
-    targets = [s for s in findings.symptoms if s.layer != "business" and s.alertname != source_name]
-    if targets:
-        names = sorted({s.alertname for s in targets})
-        shared_keys = sorted(set.intersection(*[{k for k, v in s.labels.items() if root.labels.get(k) == v}
-                                                for s in targets]))
-        scope = {k: v for s in targets for k, v in s.labels.items()
-                 if k in ("service", "namespace", "model", "job") and k not in shared_keys}
-        sources = [source_name, *(r.name for r in covering)]
-        inhibit = {
-            "source_matchers": [f'alertname=~"{"|".join(sorted(set(sources)))}"',
-                                *(f'{k}="{v}"' for k, v in sorted(root.labels.items()))],
-            "target_matchers": [f'alertname=~"{"|".join(names)}"',
-                                *(f'{k}="{v}"' for k, v in sorted(scope.items()))],
-            "equal": shared_keys,
-        }
-        cited = _evidence(findings, root, *findings.chain)
-        validation = check_inhibit_rule(inhibit, cfg.amtool)
-        if validation.ok:
-            engine.keep(Proposal.build(
-                ProposalKind.INHIBITION, "alertmanager", inhibit, validation=validation, evidence_ids=cited,
-                incident_id=findings.incident_id,
-                rationale=f"{', '.join(names)} fired because of {what} {_cite(cited)}; while the cause "
-                          "alerts, these symptoms add pages without adding information. Business alerts "
-                          "stay visible.",
-            ))
-        else:
-            engine.out.skipped.append(f"inhibition: amtool rejected it: {validation.output}")
+def _composite(engine: _Engine, root: Signal, threshold: _Threshold) -> None:
+    """The cause AND its first downstream effect (another metric), as one paging rule."""
+    effect = next((s for s in engine.f.chain if metric_of(s.query) != metric_of(root.query)), None)
+    if effect is None:
+        return
+    try:
+        effect_threshold = adaptive_threshold(engine.h, effect, engine.cfg, engine.f.first_alert_at)
+    except BacktestError as exc:
+        engine.out.skipped.append(f"composite rule with {effect.query}: {exc}")
+        return
+    what = root.name or metric_of(root.query)
+    shared = [k for k, v in root.labels.items() if effect.labels.get(k) == v]
+    both = _evidence(engine.f, root, effect)
+    effect_name = effect.name or metric_of(effect.query)
+    engine.add_rule(ProposalKind.COMPOSITE, root, {
+        "alert": engine.name_for(root, "With" + _camel(metric_of(effect.query)) + "Change"),
+        "expr": f"({_condition(root, threshold, seasonal=False)})\nand on({', '.join(shared)})\n"
+                f"({_condition(effect, effect_threshold, seasonal=False)})",
+        "for": "5m", "labels": engine.labels("page", root),
+        "annotations": engine.annotations(f"{what} and {effect_name} both off their usual levels: the cause "
+                                          "and its effect", both),
+    }, f"The cause {what} {_cite(root.evidence_ids)} was followed by {effect_name} "
+       f"{_cite(effect.evidence_ids)} {(effect.onset - root.onset) / 60:.0f} min later; together they are a "
+       "page, alone the cause is a ticket.", both,
+       f"{'max' if root.direction == 'up' else 'min'}({root.query})", threshold.value)
+
+
+def _inhibition(engine: _Engine, root: Signal, source_name: str) -> None:
+    """An Alertmanager inhibit rule: the cause's alerts mute the non-business symptoms it produced."""
+    targets = [s for s in engine.f.symptoms if s.layer != "business" and s.alertname != source_name]
+    if not targets:
+        return
+    names = sorted({s.alertname for s in targets})
+    shared_keys = sorted(set.intersection(*[{k for k, v in s.labels.items() if root.labels.get(k) == v}
+                                            for s in targets]))
+    scope = {k: v for s in targets for k, v in s.labels.items()
+             if k in ("service", "namespace", "model", "job") and k not in shared_keys}
+    sources = sorted({source_name, *(r.name for r in engine.covered(root))})
+    inhibit = {
+        "source_matchers": [f'alertname=~"{"|".join(sources)}"',
+                            *(f'{k}="{v}"' for k, v in sorted(root.labels.items()))],
+        "target_matchers": [f'alertname=~"{"|".join(names)}"',
+                            *(f'{k}="{v}"' for k, v in sorted(scope.items()))],
+        "equal": shared_keys,
+    }
+    validation = check_inhibit_rule(inhibit, engine.cfg.amtool)
+    if not validation.ok:
+        engine.out.skipped.append(f"inhibition: amtool rejected it: {validation.output}")
+        return
+    cited = _evidence(engine.f, root, *engine.f.chain)
+    what = root.name or metric_of(root.query)
+    engine.keep(Proposal.build(
+        ProposalKind.INHIBITION, "alertmanager", inhibit, validation=validation, evidence_ids=cited,
+        incident_id=engine.f.incident_id,
+        rationale=f"{', '.join(names)} fired because of {what} {_cite(cited)}; while the cause alerts, these "
+                  "symptoms add pages without adding information. Business alerts stay visible.",
+    ))
+
+
+def propose(
+    findings: Findings, history: PrometheusHistory, *, existing: list[ExistingRule] | None = None,
+    known_fingerprints: set[str] | None = None, config: EngineConfig | None = None, now: float | None = None,
+) -> ProposalSet:
+    """Propose rules for an investigated incident (see the module docstring).
+
+    ``existing`` defaults to the rules the Prometheus has loaded; ``known_fingerprints`` are
+    proposals already stored. Raises :class:`BacktestError` only when Prometheus cannot be queried.
+    """
+    cfg = config or EngineConfig()
+    rules = fetch_existing_rules(history) if existing is None else existing
+    engine = _Engine(findings, history, rules, set(known_fingerprints or ()), cfg,
+                     time.time() if now is None else now)
+    root = findings.root_cause
+    source_name = engine.name_for(root, "AboveBaseline" if root.direction == "up" else "BelowBaseline")
+    try:
+        threshold = adaptive_threshold(history, root, cfg, findings.first_alert_at)
+    except BacktestError as exc:
+        engine.out.skipped.append(f"threshold, trend and composite rules for {root.query}: {exc}")
+    else:
+        _threshold_and_trend(engine, root, threshold, source_name)
+        _composite(engine, root, threshold)
+    _inhibition(engine, root, source_name)
     return engine.out
 
 

@@ -169,3 +169,30 @@ def test_recorded_proposals_wait_for_review_once(
     assert {p.id for p in pending} == {p.id for p in first.proposals} and len(pending) == 4
     again = propose_and_record(_findings(prom_history), history, repo, existing=[], now=now)
     assert again.proposals == [] and len(repo.find()) == 4
+
+
+def test_latency_root_cause_and_too_little_history(
+        prom_history: PromHistory, history: PrometheusHistory) -> None:
+    """A root cause that is an expression, not a selector, gets valid rules (subqueries for the
+    offsets and the trend); a root cause with no history before its onset gets an explanation."""
+    p99 = ('histogram_quantile(0.99, sum by (le) '
+           '(rate(http_request_duration_seconds_bucket{service="ranker-serving"}[5m])))')
+    onset = prom_history.onsets["http_request_duration_seconds"]
+    latency = Findings(first_alert_at=onset + 900,
+                       root_cause=Signal(query=p99, direction="up", onset=onset, layer="service",
+                                         evidence_ids=["ev-9999aaaa0001"]))
+    result = propose(latency, history, existing=[], now=prom_history.t_end + 60)
+    threshold = next(p for p in result.proposals if p.kind is ProposalKind.MISSING_SIGNAL)
+    assert "[5m:1m] offset 1d" in threshold.rule["expr"] and threshold.validation.ok
+    assert threshold.backtest is not None and threshold.backtest.lead_minutes is not None
+    assert threshold.backtest.lead_minutes > 0
+    trend = next(p for p in result.proposals if p.kind is ProposalKind.TREND)
+    assert "[30m:1m]" in trend.rule["expr"] and trend.validation.ok
+
+    early = Findings(first_alert_at=prom_history.t_start + 600, symptoms=[
+        SymptomAlert(alertname="ServingLatencyP99High", labels={"service": "ranker-serving"})],
+        root_cause=Signal(query=DRIFT, direction="up", onset=prom_history.t_start + 60,
+                          labels={"model": "ranker"}))
+    sparse = propose(early, history, existing=[], now=prom_history.t_end + 60)
+    assert [p.kind for p in sparse.proposals] == [ProposalKind.INHIBITION]
+    assert any("too little history before the onset" in s for s in sparse.skipped)
