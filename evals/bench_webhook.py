@@ -59,6 +59,9 @@ class StormResult:
     episodes_stored: int
     episodes_expected: int
     non_2xx: int
+    server_cpu_s: float
+    alerts_per_server_cpu_s: float
+    load_average: float
 
 
 def _alert(group: int, index: int, start: datetime) -> dict[str, Any]:
@@ -144,6 +147,12 @@ async def _post_all(url: str, bodies: list[bytes], concurrency: int) -> tuple[li
     return latencies, failures, elapsed
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -193,7 +202,9 @@ def run_storm(
                     f"augur serve did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
                 )
             time.sleep(0.05)
+        cpu_before = _cpu_seconds(proc.pid)
         latencies, failures, elapsed = asyncio.run(_post_all(url, bodies, concurrency))
+        server_cpu = _cpu_seconds(proc.pid) - cpu_before
         rss = _peak_rss_mib(proc.pid)
     finally:
         proc.terminate()
@@ -213,6 +224,9 @@ def run_storm(
         episodes_stored=_count_episodes(database_url),
         episodes_expected=expected,
         non_2xx=failures,
+        server_cpu_s=round(server_cpu, 2),
+        alerts_per_server_cpu_s=round(posted / server_cpu, 1) if server_cpu else float("nan"),
+        load_average=os.getloadavg()[0],
     )
 
 
@@ -279,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  max {r.max_ms:6.1f} ms  peak RSS {r.peak_rss_mib:5.0f} MiB"
             f"  episodes {r.episodes_stored}/{r.episodes_expected}{' LOST ' + str(lost) if lost else ''}"
             f"  non-2xx {r.non_2xx}"
+        )
+        print(
+            f"  {'':10s} server CPU {r.server_cpu_s:.2f} s"
+            f" = {r.alerts_per_server_cpu_s:,.0f} alerts per CPU-second;"
+            f" 1-min load average {r.load_average:.1f} (for the machine's {os.cpu_count()} CPUs)"
         )
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
