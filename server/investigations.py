@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from augur.server.store import Store
 __all__ = ["InvestigationRequest", "investigation_handler", "router"]
 
 router = APIRouter(tags=["investigations"])
+log = logging.getLogger(__name__)
 INVESTIGATE = "investigate"
 
 
@@ -174,8 +176,13 @@ def _alert_from_incident(store: Store, incident_id: int) -> dict[str, Any]:
                 "fingerprint": ep.fingerprint}
 
 
-def investigation_handler(settings: Settings, *, registry: Any = None, catalog: Any = None) -> Any:
-    """The ``investigate`` job handler for ``settings`` (tools, catalog, LLM and checkpoints)."""
+def investigation_handler(settings: Settings, *, registry: Any = None, catalog: Any = None,
+                          on_report: Any = None) -> Any:
+    """The ``investigate`` job handler for ``settings`` (tools, catalog, LLM and checkpoints).
+
+    ``on_report(store, incident_id, report)``, if given, runs after the report is stored (the
+    Slack notifier posts it); its failure is logged, never retried: the report is already saved.
+    """
 
     async def handle(job: ClaimedJob, store: Store) -> None:
         from augur.agent.catalog import load_catalog
@@ -218,6 +225,11 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
                     "confidence": report.root_cause.confidence, "verdict": report.root_cause.verdict}))
 
         await asyncio.to_thread(store_report)
+        if on_report is not None:
+            try:
+                await asyncio.to_thread(on_report, store, incident_id, report)
+            except Exception:
+                log.exception("incident %s: the report notifier failed (the report is stored)", incident_id)
 
     return handle
 

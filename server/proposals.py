@@ -54,7 +54,11 @@ class ProposalService:
 
     def decide(self, proposal_id: str, action: str, token: str | None, comment: str) -> ReviewOutcome:
         """Authenticate the reviewer, approve or reject, and apply an approved rule if configured."""
-        reviewer = self.reviewers.authenticate(token)
+        return self.decide_as(proposal_id, action, self.reviewers.authenticate(token), comment)
+
+    def decide_as(self, proposal_id: str, action: str, reviewer: str, comment: str) -> ReviewOutcome:
+        """Approve or reject as ``reviewer``, already authenticated by the caller (a token, or a
+        signed Slack request mapped to a reviewer on the allowlist), and apply an approved rule."""
         if action == "reject":
             return reject(self.repo, proposal_id, reviewer, comment)
         outcome = approve(self.repo, proposal_id, reviewer, comment)

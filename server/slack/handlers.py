@@ -1,0 +1,133 @@
+"""What augur does with a Slack request, shared by the HTTP endpoints and Socket Mode.
+
+Each handler takes the request's parsed payload and returns an :class:`Ack`: the body to answer
+Slack with right away (Slack wants it within 3 s) and the slow ``work`` to run after the answer
+(FastAPI background task, or a thread in Socket Mode):
+
+- events (``app_mention``): answered in the thread with ``chat.postMessage``; a retried delivery
+  of an ``event_id`` already handled is acknowledged and ignored (``slack_events`` unique key);
+- slash commands (``/augur why|status|ask ...``): an ephemeral "looking into it" now, the answer
+  later through the command's ``response_url``;
+- interactive payloads (``block_actions`` on proposal buttons): an empty 200 now, the review
+  action and ``chat.update`` later (:mod:`augur.server.slack.approvals`).
+
+Signatures are checked before any of this (:mod:`augur.server.slack.signature`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
+from sqlalchemy.exc import IntegrityError
+
+from augur.server.models import SlackEvent, utcnow
+from augur.server.questions import ask
+from augur.server.slack.approvals import Click, SlackApprovals
+from augur.server.slack.blocks import APPROVE, REJECT, answer_blocks
+from augur.server.store import Store
+
+__all__ = ["Ack", "SlackHandlers", "record_event", "run_safely"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ack:
+    """The immediate answer to Slack, and the work to do after it has been sent."""
+
+    body: dict[str, Any] | None = None
+    work: Callable[[], None] | None = None
+
+
+def record_event(store: Store, event_id: str) -> bool:
+    """Remember a Slack event id; False if it was already handled (a retry)."""
+    try:
+        with store.transaction() as session:
+            session.add(SlackEvent(event_id=event_id, received_at=utcnow()))
+    except IntegrityError:
+        return False
+    return True
+
+
+class SlackHandlers:
+    """Events, commands and interactions, answered from the store and the review flow."""
+
+    def __init__(self, store: Store, client: WebClient, approvals: SlackApprovals,
+                 *, response_client: Callable[[str], WebhookClient] = WebhookClient) -> None:
+        self.store = store
+        self.client = client
+        self.approvals = approvals
+        self.response_client = response_client
+
+    def on_event(self, payload: dict[str, Any]) -> Ack:
+        """An Events API body: ``url_verification`` or an ``event_callback``."""
+        kind = payload.get("type")
+        if kind == "url_verification":
+            return Ack({"challenge": str(payload.get("challenge", ""))})
+        if kind != "event_callback":
+            return Ack({"ok": True, "ignored": f"type {kind!r}"})
+        event_id = str(payload.get("event_id") or "")
+        event = payload.get("event") or {}
+        if not event_id:
+            return Ack({"ok": True, "ignored": "no event_id"})
+        if not record_event(self.store, event_id):
+            return Ack({"ok": True, "duplicate": event_id})
+        if event.get("type") != "app_mention" or event.get("bot_id"):
+            return Ack({"ok": True})
+        channel, text = str(event.get("channel", "")), str(event.get("text", ""))
+        thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
+
+        def work() -> None:
+            result = ask(self.store, text)
+            self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or None,
+                                         text=result.as_text(), blocks=answer_blocks(result))
+
+        return Ack({"ok": True}, work)
+
+    def on_command(self, form: dict[str, str]) -> Ack:
+        """A slash command (``/augur why 12``): ephemeral ack now, the answer via ``response_url``."""
+        text = form.get("text", "").strip()
+        response_url = form.get("response_url", "")
+        if not text:
+            text = "help"
+
+        def work() -> None:
+            result = ask(self.store, text)
+            if response_url:
+                self.response_client(response_url).send(
+                    text=result.as_text(), blocks=answer_blocks(result), response_type="in_channel")
+
+        return Ack({"response_type": "ephemeral", "text": f"Looking into `{text}`…"}, work)
+
+    def on_interactive(self, payload: dict[str, Any]) -> Ack:
+        """An interactive payload: proposal buttons in ``block_actions``; anything else is acked."""
+        if payload.get("type") != "block_actions":
+            return Ack()
+        user = str((payload.get("user") or {}).get("id", ""))
+        container = payload.get("container") or {}
+        channel = str(container.get("channel_id") or (payload.get("channel") or {}).get("id") or "")
+        message_ts = str(container.get("message_ts") or (payload.get("message") or {}).get("ts") or "")
+        clicks = [Click(user_id=user, action_id=str(a.get("action_id")), proposal_id=str(a.get("value", "")),
+                        channel=channel or None, message_ts=message_ts or None)
+                  for a in payload.get("actions", []) if a.get("action_id") in (APPROVE, REJECT)]
+        if not clicks:
+            return Ack()
+
+        def work() -> None:
+            for click in clicks:
+                self.approvals.handle(click)
+
+        return Ack(None, work)
+
+
+def run_safely(work: Callable[[], None]) -> None:
+    """Run post-ack work, logging (not raising) its failure: Slack already has its answer."""
+    try:
+        work()
+    except Exception:
+        log.exception("Slack work after the ack failed")
