@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from augur.evals.scenario import Distribution, Effect, Fault, MetricSpec, Scenario
 from augur.evals.servers import Sample, write_openmetrics
 
-__all__ = ["Generated", "SeriesModel", "default_t_end", "generate", "histogram_quantile"]
+__all__ = ["Generated", "SeriesModel", "default_t_end", "generate", "histogram_quantile", "le_label"]
 
 Array = NDArray[np.float64]
 
@@ -178,7 +178,8 @@ class SeriesModel:
         return [*shares, np.ones_like(median)]
 
 
-def _le(bound: float) -> str:
+def le_label(bound: float) -> str:
+    """A histogram bucket bound as its ``le`` label value (``0.25``, ``1``, ``2.5``)."""
     return f"{bound:g}"
 
 
@@ -206,7 +207,7 @@ def _metric_samples(model: SeriesModel, spec: MetricSpec) -> Iterator[Sample]:
     assert spec.histogram is not None
     median, sigma = model.shape(spec, t)
     shares = model.bucket_shares(spec, median, sigma)
-    bounds = [*(_le(b) for b in spec.histogram.buckets), "+Inf"]
+    bounds = [*(le_label(b) for b in spec.histogram.buckets), "+Inf"]
     mean = median * np.exp(sigma**2 / 2.0)
     for bound, share in zip(bounds, shares, strict=True):
         cum = np.cumsum(increments * share)

@@ -214,11 +214,14 @@ class PrometheusServer(_Process):
         evaluation_interval: str = "1s",
         port: int | None = None,
         timeout_s: float = 30.0,
+        drop_target_labels: bool = False,
     ) -> PrometheusServer:
         """Start Prometheus, backfilling ``openmetrics`` first and loading ``rule_files``.
 
         Rule files are copied into :attr:`rules_dir`, which the config globs, so rules written
-        there later load on ``POST /-/reload`` (lifecycle API enabled).
+        there later load on ``POST /-/reload`` (lifecycle API enabled). With
+        ``drop_target_labels`` scraped series lose ``job`` and ``instance``, so a live exporter's
+        samples continue the backfilled series of the same name and labels (which have neither).
         """
         binary = require_binary("prometheus")
         root, own = _workdir(workdir, "augur-prom-")
@@ -236,9 +239,12 @@ class PrometheusServer(_Process):
             target = alertmanager_url.removeprefix("http://").rstrip("/")
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [target]}]}]}
         if scrape_targets:
-            config["scrape_configs"] = [
-                {"job_name": "augur-test", "static_configs": [{"targets": list(scrape_targets)}]}
-            ]
+            scrape: dict[str, object] = {
+                "job_name": "augur-test", "static_configs": [{"targets": list(scrape_targets)}]
+            }
+            if drop_target_labels:
+                scrape["metric_relabel_configs"] = [{"action": "labeldrop", "regex": "job|instance"}]
+            config["scrape_configs"] = [scrape]
         config_path = root / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config))
         server._spawn(

@@ -39,6 +39,7 @@ def config() -> None:
 # (Add one line per group; keep the module's imports light.)
 from augur.server.commands import ask as _ask  # noqa: E402
 from augur.server.commands import catalog as _catalog  # noqa: E402
+from augur.server.commands import demo as _demo  # noqa: E402
 from augur.server.commands import eval as _eval  # noqa: E402
 from augur.server.commands import investigate as _investigate  # noqa: E402
 from augur.server.commands import logs as _logs  # noqa: E402
@@ -55,6 +56,7 @@ _serve.register(app)
 _probe.register(app)
 _ask.register(app)
 _eval.register(app)
+_demo.register(app)
 _investigate.register(app)
 
 
