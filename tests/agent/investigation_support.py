@@ -23,13 +23,7 @@ def platform_catalog() -> Catalog:
 
 def registry_for(prometheus_url: str, data_dir: Path) -> ToolRegistry:
     """The tools augur builds from settings pointing at ``prometheus_url``."""
-    registry = build_registry(Settings(prometheus_url=prometheus_url, data_dir=data_dir))
-    if "onset" not in registry:  # until the toolbox wires the onset tool
-        from augur.tools.onset_tool import OnsetTool
-        from augur.tools.prometheus_api import connect
-
-        registry.register(OnsetTool(connect(prometheus_url)))
-    return registry
+    return build_registry(Settings(prometheus_url=prometheus_url, data_dir=data_dir))
 
 
 def write_platform_logs(data_dir: Path, t_end: float, onsets: dict[str, float]) -> int:

@@ -108,7 +108,8 @@ def test_killed_worker_resumes_from_checkpoint_on_another_worker(
         env.update(AUGUR_DATABASE_URL=store_url, AUGUR_DATA_DIR=str(tmp_path),
                    AUGUR_PROMETHEUS_URL=proxy.url, AUGUR_CATALOG_FILE=str(PLATFORM),
                    AUGUR_WORKER_LEASE_SECONDS="2", AUGUR_WORKER_POLL_SECONDS="0.2")
-        first = subprocess.Popen([AUGUR, "worker"], env=env, stderr=subprocess.DEVNULL)
+        logs = [open(tmp_path / f"worker-{n}.log", "wb") for n in (1, 2)]  # noqa: SIM115
+        first = subprocess.Popen([AUGUR, "worker"], env=env, stderr=logs[0])
         workers.append(first)
         assert proxy.holding.wait(60), "the first worker never reached the second round"
         time.sleep(0.5)  # let the stalled round's other calls arrive too
@@ -117,14 +118,16 @@ def test_killed_worker_resumes_from_checkpoint_on_another_worker(
         sent_before_kill = proxy.count
         proxy.release.set()
 
-        second = subprocess.Popen([AUGUR, "worker"], env=env, stderr=subprocess.DEVNULL)
+        second = subprocess.Popen([AUGUR, "worker"], env=env, stderr=logs[1])
         workers.append(second)
         deadline = time.monotonic() + 90
         answer = client.get(f"/v1/incidents/{incident_id}/report")
         while answer.status_code == 404 and time.monotonic() < deadline:
             time.sleep(0.3)
             answer = client.get(f"/v1/incidents/{incident_id}/report")
-        assert answer.status_code == 200, answer.text
+        for log in logs:
+            log.close()
+        assert answer.status_code == 200, (answer.text, (tmp_path / "worker-2.log").read_text()[-3000:])
         second.send_signal(signal.SIGTERM)
         second.wait(15)
     finally:
