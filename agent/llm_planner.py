@@ -35,12 +35,13 @@ How the graph uses it, and how failures surface:
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from augur.agent.llm import Completion, LLMClient, LLMError, LLMRejected
+from augur.agent.llm import Completion, LLMClient, LLMError, LLMRejected, estimate_tokens
 from augur.agent.planner import PlannerError
 from augur.agent.prompt import (
     clip,
@@ -54,9 +55,12 @@ from augur.agent.redact import Redactor
 from augur.agent.state import Budget, InvestigationState, ToolCall, call_key
 from augur.tools.base import ToolRegistry
 
-__all__ = ["SYSTEM_PROMPT", "LLMPlanError", "LLMPlanner", "Mode", "PlanResult"]
+__all__ = ["PREFERRED_TOOLS", "SYSTEM_PROMPT", "LLMPlanError", "LLMPlanner", "Mode", "PlanResult"]
 
 Mode = Literal["auto", "tools", "json", "text"]
+
+#: Offered to the model after the tools the investigation already used, while they fit.
+PREFERRED_TOOLS = ("promql", "promql_range", "prom_series", "log_search", "onset")
 _FALLBACK: dict[str, Literal["json", "text"]] = {"tools": "json", "json": "text"}
 
 #: The planner's fixed instructions. Telemetry never goes here: it goes in the user message.
@@ -137,9 +141,13 @@ class LLMPlanner:
         summary_chars: int = 150,
         max_completion_tokens: int = 400,
         reserve_tokens: int = 1500,
+        max_tool_tokens: int = 1200,
+        preferred_tools: Sequence[str] = PREFERRED_TOOLS,
     ) -> None:
         self.llm = llm
         self.reserve_tokens = reserve_tokens
+        self.max_tool_tokens = max_tool_tokens
+        self.preferred_tools = list(preferred_tools)
         self.mode: Literal["tools", "json", "text"] = "tools" if mode == "auto" else mode
         self.auto = mode == "auto"
         self.max_calls = max_calls
@@ -152,9 +160,33 @@ class LLMPlanner:
     def _names(self, tools: ToolRegistry) -> list[str]:
         return [n for n in tools.names() if self.allowed_tools is None or n in self.allowed_tools]
 
+    def offered_tools(
+        self, state: InvestigationState, tools: ToolRegistry, mode: Literal["tools", "json", "text"]
+    ) -> list[str]:
+        """The tools shown to the model, within ``max_tool_tokens``.
+
+        Tool schemas are the largest part of a prompt (ten tools cost ~2,500 tokens), so the
+        tools the investigation already used come first, then ``preferred_tools``, then the rest
+        by name, as long as they fit. A registry tool the model names without being shown it is
+        still accepted.
+        """
+        used = Counter(str(ev.get("tool")) for ev in (state.get("evidence") or {}).values())
+        rank = {name: i for i, name in enumerate(self.preferred_tools)}
+        offered: list[str] = []
+        total = 0
+        order = sorted(self._names(tools), key=lambda n: (-used[n], rank.get(n, len(rank)), n))
+        for name in order:
+            tool = tools.get(name)
+            size = estimate_tokens(compact_tool_schema(tool) if mode == "tools" else tool_signature(tool))
+            if offered and total + size > self.max_tool_tokens:
+                continue
+            offered.append(name)
+            total += size
+        return sorted(offered)
+
     def messages(
         self, state: InvestigationState, tools: ToolRegistry, budget: Budget, redactor: Redactor,
-        mode: Literal["tools", "json", "text"],
+        mode: Literal["tools", "json", "text"], offered: list[str],
     ) -> list[dict[str, Any]]:
         """The round's chat messages: fixed instructions, then the redacted data block."""
         k = max(1, min(self.max_calls, budget.calls_left))
@@ -162,7 +194,7 @@ class LLMPlanner:
         if mode == "tools":
             system += _TOOLS_TAIL
         else:
-            signatures = "\n".join(tool_signature(tools.get(n)) for n in self._names(tools))
+            signatures = "\n".join(tool_signature(tools.get(n)) for n in offered)
             system += _JSON_TAIL.format(signatures=signatures)
         digest = state_digest(state, redactor=redactor, max_evidence=self.max_evidence,
                               summary_chars=self.summary_chars)
@@ -187,17 +219,17 @@ class LLMPlanner:
         """One planning round; see the module docstring for the result and the errors."""
         notes: list[str] = []
         tokens = 0
-        names = self._names(tools)
         k = max(1, min(self.max_calls, budget.calls_left))
         while True:
             mode = self.mode
             redactor = Redactor()
-            messages = self.messages(state, tools, budget, redactor, mode)
+            offered = self.offered_tools(state, tools, mode)
+            messages = self.messages(state, tools, budget, redactor, mode, offered)
             try:
                 completion = await self.llm.complete(
                     messages,
-                    tools=[compact_tool_schema(tools.get(n)) for n in names] if mode == "tools" else None,
-                    response_format=self._json_format(names, k) if mode == "json" else None,
+                    tools=[compact_tool_schema(tools.get(n)) for n in offered] if mode == "tools" else None,
+                    response_format=self._json_format(offered, k) if mode == "json" else None,
                     max_completion_tokens=self.max_completion_tokens,
                     budget=_Reserved(budget, self.reserve_tokens),
                 )

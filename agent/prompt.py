@@ -21,6 +21,7 @@ from typing import Any
 from augur.agent.redact import Redactor
 from augur.agent.state import InvestigationState
 from augur.tools.base import Tool
+from augur.tools.prometheus_api import TIME_HELP
 
 __all__ = [
     "clip",
@@ -146,6 +147,11 @@ def state_digest(
     return "\n".join(lines)
 
 
+#: Schema keys an LLM does not need to pick a call: titles, and bounds the tool validates anyway
+#: (a call outside them is refused with the tool's own message).
+_DROPPED_KEYS = frozenset({"title", "maxItems", "minItems", "maxLength", "minLength", "maximum", "minimum"})
+
+
 def _compact(node: Any, description_chars: int) -> Any:
     if isinstance(node, dict):
         node = dict(node)
@@ -160,12 +166,17 @@ def _compact(node: Any, description_chars: int) -> Any:
                 node["anyOf"] = rest
             if node.get("default", 0) is None:
                 del node["default"]
+        if node.get("anyOf") == [{"type": "string"}, {"type": "number"}]:
+            # Times (and steps) take a string or Unix seconds; a string always works.
+            del node["anyOf"]
+            node["type"] = "string"
         out: dict[str, Any] = {}
         for key, value in node.items():
-            if key == "title":
+            if key in _DROPPED_KEYS:
                 continue
             if key == "description" and isinstance(value, str):
-                out[key] = clip(value, description_chars)
+                # The system prompt says how to write times once; no need to repeat it per field.
+                out[key] = clip(value.replace(TIME_HELP, "time"), description_chars)
             elif key == "properties" and isinstance(value, dict):
                 out[key] = {name: _compact(prop, description_chars) for name, prop in value.items()}
             else:
@@ -176,14 +187,14 @@ def _compact(node: Any, description_chars: int) -> Any:
     return node
 
 
-def compact_tool_schema(tool: Tool, *, description_chars: int = 70) -> dict[str, Any]:
+def compact_tool_schema(tool: Tool, *, description_chars: int = 60) -> dict[str, Any]:
     """The tool's OpenAI function schema, lean: no pydantic titles or null options, short descriptions."""
     schema = tool.schema()
     function = schema["function"]
     parameters = _compact(function["parameters"], description_chars)
     parameters.pop("description", None)
     return {"type": "function", "function": {
-        "name": function["name"], "description": clip(function["description"], 200), "parameters": parameters,
+        "name": function["name"], "description": clip(function["description"], 160), "parameters": parameters,
     }}
 
 

@@ -64,9 +64,9 @@ def test_injected_log_line_stays_data_and_grants_nothing(llm_endpoint: ScriptedE
     body = json.dumps(request)
     assert JWT not in body and "hunter2" not in body
     assert "[REDACTED:bearer]" in user and "[REDACTED:secret]" in user
-    # The tools offered are the read-only registry, unchanged by the injection.
+    # The tools offered come from the read-only registry, unchanged by the injection.
     assert request["tools"] == clean_request["tools"]
-    assert sorted(t["function"]["name"] for t in request["tools"]) == sample_registry().names()
+    assert {t["function"]["name"] for t in request["tools"]} <= set(sample_registry().names())
 
     # The model obeyed; the planner did not: only the registry call survives.
     assert list(baseline) == []

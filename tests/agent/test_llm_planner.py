@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from augur.agent.llm import LLMClient
+from augur.agent.llm import LLMClient, estimate_tokens
 from augur.agent.llm_planner import LLMPlanError, LLMPlanner, PlanResult
 from augur.agent.planner import Planner, PlannerError
 from augur.agent.state import Budget
@@ -61,7 +61,9 @@ def test_native_tool_calling_returns_validated_registry_calls(llm_endpoint: Scri
     assert planner.llm.usage.total_tokens == 1895
 
     sent = llm_endpoint.requests[0]
-    assert sorted(t["function"]["name"] for t in sent["tools"]) == sample_registry().names()
+    offered = [t["function"]["name"] for t in sent["tools"]]
+    assert "promql_range" in offered and set(offered) <= set(sample_registry().names())
+    assert estimate_tokens(sent["tools"]) <= planner.max_tool_tokens
     assert "title" not in json.dumps(sent["tools"])  # compacted schemas
     assert "response_format" not in sent
     system, user = sent["messages"]
@@ -223,3 +225,16 @@ def test_digest_gives_the_model_what_it_needs_compactly(llm_endpoint: ScriptedEn
     assert "2026-11-24T02:40:00Z" in user  # the alert's start, in the format the tools accept
     assert f"{ALERT_AT}" not in user
     assert len(user) < 3000
+
+
+def test_tools_offered_fit_the_budget_used_ones_first() -> None:
+    """Schemas are the bulk of a prompt: the investigation's own tools, then preferred ones, fit first."""
+    llm = LLMClient(base_url="http://127.0.0.1:1/v1", model="m")
+    state, registry = sample_state(), sample_registry()
+    assert LLMPlanner(llm, max_tool_tokens=1).offered_tools(state, registry, "tools") == ["promql_range"]
+    everything = LLMPlanner(llm, max_tool_tokens=100_000).offered_tools(state, registry, "tools")
+    assert everything == registry.names()
+    some = LLMPlanner(llm, max_tool_tokens=700).offered_tools(state, registry, "tools")
+    assert "promql_range" in some and "promql" in some and len(some) < len(everything)
+    only = LLMPlanner(llm, allowed_tools={"promql"}, max_tool_tokens=100_000)
+    assert only.offered_tools(state, registry, "json") == ["promql"]
