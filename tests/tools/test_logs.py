@@ -205,6 +205,9 @@ def test_sqlite_query_and_filters_narrow_the_lines(store: SqliteLogStore, night:
     oom = run(tool, query='"out of memory"')
     assert oom.data["total"] == sum(1 for line in night if line.event == "X1")
     assert oom.data["total_templates"] == 1
+    # Nothing matched before the baseline cut, so the one template is new, and the summary says why.
+    assert oom.data["templates"][0]["new"] and oom.data["baseline_scanned"] == 0
+    assert "no matching line before 00:45:00" in oom.summary
     ranker = run(tool, filters={"service": "RANKER-serving", "level": "warning"})
     assert ranker.data["total"] == sum(1 for line in night if line.event == "R3")
     by_label = run(tool, filters={"event_label": "V3"}, query="10.0.0.1 OR Aborted")

@@ -152,7 +152,8 @@ class LogSearchTool(Tool):
         scanned = list(records.values())
         baseline_lines = sum(1 for r in scanned if r.ts < baseline_end)
         mined = mine_templates(
-            scanned, baseline_end=baseline_end if baseline_lines else None,
+            # The baseline window is always covered: fully by the first scan, or by the second one.
+            scanned, baseline_end=baseline_end if baseline_end > start else None,
             max_templates=min(args.limit, lim.max_templates), max_samples=lim.max_samples,
         )
         if mined.total_templates > len(mined.templates):
@@ -202,11 +203,14 @@ class LogSearchTool(Tool):
         new = [t for t in templates if t.new]
         if new:
             shown = "; ".join(f"'{t.template[:120]}' x{t.count} from {_hm(t.first_seen)}" for t in new[:3])
-            parts.append(f"NEW since {_hm(baseline_end)}: {shown}")
-        elif baseline_lines:
+            quiet = f" (no matching line before {_hm(baseline_end)})" if not baseline_lines else ""
+            if baseline_lines and page.total > len(page.records):  # the scan was cut: say what "new" means
+                quiet = f" (absent from the {baseline_lines} baseline lines scanned)"
+            parts.append(f"NEW since {_hm(baseline_end)}{quiet}: {shown}")
+        elif baseline_end > start:
             parts.append(f"no template is new since {_hm(baseline_end)}")
         else:
-            parts.append("no baseline lines scanned, so no template is flagged new")
+            parts.append("the baseline window is empty (baseline_end = start), so no template is flagged new")
         if page.buckets:
             t, n = max(page.buckets, key=lambda b: b[1])
             parts.append(f"busiest bucket {_hm(t)} ({n} lines)")
