@@ -225,6 +225,19 @@ def test_guards_cut_scan_and_templates_and_say_so(store: SqliteLogStore, night: 
     assert evidence.data["baseline_scanned"] > 0  # the second scan reached the baseline
 
 
+def test_cut_scan_still_finds_the_true_first_occurrence(store: SqliteLogStore, night: list[LabelledLine]) -> None:
+    """The newest 300 lines start well after 02:10; the look-up finds the first OOM line anyway."""
+    evidence = run(LogSearchTool(store, LogLimits(max_docs=300, max_baseline_docs=200)))
+    oom = evidence.data["templates"][0]
+    assert "CUDA out of memory" in oom["template"] and oom["new"] and oom["first_seen_exact"]
+    assert oom["first_seen"] == rfc3339(min(line.ts for line in night if line.event == "X1"))[:19] + "Z"
+    newest_300 = sorted(line.ts for line in night)[-300]
+    assert newest_300 > INCIDENT_AT + 600  # the first scan alone could not have seen 02:10
+    assert "absent from the" not in evidence.summary  # every new template was confirmed
+    old = [t for t in evidence.data["templates"] if not t["new"]]
+    assert old and not any(t["first_seen_exact"] for t in old)  # not looked up, and it says so
+
+
 def test_empty_and_bad_queries_are_evidence(store: SqliteLogStore) -> None:
     tool = LogSearchTool(store)
     empty = run(tool, query="unicorn")
@@ -282,9 +295,12 @@ def test_elasticsearch_baseline_scan_when_the_first_scan_is_cut(
     es.requests.clear()
     limits = LogLimits(max_docs=400, max_baseline_docs=200)
     elastic = run(es_tool(es.url, limits=limits))
-    assert len(es.requests) == 2 and "aggs" not in es.requests[1]["body"]
+    assert "aggs" not in es.requests[1]["body"]  # the baseline scan asks for lines only
+    lookups = [r["body"] for r in es.requests[2:]]
+    assert len(lookups) == 2 and all(b["sort"] == [{"@timestamp": {"order": "asc"}}] for b in lookups)
     lite = run(LogSearchTool(store, limits))
     assert elastic.data["scanned"] == lite.data["scanned"] == 600
+    assert comparable(elastic) == comparable(lite)
     assert elastic.data["templates"][0]["new"] and "CUDA" in elastic.data["templates"][0]["template"]
 
 

@@ -55,14 +55,15 @@ class LogQuery:
     top_fields: tuple[str, ...] = LOGICAL_FIELDS  # fields whose most frequent values are counted
     top_n: int = 5  # values per field
     aggregate: bool = True  # False: only lines are wanted (counts, buckets, top values may be empty)
+    oldest_first: bool = False  # return the oldest matching lines instead of the best/newest
 
 
 @dataclass(slots=True)
 class LogPage:
     """A backend's answer to a :class:`LogQuery`.
 
-    ``records`` holds at most ``max_docs`` lines: the best matches by relevance (BM25 in both
-    backends) when there is query text, the newest lines otherwise. ``buckets`` are
+    ``records`` holds at most ``max_docs`` lines: the oldest when ``oldest_first``, else the best
+    matches by relevance (BM25 in both backends) when there is query text, else the newest. ``buckets`` are
     ``(bucket start, count)`` pairs covering ``[start, end]`` including empty buckets;
     ``top_values`` maps a field to ``(value, count)`` pairs, most frequent first.
     """

@@ -105,7 +105,9 @@ class ElasticsearchLogBackend:
             must.append({"query_string": {"query": q.text, "default_field": f.message,
                                           "default_operator": "AND"}})
         sort: list[Any] = [{f.timestamp: {"order": "desc"}}]
-        if q.text:
+        if q.oldest_first:
+            sort = [{f.timestamp: {"order": "asc"}}]
+        elif q.text:
             sort.insert(0, "_score")
         body: dict[str, Any] = {
             "query": {"bool": {"filter": filters, "must": must}},

@@ -13,6 +13,7 @@ not reach it), at most ``limit`` templates; the summary and ``truncated`` say wh
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,13 @@ from pydantic import BaseModel, Field
 from augur.tools.base import Tool, ToolError
 from augur.tools.evidence import Evidence, EvidenceStatus
 from augur.tools.logs.backend import LOGICAL_FIELDS, LogBackend, LogPage, LogQuery
-from augur.tools.logs.templates import LogTemplate, mine_templates
+from augur.tools.logs.templates import (
+    LogTemplate,
+    masked,
+    mine_templates,
+    template_pattern,
+    template_words,
+)
 from augur.tools.prometheus_api import TIME_HELP, parse_duration, parse_time
 
 __all__ = ["LogLimits", "LogSearchArgs", "LogSearchTool"]
@@ -43,6 +50,10 @@ class LogLimits:
     max_templates: int = 100
     max_samples: int = 3
     top_n: int = 5
+    #: When the scan was cut, the new templates whose true first line is looked up (one query each)...
+    max_confirm: int = 5
+    #: ...reading at most this many of the oldest lines that share the template's words.
+    confirm_docs: int = 200
 
 
 class LogSearchArgs(BaseModel):
@@ -89,7 +100,8 @@ def _bucket_width(span: float, requested: float | None, max_buckets: int) -> flo
 def _template_json(t: LogTemplate) -> dict[str, Any]:
     return {
         "template": t.template, "count": t.count, "baseline_count": t.baseline_count, "new": t.new,
-        "first_seen": _iso(t.first_seen), "last_seen": _iso(t.last_seen),
+        "first_seen": _iso(t.first_seen), "first_seen_exact": t.first_seen_exact,
+        "last_seen": _iso(t.last_seen),
         "levels": t.levels, "services": t.services, "samples": t.samples,
     }
 
@@ -156,6 +168,13 @@ class LogSearchTool(Tool):
             scanned, baseline_end=baseline_end if baseline_end > start else None,
             max_templates=min(args.limit, lim.max_templates), max_samples=lim.max_samples,
         )
+        scan_cut = page.total > len(page.records)
+        if scan_cut:
+            for t in mined.templates:
+                t.first_seen_exact = False
+            candidates = [t for t in mined.templates if t.new][: lim.max_confirm]
+            await asyncio.gather(*(self._confirm(t, query, baseline_end) for t in candidates))
+            mined.templates.sort(key=lambda t: (not t.new, -t.count, t.first_seen))
         if mined.total_templates > len(mined.templates):
             truncated.append(f"templates: {mined.total_templates} -> {len(mined.templates)}")
         data: dict[str, Any] = {
@@ -187,6 +206,33 @@ class LogSearchTool(Tool):
         return Evidence.make(self.name, canonical, EvidenceStatus.OK, summary, data=data,
                              truncated=truncated, source_url=source_url)
 
+    async def _confirm(self, t: LogTemplate, query: LogQuery, baseline_end: float) -> None:
+        """Look up a template's true first line in the window (the scan missed older ones).
+
+        Asks the backend for the oldest lines with the template's constant words (and the user's
+        query) before the first scanned one, and takes the first whose masked text fits the
+        template. A template first seen before the baseline cut is no longer new.
+        """
+        words = template_words(t.template)
+        if not words:
+            return
+        text = " AND ".join(words)
+        if query.text:
+            text = f"({query.text}) AND {text}"
+        page = await self.backend.search(LogQuery(
+            text=text, start=query.start, end=t.first_seen, filters=query.filters,
+            max_docs=self.limits.confirm_docs, top_fields=(), aggregate=False, oldest_first=True,
+        ))
+        pattern = template_pattern(t.template)
+        first = next((r.ts for r in page.records if pattern.match(masked(r.message))), None)
+        if first is not None and first < t.first_seen:
+            t.first_seen = first
+        # Exact when the look-up saw every earlier line that has the words, or found one that fits.
+        t.first_seen_exact = first is not None or len(page.records) < self.limits.confirm_docs
+        if t.first_seen < baseline_end:
+            t.new = False
+            t.baseline_count = max(t.baseline_count, 1)
+
     def _summary(
         self, args: LogSearchArgs, page: LogPage, templates: list[LogTemplate], total_templates: int,
         start: float, end: float, baseline_end: float, baseline_lines: int, truncated: list[str],
@@ -204,7 +250,7 @@ class LogSearchTool(Tool):
         if new:
             shown = "; ".join(f"'{t.template[:120]}' x{t.count} from {_hm(t.first_seen)}" for t in new[:3])
             quiet = f" (no matching line before {_hm(baseline_end)})" if not baseline_lines else ""
-            if baseline_lines and page.total > len(page.records):  # the scan was cut: say what "new" means
+            if any(not t.first_seen_exact for t in new):  # the scan was cut and a look-up failed
                 quiet = f" (absent from the {baseline_lines} baseline lines scanned)"
             parts.append(f"NEW since {_hm(baseline_end)}{quiet}: {shown}")
         elif baseline_end > start:

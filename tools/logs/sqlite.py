@@ -235,6 +235,8 @@ class SqliteLogStore:
         else:
             source = "logs l"
             order = "l.ts DESC, l.id DESC"
+        if q.oldest_first:
+            order = "l.ts, l.id"
         clause = " AND ".join(where)
         rows = conn.execute(
             f"SELECT l.id, l.ts, l.level, l.service, l.host, l.message, l.fields FROM {source} "

@@ -18,12 +18,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drain3 import TemplateMiner
-from drain3.masking import MaskingInstruction
+from drain3.masking import LogMasker, MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 
 from augur.tools.logs.backend import LogRecord
 
-__all__ = ["LogTemplate", "TemplateSet", "mine_templates", "template_miner"]
+__all__ = [
+    "LogTemplate",
+    "TemplateSet",
+    "masked",
+    "mine_templates",
+    "template_miner",
+    "template_pattern",
+    "template_words",
+]
 
 _EDGE_L = r"((?<=[^A-Za-z0-9])|^)"
 _EDGE_R = r"((?=[^A-Za-z0-9])|$)"
@@ -70,6 +78,7 @@ class LogTemplate:
     last_seen: float
     baseline_count: int = 0  # of which before the baseline cut
     new: bool = False  # no line before the baseline cut, and the baseline was scanned
+    first_seen_exact: bool = True  # False: first_seen is the first *scanned* line (the scan was cut)
     levels: dict[str, int] = field(default_factory=dict)
     services: dict[str, int] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)
@@ -82,6 +91,40 @@ class TemplateSet:
     templates: list[LogTemplate]
     total_templates: int
     assignments: dict[str, str] = field(default_factory=dict)  # record id -> template (when asked)
+
+
+_PLACEHOLDER = re.compile(r"<[A-Z*]+>")
+_QUERY_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*[A-Za-z0-9]$")
+_MASKER = LogMasker([MaskingInstruction(pattern, name) for pattern, name in MASKS], "<", ">")
+
+
+def masked(message: str) -> str:
+    """A message as Drain sees it: its first line, bounded, variable parts masked."""
+    return " ".join(_MASKER.mask(message_for_mining(message)).split())
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """A regex matching the :func:`masked` form of every line the template stands for."""
+    parts = []
+    for token in template.split():
+        pieces = _PLACEHOLDER.split(token)
+        parts.append(r"\S*".join(re.escape(p) for p in pieces))
+    return re.compile(r"\s+".join(parts) + r"\Z")
+
+
+def template_words(template: str, limit: int = 6) -> list[str]:
+    """The template's longest constant words, plain enough that FTS5 and Lucene read them alike.
+
+    Used to ask a backend for a template's lines (e.g. its true first occurrence) by words alone;
+    words with punctuation Lucene treats as syntax (``:``, ``/``, ``-``...) are left out.
+    """
+    words = []
+    for token in template.split():
+        word = token.strip(".,;:!?'\"()[]{}")
+        if "<" not in word and _QUERY_WORD.match(word) and len(word) >= 3:
+            words.append(word)
+    unique = list(dict.fromkeys(words))
+    return sorted(unique, key=len, reverse=True)[:limit]
 
 
 def message_for_mining(message: str) -> str:
