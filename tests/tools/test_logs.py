@@ -225,7 +225,9 @@ def test_guards_cut_scan_and_templates_and_say_so(store: SqliteLogStore, night: 
     assert evidence.data["baseline_scanned"] > 0  # the second scan reached the baseline
 
 
-def test_cut_scan_still_finds_the_true_first_occurrence(store: SqliteLogStore, night: list[LabelledLine]) -> None:
+def test_cut_scan_still_finds_the_true_first_occurrence(
+    store: SqliteLogStore, night: list[LabelledLine]
+) -> None:
     """The newest 300 lines start well after 02:10; the look-up finds the first OOM line anyway."""
     evidence = run(LogSearchTool(store, LogLimits(max_docs=300, max_baseline_docs=200)))
     oom = evidence.data["templates"][0]
