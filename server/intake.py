@@ -75,12 +75,31 @@ def _more_severe(current: str | None, new: str | None) -> str | None:
     return current
 
 
-def _open_incidents(session: Session, group_key: str, components: set[str]) -> dict[int, Incident]:
-    stmt = select(Incident).where(Incident.status == "open")
+def _open_incidents(session: Session, group_key: str, components: set[str]) -> dict[int, _Open]:
     conditions = [Incident.group_key == group_key]
     if components:
         conditions.append(Incident.component.in_(components))
-    return {i.id: i for i in session.scalars(stmt.where(or_(*conditions)))}
+    rows = session.execute(
+        select(
+            Incident.id, Incident.group_key, Incident.component, Incident.updated_at, Incident.severity
+        ).where(Incident.status == "open", or_(*conditions))
+    )
+    return {r.id: _Open(r.id, r.group_key, r.component, r.updated_at, r.severity) for r in rows}
+
+
+@dataclass
+class _Open:
+    """An open incident as the intake sees it (plain columns: no ORM objects on the hot path)."""
+
+    id: int
+    group_key: str
+    component: str | None
+    updated_at: datetime
+    severity: str | None
+    opened_now: bool = False
+
+    def view(self) -> OpenIncident:
+        return OpenIncident(self.id, self.group_key, self.component, self.updated_at)
 
 
 def _assign(
@@ -97,45 +116,51 @@ def _assign(
     components = {c for a in new_alerts if (c := component_of(a.labels, policy.component_labels))}
     incidents = _open_incidents(session, payload.group_key, components)
     added: dict[int, list[dict[str, str]]] = {}
-    opened: set[int] = set()
     assignment: dict[tuple[str, datetime], int] = {}
-    views = [OpenIncident(i.id, i.group_key, i.component, i.updated_at) for i in incidents.values()]
+    views = [i.view() for i in incidents.values()]
     for alert in new_alerts:
         chosen = choose_incident(payload.group_key, alert.labels, views, now, policy)
         if chosen is None:
             component = component_of(alert.labels, policy.component_labels)
-            incident = Incident(
-                status="open",
-                group_key=payload.group_key,
-                component=component,
-                title=incident_title(alert.labels, component),
-                severity=alert.labels.get("severity"),
-                opened_at=now,
-                updated_at=now,
-            )
-            session.add(incident)
-            session.flush()
-            incidents[incident.id] = incident
-            views.append(OpenIncident(incident.id, incident.group_key, incident.component, now))
-            opened.add(incident.id)
-            chosen = incident.id
-        severity = alert.labels.get("severity")
-        if severity is not None:
-            incident = incidents[chosen]
-            incident.severity = _more_severe(incident.severity, severity)
+            severity = alert.labels.get("severity")
+            chosen = session.execute(
+                insert(Incident)
+                .values(
+                    status="open",
+                    group_key=payload.group_key,
+                    component=component,
+                    title=incident_title(alert.labels, component),
+                    severity=severity,
+                    opened_at=now,
+                    updated_at=now,
+                )
+                .returning(Incident.id)
+            ).scalar_one()
+            opened = _Open(chosen, payload.group_key, component, now, severity, opened_now=True)
+            incidents[chosen] = opened
+            views.append(opened.view())
+        incident = incidents[chosen]
+        incident.severity = _more_severe(incident.severity, alert.labels.get("severity"))
         added.setdefault(chosen, []).append(_brief(alert))
         assignment[(alert.fingerprint, alert.starts_at)] = chosen
+    events = []
     for incident_id, alerts in added.items():
-        incidents[incident_id].updated_at = now
-        if incident_id in opened:
-            session.add(
-                IncidentEvent(
-                    incident_id=incident_id,
-                    at=now,
-                    kind="opened",
-                    detail={"group_key": payload.group_key, "alerts": alerts},
-                )
-            )
+        incident = incidents[incident_id]
+        session.execute(
+            update(Incident)
+            .where(Incident.id == incident_id)
+            .values(updated_at=now, severity=incident.severity)
+        )
+        kind = "opened" if incident.opened_now else "alerts_added"
+        events.append(
+            {
+                "incident_id": incident_id,
+                "at": now,
+                "kind": kind,
+                "detail": {"group_key": payload.group_key, "alerts": alerts},
+            }
+        )
+        if incident.opened_now:
             enqueue(
                 session,
                 INVESTIGATE,
@@ -146,15 +171,8 @@ def _assign(
             )
             result.opened_incidents.append(incident_id)
         else:
-            session.add(
-                IncidentEvent(
-                    incident_id=incident_id,
-                    at=now,
-                    kind="alerts_added",
-                    detail={"group_key": payload.group_key, "alerts": alerts},
-                )
-            )
             result.updated_incidents.append(incident_id)
+    session.execute(insert(IncidentEvent), events)
     return assignment
 
 
