@@ -139,7 +139,9 @@ class LogSearchTool(Tool):
             truncated.append(f"window: {end - start:g} s -> {lim.max_range_s:g} s (the latest part)")
             start = end - lim.max_range_s
         span = end - start
-        baseline_end = parse_time(args.baseline_end) if args.baseline_end is not None else start + span / 4
+        baseline_end = start + span / 4
+        if args.baseline_end is not None:
+            baseline_end = parse_time(args.baseline_end, now=now)
         baseline_end = min(max(baseline_end, start), end)
         requested = parse_duration(args.bucket) if args.bucket else None
         bucket_s = _bucket_width(span, requested, lim.max_buckets)
