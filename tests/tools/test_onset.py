@@ -208,3 +208,18 @@ def test_tool_reports_a_down_prometheus_as_unavailable() -> None:
     evidence = asyncio.run(tool.run({"query": "up", "start": "now-1h", "end": "now"}))
     assert evidence.status is EvidenceStatus.UNAVAILABLE
     assert evidence.reason and "cannot reach Prometheus" in evidence.reason
+
+
+def test_step_segmentation_agrees_with_ruptures_kernel_cpd() -> None:
+    """The prefix-sum level-shift fit finds the same break as ruptures' KernelCPD (linear kernel)."""
+    import ruptures as rpt
+
+    from augur.tools.onset import _step_fit
+
+    rng = np.random.default_rng(12)
+    for _ in range(20):
+        n = int(rng.integers(60, 400))
+        y = rng.normal(0, 1, n)
+        y[int(rng.integers(5, n - 5)):] += rng.uniform(0.5, 4)
+        expected = rpt.KernelCPD(kernel="linear", min_size=1).fit(y).predict(n_bkps=1)[0]
+        assert _step_fit(y)[0] == expected
