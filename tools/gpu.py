@@ -56,7 +56,8 @@ GPM_METRICS = {
     2: "sm_activity_pct", 3: "sm_occupancy_pct", 5: "tensor_activity_pct", 10: "dram_bandwidth_pct",
 }
 # NVML's ABI constants (nvml.h), fixed across driver versions.
-_NOT_SUPPORTED = 3  # NVML_ERROR_NOT_SUPPORTED
+#: NVML_ERROR_NOT_SUPPORTED, and NVML_ERROR_FUNCTION_NOT_FOUND (a driver older than the call).
+_UNSUPPORTED_CODES = (3, 13)
 _CLOCK_SM, _CLOCK_MEM, _TEMPERATURE_GPU = 1, 2, 0
 #: (error type, counter type) -> name, for nvmlDeviceGetTotalEccErrors.
 _ECC_COUNTERS = {
@@ -134,7 +135,7 @@ class _Reader:
         try:
             return call(self.handle, *args)
         except self.nvml.NVMLError as exc:
-            if getattr(exc, "value", None) == _NOT_SUPPORTED:
+            if getattr(exc, "value", None) in _UNSUPPORTED_CODES:
                 self.reading.unsupported.append(name)
             else:
                 self.reading.field_errors[name] = str(exc) or type(exc).__name__
