@@ -250,6 +250,14 @@ def test_empty_and_bad_queries_are_evidence(store: SqliteLogStore) -> None:
     assert backwards.status is EvidenceStatus.ERROR and "not before" in (backwards.reason or "")
 
 
+def test_sqlite_past_its_deadline_is_an_error_saying_to_narrow(store: SqliteLogStore) -> None:
+    """SQLite's progress handler aborts the query at the store's deadline (here: at once)."""
+    slow = SqliteLogStore(store.path, timeout_s=0.0)
+    evidence = run(LogSearchTool(slow), query="request")
+    assert evidence.status is EvidenceStatus.ERROR
+    assert "took longer than 0 s" in (evidence.reason or "") and "narrow" in (evidence.reason or "")
+
+
 def test_sqlite_missing_or_garbage_store_is_unavailable_or_error(tmp_path: Path) -> None:
     missing = run(LogSearchTool(SqliteLogStore(tmp_path / "none.db")))
     assert missing.status is EvidenceStatus.UNAVAILABLE and "augur logs ingest" in (missing.reason or "")
