@@ -24,12 +24,13 @@ How the graph uses it, and how failures surface:
   ``state["refused"]``: tool, args, why, reason — malformed, unknown, invalid, repeated or surplus
   calls), ``notes`` (sentences for the report) and ``tokens`` (used this round, already spent from
   ``budget``). Merge ``refused`` and ``notes`` into the state.
-- Timeouts, unreachable or rejecting endpoints, a spent token budget and junk answers raise
+- Timeouts, unreachable or rejecting endpoints and junk answers raise
   :class:`LLMPlanError` (a :class:`~augur.agent.planner.PlannerError`) whose message says what
   happened and which also carries ``refused``, ``notes`` and ``tokens``; the investigation then
   finishes on the SOP path.
 - Tokens: each round spends from ``budget`` but keeps ``reserve_tokens`` back for the narrative
-  writer; a round whose prompt does not fit is refused before anything is sent.
+  writer; a round whose prompt does not fit is not sent, and ``plan`` returns no calls with a
+  note (a spent budget is not an LLM failure, so the narrative writer still runs).
 """
 
 from __future__ import annotations
@@ -41,7 +42,14 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from augur.agent.llm import Completion, LLMClient, LLMError, LLMRejected, estimate_tokens
+from augur.agent.llm import (
+    Completion,
+    LLMClient,
+    LLMError,
+    LLMRejected,
+    TokenBudgetExceeded,
+    estimate_tokens,
+)
 from augur.agent.planner import PlannerError
 from augur.agent.prompt import (
     clip,
@@ -240,6 +248,10 @@ class LLMPlanner:
                                  f"switched to {self.mode} mode")
                     continue
                 raise LLMPlanError(str(exc), notes=notes, tokens=tokens) from exc
+            except TokenBudgetExceeded as exc:
+                # Not a failure of the LLM: nothing more is asked, and the narrative keeps its share.
+                notes.append(f"{self.name} not asked for more calls: {exc}")
+                return PlanResult([], notes=notes, tokens=tokens)
             except LLMError as exc:
                 raise LLMPlanError(str(exc), notes=notes, tokens=tokens) from exc
             break

@@ -94,14 +94,18 @@ def state_digest(
     if state.get("focus"):
         lines.append(f"focus component: {state['focus']}")
 
-    findings = state.get("findings") or []
+    # Anomalous signals in onset order (the chain reads top to bottom), at most max_evidence.
+    findings = sorted(state.get("findings") or [], key=lambda f: (not f.get("anomalous"),
+                                                                  f.get("onset") or float("inf")))
     covered: set[str] = set()
     anomalous: list[str] = []
     normal: list[str] = []
     for f in findings:
         ids = list(f.get("evidence_ids") or [])
         covered.update(ids)
-        if f.get("anomalous"):
+        if f.get("anomalous") and len(anomalous) >= max_evidence:
+            normal.append(f"{f.get('signal')} (changed, not shown) {' '.join(ids)}".strip())
+        elif f.get("anomalous"):
             change = ""
             if f.get("before") is not None and f.get("after") is not None:
                 unit = f" {f['unit']}" if f.get("unit") else ""

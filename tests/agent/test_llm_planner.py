@@ -21,6 +21,7 @@ import pytest
 from augur.agent.llm import LLMClient, estimate_tokens
 from augur.agent.llm_planner import LLMPlanError, LLMPlanner, PlanResult
 from augur.agent.planner import Planner, PlannerError
+from augur.agent.prompt import state_digest
 from augur.agent.state import Budget
 from tests.fixtures.llm_state import ALERT_AT, sample_registry, sample_state
 from tests.fixtures.openai_endpoint import Reply, ScriptedEndpoint, chat_completion, tool_call
@@ -197,11 +198,12 @@ def test_done_means_no_more_calls(llm_endpoint: ScriptedEndpoint) -> None:
     assert "proposed no further calls" in calls.notes[0]
 
 
-def test_spent_token_budget_refuses_before_sending(llm_endpoint: ScriptedEndpoint) -> None:
+def test_spent_token_budget_asks_nothing_and_sends_nothing(llm_endpoint: ScriptedEndpoint) -> None:
     """The planner keeps ``reserve_tokens`` for the narrative: 3,000 left minus 1,500 is too few."""
     budget = Budget(max_llm_tokens=3000)
-    with pytest.raises(LLMPlanError, match="token budget spent"):
-        _plan(_planner(llm_endpoint), budget)
+    calls = _plan(_planner(llm_endpoint), budget)
+    assert list(calls) == [] and calls.tokens == 0
+    assert "not asked for more calls: LLM token budget spent" in calls.notes[0]
     assert llm_endpoint.requests == []
     assert budget.llm_tokens == 0
 
@@ -238,3 +240,13 @@ def test_tools_offered_fit_the_budget_used_ones_first() -> None:
     assert "promql_range" in some and "promql" in some and len(some) < len(everything)
     only = LLMPlanner(llm, allowed_tools={"promql"}, max_tool_tokens=100_000)
     assert only.offered_tools(state, registry, "json") == ["promql"]
+
+
+def test_digest_lists_anomalies_in_onset_order_within_the_cap() -> None:
+    state = sample_state()
+    user = state_digest(state, max_evidence=2)
+    first, second = user.index("click_duration_psi [data]"), user.index("ranker-model.accuracy [model]")
+    assert first < second  # the drift began first, so it is listed first
+    assert "ranker-serving.p99_latency (changed, not shown)" in user
+    assert "ctr.ctr (changed, not shown)" in user
+    assert "p99_latency [service]" not in user
