@@ -280,7 +280,7 @@ class LLMPlanner:
                 f"{self.name} answered with neither tool calls nor JSON{cut}: {clip(text, 100)!r}",
                 notes=notes, tokens=tokens,
             ) from None
-        if isinstance(value, dict) and "calls" not in value and "tool" in value:
+        if isinstance(value, dict) and "calls" not in value and ("tool" in value or "name" in value):
             value = {"calls": [value]}
         elif isinstance(value, list):
             value = {"calls": value}

@@ -250,3 +250,17 @@ def test_digest_lists_anomalies_in_onset_order_within_the_cap() -> None:
     assert "ranker-serving.p99_latency (changed, not shown)" in user
     assert "ctr.ctr (changed, not shown)" in user
     assert "p99_latency [service]" not in user
+
+
+@pytest.mark.parametrize("content", [
+    '{"tool": "promql", "args": {"query": "sum(up)"}}',
+    '<tool_call>\n{"name": "promql", "arguments": {"query": "sum(up)"}}\n</tool_call>',
+    '[{"tool": "promql", "args": {"query": "sum(up)"}, "why": "x"}]',
+])
+def test_tool_calls_written_as_text_by_local_servers_are_understood(
+    llm_endpoint: ScriptedEndpoint, content: str
+) -> None:
+    """Some local servers accept ``tools`` but let the model write its call into the content."""
+    llm_endpoint.push(Reply(chat_completion(content)))
+    calls = _plan(_planner(llm_endpoint))
+    assert [(c["tool"], c["args"]["query"]) for c in calls] == [("promql", "sum(up)")]
