@@ -142,7 +142,8 @@ def test_a_refiring_alert_is_a_new_episode(client: TestClient, store: Store) -> 
     client.post("/v1/alertmanager", json=notification([again]))
     assert [e.starts_at.hour for e in _episodes(store)] == [10, 11]
     assert [i.status for i in _incidents(store)] == ["resolved", "open"]
-    assert len(_jobs(store)) == 2
+    # One investigation per incident, and the resolved one's postmortem.
+    assert [j.kind for j in _jobs(store)] == ["investigate", "postmortem", "investigate"]
 
 
 def _malformed() -> list[tuple[str, bytes, int, str]]:
@@ -259,3 +260,12 @@ def test_a_store_that_is_down_answers_503_so_alertmanager_retries(tmp_path: Any)
         assert ready.status_code == 503 and "127.0.0.1:1" in ready.json()["reason"]
         assert c.get("/healthz").status_code == 200
         assert 'augur_webhooks_rejected_total{reason="store_unavailable"} 1.0' in c.get("/metrics").text
+
+
+def test_starting_without_a_token_warns(
+    store: Store, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings_for(store_url, webhook_token=None), store=store)
+    with caplog.at_level("WARNING", logger="augur.server.app"), TestClient(app):
+        pass
+    assert any("AUGUR_WEBHOOK_TOKEN is not set" in r.getMessage() for r in caplog.records)
