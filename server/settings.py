@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     alertmanager_url: str | None = Field(default=None, description="Alertmanager base URL.")
     elasticsearch_url: str | None = Field(default=None, description="Elasticsearch URL for log search.")
     elasticsearch_index: str = Field(default="logs-*", description="Index pattern log search reads.")
+    kibana_url: str | None = Field(default=None, description="Kibana URL: log evidence links to Discover.")
     log_db: Path | None = Field(default=None, description="Embedded SQLite log store (default in data_dir).")
     gpu_probe_urls: list[str] = Field(
         default_factory=list,

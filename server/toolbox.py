@@ -123,7 +123,7 @@ def _log_tools(settings: Settings) -> list[Tool]:
         client = Elasticsearch(settings.elasticsearch_url, request_timeout=LOG_TIMEOUT_S, max_retries=1)
         backend = ElasticsearchLogBackend(
             client, index=settings.elasticsearch_index, url=settings.elasticsearch_url,
-            timeout_s=LOG_TIMEOUT_S,
+            timeout_s=LOG_TIMEOUT_S, kibana_url=settings.kibana_url,
         )
     else:
         backend = SqliteLogStore(settings.log_db or settings.data_dir / "logs.db", timeout_s=LOG_TIMEOUT_S)

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sqlite3
+import urllib.parse
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -297,6 +298,17 @@ def test_elasticsearch_request_uses_query_string_range_terms_and_histogram(es: S
     assert {a["terms"]["field"] for k, a in body["aggs"].items() if k.startswith("top_")} == {
         "log.level", "service.name", "host.name"}
     assert body["sort"][0] == "_score"
+
+
+def test_elasticsearch_evidence_links_to_kibana_discover(es: ScriptedElasticsearch) -> None:
+    client = Elasticsearch(es.url, request_timeout=5, max_retries=0)
+    backend = ElasticsearchLogBackend(client, url=es.url, kibana_url="http://kibana:5601/")
+    evidence = run(LogSearchTool(backend), query="CUDA AND memory", filters={"service": "vllm"})
+    link = urllib.parse.unquote(evidence.source_url or "")
+    assert link.startswith("http://kibana:5601/app/discover#/?_g=(time:(from:'2026-11-24T00:00:00.000Z',")
+    assert "to:'2026-11-24T03:00:00.000Z'" in link
+    assert "_a=(query:(language:lucene,query:'service.name:\"vllm\" AND (CUDA AND memory)'))" in link
+    assert run(es_tool(es.url)).source_url is None  # no Kibana configured, no link
 
 
 def test_elasticsearch_baseline_scan_when_the_first_scan_is_cut(

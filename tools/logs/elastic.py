@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from augur.tools.base import ToolError, Unavailable
 from augur.tools.logs.backend import LogPage, LogQuery, LogRecord
@@ -78,9 +80,10 @@ class ElasticsearchLogBackend:
 
     def __init__(
         self, client: Elasticsearch, *, index: str = "logs-*", fields: EsFields | None = None,
-        timeout_s: float = 20.0, url: str | None = None,
+        timeout_s: float = 20.0, url: str | None = None, kibana_url: str | None = None,
     ) -> None:
         self.client = client
+        self.kibana_url = kibana_url.rstrip("/") if kibana_url else None
         self.index = index
         self.fields = fields or EsFields()
         self.timeout_s = timeout_s
@@ -88,8 +91,16 @@ class ElasticsearchLogBackend:
         self.description = f"elasticsearch:{url or 'cluster'}/{index}"
 
     def source_url(self, query: LogQuery) -> str | None:
-        """Elasticsearch has no page for a search; Kibana is not known here."""
-        return None
+        """Kibana Discover on the same window and query (filters folded into Lucene), if Kibana is known."""
+        if not self.kibana_url:
+            return None
+        clauses = [f'{self.fields.of(k)}:"{_lucene_escape(v)}"' for k, v in sorted(query.filters.items())]
+        if query.text:
+            clauses.append(f"({query.text})")
+        lucene = " AND ".join(clauses)
+        state_g = f"(time:(from:{_rison(_iso_ms(query.start))},to:{_rison(_iso_ms(query.end))}))"
+        state_a = f"(query:(language:lucene,query:{_rison(lucene)}))"
+        return f"{self.kibana_url}/app/discover#/?_g={quote(state_g, safe='')}&_a={quote(state_a, safe='')}"
 
     def request_body(self, q: LogQuery) -> dict[str, Any]:
         """The ``_search`` body for ``q`` (public so tests and people can read what is asked)."""
@@ -233,6 +244,19 @@ class ElasticsearchLogBackend:
         return LogPage(
             total=total, records=records, buckets=buckets, top_values=top, total_is_lower_bound=lower
         )
+
+
+def _iso_ms(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _rison(text: str) -> str:
+    """A string in Rison, the URL state encoding Kibana reads: quoted, with ``!`` and ``'`` escaped."""
+    return "'" + text.replace("!", "!!").replace("'", "!'") + "'"
+
+
+def _lucene_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _es_reason(exc: Any) -> str:
