@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 
-from augur.server import incidents, investigations, ops, probe, proposals, webhook
+from augur.server import incidents, investigations, ops, postmortems, probe, proposals, webhook
 from augur.server.errors import install_error_handlers
 from augur.server.group_commit import GroupCommitter
 from augur.server.grouping import GroupingPolicy
@@ -41,6 +41,7 @@ ROUTERS: list[APIRouter] = [
     proposals.router,
     probe.router,
     slack_routes.router,
+    postmortems.router,
 ]
 
 

@@ -43,6 +43,7 @@ from augur.server.commands import demo as _demo  # noqa: E402
 from augur.server.commands import eval as _eval  # noqa: E402
 from augur.server.commands import investigate as _investigate  # noqa: E402
 from augur.server.commands import logs as _logs  # noqa: E402
+from augur.server.commands import postmortem as _postmortem  # noqa: E402
 from augur.server.commands import probe as _probe  # noqa: E402
 from augur.server.commands import rules as _rules  # noqa: E402
 from augur.server.commands import serve as _serve  # noqa: E402
@@ -55,6 +56,7 @@ app.add_typer(_rules.app, name="rules")
 _serve.register(app)
 _probe.register(app)
 _ask.register(app)
+_postmortem.register(app)
 _eval.register(app)
 _demo.register(app)
 _investigate.register(app)

@@ -33,10 +33,12 @@ from augur.server.store import Store
 if TYPE_CHECKING:
     from augur.server.webhook import WebhookAlert, WebhookPayload
 
-__all__ = ["INVESTIGATE", "IngestResult", "ingest", "ingest_many"]
+__all__ = ["INVESTIGATE", "POSTMORTEM", "IngestResult", "ingest", "ingest_many"]
 
 #: Job kind enqueued for every new incident.
 INVESTIGATE = "investigate"
+#: Job kind enqueued for every resolved incident.
+POSTMORTEM = "postmortem"
 #: PostgreSQL advisory lock key serialising intakes ("augi").
 _INTAKE_LOCK = 0x61756769
 _EPISODES = cast(Table, AlertEpisode.__table__)
@@ -204,6 +206,9 @@ def _resolve_finished(session: Session, incident_ids: set[int], now: datetime, r
                 detail={"resolved_at": (last_end or now).isoformat()},
             )
         )
+        # The postmortem is written by a worker (augur.server.postmortems), once per incident.
+        enqueue(session, POSTMORTEM, {"incident_id": incident.id}, dedupe_key=f"{POSTMORTEM}:{incident.id}",
+                now=now)
         result.resolved_incidents.append(incident.id)
 
 

@@ -69,10 +69,12 @@ def _sleep_then_record(job: ClaimedJob, store: Store) -> None:
 def default_handlers(settings: Settings) -> dict[str, JobHandler]:
     """The job handlers of a standard augur process."""
     from augur.server.investigations import investigation_handler
-    from augur.server.slack.notifier import report_hook
+    from augur.server.postmortems import POSTMORTEM, postmortem_handler
+    from augur.server.slack.notifier import postmortem_hook, report_hook
 
     handlers: dict[str, JobHandler] = {
         "investigate": investigation_handler(settings, on_report=report_hook(settings)),
+        POSTMORTEM: postmortem_handler(settings, on_postmortem=postmortem_hook(settings)),
     }
     if settings.worker_debug_handlers:
         handlers[DEBUG_SLEEP] = _sleep_then_record

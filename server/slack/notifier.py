@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy import select
@@ -26,7 +27,8 @@ from augur.server.settings import Settings, SlackRoute
 from augur.server.slack.blocks import incident_blocks, proposal_blocks, report_blocks
 from augur.server.store import Store
 
-__all__ = ["ReportHook", "SlackNotifier", "notifier_from_settings", "report_hook", "web_client"]
+__all__ = ["ReportHook", "SlackNotifier", "notifier_from_settings", "postmortem_hook", "report_hook",
+           "web_client"]
 
 log = logging.getLogger(__name__)
 
@@ -174,5 +176,19 @@ def report_hook(settings: Settings) -> ReportHook | None:
         notifier = notifier_from_settings(settings, store)
         notifier.post_report(incident_id, report)
         notifier.post_proposals(incident_id)
+
+    return hook
+
+
+def postmortem_hook(settings: Settings) -> Callable[[Store, int, Any, Path], None] | None:
+    """The postmortem job's callback posting the summary, links and chart; None without Slack."""
+    if settings.slack_bot_token is None:
+        return None
+
+    def hook(store: Store, incident_id: int, postmortem: Any, directory: Path) -> None:
+        summary = " ".join(s.text for s in postmortem.summary) or postmortem.title
+        charts = [directory / name for name in postmortem.charts if name.endswith(".png")]
+        notifier_from_settings(settings, store).post_postmortem(incident_id, summary,
+                                                               charts[0] if charts else None)
 
     return hook

@@ -1,0 +1,577 @@
+"""Postmortems: what happened, what it cost, in what order, why, and what to change — written by code.
+
+:func:`build_postmortem` takes the incident's facts (alerts, timeline events, rule proposals),
+its latest report and the chain's series (fetched by the server after resolution) and returns a
+:class:`Postmortem`: summary, impact (each business series' median before, during and after the
+incident, with the change), a timeline in time order (alerts, onsets, investigation, approvals,
+resolution), root cause and chain, what went well and badly (e.g. the cause's signal had no
+alert; the detection lag), action items and charts (:mod:`augur.agent.charts`).
+
+Grounded like reports: every piece of prose is a :class:`~augur.agent.report.Sentence`; one that
+cites evidence must pass :func:`~augur.agent.grounding.ground` against :attr:`Postmortem.evidence`
+(the report's evidence, the series summaries computed here, and a detection record of store
+times), and one that cites nothing may carry no number at all. Anything else is dropped and
+listed. :func:`render_markdown` and :func:`render_html` (``postmortem.html.j2``) render it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel, Field
+
+from augur.agent.charts import SeriesData, chain_chart
+from augur.agent.citations import report_evidence
+from augur.agent.grounding import ground, sentence_numbers
+from augur.agent.report import ChainLink, Report, Sentence
+from augur.tools.evidence import evidence_id
+
+__all__ = [
+    "ActionItem",
+    "AlertRecord",
+    "EventRecord",
+    "ImpactRow",
+    "Postmortem",
+    "PostmortemInput",
+    "ProposalRecord",
+    "TimelineEntry",
+    "build_postmortem",
+    "render_html",
+    "render_markdown",
+]
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """One alert episode of the incident."""
+
+    name: str
+    labels: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One line of the incident's stored timeline."""
+
+    at: datetime
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProposalRecord:
+    """A rule proposal of the incident and its review history ``(at, to_state, actor)``."""
+
+    id: str
+    title: str
+    state: str
+    history: list[tuple[datetime, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class PostmortemInput:
+    """Everything a postmortem is written from."""
+
+    incident_id: int
+    title: str
+    status: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    alerts: list[AlertRecord]
+    events: list[EventRecord]
+    report: Report | None
+    proposals: list[ProposalRecord] = field(default_factory=list)
+    series: list[SeriesData] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class TimelineEntry(BaseModel):
+    """One timeline line: when, what kind, and the sentence (with citations when it has numbers)."""
+
+    at: datetime
+    kind: str
+    sentence: Sentence
+
+
+class ImpactRow(BaseModel):
+    """A series' median before, during and after the incident, and the change during it."""
+
+    signal: str
+    layer: str | None = None
+    before: float | None
+    during: float | None
+    after: float | None
+    change_pct: float | None = Field(description="(during - before) / |before| in %.")
+    evidence_id: str
+
+
+class ActionItem(BaseModel):
+    """Something to do (or done): a rule proposal under review, or a fix from the playbook."""
+
+    kind: str = Field(description="`rule` or `fix`.")
+    text: str
+    state: str = Field(description="Proposal state, or `open` for a fix.")
+    ref: str | None = None
+
+
+class Postmortem(BaseModel):
+    """A postmortem: grounded prose, computed tables, and the charts it refers to."""
+
+    incident_id: int
+    title: str
+    status: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    generated_at: datetime
+    summary: list[Sentence]
+    verdict: str = Field(description="The report's verdict, computed by code.")
+    chain_text: str = ""
+    chain: list[ChainLink] = Field(default_factory=list)
+    impact: list[ImpactRow] = Field(default_factory=list)
+    impact_text: list[Sentence] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    went_well: list[Sentence] = Field(default_factory=list)
+    went_badly: list[Sentence] = Field(default_factory=list)
+    action_items: list[ActionItem] = Field(default_factory=list)
+    charts: list[str] = Field(default_factory=list, description="Chart file names beside the postmortem.")
+    evidence: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    dropped: list[Sentence] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    def sentences(self) -> list[Sentence]:
+        """All grounded prose, in document order."""
+        return [
+            *self.summary,
+            *self.impact_text,
+            *(t.sentence for t in self.timeline),
+            *self.went_well,
+            *self.went_badly,
+        ]
+
+
+def _ts(value: datetime | float) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _median(times: list[float], values: list[float], lo: float, hi: float) -> float | None:
+    picked = [v for t, v in zip(times, values, strict=True) if lo <= t < hi]
+    return float(statistics.median(picked)) if picked else None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _series_evidence(s: SeriesData, start: float, end: float) -> tuple[str, dict[str, Any], ImpactRow]:
+    during_end = end
+    before = _median(s.times, s.values, s.times[0] if s.times else start, start)
+    during = _median(s.times, s.values, start, during_end)
+    after = _median(s.times, s.values, during_end, float("inf"))
+    change = (during - before) / abs(before) * 100 if before not in (None, 0) and during is not None else None
+    ev_id = evidence_id(
+        "postmortem_series", {"query": s.query or s.signal, "start": round(start), "end": round(end)}
+    )
+    parts = [
+        f"{name} {_fmt(v)}"
+        for name, v in (("before", before), ("during", during), ("after", after))
+        if v is not None
+    ]
+    record = {
+        "id": ev_id,
+        "tool": "postmortem_series",
+        "status": "ok",
+        "summary": f"median of {s.signal}: " + ", ".join(parts),
+        "data": {
+            "before": before,
+            "during": during,
+            "after": after,
+            "change_pct": change,
+            "points": len(s.values),
+            "start": start,
+            "end": end,
+        },
+    }
+    row = ImpactRow(
+        signal=s.signal,
+        layer=s.layer,
+        before=before,
+        during=during,
+        after=after,
+        change_pct=change,
+        evidence_id=ev_id,
+    )
+    return ev_id, record, row
+
+
+def _impact_sentence(row: ImpactRow) -> Sentence:
+    text = (
+        f"{row.signal} had a median of {_fmt(row.before)} before the change"
+        if row.before is not None
+        else f"{row.signal} had no samples before the change"
+    )
+    if row.during is not None:
+        text += f", {_fmt(row.during)} during the incident"
+        if row.change_pct is not None:
+            text += f" ({row.change_pct:+.0f} %)"
+    text += (
+        f" and {_fmt(row.after)} after it resolved."
+        if row.after is not None
+        else "; nothing was recorded after it resolved yet."
+    )
+    return Sentence(text=text, evidence_ids=[row.evidence_id])
+
+
+def _link_ids(link: ChainLink) -> list[str]:
+    return list(link.evidence_ids)
+
+
+def _timeline(inp: PostmortemInput) -> list[TimelineEntry]:
+    out: list[TimelineEntry] = []
+    for alert in inp.alerts:
+        out.append(
+            TimelineEntry(
+                at=alert.starts_at, kind="alert", sentence=Sentence(text=f"Alert {alert.name} fired.")
+            )
+        )
+        if alert.ends_at is not None:
+            out.append(
+                TimelineEntry(
+                    at=alert.ends_at,
+                    kind="alert_resolved",
+                    sentence=Sentence(text=f"Alert {alert.name} resolved."),
+                )
+            )
+    report = inp.report
+    if report is not None:
+        for link in report.chain:
+            role = "the cause" if link.role == "cause" else "a symptom"
+            out.append(
+                TimelineEntry(
+                    at=link.onset,
+                    kind="onset",
+                    sentence=Sentence(
+                        text=f"{link.signal} started to change ({link.change}), {role}.",
+                        evidence_ids=_link_ids(link),
+                    ),
+                )
+            )
+    texts = {
+        "opened": "Incident opened; investigation queued.",
+        "investigation_requested": "Investigation requested.",
+        "alerts_added": "More alerts joined the incident.",
+        "report_ready": "Investigation finished: report ready.",
+        "resolved": "Incident resolved: every alert stopped firing.",
+    }
+    for event in inp.events:
+        if event.kind in texts:
+            text = texts[event.kind]
+            if event.kind == "report_ready" and event.detail.get("root_cause"):
+                text = f"Investigation finished: root cause named as {event.detail['root_cause']}."
+            out.append(TimelineEntry(at=event.at, kind=event.kind, sentence=Sentence(text=text)))
+    for proposal in inp.proposals:
+        for at, state, actor in proposal.history:
+            verb = {
+                "pending": "proposed by",
+                "approved": "approved by",
+                "rejected": "rejected by",
+                "applied": "applied by",
+                "failed": "failed to apply for",
+            }.get(state, f"{state} by")
+            out.append(
+                TimelineEntry(
+                    at=at,
+                    kind=f"proposal_{state}",
+                    sentence=Sentence(text=f"Rule {proposal.title} {verb} {actor}."),
+                )
+            )
+    return sorted(out, key=lambda e: e.at)
+
+
+def _first_alert(inp: PostmortemInput) -> AlertRecord | None:
+    return min(inp.alerts, key=lambda a: a.starts_at) if inp.alerts else None
+
+
+def _cause_alerted(report: Report, alerts: list[AlertRecord]) -> bool:
+    component = report.root_cause.component or ""
+    return any(component and component in alert.labels.values() for alert in alerts)
+
+
+def _assessment(
+    inp: PostmortemInput, evidence: dict[str, dict[str, Any]]
+) -> tuple[list[Sentence], list[Sentence]]:
+    good: list[Sentence] = []
+    bad: list[Sentence] = []
+    report, first = inp.report, _first_alert(inp)
+    if report is None:
+        bad.append(Sentence(text="No investigation report was stored before the incident resolved."))
+        return good, bad
+    rc = report.root_cause
+    ready = next((e.at for e in inp.events if e.kind == "report_ready"), report.generated_at)
+    cause = report.chain[0] if report.chain and rc.verdict == "identified" else None
+    if first is not None:
+        record: dict[str, Any] = {
+            "first_alert_at": first.starts_at.timestamp(),
+            "report_at": ready.timestamp(),
+            "diagnosis_minutes": round((ready - first.starts_at).total_seconds() / 60, 1),
+        }
+        if cause is not None:
+            record["cause_onset_at"] = cause.onset.timestamp()
+            record["detection_lag_minutes"] = round((first.starts_at - cause.onset).total_seconds() / 60, 1)
+        det_id = evidence_id("postmortem_detection", {"incident": inp.incident_id})
+        evidence[det_id] = {
+            "id": det_id,
+            "tool": "postmortem_detection",
+            "status": "ok",
+            "data": record,
+            "summary": "times from the store: first alert, cause onset, report",
+        }
+        if rc.verdict == "identified":
+            good.append(
+                Sentence(
+                    text=f"augur named the root cause ({rc.component}, {rc.fault_type.replace('_', ' ')}) "
+                    f"{max(record['diagnosis_minutes'], 0):g} minutes after the first alert.",
+                    evidence_ids=[det_id, *rc.evidence_ids],
+                )
+            )
+        if cause is not None and record["detection_lag_minutes"] > 0:
+            lag = f"{record['detection_lag_minutes']:g} minutes"
+            if not _cause_alerted(report, inp.alerts):
+                bad.append(
+                    Sentence(
+                        text=f"The cause's signal {cause.signal} had no alert: it changed {lag} "
+                        f"before the first alert ({first.name}) fired on a symptom.",
+                        evidence_ids=[det_id, *cause.evidence_ids],
+                    )
+                )
+            else:
+                bad.append(
+                    Sentence(
+                        text=f"Detection lag: the first alert fired {lag} after the cause changed.",
+                        evidence_ids=[det_id, *cause.evidence_ids],
+                    )
+                )
+    if rc.verdict != "identified":
+        bad.append(Sentence(text="The evidence did not single out a cause; see the report's open questions."))
+    for normal in report.checked_normal[:3]:
+        good.append(
+            Sentence(
+                text=f"{normal.signal} was checked and ruled out as a red herring.",
+                evidence_ids=list(normal.evidence_ids),
+            )
+        )
+    for proposal in inp.proposals:
+        if proposal.state in ("approved", "applied"):
+            who = next((actor for _, state, actor in proposal.history if state == "approved"), "a reviewer")
+            good.append(
+                Sentence(text=f"Rule {proposal.title} was approved by {who} and is {proposal.state}.")
+            )
+    return good, bad
+
+
+def _ground_all(pm: Postmortem) -> None:
+    """Drop prose citing unknown evidence or numbers the evidence lacks; uncited prose may hold no number."""
+    dropped: list[Sentence] = []
+
+    def check(sentences: list[Sentence]) -> list[Sentence]:
+        kept = []
+        for s in sentences:
+            if not s.evidence_ids:
+                if sentence_numbers(s.text):
+                    dropped.append(Sentence(text=f"{s.text} [dropped: numbers without evidence]"))
+                else:
+                    kept.append(s)
+                continue
+            ok, bad = ground([s], pm.evidence)
+            kept += ok
+            dropped.extend(
+                Sentence(text=f"{d.text} [dropped: {d.reason}]", evidence_ids=d.evidence_ids) for d in bad
+            )
+        return kept
+
+    pm.summary = check(pm.summary)
+    pm.impact_text = check(pm.impact_text)
+    pm.went_well = check(pm.went_well)
+    pm.went_badly = check(pm.went_badly)
+    entries = []
+    for entry in pm.timeline:
+        kept = check([entry.sentence])
+        if kept:
+            entries.append(entry.model_copy(update={"sentence": kept[0]}))
+    pm.timeline = entries
+    pm.dropped = dropped
+
+
+def build_postmortem(inp: PostmortemInput, out_dir: Path | None = None) -> Postmortem:
+    """Write the postmortem for ``inp``; with ``out_dir``, draw the chain's chart there."""
+    report = inp.report
+    evidence: dict[str, dict[str, Any]] = report_evidence(report) if report else {}
+    first = _first_alert(inp)
+    end = (inp.resolved_at or datetime.now(UTC)).timestamp()
+    impact: list[ImpactRow] = []
+    for s in inp.series:
+        start = (
+            s.onset
+            if s.onset is not None
+            else (first.starts_at.timestamp() if first else inp.opened_at.timestamp())
+        )
+        ev_id, record, row = _series_evidence(s, start, end)
+        evidence[ev_id] = record
+        if s.layer == "business" or not any(x.layer == "business" for x in inp.series):
+            impact.append(row)
+    if report is not None and report.root_cause.verdict == "identified":
+        rc = report.root_cause
+        verdict = (
+            f"Root cause: {rc.component} — {rc.fault_type.replace('_', ' ')} (signal {rc.signal}), "
+            f"confidence {rc.confidence:.2f} (computed from the evidence)."
+        )
+        summary = [
+            Sentence(
+                text=f"{inp.title}: the root cause was {rc.component} "
+                f"({rc.fault_type.replace('_', ' ')}), which changed first in the chain "
+                f"{report.chain_text}.",
+                evidence_ids=list(rc.evidence_ids),
+            )
+        ]
+    elif report is not None:
+        verdict = f"Root cause: inconclusive — {report.root_cause.summary}"
+        summary = [Sentence(text=f"{inp.title}: the investigation could not single out a cause.")]
+    else:
+        verdict = "Root cause: unknown — no investigation report was stored."
+        summary = [Sentence(text=f"{inp.title}: no investigation report is available.")]
+    good, bad = _assessment(inp, evidence)
+    actions = [ActionItem(kind="rule", text=p.title, state=p.state, ref=p.id) for p in inp.proposals]
+    if report is not None:
+        actions += [ActionItem(kind="fix", text=fix.action, state="open") for fix in report.fixes]
+        cause = report.chain[0] if report.chain and report.root_cause.verdict == "identified" else None
+        if cause is not None and not inp.proposals and not _cause_alerted(report, inp.alerts):
+            actions.append(
+                ActionItem(kind="rule", text=f"Add an alert on {cause.signal} (it had none).", state="open")
+            )
+    pm = Postmortem(
+        incident_id=inp.incident_id,
+        title=inp.title,
+        status=inp.status,
+        opened_at=inp.opened_at,
+        resolved_at=inp.resolved_at,
+        generated_at=datetime.now(UTC),
+        summary=summary,
+        verdict=verdict,
+        chain_text=report.chain_text if report else "",
+        chain=list(report.chain) if report else [],
+        impact=impact,
+        impact_text=[_impact_sentence(r) for r in impact],
+        timeline=_timeline(inp),
+        went_well=good,
+        went_badly=bad,
+        action_items=actions,
+        evidence=evidence,
+        notes=list(inp.notes),
+    )
+    _ground_all(pm)
+    drawable = [s for s in inp.series if s.times]
+    if out_dir is not None and drawable:
+        chart = chain_chart(
+            drawable,
+            out_dir,
+            alert_at=first.starts_at.timestamp() if first else None,
+            resolved_at=inp.resolved_at.timestamp() if inp.resolved_at else None,
+            title=f"Incident #{inp.incident_id}: {inp.title}",
+        )
+        pm.charts = [chart.png.name, chart.svg.name, chart.meta.name]
+    elif out_dir is not None:
+        pm.notes.append("no chart: none of the chain's series could be fetched")
+    return pm
+
+
+def _cite(ids: list[str]) -> str:
+    return " ".join(f"[{i}]" for i in ids)
+
+
+def render_markdown(pm: Postmortem, *, chart_prefix: str = "") -> str:
+    """The postmortem as Markdown; charts are linked as ``chart_prefix`` + file name."""
+    lines = [f"# Postmortem — incident #{pm.incident_id}: {pm.title}", ""]
+    resolved = f"{pm.resolved_at:%Y-%m-%d %H:%M} UTC" if pm.resolved_at else "not yet"
+    lines += [
+        f"**Status**: {pm.status} · **opened** {pm.opened_at:%Y-%m-%d %H:%M} UTC · **resolved** {resolved}",
+        "",
+    ]
+    lines += ["## Summary", ""] + [f"{s.text} {_cite(s.evidence_ids)}".strip() for s in pm.summary] + [""]
+    lines += [pm.verdict, ""]
+    if pm.impact:
+        lines += ["## Impact", "", "| signal | before | during | after | change |", "|---|---|---|---|---|"]
+        for row in pm.impact:
+            cells = [_fmt(v) if v is not None else "–" for v in (row.before, row.during, row.after)]
+            change = f"{row.change_pct:+.0f} %" if row.change_pct is not None else "–"
+            lines.append(f"| `{row.signal}` | {' | '.join(cells)} | {change} |")
+        lines += [""] + [f"- {s.text} {_cite(s.evidence_ids)}" for s in pm.impact_text] + [""]
+    lines += ["## Timeline (UTC)", ""]
+    lines += [
+        f"- **{e.at:%Y-%m-%d %H:%M:%S}** — {e.sentence.text} {_cite(e.sentence.evidence_ids)}".rstrip()
+        for e in pm.timeline
+    ]
+    lines.append("")
+    if pm.chain:
+        lines += [
+            "## Root cause and chain",
+            "",
+            f"`{pm.chain_text}`",
+            "",
+            "| # | role | signal | onset | change |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {i} | {c.role} | `{c.signal}` | {c.onset:%H:%M} | {c.change} |"
+            for i, c in enumerate(pm.chain, 1)
+        ]
+        lines.append("")
+    lines += ["## What went well", ""] + [
+        f"- {s.text} {_cite(s.evidence_ids)}".rstrip() for s in pm.went_well
+    ]
+    lines += ["", "## What went badly", ""] + [
+        f"- {s.text} {_cite(s.evidence_ids)}".rstrip() for s in pm.went_badly
+    ]
+    lines += ["", "## Action items", ""]
+    lines += [
+        f"- [{'x' if a.state in ('approved', 'applied') else ' '}] {a.kind}: {a.text} ({a.state})"
+        + (f" `{a.ref}`" if a.ref else "")
+        for a in pm.action_items
+    ]
+    pngs = [c for c in pm.charts if c.endswith(".png")]
+    if pngs:
+        lines += ["", "## Charts", ""] + [
+            f"![the chain's series with onsets marked]({chart_prefix}{c})" for c in pngs
+        ]
+    if pm.dropped or pm.notes:
+        lines += (
+            ["", "## Notes", ""]
+            + [f"- {n}" for n in pm.notes]
+            + [f"- removed: ~~{d.text}~~" for d in pm.dropped]
+        )
+    return "\n".join(lines) + "\n"
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render_html(pm: Postmortem, *, chart_prefix: str = "") -> str:
+    """The postmortem as a standalone HTML page (escaped; charts linked as ``chart_prefix`` + name)."""
+    template = _ENV.get_template("postmortem.html.j2")
+    return template.render(
+        pm=pm, prefix=chart_prefix, fmt=_fmt, pngs=[c for c in pm.charts if c.endswith(".png")]
+    )
