@@ -6,13 +6,15 @@ evidence shows, each in 0..1:
 - **precedence** (weight 0.45): the share of the other changed components that lie downstream of
   it (catalog edges) and started after it, within the lag window. A symptom has a changed
   dependency that started earlier, so its precedence is lower; the chain's first link has the most.
+  A lone changed component gets half.
 - **first on the chain** (0.20): it is the chain's first link.
 - **strength** (0.15): how far it moved, robust z capped at 8.
 - **corroboration** (0.20): the distinct layers among its changed downstream components, and logs
   of its own that changed, out of three.
 
-Confidence is the top score shrunk when the runner-up is close, when the chain has a single link,
-or when onsets are missing. Below :data:`INCONCLUSIVE_BELOW` the verdict is ``inconclusive``,
+Confidence is the top score shrunk when the runner-up is close, when the chain has a single link
+(unless everything the candidate depends on was checked and found normal), or when onsets are
+missing. Below :data:`INCONCLUSIVE_BELOW` the verdict is ``inconclusive``,
 which is better than a confident wrong answer.
 """
 
@@ -67,6 +69,10 @@ class Diagnosis:
         return self.candidates[0] if self.candidates else None
 
 
+def _names(catalog: Catalog) -> set[str]:
+    return {c.name for c in catalog.components}
+
+
 def _key(f: Finding) -> str:
     return str(f.get("component") or f["signal"])
 
@@ -82,10 +88,12 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
     reps = {_key(f): f for f in representatives(changed)}
     head = _key(chain.links[0]) if chain.links else None
     others_n = max(1, len(reps) - 1)
+    normal = {str(f["component"]) for f in chain.normal if f.get("component")}
     scored: list[ScoredCandidate] = []
     for key, rep in reps.items():
         downstream = [o for k, o in reps.items() if k != key and can_cause(catalog, rep, o)]
-        precedence = len(downstream) / others_n
+        # Alone: nothing to explain, nothing to be explained by; half the precedence.
+        precedence = len(downstream) / others_n if len(reps) > 1 else 0.5
         earlier_upstream = [k for k, o in reps.items() if k != key and can_cause(catalog, o, rep)]
         strength = min(max(abs(f.get("magnitude") or 0.0) for f in per_component[key]), 8.0) / 8.0
         layers = {o.get("layer") for o in downstream if o.get("layer")}
@@ -106,6 +114,9 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
         reasons.append(f"strength {abs(rep.get('magnitude') or 0.0):.1f}σ")
         if logs:
             reasons.append("its logs changed too")
+        upstream = catalog.upstream(key) if catalog is not None and key in _names(catalog) else set()
+        if upstream and upstream <= normal:
+            reasons.append("everything it depends on was checked and is normal")
         ids = [i for f in per_component[key] for i in f.get("evidence_ids", [])]
         scored.append(ScoredCandidate(
             component=key, signal=rep["signal"], layer=rep.get("layer"), fault_type=fault_type(rep),
@@ -118,8 +129,8 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
     margin = min(1.0, (top.score - runner) / 0.3) if len(scored) > 1 else 0.5
     # Statistics never make a verdict certain: confidence tops out at MAX_CONFIDENCE.
     confidence = MAX_CONFIDENCE * top.score * (0.6 + 0.4 * margin)
-    if len(chain.links) < 2:
-        confidence *= 0.7
+    if len(chain.links) < 2 and "everything it depends on was checked and is normal" not in top.reasons:
+        confidence *= 0.7  # a lone change that its dependencies do not rule in or out
     if top.onset is None:
         confidence *= 0.8
     if not chain.by_dependency:

@@ -30,11 +30,20 @@ PLAYBOOK: dict[str, list[tuple[str, str]]] = {
         ("Add a composite rule: drift PSI > 0.2 AND accuracy down > 5 % pages the model owner.",
          "catches the same chain at its first link next time"),
     ],
-    "feature_pipeline_stale": [
+    "train_serve_skew": [
+        ("Compare the serving feature values with the training set's (same transformation code, "
+         "same units); fix the serving path or retrain on data logged from serving.",
+         "training accuracy above serving accuracy usually means train/serve skew"),
+    ],
+    "data_freshness": [
         ("Restore the feature pipeline: restart the stuck job, backfill the missing partitions, "
-         "and check the upstream source's freshness.", "features are late or missing"),
+         "and check the upstream source's freshness.", "features are late"),
         ("Serve the last good feature snapshot until fresh features arrive.",
          "stale features degrade predictions silently"),
+    ],
+    "missing_features": [
+        ("Restore the feature pipeline's inputs: find the source or join that stopped filling the "
+         "feature, backfill it, and add a missing-rate rule.", "the model sees defaults instead of values"),
     ],
     "model_degradation": [
         ("Roll back `model_version` to the last version whose accuracy was normal.",
@@ -46,12 +55,26 @@ PLAYBOOK: dict[str, list[tuple[str, str]]] = {
     ],
     "bad_model_version": [
         ("Roll back `model_version` to the previous version.", "the change started with a new version"),
+        ("Diff the new version's feature weights and inference cost against the previous one before "
+         "redeploying it behind a canary.", "a new version changed how the model computes"),
+    ],
+    "slice_degradation": [
+        ("Find the failing slice (age band, region, device) and its inputs; retrain with that slice "
+         "weighted, or route it to the previous model.", "aggregate accuracy hides slices"),
     ],
     "latency_regression": [
         ("Scale out the serving deployment (more replicas) to bring p99 back under its objective.",
          "latency rose while the cause is being fixed"),
         ("Profile the slow hop (trace: gateway → feature store → inference) before changing hardware.",
          "GPU utilisation 100 % is not proof of a hardware limit"),
+    ],
+    "upstream_latency": [
+        ("Fix the slow dependency (cache, feature store, upstream service): check its hit ratio, "
+         "capacity and recent changes; add timeouts and fallbacks in its callers.",
+         "the callers wait on it"),
+    ],
+    "bad_deploy": [
+        ("Roll back the last deployment.", "errors started with it"),
     ],
     "error_rate": [
         ("Split errors into business (4xx, bad input) and system (5xx, OOM) and roll back the last "
@@ -62,6 +85,14 @@ PLAYBOOK: dict[str, list[tuple[str, str]]] = {
          "GPU memory holds inputs and intermediate tensors, not only the model: growing inputs OOM"),
         ("Enable memory-efficient attention / activation checkpointing, or move to larger-memory GPUs.",
          "the same model needs more memory for larger inputs"),
+    ],
+    "gpu_hardware": [
+        ("Cordon and drain the GPU node, then reset or replace the GPU (check XID codes, ECC and "
+         "retired pages with the NVML probe).", "a failing GPU corrupts or slows the work on it"),
+    ],
+    "gpu_underutilized": [
+        ("Batch more requests together (dynamic batching) or consolidate onto fewer GPUs.",
+         "low SM utilisation means the work does not fill the GPU"),
     ],
     "gpu_saturation": [
         ("Scale out the GPU pool or shed load; then check operator fusion (TensorRT-style) — "
@@ -77,6 +108,11 @@ PLAYBOOK: dict[str, list[tuple[str, str]]] = {
     "resource_saturation": [
         ("Scale out (more replicas or nodes) and set resource requests/limits from observed peaks.",
          "a resource ran out"),
+    ],
+    "traffic_surge": [
+        ("Scale out for the surge (replicas, autoscaler limits); if the traffic is legitimate "
+         "(a holiday, a campaign), adapt the thresholds instead of paging.",
+         "more requests arrived than the capacity planned for"),
     ],
     "traffic_drop": [
         ("Check the upstream callers and the load balancer: fewer requests reached the service.",
@@ -97,19 +133,27 @@ PLAYBOOK: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
-_KEYWORDS: list[tuple[tuple[str, ...], str]] = [
-    (("allreduce", "all_reduce", "nccl", "gradient_sync", "grad_sync"), "network_bottleneck"),
-    (("oom", "out_of_memory", "fb_used", "memory_used", "mem_used", "memory"), "gpu_oom"),
-    (("psi", "drift", "ks_stat", "wasserstein", "jensen"), "data_drift"),
-    (("fresh", "stale", "lag", "missing", "delay", "backlog"), "feature_pipeline_stale"),
-    (("accuracy", "auc", "rmse", "map_at", "precision", "recall", "f1", "loss"), "model_degradation"),
-    (("model_version", "version"), "bad_model_version"),
-    (("latency", "duration", "p99", "p95", "p50"), "latency_regression"),
-    (("error", "5xx", "fail"), "error_rate"),
-    (("qps", "throughput", "requests_total", "rps"), "traffic_drop"),
-    (("util", "sm_active", "saturat"), "gpu_saturation"),
-    (("cpu", "load", "disk", "network"), "resource_saturation"),
+#: (words in the signal name or query, layers where they apply (None: any), fault type), in order.
+_KEYWORDS: list[tuple[tuple[str, ...], tuple[str, ...] | None, str]] = [
+    (("allreduce", "all_reduce", "nccl", "gradient_sync", "grad_sync", "network", "transmit", "receive",
+      "nic_", "rdma", "infiniband"), ("resource",), "network_bottleneck"),
+    (("xid", "ecc", "retired", "row_remap", "throttl"), ("resource",), "gpu_hardware"),
+    (("oom", "out_of_memory", "fb_used", "memory_used", "mem_used", "memory"), ("resource",), "gpu_oom"),
+    (("sm_active", "sm_occupancy", "batch_size", "tensor_active"), ("resource",), "gpu_underutilized"),
+    (("util", "saturat"), ("resource",), "gpu_saturation"),
+    (("skew", "train_serve", "training_serving"), None, "train_serve_skew"),
+    (("psi", "drift", "ks_stat", "wasserstein", "jensen"), None, "data_drift"),
+    (("missing", "null_rate", "nan_rate", "empty"), None, "missing_features"),
+    (("fresh", "stale", "lag", "delay", "backlog", "age_seconds"), None, "data_freshness"),
+    (("slice", "segment_accuracy", "by_slice", "cohort"), ("model",), "slice_degradation"),
+    (("accuracy", "auc", "rmse", "map_at", "precision", "recall", "f1", "loss"), None, "model_degradation"),
+    (("model_version", "version", "weight", "rollout", "deploy"), ("model",), "bad_model_version"),
+    (("cache", "hit_ratio", "hit_rate"), None, "upstream_latency"),
+    (("latency", "duration", "p99", "p95", "p50"), None, "latency_regression"),
+    (("5xx", "error", "fail"), None, "error_rate"),
+    (("cpu", "load", "disk"), ("resource",), "resource_saturation"),
 ]
+_TRAFFIC = ("qps", "throughput", "requests_total", "rps", "traffic", "sessions", "active_users")
 
 
 def fault_type(finding: Finding) -> str:
@@ -118,19 +162,18 @@ def fault_type(finding: Finding) -> str:
         return "data_drift"
     if finding.get("kind") == "log":
         return "error_logs"
-    if finding.get("layer") == "business":
-        return "kpi_drop"
-    text = f"{finding.get('signal', '')} {finding.get('query', '')}".lower()
+    text = f"{finding.get('component') or ''} {finding.get('signal', '')} {finding.get('query', '')}".lower()
     layer = finding.get("layer")
-    for words, kind in _KEYWORDS:
-        if any(w in text for w in words):
-            if kind == "gpu_oom" and layer not in (None, "resource"):
-                continue
-            if kind == "gpu_saturation" and layer not in (None, "resource"):
-                continue
+    errors = any(w in text for w in ("5xx", "error", "fail", 'code=~"5'))
+    if any(w in text for w in _TRAFFIC) and not errors:
+        return "traffic_surge" if finding.get("direction") == "up" else "traffic_drop"
+    if layer == "business":
+        return "kpi_drop"
+    for words, layers, kind in _KEYWORDS:
+        if any(w in text for w in words) and (layers is None or layer in (None, *layers)):
             return kind
     if layer == "data":
-        return "data_drift" if (finding.get("unit") or "") in ("psi", "score") else "feature_pipeline_stale"
+        return "data_drift" if (finding.get("unit") or "") in ("psi", "score") else "data_freshness"
     if layer == "model":
         return "model_degradation"
     if layer == "resource":
