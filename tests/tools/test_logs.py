@@ -161,6 +161,22 @@ def test_plain_lines_read_times_levels_and_continuations() -> None:
     assert records[3].ts - records[2].ts == pytest.approx(0.751)
 
 
+def test_json_lines_read_common_field_layouts() -> None:
+    text = [
+        json.dumps({"@timestamp": "2026-11-24T02:10:03.500Z", "log": {"level": "WARN"},
+                    "service": {"name": "ranker"}, "host": {"name": "gpu-1"}, "message": "slow",
+                    "trace_id": "ab"}),
+        json.dumps({"ts": 1795486203000, "severity": "E", "logger": "vllm.engine", "msg": "OOM", "gpu": 3}),
+        json.dumps({"time": 1795486204.25, "levelname": "INFO", "message": "ok", "log.level": "ignored"}),
+    ]
+    a, b, c = parse_lines(text, service="default")
+    assert (a.level, a.service, a.host, a.fields) == ("warning", "ranker", "gpu-1", {"trace_id": "ab"})
+    assert a.ts == datetime(2026, 11, 24, 2, 10, 3, 500000, tzinfo=UTC).timestamp()
+    assert (b.ts, b.level, b.service, b.message) == (1795486203.0, "error", "vllm.engine", "OOM")
+    assert b.fields == {"gpu": 3}
+    assert (c.ts, c.level, c.service) == (1795486204.25, "info", "default")
+
+
 def test_ingest_rejects_a_file_that_is_not_a_log_and_stores_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("shopping list\nmilk\n")

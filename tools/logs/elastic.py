@@ -9,6 +9,8 @@ and up to ``max_docs`` hits ranked by ``_score`` (BM25), newest first without qu
 
 Field names follow the Elastic Common Schema by default (``@timestamp``, ``message``,
 ``log.level``, ``service.name``, ``host.name``); pass :class:`EsFields` for other mappings.
+Levels of returned lines are normalised as the SQLite store stores them (``WARN`` -> ``warning``);
+top values show what the index holds, and ``term`` filters match it case-insensitively.
 Failures become reasons: connection refused -> ``Unavailable``; timeout, 4xx/5xx (with
 Elasticsearch's own ``reason``), a server that is not Elasticsearch, or a body that is not a
 search response -> ``ToolError``.
