@@ -105,7 +105,7 @@ def chain_chart(
         unit = f" ({s.unit})" if s.unit else ""
         ax.set_ylabel(f"{s.signal.split('.')[-1]}{unit}", fontsize=8)
         ax.set_title(s.signal + (f" — {s.layer}" if s.layer else ""), fontsize=9, loc="left")
-        ax.legend(loc="upper left", fontsize=7, frameon=False)
+        ax.legend(loc="best", fontsize=7, frameon=False)
         ax.grid(alpha=0.3)
     axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))  # type: ignore[no-untyped-call]
     axes[-1].set_xlabel("time (UTC)")

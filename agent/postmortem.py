@@ -440,7 +440,9 @@ def build_postmortem(inp: PostmortemInput, out_dir: Path | None = None) -> Postm
                 text=f"{inp.title}: the root cause was {rc.component} "
                 f"({rc.fault_type.replace('_', ' ')}), which changed first in the chain "
                 f"{report.chain_text}.",
-                evidence_ids=list(rc.evidence_ids),
+                evidence_ids=list(
+                    dict.fromkeys([*rc.evidence_ids, *(i for c in report.chain for i in c.evidence_ids)])
+                ),
             )
         ]
     elif report is not None:
