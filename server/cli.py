@@ -47,6 +47,7 @@ from augur.server.commands import postmortem as _postmortem  # noqa: E402
 from augur.server.commands import probe as _probe  # noqa: E402
 from augur.server.commands import rules as _rules  # noqa: E402
 from augur.server.commands import serve as _serve  # noqa: E402
+from augur.server.commands import slack as _slack  # noqa: E402
 from augur.server.commands import tool as _tool  # noqa: E402
 
 app.add_typer(_catalog.app)
@@ -57,6 +58,7 @@ _serve.register(app)
 _probe.register(app)
 _ask.register(app)
 _postmortem.register(app)
+app.add_typer(_slack.app, name="slack")
 _eval.register(app)
 _demo.register(app)
 _investigate.register(app)
