@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from augur.evals.alert import evaluate_rule, webhook_body
+from augur.evals.alert import AlertNotFiring, evaluate_rule, webhook_body
 from augur.evals.generator import Generated, default_t_end, generate
 from augur.evals.scenario import Scenario
 from augur.evals.scoring import CaseScore, score, score_ranking, summarise
@@ -91,6 +91,9 @@ async def run_case(
     try:
         alerts = await asyncio.to_thread(evaluate_rule, prom.url, scenario.rule(), end)
         body = webhook_body(alerts)
+        # A sanity check of the scenario itself: its alert must not hold before its first fault.
+        before = end + min((f.start for f in scenario.faults), default=0.0) - 600
+        fired_before = await asyncio.to_thread(_fires, prom.url, scenario.rule(), before)
         registry = registry_factory(prom.url, log_db)
         started = time.perf_counter()
         report = await investigate(body, registry=registry, catalog=load_catalog(gen.catalog),
@@ -103,13 +106,21 @@ async def run_case(
         await asyncio.to_thread(prom.stop)
     result = score(scenario, report, seconds)
     result.extra = {"chain_text": report.chain_text, "confidence": report.root_cause.confidence,
-                    "refused_calls": report.stats.refused_calls}
+                    "refused_calls": report.stats.refused_calls, "alert_fired_before_fault": fired_before}
     if ranked_by:
         result.extra["baselines"] = {}
         for method, ranked in ranked_by.items():
             ac1, ac3 = score_ranking(scenario, ranked)
             result.extra["baselines"][method] = {"ranked": ranked, "ac1": ac1, "ac3": ac3}
     return result
+
+
+def _fires(prometheus_url: str, rule: dict[str, Any], at: float) -> bool:
+    try:
+        evaluate_rule(prometheus_url, rule, at)
+    except AlertNotFiring:
+        return False
+    return True
 
 
 def _baselines(

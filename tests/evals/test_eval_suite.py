@@ -9,49 +9,71 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from augur.evals.runner import run_suite
+from augur.evals.runner import EvalResult, run_suite
 from augur.evals.scenario import list_scenarios
 
-#: Ratchet: the suite's figures when last raised (see the README's eval table).
+#: Ratchet: the suite's figures when last raised (see evals/README.md).
 FLOOR = {"ac1": 0.93, "ac3": 1.0, "fault_type_accuracy": 0.57, "chain_accuracy": 0.85}
 
 
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> EvalResult:
+    """One run of the whole suite, shared by the tests below."""
+    return asyncio.run(run_suite(list_scenarios(), workdir=tmp_path_factory.mktemp("eval")))
+
+
 @pytest.mark.slow
-def test_suite_meets_the_floor(tmp_path: Path) -> None:
-    result = asyncio.run(run_suite(list_scenarios(), workdir=tmp_path))
-    summary = result.summary
+def test_suite_meets_the_floor(suite: EvalResult) -> None:
+    summary = suite.summary
     assert summary["scenarios"] >= 15
-    failures = [f"{c.name}: {c.error}" for c in result.cases if c.error]
+    failures = [f"{c.name}: {c.error}" for c in suite.cases if c.error]
     assert not failures, failures
     for key, floor in FLOOR.items():
         assert summary[key] >= floor, f"{key} {summary[key]} fell below the floor {floor}: {summary}"
 
 
 @pytest.mark.slow
-def test_cli_json_is_deterministic(tmp_path: Path) -> None:
-    def run() -> dict[str, object]:
-        out = subprocess.run(
-            [sys.executable, "-m", "augur.server.cli", "eval", "--json", "-s", "feature-drift-click-duration",
-             "-s", "holiday-traffic-surge"],
-            capture_output=True, text=True, timeout=240, check=True,
-        )
-        return json.loads(out.stdout)  # type: ignore[no-any-return]
+def test_every_alert_fires_at_the_end_and_not_before_the_fault(suite: EvalResult) -> None:
+    """The generated data served by Prometheus makes each scenario's rule fire only after its fault."""
+    # A rule that returned nothing at the alert time would have made its case an error.
+    assert all(c.error is None for c in suite.cases)
+    early = [c.name for c in suite.cases if c.extra.get("alert_fired_before_fault") is not False]
+    assert not early, f"alerts firing before their fault: {early}"
 
-    first, second = run(), run()
-    assert set(first["summary"]) >= {"scenarios", "ac1", "ac3", "fault_type_accuracy", "chain_accuracy",
-                                     "median_seconds"}
-    cases = first["cases"]
-    assert [c["name"] for c in cases] == ["feature-drift-click-duration", "holiday-traffic-surge"]
+
+@pytest.mark.slow
+def test_cli_json_matches_the_suite_run(suite: EvalResult) -> None:
+    """A second run, through the CLI, gives the same scores and rankings (deterministic suite)."""
+    names = ["feature-drift-click-duration", "holiday-traffic-surge"]
+    out = subprocess.run(
+        [sys.executable, "-m", "augur.server.cli", "eval", "--json", *(a for n in names for a in ("-s", n))],
+        capture_output=True, text=True, timeout=240, check=True,
+    )
+    result = json.loads(out.stdout)
+    assert set(result["summary"]) >= {"scenarios", "ac1", "ac3", "fault_type_accuracy", "chain_accuracy",
+                                      "median_seconds"}
+    cases = result["cases"]
+    assert [c["name"] for c in cases] == names
     assert cases[0]["truth"]["root_cause"] == "feature-pipeline"
     strip = ("seconds", "extra")
-    assert [{k: v for k, v in c.items() if k not in strip} for c in cases] == [
-        {k: v for k, v in c.items() if k not in strip} for c in second["cases"]]
+    earlier = {c.name: c.as_dict() for c in suite.cases}
+    for case in cases:
+        assert {k: v for k, v in case.items() if k not in strip} == {
+            k: v for k, v in earlier[case["name"]].items() if k not in strip}
+
+
+def test_llm_without_an_endpoint_is_a_usage_error() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUGUR_LLM")}
+    out = subprocess.run([sys.executable, "-m", "augur.server.cli", "eval", "--llm", "-s", "bad-deploy-5xx"],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 2
+    assert "AUGUR_LLM_BASE_URL" in out.stderr
 
 
 def test_unknown_scenario_is_a_usage_error() -> None:
