@@ -98,14 +98,17 @@ class Chain:
 def representatives(changed: list[Finding]) -> list[Finding]:
     """One finding per component: its earliest onset; no component: each finding.
 
-    Within the onset tolerance a catalog signal beats the alert's own expression (it has a name
-    and a unit), a metric beats a log, then the stronger change wins.
+    A catalog signal beats the alert's own expression (it has a name, a unit and a direction that
+    is bad; the expression is often smoothed, which blurs its onset). Within the onset tolerance
+    a metric beats a log, then the stronger change wins.
     """
     groups: dict[str, list[Finding]] = {}
     for f in changed:
         groups.setdefault(str(f.get("component") or f["signal"]), []).append(f)
     reps = []
     for group in groups.values():
+        named = [f for f in group if not str(f["signal"]).startswith("alert:")]
+        group = named or group  # the alert's expression only stands in when nothing else changed
         first = min(_order(f)[0] for f in group)
         close = [f for f in group if _order(f)[0] <= first + TOLERANCE_S]
         reps.append(min(close, key=lambda f: (str(f["signal"]).startswith("alert:"), f.get("kind") == "log",
@@ -136,10 +139,15 @@ def correlate(findings: list[Finding], catalog: Catalog | None) -> Chain:
     normal = [f for f in findings if not f.get("anomalous")]
     nodes = representatives(changed)
     by_dependency = catalog is not None and any(f.get("component") for f in nodes)
-    # Topological order: onset, then upstream-ness, so equal onsets still put causes first.
+    # A topological order for the DP: with a catalog, by the number of transitive dependencies
+    # (a dependency has strictly fewer than its dependents), so a cause whose onset estimate
+    # lands a little after its effect's still comes first; without one, by onset.
     depth = {id(f): len(catalog.upstream(str(f["component"]))) if catalog and f.get("component") else 0
              for f in nodes}
-    nodes.sort(key=lambda f: (_order(f)[0], depth[id(f)], _order(f)[1]))
+    if by_dependency:
+        nodes.sort(key=lambda f: (depth[id(f)], _order(f)))
+    else:
+        nodes.sort(key=_order)
     best_len: list[int] = []
     best_score: list[float] = []
     prev: list[int | None] = []

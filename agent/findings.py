@@ -127,7 +127,9 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
     findings: list[Finding] = []
     for signal, calls in groups.items():
         component = next((c["component"] for c in calls if c.get("component")), None)
-        layer = bad = unit = None
+        layer: str | None = None
+        bad: str | None = None
+        unit: str | None = None
         kind = "metric"
         if catalog is not None and component:
             comp = catalog.component(component)
@@ -136,6 +138,8 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
             sig = next((s for s in comp.signals if s.name == name), None)
             if sig is not None:
                 bad, unit, kind = sig.bad, sig.unit, sig.kind
+        if signal.startswith("alert:"):
+            bad = state.get("alert", {}).get("bad", "any")
         finding = Finding(component=component, signal=signal, layer=layer, kind=kind,
                           query=str(calls[0]["args"].get("query", "")), anomalous=False, onset=None,
                           direction=None, magnitude=0.0, before=None, after=None, bad=bad or "any",

@@ -67,6 +67,7 @@ class AlertInfo(TypedDict, total=False):
     starts_at: float  # Unix seconds
     generator_url: str | None
     expr: str | None  # the rule's PromQL, from the generatorURL, without its comparison
+    bad: str  # which way the expression goes when the alert fires: up, down or any
     fingerprint: str | None
 
 

@@ -22,6 +22,7 @@ from augur.agent.state import AlertInfo, Window
 __all__ = [
     "TriageError",
     "alert_metrics",
+    "bad_direction",
     "focus_component",
     "normalise_alert",
     "signal_of_expr",
@@ -54,6 +55,17 @@ def _parse_time(value: Any, field: str) -> float:
 
 def signal_of_expr(expr: str) -> str:
     """The rule expression without its top-level comparison: the series the alert watches."""
+    return _split_comparison(expr)[0]
+
+
+def bad_direction(expr: str) -> str:
+    """Which way the watched series goes when the alert fires: ``x > t`` up, ``x < t`` down."""
+    op = _split_comparison(expr)[1]
+    return "up" if op in (">", ">=") else "down" if op in ("<", "<=") else "any"
+
+
+def _split_comparison(expr: str) -> tuple[str, str | None]:
+    """The left side of the top-level comparison and the operator (``None`` without one)."""
     depth = 0
     quote: str | None = None
     for i, ch in enumerate(expr):
@@ -67,10 +79,10 @@ def signal_of_expr(expr: str) -> str:
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif depth == 0 and _COMPARISON.match(expr, i) and not expr[i:].startswith("=~"):
+        elif depth == 0 and (match := _COMPARISON.match(expr, i)) and not expr[i:].startswith("=~"):
             left = expr[:i].strip()
-            return left or expr.strip()
-    return expr.strip()
+            return (left, match.group(1)) if left else (expr.strip(), None)
+    return expr.strip(), None
 
 
 def alert_metrics(expr: str) -> set[str]:
@@ -120,6 +132,7 @@ def normalise_alert(payload: Mapping[str, Any]) -> AlertInfo:
         starts_at=_parse_time(alert["startsAt"], "startsAt"),
         generator_url=generator_url,
         expr=signal_of_expr(raw_expr) if raw_expr else None,
+        bad=bad_direction(raw_expr) if raw_expr else "any",
         fingerprint=str(alert["fingerprint"]) if alert.get("fingerprint") else None,
     )
 
