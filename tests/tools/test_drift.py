@@ -56,6 +56,7 @@ def datasets() -> list[tuple[str, str, Any, Any]]:
         with_gaps[0] = np.inf
         out.append((f"missing and inf {n}", "num", with_gaps, rng.lognormal(2.3, 0.3, m)))
     out.append(("many integers", "num", rng.integers(0, 1000, 3000), rng.integers(0, 1100, 2500)))
+    out.append(("equal sizes", "num", rng.gamma(2, 2, 50_000), rng.gamma(2.2, 2, 50_000)))
     return out
 
 
