@@ -18,6 +18,8 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,10 @@ def make_series(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, np.nda
     return t, y, float(t[ref_points]), onset
 
 
+def _one_break(segmenter: Any, values: np.ndarray) -> object:
+    return segmenter.fit(values).predict(n_bkps=1)
+
+
 def _cpu_ms(fn: Callable[[], object]) -> float:
     started = time.process_time()
     fn()
@@ -73,10 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         found = detect_onset(t, y, ref_end)
         ours.append((time.process_time() - started) * 1000.0)
         hits += found.found and found.onset_index is not None and abs(found.onset_index - onset) <= 2
-    binseg = [_cpu_ms(lambda y=y: rpt.Binseg(model="l2").fit(y).predict(n_bkps=1))
-              for _, y, _, _ in cases[:3]]
-    kernel = [_cpu_ms(lambda y=y: rpt.KernelCPD(kernel="linear").fit(y).predict(n_bkps=1))
-              for _, y, _, _ in cases[:3]]
+    binseg = [_cpu_ms(partial(_one_break, rpt.Binseg(model="l2"), y)) for _, y, _, _ in cases[:3]]
+    kernel = [_cpu_ms(partial(_one_break, rpt.KernelCPD(kernel="linear"), y)) for _, y, _, _ in cases[:3]]
     p95 = float(np.percentile(ours, 95))
     median = statistics.median(ours)
     print(f"onset on {len(cases)} series of {POINTS:,} points: median {median:.1f} ms, p95 {p95:.1f} ms "
