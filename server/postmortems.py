@@ -19,24 +19,13 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
-from augur.agent.charts import SeriesData
-from augur.agent.postmortem import (
-    AlertRecord,
-    EventRecord,
-    Postmortem,
-    PostmortemInput,
-    ProposalRecord,
-    build_postmortem,
-    render_html,
-    render_markdown,
-)
 from augur.agent.report import Report
 from augur.server.errors import ApiError
 from augur.server.intake import POSTMORTEM
@@ -47,6 +36,10 @@ from augur.server.queue import ClaimedJob
 from augur.server.settings import Settings
 from augur.server.state import AppState, app_state
 from augur.server.store import Store
+
+if TYPE_CHECKING:  # matplotlib and jinja2 load only when a postmortem is written (fast start-up)
+    from augur.agent.charts import SeriesData
+    from augur.agent.postmortem import Postmortem, PostmortemInput
 
 __all__ = ["POSTMORTEM", "generate", "postmortem_dir", "postmortem_handler", "router"]
 
@@ -68,6 +61,8 @@ class NotReady(RuntimeError):
 
 def _load(store: Store, incident_id: int) -> tuple[PostmortemInput, str]:
     """The postmortem's inputs (no series yet) and the investigation job's status."""
+    from augur.agent.postmortem import AlertRecord, EventRecord, PostmortemInput, ProposalRecord
+
     with store.read_session() as session:
         incident = session.get(Incident, incident_id)
         if incident is None:
@@ -127,6 +122,7 @@ def _load(store: Store, incident_id: int) -> tuple[PostmortemInput, str]:
 
 def fetch_series(prometheus_url: str, report: Report, end: float) -> tuple[list[SeriesData], list[str]]:
     """Each chain link's series from Prometheus (first series of its range query); and notes on failures."""
+    from augur.agent.charts import SeriesData
     from augur.tools.prometheus_api import bounded_step, connect, fetch_range_blocking
 
     rows = {row.id: row for row in report.evidence}
@@ -187,6 +183,8 @@ def generate(
     Raises LookupError for an unknown incident, :class:`NotReady` if there is no report yet and
     ``allow_without_report`` is false.
     """
+    from augur.agent.postmortem import build_postmortem, render_html, render_markdown
+
     inp, job_status = _load(store, incident_id)
     if inp.report is None:
         if not allow_without_report:
