@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 from augur.agent.catalog import Catalog
 from augur.agent.correlate import Chain, correlate
@@ -104,147 +105,178 @@ def _screen(calls: list[Any], state: InvestigationState, ctx: GraphContext, budg
     return keep, refused
 
 
-def build_graph(ctx: GraphContext, checkpointer: Any = None) -> Any:
-    """Compile the investigation graph over ``ctx`` (see the module docstring)."""
+async def _checkpoint(ctx: GraphContext, name: str) -> None:
+    """Give the test hook (if any) the node that just finished."""
+    if ctx.after_node is not None:
+        result = ctx.after_node(name)
+        if result is not None:
+            await result
 
-    async def checkpoint(name: str) -> None:
-        if ctx.after_node is not None:
-            result = ctx.after_node(name)
-            if result is not None:
-                await result
 
-    async def triage(state: InvestigationState) -> dict[str, Any]:
-        comp = focus_component(ctx.catalog, state["alert"], state.get("question"))
-        notes = list(state.get("notes", []))
-        if ctx.catalog is None:
-            notes.append("no platform catalog: worked from the alert's expression and labels only")
-        elif comp is None:
-            notes.append("no catalog component matches the alert's labels or metrics")
-        questions = []
-        if comp is not None and any(s.kind == "trace" for s in comp.signals):
-            questions.append(f"which hop of {comp.name} is slow: no trace backend tool is configured")
-        ctx.emit("triage", component=comp.name if comp else None)
-        await checkpoint("triage")
-        return {"focus": comp.name if comp else None, "notes": notes, "open_questions": questions,
-                "calls": state.get("calls", []), "evidence": state.get("evidence", {}), "refused": [],
-                "rounds": 0, "llm_rounds": 0, "findings": []}
+async def _triage(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    comp = focus_component(ctx.catalog, state["alert"], state.get("question"))
+    notes = list(state.get("notes", []))
+    if ctx.catalog is None:
+        notes.append("no platform catalog: worked from the alert's expression and labels only")
+    elif comp is None:
+        notes.append("no catalog component matches the alert's labels or metrics")
+    questions = []
+    if comp is not None and any(s.kind == "trace" for s in comp.signals):
+        questions.append(f"which hop of {comp.name} is slow: no trace backend tool is configured")
+    ctx.emit("triage", component=comp.name if comp else None)
+    await _checkpoint(ctx, "triage")
+    return {"focus": comp.name if comp else None, "notes": notes, "open_questions": questions,
+            "calls": state.get("calls", []), "evidence": state.get("evidence", {}), "refused": [],
+            "rounds": 0, "llm_rounds": 0, "findings": []}
 
-    async def plan(state: InvestigationState) -> dict[str, Any]:
-        budget = Budget.from_dict(state["budget"])
-        notes = list(state.get("notes", []))
-        spent = budget.exhausted()
-        if spent or state.get("rounds", 0) >= budget.max_rounds:
-            why = spent or f"round limit reached ({budget.max_rounds})"
-            if state.get("pending") or not spent:
-                notes.append(f"stopped gathering evidence: {why}")
-            return {"pending": [], "notes": notes}
-        calls: list[Any] = list(await ctx.sop.plan(state, ctx.registry, budget))
-        source = "sop"
-        llm_rounds = state.get("llm_rounds", 0)
-        llm_failed = state.get("llm_failed")
-        if not calls and ctx.planner is not None and not llm_failed and llm_rounds < ctx.max_llm_rounds \
-                and budget.tokens_left > 0:
-            source = ctx.planner.name
-            llm_rounds += 1
-            try:
-                proposed = await asyncio.wait_for(ctx.planner.plan(state, ctx.registry, budget),
-                                                  timeout=ctx.llm_timeout_s)
-                if not isinstance(proposed, list):
-                    raise TypeError(f"planner returned {type(proposed).__name__}, not a list of calls")
-                calls = [dict(c, planner=source) if isinstance(c, dict) else c for c in proposed]
-            except Exception as exc:  # any LLM failure: finish on the SOP path
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                if isinstance(exc, TimeoutError):
-                    reason = f"timed out after {ctx.llm_timeout_s:g} s"
-                llm_failed = f"LLM planner {ctx.planner.name} failed ({reason}); finished on the SOP path"
-                notes.append(llm_failed)
-                calls = []
-        keep, refused = _screen(calls, state, ctx, budget, source)
-        ctx.emit("plan", planner=source, calls=len(keep), refused=len(refused))
-        await checkpoint("plan")
-        return {"pending": keep, "refused": [*state.get("refused", []), *refused], "notes": notes,
-                "llm_rounds": llm_rounds, "llm_failed": llm_failed, "budget": budget.to_dict()}
 
-    async def act(state: InvestigationState) -> dict[str, Any]:
-        budget = Budget.from_dict(state["budget"])
-        semaphore = asyncio.Semaphore(ctx.concurrency)
+async def _plan(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    budget = Budget.from_dict(state["budget"])
+    notes = list(state.get("notes", []))
+    spent = budget.exhausted()
+    if spent or state.get("rounds", 0) >= budget.max_rounds:
+        why = spent or f"round limit reached ({budget.max_rounds})"
+        if state.get("pending") or not spent:
+            notes.append(f"stopped gathering evidence: {why}")
+        return {"pending": [], "notes": notes}
+    calls: list[Any] = list(await ctx.sop.plan(state, ctx.registry, budget))
+    source = "sop"
+    llm_rounds = state.get("llm_rounds", 0)
+    llm_failed = state.get("llm_failed")
+    if not calls and ctx.planner is not None and not llm_failed and llm_rounds < ctx.max_llm_rounds \
+            and budget.tokens_left > 0:
+        source = ctx.planner.name
+        llm_rounds += 1
+        try:
+            proposed = await asyncio.wait_for(ctx.planner.plan(state, ctx.registry, budget),
+                                              timeout=ctx.llm_timeout_s)
+            if not isinstance(proposed, list):
+                raise TypeError(f"planner returned {type(proposed).__name__}, not a list of calls")
+            calls = [dict(c, planner=source) if isinstance(c, dict) else c for c in proposed]
+        except Exception as exc:  # any LLM failure: finish on the SOP path
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if isinstance(exc, TimeoutError):
+                reason = f"timed out after {ctx.llm_timeout_s:g} s"
+            llm_failed = f"LLM planner {ctx.planner.name} failed ({reason}); finished on the SOP path"
+            notes.append(llm_failed)
+            calls = []
+    keep, refused = _screen(calls, state, ctx, budget, source)
+    ctx.emit("plan", planner=source, calls=len(keep), refused=len(refused))
+    await _checkpoint(ctx, "plan")
+    return {"pending": keep, "refused": [*state.get("refused", []), *refused], "notes": notes,
+            "llm_rounds": llm_rounds, "llm_failed": llm_failed, "budget": budget.to_dict()}
 
-        async def run(call: ToolCall) -> tuple[ToolCall, dict[str, Any], float, float]:
-            async with semaphore:
-                started = time.time()
-                t0 = time.perf_counter()
-                evidence = await ctx.registry.call(call["tool"], call["args"])
-                duration = time.perf_counter() - t0
-            ctx.emit("call", tool=call["tool"], status=evidence.status.value, summary=evidence.summary,
-                     why=call.get("why", ""))
-            return call, evidence.model_dump(mode="json"), started, duration
 
-        results = await asyncio.gather(*(run(c) for c in state.get("pending", [])))
-        evidence = dict(state.get("evidence", {}))
-        calls = list(state.get("calls", []))
-        for call, ev, started, duration in results:
-            evidence[ev["id"]] = ev
-            calls.append(CallRecord(
-                key=call_key(call["tool"], call["args"]), tool=call["tool"], args=call["args"],
-                why=call.get("why", ""), component=call.get("component"), signal=call.get("signal"),
-                planner=call.get("planner", "sop"), evidence_id=ev["id"], status=ev["status"],
-                started=started, duration_s=duration))
-        budget.tool_calls += len(results)
-        await checkpoint("act")
-        return {"evidence": evidence, "calls": calls, "pending": [], "budget": budget.to_dict()}
+async def _act(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    budget = Budget.from_dict(state["budget"])
+    semaphore = asyncio.Semaphore(ctx.concurrency)
 
-    async def observe(state: InvestigationState) -> dict[str, Any]:
-        findings = collect_findings(state, ctx.catalog)
-        questions = [q for q in state.get("open_questions", []) if not q.startswith("could not read")]
-        for call in state.get("calls", []):
-            ev = state["evidence"].get(call["evidence_id"], {})
-            if ev.get("status") in ("error", "unavailable"):
-                what = call.get("signal") or call["tool"]
-                why = ev.get("reason") or ev.get("summary")
-                questions.append(f"could not read {what} ({call['tool']}: {why})")
-        ctx.emit("observe", findings=len(findings), changed=sum(1 for f in findings if f.get("anomalous")))
-        await checkpoint("observe")
-        return {"findings": findings, "open_questions": list(dict.fromkeys(questions)),
-                "rounds": state.get("rounds", 0) + 1}
+    async def run(call: ToolCall) -> tuple[ToolCall, dict[str, Any], float, float]:
+        async with semaphore:
+            started = time.time()
+            t0 = time.perf_counter()
+            evidence = await ctx.registry.call(call["tool"], call["args"])
+            duration = time.perf_counter() - t0
+        ctx.emit("call", tool=call["tool"], status=evidence.status.value, summary=evidence.summary,
+                 why=call.get("why", ""))
+        return call, evidence.model_dump(mode="json"), started, duration
 
-    async def correlate_node(state: InvestigationState) -> dict[str, Any]:
-        chain = correlate(state.get("findings", []), ctx.catalog)
-        ctx.emit("correlate", chain=chain.text())
-        await checkpoint("correlate")
-        return {"chain": chain.to_dict()}
+    results = await asyncio.gather(*(run(c) for c in state.get("pending", [])))
+    evidence = dict(state.get("evidence", {}))
+    calls = list(state.get("calls", []))
+    for call, ev, started, duration in results:
+        evidence[ev["id"]] = ev
+        calls.append(CallRecord(
+            key=call_key(call["tool"], call["args"]), tool=call["tool"], args=call["args"],
+            why=call.get("why", ""), component=call.get("component"), signal=call.get("signal"),
+            planner=call.get("planner", "sop"), evidence_id=ev["id"], status=ev["status"],
+            started=started, duration_s=duration))
+    budget.tool_calls += len(results)
+    await _checkpoint(ctx, "act")
+    return {"evidence": evidence, "calls": calls, "pending": [], "budget": budget.to_dict()}
 
-    async def diagnose_node(state: InvestigationState) -> dict[str, Any]:
-        result = diagnose(Chain.from_dict(state["chain"]), ctx.catalog)
-        ctx.emit("diagnose", verdict=result.verdict, top=result.top.component if result.top else None)
-        await checkpoint("diagnose")
-        return {"candidates": [c.to_dict() for c in result.candidates],
-                "verdict": {"verdict": result.verdict, "why": result.why}}
 
-    async def report_node(state: InvestigationState) -> dict[str, Any]:
-        from augur.agent.assembly import assemble_report
+async def _observe(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    findings = collect_findings(state, ctx.catalog)
+    questions = [q for q in state.get("open_questions", []) if not q.startswith("could not read")]
+    for call in state.get("calls", []):
+        ev = state["evidence"].get(call["evidence_id"], {})
+        if ev.get("status") in ("error", "unavailable"):
+            what = call.get("signal") or call["tool"]
+            why = ev.get("reason") or ev.get("summary")
+            questions.append(f"could not read {what} ({call['tool']}: {why})")
+    ctx.emit("observe", findings=len(findings), changed=sum(1 for f in findings if f.get("anomalous")))
+    await _checkpoint(ctx, "observe")
+    return {"findings": findings, "open_questions": list(dict.fromkeys(questions)),
+            "rounds": state.get("rounds", 0) + 1}
 
-        report = await assemble_report(state, ctx)
-        ctx.emit("report", root_cause=report.root_cause.component, confidence=report.root_cause.confidence)
-        await checkpoint("report")
-        return {"report": report.model_dump(mode="json"), "done": True}
 
-    def after_plan(state: InvestigationState) -> str:
-        return "act" if state.get("pending") else "correlate"
+async def _correlate(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    chain = correlate(state.get("findings", []), ctx.catalog)
+    ctx.emit("correlate", chain=chain.text())
+    await _checkpoint(ctx, "correlate")
+    return {"chain": chain.to_dict()}
 
-    graph = StateGraph(InvestigationState)
-    graph.add_node("triage", triage)
-    graph.add_node("plan", plan)
-    graph.add_node("act", act)
-    graph.add_node("observe", observe)
-    graph.add_node("correlate", correlate_node)
-    graph.add_node("diagnose", diagnose_node)
-    graph.add_node("report", report_node)
+
+async def _diagnose(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    result = diagnose(Chain.from_dict(state["chain"]), ctx.catalog)
+    ctx.emit("diagnose", verdict=result.verdict, top=result.top.component if result.top else None)
+    await _checkpoint(ctx, "diagnose")
+    return {"candidates": [c.to_dict() for c in result.candidates],
+            "verdict": {"verdict": result.verdict, "why": result.why}}
+
+
+async def _report(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    from augur.agent.assembly import assemble_report
+
+    report = await assemble_report(state, ctx)
+    ctx.emit("report", root_cause=report.root_cause.component, confidence=report.root_cause.confidence)
+    await _checkpoint(ctx, "report")
+    return {"report": report.model_dump(mode="json"), "done": True}
+
+
+def _after_plan(state: InvestigationState) -> str:
+    return "act" if state.get("pending") else "correlate"
+
+
+def _compile() -> Any:
+    """The graph, compiled once per process; the context comes with each run."""
+    graph = StateGraph(InvestigationState, context_schema=GraphContext)
+    graph.add_node("triage", _triage)
+    graph.add_node("plan", _plan)
+    graph.add_node("act", _act)
+    graph.add_node("observe", _observe)
+    graph.add_node("correlate", _correlate)
+    graph.add_node("diagnose", _diagnose)
+    graph.add_node("report", _report)
     graph.add_edge(START, "triage")
     graph.add_edge("triage", "plan")
-    graph.add_conditional_edges("plan", after_plan, {"act": "act", "correlate": "correlate"})
+    graph.add_conditional_edges("plan", _after_plan, {"act": "act", "correlate": "correlate"})
     graph.add_edge("act", "observe")
     graph.add_edge("observe", "plan")
     graph.add_edge("correlate", "diagnose")
     graph.add_edge("diagnose", "report")
     graph.add_edge("report", END)
-    return graph.compile(checkpointer=checkpointer)
+    return graph.compile()
+
+
+_COMPILED: Any = None
+
+
+def build_graph(checkpointer: Any = None) -> Any:
+    """The compiled investigation graph, with ``checkpointer`` if given.
+
+    Run it with ``graph.ainvoke(state, config, context=GraphContext(...))``: the nodes take their
+    tools, catalog and planners from the run's context, so one compiled graph serves every run.
+    """
+    global _COMPILED
+    if _COMPILED is None:
+        _COMPILED = _compile()
+    return _COMPILED if checkpointer is None else _COMPILED.copy(update={"checkpointer": checkpointer})

@@ -88,13 +88,30 @@ def evidence_numbers(ev: dict[str, Any]) -> set[float]:
     return found
 
 
+_ISO_CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}[T ](\d{2}:\d{2})")
+
+
 def _times(ev: dict[str, Any]) -> set[str]:
-    stamps: list[float] = []
-    _walk(ev.get("data", {}), stamps)
-    out = {datetime.fromtimestamp(t, UTC).strftime("%H:%M") for t in stamps if 1e9 < t < 1e10}
-    out |= {f"{int(h):02d}:{m}" for h, m in _CLOCK.findall(str(ev.get("summary", "")))}
-    for text in re.findall(r"\d{4}-\d{2}-\d{2}[T ](\d{2}:\d{2})", str(ev)):
-        out.add(text)
+    """Clock times (UTC ``HH:MM``) in the evidence: Unix-time values, ISO times, times in text."""
+    out: set[str] = set()
+
+    def walk(value: Any, depth: int) -> None:
+        if depth > 8 or isinstance(value, bool):
+            return
+        if isinstance(value, int | float):
+            if 1e9 < value < 1e10:
+                out.add(datetime.fromtimestamp(value, UTC).strftime("%H:%M"))
+        elif isinstance(value, str):
+            out.update(_ISO_CLOCK.findall(value))
+            out.update(f"{int(h):02d}:{m}" for h, m in _CLOCK.findall(_ISO_DATE.sub(" ", value)))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item, depth + 1)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item, depth + 1)
+
+    walk({"summary": ev.get("summary", ""), "data": ev.get("data", {})}, 0)
     return out
 
 
@@ -132,7 +149,8 @@ def ground(
     """Split ``sentences`` into those grounded in ``evidence`` and those dropped (with reasons)."""
     kept: list[Sentence] = []
     dropped: list[Dropped] = []
-    cache: dict[str, tuple[set[float], set[str]]] = {}
+    numbers_of: dict[str, set[float]] = {}
+    times_of: dict[str, set[str]] = {}
     for sentence in sentences:
         cited = [i for i in sentence.evidence_ids if i in evidence]
         unknown = [i for i in sentence.evidence_ids if i not in evidence]
@@ -142,16 +160,19 @@ def ground(
         if not cited:
             dropped.append(Dropped(**sentence.model_dump(), reason=f"cites unknown evidence {unknown}"))
             continue
+        written = sentence_numbers(sentence.text)
+        clocks = [f"{int(h):02d}:{m}" for h, m in _CLOCK.findall(_ISO_DATE.sub(" ", sentence.text))]
         numbers: set[float] = set()
         times: set[str] = set()
-        for i in cited:
-            if i not in cache:
-                cache[i] = (evidence_numbers(evidence[i]), _times(evidence[i]))
-            numbers |= cache[i][0]
-            times |= cache[i][1]
-        ungrounded = [w for n, w in sentence_numbers(sentence.text) if not _matches(n, w, numbers)]
-        bad_times = [f"{int(h):02d}:{m}" for h, m in _CLOCK.findall(_ISO_DATE.sub(" ", sentence.text))
-                     if f"{int(h):02d}:{m}" not in times]
+        for i in cited:  # the evidence is read only when the sentence has numbers or times
+            if written and i not in numbers_of:
+                numbers_of[i] = evidence_numbers(evidence[i])
+            if clocks and i not in times_of:
+                times_of[i] = _times(evidence[i])
+            numbers |= numbers_of.get(i, set())
+            times |= times_of.get(i, set())
+        ungrounded = [w for n, w in written if not _matches(n, w, numbers)]
+        bad_times = [c for c in clocks if c not in times]
         if ungrounded or bad_times:
             what = ", ".join([*ungrounded, *bad_times])
             dropped.append(Dropped(text=sentence.text, evidence_ids=cited,

@@ -88,7 +88,7 @@ async def investigate(
     inv_id = investigation_id or default_id
     ctx = GraphContext(registry=registry, catalog=catalog, planner=planner, writer=writer, on_event=on_event,
                        after_node=after_node)
-    graph = build_graph(ctx, checkpointer=checkpointer)
+    graph = build_graph(checkpointer)
     config: dict[str, Any] = {"configurable": {"thread_id": inv_id}, "recursion_limit": 200}
     if checkpointer is not None:
         snapshot = await graph.aget_state(config)
@@ -101,7 +101,7 @@ async def investigate(
             notes = [*snapshot.values.get("notes", []),
                      f"resumed from a checkpoint before {', '.join(snapshot.next)}"]
             await graph.aupdate_state(config, {"budget": resumed.to_dict(), "notes": notes})
-            final = await graph.ainvoke(None, config)
+            final = await graph.ainvoke(None, config, context=ctx)
             return Report.model_validate(final["report"])
     start_budget = budget or Budget()
     start_budget.started_at = time.time()
@@ -110,5 +110,5 @@ async def investigate(
         window=window_for(info["starts_at"], lookback_s=lookback_s, after_s=after_s, now=now, step_s=step_s),
         budget=start_budget.to_dict(), notes=[], calls=[], evidence={}, pending=[], refused=[],
     )
-    final = await graph.ainvoke(initial, config)
+    final = await graph.ainvoke(initial, config, context=ctx)
     return Report.model_validate(final["report"])
