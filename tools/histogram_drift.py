@@ -20,7 +20,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from augur.tools.base import ToolError
-from augur.tools.prometheus_api import call, graph_url, when
+from augur.tools.prometheus_api import call, graph_url, sequence_of, when
 from augur.tools.stattests import METHODS, psi_p_value
 
 if TYPE_CHECKING:
@@ -45,16 +45,20 @@ def bucket_counts(prom: PrometheusConnect, selector: str, start: float, end: flo
     if end <= start:
         raise ToolError(f"window {when(start)}..{when(end)} is empty: its start must be before its end")
     query = f"sum by (le) (increase({selector}[{max(1, round(end - start))}s]))"
-    result = call(prom, "custom_query", query, params={"time": f"{end:.3f}"}, timeout=timeout_s)
-    if not isinstance(result, list):
-        raise ToolError(f"Prometheus answered a {type(result).__name__} for {query}; expected a vector")
+    url = str(prom.url)
+    result = sequence_of(call(prom, "custom_query", query, params={"time": f"{end:.3f}"}, timeout=timeout_s),
+                         url, "the instant query's result")
     points: dict[float, float] = {}
     for item in result:
-        labels = item.get("metric") or {}
+        try:
+            labels = item.get("metric") or {}
+            value = float(item["value"][1])
+        except (AttributeError, KeyError, TypeError, IndexError, ValueError):
+            raise ToolError(f"{url} did not answer like the Prometheus HTTP API (a sample is not "
+                            "{metric, value}): check that the URL points at Prometheus itself") from None
         if "le" not in labels:
             raise ToolError(f"{selector} has series without an `le` label: select the histogram's _bucket "
                             "series, e.g. http_request_duration_seconds_bucket{service=\"x\"}")
-        value = float(item["value"][1])
         points[_le(str(labels["le"]))] = value if math.isfinite(value) else 0.0
     if not points:
         raise ToolError(f"no buckets for {selector} between {when(start)} and {when(end)}: check the metric "
