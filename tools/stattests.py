@@ -115,8 +115,9 @@ class Sample:
     """One side's values, cleaned as Evidently cleans them, with sorted order computed once."""
 
     def __init__(self, values: Any, kind: ColumnKind | None = None) -> None:
-        series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values) if not isinstance(
-            values, list) else values)
+        """``values``: a pandas Series, numpy array or list; ``kind`` None infers it from the dtype."""
+        series = values if isinstance(values, pd.Series) else pd.Series(
+            values if isinstance(values, list) else np.asarray(values))
         numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
         self.kind = kind or (ColumnKind.NUMERICAL if numeric else ColumnKind.CATEGORICAL)
         self.raw_rows = int(series.shape[0])
@@ -126,7 +127,8 @@ class Sample:
             finite = np.isfinite(arr)
             self.values: FloatArray | None = arr if bool(finite.all()) else arr[finite]
             self.series = None
-            self.missing = self.raw_rows - int(self.values.shape[0])
+            self._size = int(self.values.shape[0])
+            self.missing = self.raw_rows - self._size
         else:
             if self.kind is ColumnKind.NUMERICAL:
                 raise ValueError("a numerical method needs numbers, but the column holds "
@@ -135,12 +137,13 @@ class Sample:
             cleaned = series.replace([-np.inf, np.inf], np.nan).dropna()
             self.values = None
             self.series = cleaned
-            self.missing = self.raw_rows - int(cleaned.shape[0])
+            self._size = int(cleaned.shape[0])
+            self.missing = self.raw_rows - self._size
         self._sorted: FloatArray | None = None
         self._counts: pd.Series | None = None
 
     def __len__(self) -> int:
-        return int(self.values.shape[0]) if self.values is not None else int(self.series.shape[0])  # type: ignore[union-attr]
+        return self._size
 
     @property
     def numeric(self) -> bool:
