@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 PIDFILE = "demo.json"
+#: Prometheus logs every query it answers here: the demo shows augur's tool calls from it, live.
+QUERY_LOG = "prometheus-queries.log"
 
 
 def story_scenario() -> Scenario:
@@ -177,7 +179,7 @@ def start_stack(
         prom = PrometheusServer.start(
             workdir / "prometheus", openmetrics=gen.openmetrics, rule_files=[rule_file],
             alertmanager_url=am.url, scrape_targets=[exporter.target], drop_target_labels=True,
-            port=prom_port,
+            port=prom_port, query_log_file=workdir / QUERY_LOG,
         )
         step("prometheus", f"{prom.url} (backfilled; live exporter {exporter.target} scraped every 1 s)",
              time.perf_counter() - started)
@@ -230,6 +232,31 @@ def wait_for_report(
                     return ReportWait(int(inc["id"]), detail, r.json(), md)
             time.sleep(0.5)
     raise TimeoutError(f"no report for {alertname} from {augur_url} within {timeout_s:g} s")
+
+
+def follow_queries(path: Path, stop: threading.Event, emit: Callable[[str, str], None]) -> None:
+    """Call ``emit(endpoint, query)`` for each API query Prometheus logs (rule evaluations skipped)."""
+    offset = 0
+    while True:
+        done = stop.is_set()  # read once more after a stop request, so nothing logged is missed
+        if path.exists():
+            with path.open() as fh:
+                fh.seek(offset)
+                while line := fh.readline():
+                    if not line.endswith("\n"):
+                        break
+                    offset += len(line.encode())
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    request = entry.get("httpRequest")
+                    if request:
+                        endpoint = str(request.get("path", "")).rsplit("/", 1)[-1]
+                        emit(endpoint, str(entry.get("params", {}).get("query")))
+        if done:
+            return
+        stop.wait(0.2)
 
 
 def _write_pidfile(path: Path, stack: DemoStack) -> None:
@@ -302,7 +329,19 @@ def run_demo(workdir: Path, *, env: Mapping[str, str], console: Any, wait: bool 
             console.print(f"[green]✓[/] [bold]{label}[/] #{detail.get('incident')} {extra} "
                           f"[dim]+{time.perf_counter() - t0:.1f} s[/]")
 
-        done = wait_for_report(stack.augur_url, alertname=story.alert, on_event=event)
+        def query(endpoint: str, promql: str) -> None:
+            console.print(f"  [cyan]→ {endpoint}[/] {promql}", no_wrap=True, overflow="ellipsis",
+                          highlight=False, markup=True)
+
+        stop_following = threading.Event()
+        follower = threading.Thread(target=follow_queries, daemon=True,
+                                    args=(workdir / QUERY_LOG, stop_following, query))
+        follower.start()
+        try:
+            done = wait_for_report(stack.augur_url, alertname=story.alert, on_event=event)
+        finally:
+            stop_following.set()
+            follower.join(timeout=5)
         elapsed = time.perf_counter() - t0
         report = done.report
         evidence = report.get("evidence", [])

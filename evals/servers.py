@@ -215,6 +215,7 @@ class PrometheusServer(_Process):
         port: int | None = None,
         timeout_s: float = 30.0,
         drop_target_labels: bool = False,
+        query_log_file: Path | None = None,
     ) -> PrometheusServer:
         """Start Prometheus, backfilling ``openmetrics`` first and loading ``rule_files``.
 
@@ -222,6 +223,7 @@ class PrometheusServer(_Process):
         there later load on ``POST /-/reload`` (lifecycle API enabled). With
         ``drop_target_labels`` scraped series lose ``job`` and ``instance``, so a live exporter's
         samples continue the backfilled series of the same name and labels (which have neither).
+        ``query_log_file`` makes Prometheus log every query it answers there (JSON lines).
         """
         binary = require_binary("prometheus")
         root, own = _workdir(workdir, "augur-prom-")
@@ -232,7 +234,8 @@ class PrometheusServer(_Process):
         for rule_file in rule_files:
             shutil.copy(rule_file, server.rules_dir / rule_file.name)
         config: dict[str, object] = {
-            "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
+            "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval,
+                       **({"query_log_file": str(query_log_file)} if query_log_file else {})},
             "rule_files": [str(server.rules_dir / "*.yml"), str(server.rules_dir / "*.yaml")],
         }
         if alertmanager_url:
