@@ -8,6 +8,8 @@ ordered by onset, earliest first: the order the correlator builds a chain in.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +97,7 @@ class OnsetTool(Tool):
         self.timeout_s = max(30.0, 3 * self.limits.request_timeout_s)
 
     async def _run(self, args: OnsetArgs) -> Evidence:
-        canonical = args.model_dump(mode="json")
+        canonical = _compact(args.model_dump(mode="json"))
         if args.query is None:
             assert args.timestamps is not None and args.values is not None
             values = [math.nan if v is None else v for v in args.values]
@@ -187,3 +189,16 @@ class OnsetTool(Tool):
             reason=None if found else "every series stayed within its baseline's noise after reference_end",
             data=data, truncated=truncated, source_url=link,
         )
+
+
+def _compact(args: dict[str, Any], keep: int = 20) -> dict[str, Any]:
+    """The arguments as evidence keeps them: inline value lists longer than ``keep`` become a
+    count and a digest (evidence stays small; the digest keeps the id unique per input)."""
+    out: dict[str, Any] = {}
+    for key, value in args.items():
+        if isinstance(value, list) and len(value) > keep:
+            digest = hashlib.sha256(json.dumps(value, default=str).encode()).hexdigest()[:12]
+            out[key] = f"{len(value)} values, sha256 {digest}"
+        else:
+            out[key] = value
+    return out

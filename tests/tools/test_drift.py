@@ -146,6 +146,7 @@ def test_tool_inline_lists_report_missing_rate_and_low_confidence() -> None:
     assert data["missing"]["reference_rate"] == pytest.approx(3 / 303)
     assert data["missing"]["change"] == pytest.approx(30 / 330 - 3 / 303)
     assert data["p_value_no_drift"] < 0.001
+    assert evidence.args["reference"].startswith("303 values, sha256 ")  # evidence stays small
     labels = run(DriftTool(), {"reference": ["a", "b"] * 400, "current": ["a"] * 700 + ["b"] * 100})
     assert labels.data["method"] == "z" and labels.data["drifted"] is True
     assert labels.data["kind"] == "categorical"

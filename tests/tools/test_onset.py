@@ -171,6 +171,7 @@ def test_tool_on_inline_values_and_on_bad_arguments() -> None:
     assert evidence.status is EvidenceStatus.OK, evidence.reason
     assert evidence.data["series"][0]["onset"] == pytest.approx(t[150], abs=30)
     assert "up" in evidence.summary
+    assert evidence.args["values"].startswith("200 values, sha256 ")  # evidence stays small
     flat = asyncio.run(tool.run({"timestamps": t, "values": [1.0] * 200}))
     assert flat.status is EvidenceStatus.EMPTY and "no onset" in flat.summary
     bad = asyncio.run(tool.run({"timestamps": t[:5], "values": y[:5]}))
