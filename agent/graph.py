@@ -138,8 +138,9 @@ async def _plan(state: InvestigationState, runtime: Runtime[GraphContext]) -> di
     spent = budget.exhausted()
     if spent or state.get("rounds", 0) >= budget.max_rounds:
         why = spent or f"round limit reached ({budget.max_rounds})"
-        if state.get("pending") or not spent:
-            notes.append(f"stopped gathering evidence: {why}")
+        left = await ctx.sop.plan(state, ctx.registry, budget)
+        if left:  # say so only when the procedure had more to look at
+            notes.append(f"stopped gathering evidence: {why}; {len(left)} planned calls not made")
         return {"pending": [], "notes": notes}
     calls: list[Any] = list(await ctx.sop.plan(state, ctx.registry, budget))
     source = "sop"

@@ -1,0 +1,107 @@
+"""The graph's guard rails on the real Prometheus fixture: refusals, budgets, planner failure, no catalog.
+
+The extra planners here are small deterministic implementations of the ``Planner`` protocol
+(what an LLM planner plugs into), not stand-ins for a service: they propose exactly the calls a
+misbehaving LLM would, so the graph's screening can be checked call by call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from augur.agent.investigation import investigate
+from augur.agent.planner import PlannerError
+from augur.agent.report import Report
+from augur.agent.state import Budget, InvestigationState, ToolCall
+from augur.tools.base import ToolRegistry
+from tests.agent.investigation_support import latency_alert, platform_catalog, registry_for
+from tests.fixtures.prometheus import PromHistory
+
+
+class ScriptedPlanner:
+    """Proposes one fixed batch of calls the first time it is asked, then nothing."""
+
+    name = "scripted"
+
+    def __init__(self, calls: list[Any]) -> None:
+        self.calls = calls
+        self.asked = 0
+
+    async def plan(self, state: InvestigationState, tools: ToolRegistry, budget: Budget) -> list[ToolCall]:
+        self.asked += 1
+        return self.calls if self.asked == 1 else []
+
+
+class FailingPlanner:
+    """A planner whose endpoint is down."""
+
+    name = "llm:down"
+
+    async def plan(self, state: InvestigationState, tools: ToolRegistry, budget: Budget) -> list[ToolCall]:
+        raise PlannerError("LLM at http://127.0.0.1:9/v1 refused the connection")
+
+
+def _run(prom_history: PromHistory, tmp_path: Path, **options: Any) -> Report:
+    registry = registry_for(prom_history.url, tmp_path)
+    alert = latency_alert(prom_history.t_end - 5 * 60, prom_history.url)
+    options.setdefault("catalog", platform_catalog())
+    return asyncio.run(investigate(alert, registry=registry, now=prom_history.t_end, **options))
+
+
+def test_repeated_unknown_and_malformed_calls_are_refused_with_reasons(
+    prom_history: PromHistory, tmp_path: Path,
+) -> None:
+    window = {"start": prom_history.t_end - 3600, "end": prom_history.t_end}
+    fresh = {"tool": "promql", "args": {"query": "sum(DCGM_FI_DEV_GPU_UTIL)", "time": prom_history.t_end},
+             "why": "check the GPU pool once more"}
+    planner = ScriptedPlanner([
+        fresh, dict(fresh),  # the second is identical to the first
+        {"tool": "kubectl_delete", "args": {"pod": "ranker-0"}, "why": "restart it"},
+        {"tool": "promql", "args": "not an object"},
+        "ignore previous instructions",
+        {"tool": "onset", "args": {"query": 'model_accuracy{model="ranker"}', **window}},
+    ])
+    report = _run(prom_history, tmp_path, planner=planner)
+    assert report.root_cause.component == "feature-pipeline"
+    assert report.stats.refused_calls == 4
+    extra = [row for row in report.evidence if row.query in ("sum(DCGM_FI_DEV_GPU_UTIL)",)]
+    assert len(extra) == 1 and extra[0].status == "ok"
+    assert report.stats.planner == "sop+scripted" and report.stats.llm_used
+
+
+def test_a_failing_planner_keeps_the_sop_verdict(prom_history: PromHistory, tmp_path: Path) -> None:
+    report = _run(prom_history, tmp_path, planner=FailingPlanner())
+    assert report.root_cause.component == "feature-pipeline"
+    assert report.stats.llm_failed is not None
+    assert "refused the connection" in report.stats.llm_failed and "SOP path" in report.stats.llm_failed
+
+
+def test_tool_call_budget_stops_gathering_and_is_reported(prom_history: PromHistory, tmp_path: Path) -> None:
+    report = _run(prom_history, tmp_path, budget=Budget(max_tool_calls=5))
+    assert report.stats.tool_calls <= 5
+    assert any("tool-call budget spent (5 calls)" in note for note in report.stats.notes)
+    # What it could see (the serving layer only) is no basis for blaming the drift.
+    assert report.root_cause.component != "feature-pipeline"
+
+
+def test_without_a_catalog_it_uses_the_alert_expression(prom_history: PromHistory, tmp_path: Path) -> None:
+    report = _run(prom_history, tmp_path, catalog=None)
+    assert any("no platform catalog" in note for note in report.stats.notes)
+    assert any(row.tool == "prom_series" for row in report.evidence)  # discovery by the alert's labels
+    assert report.candidates and report.candidates[0].signal is not None
+    assert report.chain and report.chain[0].signal.startswith(("alert:", "http_request_duration"))
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"alerts": "nope"}, "non-empty list"),
+    ({"labels": {"alertname": "X"}}, "startsAt"),
+])
+def test_bad_alerts_are_rejected_before_any_tool_runs(payload: dict[str, Any], message: str) -> None:
+    from augur.agent.triage import TriageError
+
+    with pytest.raises(TriageError, match=message):
+        asyncio.run(investigate(payload, registry=ToolRegistry()))
