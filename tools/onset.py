@@ -54,6 +54,7 @@ class ReferenceStats:
     median: float
     sigma: float  # robust: 1.4826 x MAD, falling back to IQR / 1.349, then the standard deviation
     deseasonalised: bool
+    constant: bool = False  # every reference value equal: z-scores are only a ranking, read delta
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,9 @@ def detect_onset(
     resid, seasonal = _deseasonalise(t, y, r, season_s)
     center = float(np.median(resid[:r]))
     sigma = _robust_sigma(resid[:r], center)
-    reference = ReferenceStats(float(t[0]), float(t[r - 1]), r, float(np.median(y[:r])), sigma, seasonal)
+    constant = bool(np.all(resid[:r] == resid[0]))
+    reference = ReferenceStats(float(t[0]), float(t[r - 1]), r, float(np.median(y[:r])), sigma, seasonal,
+                               constant)
     z = (resid - center) / sigma
     post = z[r:]
 

@@ -164,8 +164,10 @@ class OnsetTool(Tool):
         parts = []
         for name, res in found[:3]:
             assert res.onset is not None
-            parts.append(f"{name} went {res.direction} at {when(res.onset)} ({res.kind}, "
-                         f"{fmt(res.magnitude_z)}σ, Δ {fmt(res.delta)})")
+            size = (f"from a constant {fmt(res.reference.median)}" if res.reference and res.reference.constant
+                    else f"{fmt(res.magnitude_z)}σ")
+            parts.append(f"{name} went {res.direction} at {when(res.onset)} ({res.kind}, {size}, "
+                         f"Δ {fmt(res.delta)})")
         quiet = len(results) - len(found)
         if found:
             summary = "earliest onset first: " + "; ".join(parts)

@@ -152,6 +152,7 @@ def test_constant_reference_and_bad_input() -> None:
     flat[70:] = 1.0  # a 0 -> 1 flip (a model was loaded)
     result = detect_onset(t, flat, float(t[50]))
     assert result.found and result.onset_index == 70 and result.direction == "up"
+    assert result.reference is not None and result.reference.constant and result.delta == pytest.approx(1.0)
     with pytest.raises(ValueError, match="reference window"):
         detect_onset(t, flat, reference_end=float(t[3]))
     with pytest.raises(ValueError, match="same length"):
