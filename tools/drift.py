@@ -75,6 +75,12 @@ class DriftArgs(BaseModel):
         default=None,
         description="Histogram reference window start (default: the current window a day earlier).")
     reference_end: str | float | None = Field(default=None, description="Histogram reference window end.")
+    baseline_end: str | float | None = Field(
+        default=None, description="Histogram, instead of the four window bounds: one range `start`..`end` "
+        "split here into reference (before) and current (after).")
+    start: str | float | None = Field(default=None, description="With `baseline_end`: range start "
+                                      "(default: as long before baseline_end as end is after it).")
+    end: str | float | None = Field(default=None, description="With `baseline_end`: range end (default now).")
     method: MethodName = Field(default="auto", description="psi, ks, wasserstein, jensenshannon, chisquare, "
                                "z, or auto (Evidently's choice by column type and row count).")
     threshold: float | None = Field(default=None, gt=0, description="Drift threshold (default: the "
@@ -83,6 +89,17 @@ class DriftArgs(BaseModel):
         default="auto", description="Column type; auto: numbers are numerical, the rest categorical.")
     max_rows: int = Field(default=5_000_000, ge=1000, le=100_000_000, description="Rows a side held in "
                           "memory; larger windows are summarised by quantile sketches (approximate).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paths_given_as_sides(cls, data: Any) -> Any:
+        """``reference``/``current`` given as strings are file paths (the catalog's drift sources)."""
+        if isinstance(data, dict):
+            for side in ("reference", "current"):
+                if isinstance(data.get(side), str) and data.get(f"{side}_path") is None:
+                    data = {**data, f"{side}_path": data[side]}
+                    del data[side]
+        return data
 
     @model_validator(mode="after")
     def _one_source(self) -> DriftArgs:
@@ -268,11 +285,17 @@ class DriftTool(Tool):
 
     def _histogram(self, args: DriftArgs) -> tuple[dict[str, Any], str]:
         now = parse_time(None)
-        cur = (parse_time(args.current_start, now=now), parse_time(args.current_end, now=now))
-        day = 86400.0
-        ref_start = (cur[0] - day if args.reference_start is None
-                     else parse_time(args.reference_start, now=now))
-        ref_end = cur[1] - day if args.reference_end is None else parse_time(args.reference_end, now=now)
+        if args.baseline_end is not None:  # one range split in two
+            split = parse_time(args.baseline_end, now=now)
+            end = parse_time(args.end if args.end is not None else "now", now=now)
+            start = parse_time(args.start, now=now) if args.start is not None else split - (end - split)
+            cur, ref_start, ref_end = (split, end), start, split
+        else:
+            cur = (parse_time(args.current_start, now=now), parse_time(args.current_end, now=now))
+            day = 86400.0
+            ref_start = (cur[0] - day if args.reference_start is None
+                         else parse_time(args.reference_start, now=now))
+            ref_end = cur[1] - day if args.reference_end is None else parse_time(args.reference_end, now=now)
         assert args.histogram is not None
         return histogram_drift(self.prom, args.histogram, (ref_start, ref_end), cur,  # type: ignore[arg-type]
                                args.method, args.threshold, self.limits.request_timeout_s)

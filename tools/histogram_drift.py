@@ -26,7 +26,7 @@ from augur.tools.stattests import METHODS, psi_p_value
 if TYPE_CHECKING:
     from prometheus_api_client import PrometheusConnect
 
-__all__ = ["bucket_counts", "histogram_drift"]
+__all__ = ["bucket_counts", "bucket_selector", "histogram_drift"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -37,6 +37,15 @@ def _le(value: str) -> float:
     except ValueError:
         raise ToolError(f"bucket bound le={value!r} is not a number: the selector must pick a histogram's "
                         "_bucket series") from None
+
+
+def bucket_selector(histogram: str) -> str:
+    """The ``_bucket`` series selector for a histogram given by name or by its bucket selector."""
+    name, brace, rest = histogram.strip().partition("{")
+    name = name.strip()
+    if name and not name.endswith("_bucket"):
+        name += "_bucket"
+    return f"{name}{brace}{rest}"
 
 
 def bucket_counts(prom: PrometheusConnect, selector: str, start: float, end: float,
@@ -81,6 +90,7 @@ def histogram_drift(
     method: str, threshold: float | None, timeout_s: float,
 ) -> tuple[dict[str, Any], str]:
     """Drift of the histogram ``selector`` between two windows, as one evidence row, and a graph link."""
+    selector = bucket_selector(selector)
     name = "psi" if method == "auto" else method
     if name not in ("psi", "jensenshannon", "chisquare"):
         raise ToolError(f"{name} needs raw values; a histogram gives bucket counts: use psi, jensenshannon "

@@ -177,6 +177,10 @@ def test_tool_reads_csv_and_parquet_tables_with_freshness(tmp_path: Path) -> Non
     assert "1 of 2 columns drifted" in evidence.summary
     both = pd.concat([ref, cur], ignore_index=True)
     both.to_parquet(tmp_path / "all.parquet")
+    # The catalog's shape: reference/current as paths.
+    catalog = run(DriftTool(), {"reference": str(tmp_path / "ref.csv"),
+                                "current": str(tmp_path / "cur.parquet"), "column": "click_duration"})
+    assert catalog.status is EvidenceStatus.OK and catalog.data["value"] == pytest.approx(expected, rel=1e-9)
     split = run(DriftTool(), {"path": str(tmp_path / "all.parquet"), "timestamp_column": "ts",
                               "split_at": (now - pd.Timedelta("1d")).timestamp(), "column": "click_duration"})
     assert split.status is EvidenceStatus.OK and split.data["value"] == pytest.approx(expected, rel=1e-9)
@@ -260,10 +264,17 @@ def test_tool_histogram_drift_on_real_prometheus(prom_history: PromHistory) -> N
                        "reference_end": onset - 7200, "current_start": onset - 3600,
                        "current_end": onset - 60, "method": "chisquare"})
     assert quiet.status is EvidenceStatus.OK and quiet.data["drifted"] is False
-    not_histogram = run(tool, {"histogram": "model_accuracy", "current_start": onset,
+    not_histogram = run(tool, {"histogram": '{__name__="model_accuracy"}', "current_start": onset,
                                "current_end": onset + 600, "reference_start": onset - 600,
                                "reference_end": onset})
-    assert not_histogram.status is EvidenceStatus.ERROR and "le" in (not_histogram.reason or "")
+    assert not_histogram.status is EvidenceStatus.ERROR
+    assert "without an `le` label" in (not_histogram.reason or "")
+    # The agent's shape: a histogram by name and one range split at baseline_end.
+    by_name = run(tool, {"histogram": "http_request_duration_seconds", "start": onset - 3600,
+                         "end": prom_history.t_end, "baseline_end": onset})
+    assert by_name.status is EvidenceStatus.OK, by_name.reason
+    assert by_name.data["drifted"] is True
+    assert by_name.data["value"] == pytest.approx(_fixture_psi(), rel=0.05)
     wrong_method = run(tool, {"histogram": selector, "method": "ks"})
     assert wrong_method.status is EvidenceStatus.ERROR and "bucket counts" in (wrong_method.reason or "")
 
