@@ -62,6 +62,7 @@ class StormResult:
     server_cpu_s: float
     alerts_per_server_cpu_s: float
     load_average: float
+    mean_batch: float
 
 
 def _alert(group: int, index: int, start: datetime) -> dict[str, Any]:
@@ -205,6 +206,12 @@ def run_storm(
         cpu_before = _cpu_seconds(proc.pid)
         latencies, failures, elapsed = asyncio.run(_post_all(url, bodies, concurrency))
         server_cpu = _cpu_seconds(proc.pid) - cpu_before
+        batch_sum = batch_count = 0.0
+        for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+            if line.startswith("augur_intake_batch_notifications_sum "):
+                batch_sum = float(line.split()[1])
+            elif line.startswith("augur_intake_batch_notifications_count "):
+                batch_count = float(line.split()[1])
         rss = _peak_rss_mib(proc.pid)
     finally:
         proc.terminate()
@@ -227,6 +234,7 @@ def run_storm(
         server_cpu_s=round(server_cpu, 2),
         alerts_per_server_cpu_s=round(posted / server_cpu, 1) if server_cpu else float("nan"),
         load_average=os.getloadavg()[0],
+        mean_batch=round(batch_sum / batch_count, 2) if batch_count else float("nan"),
     )
 
 
@@ -297,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {'':10s} server CPU {r.server_cpu_s:.2f} s"
             f" = {r.alerts_per_server_cpu_s:,.0f} alerts per CPU-second;"
+            f" {r.mean_batch:.1f} notifications per transaction;"
             f" 1-min load average {r.load_average:.1f} (for the machine's {os.cpu_count()} CPUs)"
         )
     if args.json:

@@ -72,7 +72,9 @@ def create_app(
         ),
         handlers=job_handlers,
     )
-    state.committer = GroupCommitter(the_store, state.grouping, max_attempts=settings.worker_max_attempts)
+    state.committer = GroupCommitter(
+        the_store, state.grouping, max_attempts=settings.worker_max_attempts, metrics=metrics
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

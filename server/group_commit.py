@@ -26,6 +26,7 @@ from augur.server.intake import IngestResult, ingest_many
 from augur.server.store import Store
 
 if TYPE_CHECKING:
+    from augur.server.metrics import Metrics
     from augur.server.webhook import WebhookPayload
 
 __all__ = ["GroupCommitter"]
@@ -44,12 +45,14 @@ class GroupCommitter:
         max_attempts: int = 5,
         max_batch: int = 32,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self.max_attempts = max_attempts
         self.max_batch = max_batch
         self.clock = clock
+        self.metrics = metrics
         self._pending: list[tuple[WebhookPayload, asyncio.Future[IngestResult]]] = []
         self._writing = False
         #: Sizes of the batches written so far (for tests and the benchmark).
@@ -73,6 +76,8 @@ class GroupCommitter:
                 batch = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
                 self.batches.append(len(batch))
+                if self.metrics is not None:
+                    self.metrics.intake_batch_size.observe(len(batch))
                 try:
                     results = await run_in_threadpool(self._write, [p for p, _ in batch])
                 except Exception as exc:

@@ -67,6 +67,12 @@ class Metrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.intake_batch_size = Histogram(
+            "augur_intake_batch_notifications",
+            "Webhook notifications stored per intake transaction (group commit).",
+            registry=r,
+            buckets=(1, 2, 4, 8, 16, 32),
+        )
         self.request_latency = Histogram(
             "augur_http_request_duration_seconds",
             "HTTP request latency by route.",
