@@ -62,10 +62,14 @@ def _signal_calls(comp: Component, sig: Signal, window: Window, why: str) -> lis
     if sig.kind in ("metric", "drift") and sig.query:
         return metric_calls(sig.query, window, why, comp.name, ref)
     if sig.kind == "drift" and sig.drift is not None:
-        args = {k: v for k, v in sig.drift.model_dump().items() if v is not None}
-        if sig.drift.histogram:
-            args.update(start=window["start"], end=window["end"],
+        src = sig.drift
+        args: dict[str, Any] = {"method": src.method}
+        if src.histogram:  # two windows of a scraped histogram: before the incident vs the rest
+            args.update(histogram=src.histogram, start=window["start"], end=window["end"],
                         baseline_end=window["start"] + (window["alert_at"] - window["start"]) / 2)
+        else:  # reference and current samples on disk
+            args.update({k: v for k, v in {"reference_path": src.reference, "current_path": src.current,
+                                           "column": src.column}.items() if v is not None})
         return [ToolCall(tool="drift", args=args, why=why, component=comp.name, signal=ref, planner="sop")]
     if sig.kind == "log" and sig.log_query:
         search: dict[str, Any] = {
