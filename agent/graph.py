@@ -38,6 +38,7 @@ from augur.agent.sop import SopPlanner
 from augur.agent.state import Budget, CallRecord, InvestigationState, ToolCall, call_key
 from augur.agent.triage import focus_component
 from augur.tools.base import ToolRegistry
+from augur.tools.evidence import Evidence, EvidenceStatus
 
 __all__ = ["Event", "GraphContext", "build_graph"]
 
@@ -175,17 +176,34 @@ async def _act(state: InvestigationState, runtime: Runtime[GraphContext]) -> dic
     budget = Budget.from_dict(state["budget"])
     semaphore = asyncio.Semaphore(ctx.concurrency)
 
+    wall_left = max(0.0, budget.wall_left())
+
     async def run(call: ToolCall) -> tuple[ToolCall, dict[str, Any], float, float]:
-        async with semaphore:
-            started = time.time()
-            t0 = time.perf_counter()
-            evidence = await ctx.registry.call(call["tool"], call["args"])
-            duration = time.perf_counter() - t0
+        started = time.time()
+        t0 = time.perf_counter()
+        try:
+            async with semaphore:
+                started = time.time()
+                t0 = time.perf_counter()
+                evidence = await ctx.registry.call(call["tool"], call["args"])
+        except asyncio.CancelledError:  # the wall-time budget ran out while it waited or ran
+            evidence = Evidence.make(
+                call["tool"], call["args"], EvidenceStatus.ERROR,
+                f"{call['tool']}: not finished within the investigation's wall-time budget",
+                reason=f"the investigation may take {budget.max_wall_s:g} s: raise the budget or narrow "
+                "the query")
+        duration = time.perf_counter() - t0
         ctx.emit("call", tool=call["tool"], status=evidence.status.value, summary=evidence.summary,
                  why=call.get("why", ""))
         return call, evidence.model_dump(mode="json"), started, duration
 
-    results = await asyncio.gather(*(run(c) for c in state.get("pending", [])))
+    tasks = [asyncio.ensure_future(run(c)) for c in state.get("pending", [])]
+    if tasks:
+        _, late = await asyncio.wait(tasks, timeout=wall_left)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    results = [task.result() for task in tasks]
     evidence = dict(state.get("evidence", {}))
     calls = list(state.get("calls", []))
     for call, ev, started, duration in results:

@@ -8,16 +8,19 @@ misbehaving LLM would, so the graph's screening can be checked call by call.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from augur.agent.investigation import investigate
 from augur.agent.planner import PlannerError
 from augur.agent.report import Report
 from augur.agent.state import Budget, InvestigationState, ToolCall
-from augur.tools.base import ToolRegistry
+from augur.tools.base import Tool, ToolRegistry
+from augur.tools.evidence import Evidence, EvidenceStatus
 from tests.agent.investigation_support import latency_alert, platform_catalog, registry_for
 from tests.fixtures.prometheus import PromHistory
 
@@ -105,3 +108,33 @@ def test_bad_alerts_are_rejected_before_any_tool_runs(payload: dict[str, Any], m
 
     with pytest.raises(TriageError, match=message):
         asyncio.run(investigate(payload, registry=ToolRegistry()))
+
+
+class _SleepArgs(BaseModel):
+    seconds: float = 30.0
+
+
+class SleepyTool(Tool):
+    """A backend that hangs (what a stuck log cluster looks like from the agent)."""
+
+    name = "sleepy"
+    description = "Sleeps for `seconds`, then answers."
+    Args = _SleepArgs
+
+    async def _run(self, args: _SleepArgs) -> Evidence:
+        await asyncio.sleep(args.seconds)
+        return Evidence.make(self.name, args.model_dump(), EvidenceStatus.OK, "woke up")
+
+
+def test_wall_time_budget_cuts_a_hanging_call(prom_history: PromHistory, tmp_path: Path) -> None:
+    registry = registry_for(prom_history.url, tmp_path)
+    registry.register(SleepyTool())
+    planner = ScriptedPlanner([{"tool": "sleepy", "args": {"seconds": 30}, "why": "wait for it"}])
+    alert = latency_alert(prom_history.t_end - 5 * 60, prom_history.url)
+    started = time.monotonic()
+    report = asyncio.run(investigate(alert, registry=registry, catalog=platform_catalog(), planner=planner,
+                                     budget=Budget(max_wall_s=3.0), now=prom_history.t_end))
+    assert time.monotonic() - started < 10
+    sleepy = next(row for row in report.evidence if row.tool == "sleepy")
+    assert sleepy.status == "error" and "wall-time budget" in sleepy.summary
+    assert report.root_cause.component == "feature-pipeline"  # what was gathered still counts
