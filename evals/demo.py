@@ -123,7 +123,9 @@ def start_stack(
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     started = time.perf_counter()
-    t_end = default_t_end(story.history.step_seconds)
+    # A small margin: the live exporter's first scrape should follow the history closely (a gap
+    # longer than a step shows up as a dip in rate() at the seam).
+    t_end = default_t_end(story.history.step_seconds, margin_s=5.0)
     gen = generate(story, workdir / "data", t_end=t_end)
     from augur.tools.logs.sqlite import SqliteLogStore
 

@@ -41,13 +41,14 @@ __all__ = ["Generated", "SeriesModel", "default_t_end", "generate", "histogram_q
 Array = NDArray[np.float64]
 
 
-def default_t_end(step_seconds: int = 30, now: float | None = None) -> float:
-    """The end of a history to serve now: a step boundary at least 60 s in the past.
+def default_t_end(step_seconds: int = 30, now: float | None = None, margin_s: float = 60.0) -> float:
+    """The end of a history to serve now: a step boundary at least ``margin_s`` in the past.
 
-    Samples in Prometheus's future make live scrapes fail as out of bounds, hence the margin.
+    Samples in Prometheus's future make live scrapes fail as out of bounds, hence the margin; the
+    demo uses a small one so that its live exporter's first scrape follows the history closely.
     """
     now = time.time() if now is None else now
-    return float(int(now - 60) // step_seconds * step_seconds)
+    return float(int(now - margin_s) // step_seconds * step_seconds)
 
 
 def _stream(seed: int, *parts: str | int) -> np.random.Generator:
