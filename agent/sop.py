@@ -12,7 +12,8 @@ It follows the procedure on-call engineers use on ML platforms, one stage a roun
 For every metric signal it runs ``promql_range`` (values before and after) **and** ``onset``
 (when it left its baseline) over the investigation window; drift signals with a data source run
 ``drift``; log signals run ``log_search``. Without a catalog it reads the alert's own expression,
-discovers the series sharing the alert's identifying labels (``prom_series``) and examines them.
+discovers the series sharing the alert's identifying labels (``prom_series``) and examines them;
+with a catalog that knows nothing of the alert it does the same, then sweeps every catalog signal.
 
 The planner is stateless: it derives every call it wants from the state and returns those of the
 earliest stage not yet made, so a resumed investigation continues where it stopped.
@@ -106,8 +107,17 @@ class SopPlanner:
 
     def stages(self, state: InvestigationState) -> list[list[ToolCall]]:
         """All the calls the procedure wants, stage by stage, given what is known so far."""
-        if self.catalog is None or not state.get("focus"):
+        if self.catalog is None:
             return self._stages_without_catalog(state)
+        if not state.get("focus"):
+            # The catalog does not know what the alert is about: its own expression, discovery by
+            # its labels, then every catalog signal, from the data layer up to business KPIs.
+            order = [Layer.DATA, Layer.MODEL, Layer.RESOURCE, Layer.SERVICE, Layer.BUSINESS]
+            sweep = [c for layer in order for c in self.catalog.components if c.layer == layer]
+            why = "no component matched the alert: sweep"
+            calls = [call for comp in sweep for sig in comp.signals
+                     for call in _signal_calls(comp, sig, state["window"], f"{why} {comp.name}.{sig.name}")]
+            return [*self._stages_without_catalog(state), calls]
         cat, window, focus = self.catalog, state["window"], self.catalog.component(state["focus"] or "")
         total = len(STAGES)
 

@@ -138,3 +138,17 @@ def test_wall_time_budget_cuts_a_hanging_call(prom_history: PromHistory, tmp_pat
     sleepy = next(row for row in report.evidence if row.tool == "sleepy")
     assert sleepy.status == "error" and "wall-time budget" in sleepy.summary
     assert report.root_cause.component == "feature-pipeline"  # what was gathered still counts
+
+
+def test_an_alert_the_catalog_does_not_know_sweeps_every_catalog_signal(
+    prom_history: PromHistory, tmp_path: Path,
+) -> None:
+    registry = registry_for(prom_history.url, tmp_path)
+    alert = {"labels": {"alertname": "SomethingOdd", "team": "search"}, "status": "firing",
+             "startsAt": prom_history.t_end - 5 * 60}
+    report = asyncio.run(investigate(alert, registry=registry, catalog=platform_catalog(),
+                                     now=prom_history.t_end))
+    assert any("no catalog component matches" in note for note in report.stats.notes)
+    assert report.root_cause.component == "feature-pipeline"
+    chain = [link.component for link in report.chain]
+    assert chain == ["feature-pipeline", "ranker-model", "ranker-serving", "ctr"]
