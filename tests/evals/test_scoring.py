@@ -14,7 +14,8 @@ from augur.evals.scoring import CaseScore, chain_agreement, score, summarise
 def _report(verdict: str, ranked: list[str], fault: str, chain: list[str]) -> Any:
     """The fields of an agent Report that scoring reads."""
     return SimpleNamespace(
-        root_cause=SimpleNamespace(verdict=verdict, component=ranked[0] if ranked else None, fault_type=fault),
+        root_cause=SimpleNamespace(verdict=verdict, component=ranked[0] if ranked else None,
+                                   fault_type=fault),
         candidates=[SimpleNamespace(rank=i + 1, component=c) for i, c in enumerate(ranked)],
         chain=[SimpleNamespace(component=c, signal=f"{c}.x") for c in chain],
         stats=SimpleNamespace(tool_calls=12, llm_tokens=0),
