@@ -38,7 +38,7 @@ class ApiError(Exception):
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render :class:`ApiError`, validation errors and HTTP exceptions as ``{"error", "reason"}``."""
+    """Render :class:`ApiError`, validation errors, HTTP exceptions and crashes as ``{"error", "reason"}``."""
 
     async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -56,6 +56,12 @@ def install_error_handlers(app: FastAPI) -> None:
             {"error": code, "reason": str(exc.detail)}, exc.status_code, headers=dict(exc.headers or {})
         )
 
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        reason = f"unexpected {exc.__class__.__name__}; the server log has the traceback"
+        return JSONResponse({"error": "internal_error", "reason": reason}, 500)
+
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)

@@ -120,7 +120,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(bind=engine, expire_on_commit=False)
-        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # Reentrant: a nested transaction in the same thread then fails as it would without the lock
+        # (SQLite busy timeout) instead of deadlocking on it.
+        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
         self._read_sessions = sessionmaker(
             bind=engine.execution_options(**{_READONLY: True}), expire_on_commit=False
         )

@@ -87,3 +87,20 @@ def test_two_apps_do_not_share_metrics(store: Store, store_url: str) -> None:
         _post(first, alert("A"))
     with TestClient(apps[1]) as second:
         assert "augur_webhooks_received_total 0.0" in second.get("/metrics").text
+
+
+def test_an_unexpected_error_is_a_json_500_without_internals(store: Store, store_url: str) -> None:
+    from augur.server.app import create_app
+    from tests.server.conftest import TOKEN, settings_for
+
+    app = create_app(settings_for(store_url), store=store)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise KeyError("secret-internal-detail")
+
+    with TestClient(app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        response = c.get("/boom")
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+    assert "secret-internal-detail" not in response.text
