@@ -17,9 +17,10 @@ compare numbers across tools, so augur reproduces its definitions and defaults e
 - default thresholds: PSI, Wasserstein and Jensen-Shannon 0.1 (drift when the value is at least
   the threshold); K-S p <= 0.05; chi-square and z-test p < 0.05.
 
-It is faster than Evidently because the binned methods and K-S count a numerical column in one
-pass (K-S then sorts only the few values near its maximum gap), and Wasserstein sorts each side
-once and then works in linear passes; the results agree with Evidently's to a few ulps.
+It is faster than Evidently because, on large samples, every numerical method counts each column
+into bins in one pass and sorts only the few values where it matters (K-S: near its largest gap;
+Wasserstein: where the two CDFs cross); small samples are sorted. Results agree with Evidently's
+to a few ulps (Wasserstein on large samples: about 1e-13 relative).
 
 Beyond Evidently: PSI ignores sample size, so :func:`psi_p_value` gives its p-value under "no
 drift" by the chi-square approximation (``PSI * nm/(n+m)`` is about chi2(bins - 1)).
@@ -56,8 +57,12 @@ FloatArray = npt.NDArray[np.float64]
 PER_VALUE_MAX_UNIQUE = 20
 #: K-S uses Scipy's exact distribution up to this many rows a side, as ``ks_2samp`` does.
 KS_EXACT_MAX_N = 10_000
-#: Bins of the one-pass K-S bound for larger samples (64 k: half a megabyte of counts a side).
+#: Bins of the one-pass K-S bound (64 k: half a megabyte of counts a side).
 KS_BINS = 1 << 16
+#: Bins of the one-pass Wasserstein computation (256 k: 2 MB of counts a side).
+BINS_LARGE = 1 << 18
+#: Wasserstein sorts both samples up to this many rows in all, and works from bins beyond.
+SORT_MAX_ROWS = 100_000
 
 
 class ColumnKind(StrEnum):
@@ -316,8 +321,74 @@ def _wasserstein_raw(a: FloatArray, b: FloatArray) -> float:
     return total / (float(n) * float(m))
 
 
+def _wasserstein_binned(ref: Sample, cur: Sample) -> float | None:
+    """First Wasserstein distance ``integral |F_ref - F_cur| dx`` of large samples in one pass each.
+
+    The range is cut into :data:`BINS_LARGE` equal bins. Inside a bin both CDFs only step up, so
+    where the gap cannot change sign (its value below the bin, plus or minus the bin's shares,
+    keeps one sign) its integral follows from each bin's count and the sum of the points'
+    offsets from the bin's end, read with ``bincount`` weights. Bins where the sign can change
+    (where the CDFs cross: about the square root of the sample size of them) are integrated
+    exactly from their sorted points. Equal to the sorted computation up to rounding (~1e-12).
+    None when more than an eighth of the points sit in such bins: sorting everything is cheaper.
+    """
+    a, b = ref.values, cur.values
+    assert a is not None and b is not None
+    n, m = a.shape[0], b.shape[0]
+    (ref_lo, ref_hi), (cur_lo, cur_hi) = ref.bounds(), cur.bounds()
+    lo, hi = min(ref_lo, cur_lo), max(ref_hi, cur_hi)
+    if lo == hi:
+        return 0.0
+    scale = BINS_LARGE / (hi - lo)
+
+    def place(x: FloatArray) -> tuple[npt.NDArray[np.int64], FloatArray]:
+        at = (x - lo) * scale  # position in bin units
+        idx = at.astype(np.int64)
+        np.minimum(idx, BINS_LARGE - 1, out=idx)
+        at -= idx  # offset inside the bin, 0..1
+        return idx, at
+
+    bin_a, off_a = place(a)
+    bin_b, off_b = place(b)
+    count_a = np.bincount(bin_a, minlength=BINS_LARGE)
+    count_b = np.bincount(bin_b, minlength=BINS_LARGE)
+    below = (np.cumsum(count_a) - count_a) / n - (np.cumsum(count_b) - count_b) / m
+    positive = below - count_b / m >= 0
+    negative = below + count_a / n <= 0
+    mixed = ~(positive | negative)
+    # Integral of the gap over a bin, in bin widths: the gap below it, plus each point's step
+    # times the part of the bin after it.
+    rest_a = np.bincount(bin_a, weights=1.0 - off_a, minlength=BINS_LARGE)
+    rest_b = np.bincount(bin_b, weights=1.0 - off_b, minlength=BINS_LARGE)
+    whole = below + rest_a / n - rest_b / m
+    total = float(np.sum(whole[positive])) - float(np.sum(whole[negative]))
+    if mixed.any():
+        pick_a, pick_b = mixed[bin_a], mixed[bin_b]
+        if int(pick_a.sum()) + int(pick_b.sum()) > (n + m) // 8:
+            return None  # the CDFs cross in crowded bins (e.g. an outlier stretched the range): sort
+        bins = np.concatenate((bin_a[pick_a], bin_b[pick_b]))
+        offs = np.concatenate((off_a[pick_a], off_b[pick_b]))
+        steps = np.concatenate((np.full(int(pick_a.sum()), 1.0 / n), np.full(int(pick_b.sum()), -1.0 / m)))
+        order = np.argsort(np.concatenate((a[pick_a], b[pick_b])))  # by value: by bin, then offset
+        bins, offs, steps = bins[order], offs[order], steps[order]
+        first = np.ones(bins.shape[0], dtype=bool)
+        first[1:] = bins[1:] != bins[:-1]
+        last = np.ones(bins.shape[0], dtype=bool)
+        last[:-1] = first[1:]
+        run = np.cumsum(steps)
+        start = np.maximum.accumulate(np.where(first, np.arange(bins.shape[0]), 0))
+        level = below[bins] + run - (run[start] - steps[start])  # the gap just after each point
+        following = np.empty_like(offs)
+        following[:-1] = offs[1:]
+        following[last] = 1.0
+        total += float(np.sum(np.abs(level) * np.clip(following - offs, 0.0, None)))
+        total += float(np.sum(np.abs(below[bins[first]]) * offs[first]))
+    return total / scale
+
+
 def _wasserstein(ref: Sample, cur: Sample) -> tuple[float, dict[str, Any]]:
-    raw = _wasserstein_raw(ref.sorted, cur.sorted)
+    binned = _wasserstein_binned(ref, cur) if len(ref) + len(cur) > SORT_MAX_ROWS else None
+    raw = binned if binned is not None else _wasserstein_raw(ref.sorted, cur.sorted)
     norm = max(ref.std(), 0.001)
     return raw / norm, {"distance": raw, "norm": norm}
 
