@@ -286,3 +286,24 @@ def test_tool_histogram_without_or_with_a_down_prometheus() -> None:
     assert run(DriftTool(), {"histogram": selector}).status is EvidenceStatus.UNAVAILABLE
     down = run(DriftTool(connect("http://127.0.0.1:9", timeout_s=1)), {"histogram": selector})
     assert down.status is EvidenceStatus.UNAVAILABLE and "cannot reach Prometheus" in (down.reason or "")
+
+
+def test_large_sample_shortcuts_match_scipy_on_awkward_data() -> None:
+    """K-S and Wasserstein on > 100k rows use binned one-pass paths; they must still be Scipy's values."""
+    from scipy import stats
+
+    rng = np.random.default_rng(31)
+    awkward = [
+        (rng.normal(1e6, 1, 150_000), rng.normal(1e6 + 0.002, 1, 120_000)),  # large offset, tiny shift
+        (rng.exponential(3, 100_000), np.append(rng.exponential(3, 99_999), 1e4)),  # stretched range
+        (np.append(np.zeros(80_000), rng.normal(size=50)), np.append(np.zeros(70_000), rng.normal(size=90))),
+        (rng.integers(0, 40, 200_000).astype(float), rng.integers(0, 41, 150_000).astype(float)),  # ties
+        (rng.standard_cauchy(120_000), rng.standard_cauchy(130_000)),  # heavy tails, same distribution
+    ]
+    for reference, current in awkward:
+        ref, cur = Sample(reference), Sample(current)
+        ks = stats.ks_2samp(reference, current)
+        ours_ks = compare(ref, cur, "ks")
+        assert ours_ks.statistic == ks.statistic and ours_ks.value == pytest.approx(ks.pvalue, rel=1e-12)
+        expected = stats.wasserstein_distance(reference, current) / max(float(np.std(reference)), 0.001)
+        assert compare(ref, cur, "wasserstein").value == pytest.approx(expected, rel=1e-9)
