@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.fixtures.openai_endpoint import _endpoint_server, llm_endpoint
 from tests.fixtures.prometheus import PromHistory, prom_history
-from tests.fixtures.store import postgres_url, store, store_url
+from tests.fixtures.store import postgres_url, sqlite_template, store, store_url
 
 __all__ = [
     "PromHistory",
@@ -12,6 +12,7 @@ __all__ = [
     "llm_endpoint",
     "postgres_url",
     "prom_history",
+    "sqlite_template",
     "store",
     "store_url",
 ]
