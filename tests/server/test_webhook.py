@@ -68,28 +68,42 @@ def test_replaying_a_webhook_five_times_stores_one_episode(client: TestClient, s
     assert episode.last_seen > episode.first_seen
 
 
-def test_twenty_concurrent_overlapping_posts_store_no_duplicates(store: Store, store_url: str) -> None:
-    """20 posts at once over real HTTP; groups overlap (each carries alerts others carry too)."""
+def test_twenty_concurrent_overlapping_posts_to_four_replicas_store_no_duplicates(store_url: str) -> None:
+    """20 posts at once over real HTTP to 4 app replicas, each with its own engine on the same database.
+
+    The groups overlap (each notification carries alerts others carry too), so only the database's
+    own serialisation (BEGIN IMMEDIATE on SQLite, the advisory lock on PostgreSQL) keeps episodes
+    and incidents unique: each replica's group commit only orders its own posts.
+    """
     alerts = [alert("QueueBacklog", service="feature-pipeline", shard=str(i)) for i in range(30)]
     bodies = [notification(alerts[i % 10 : i % 10 + 15]) for i in range(20)]
-    app = create_app(settings_for(store_url), store=store)
+    stores = [Store.open(store_url, migrate=False) for _ in range(4)]
+    apps = [create_app(settings_for(store_url), store=s) for s in stores]
 
-    async def post_all(url: str) -> list[int]:
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+    async def post_all(urls: list[str]) -> list[int]:
+        clients = [httpx.AsyncClient(base_url=u, headers={"Authorization": f"Bearer {TOKEN}"}) for u in urls]
+        try:
             responses = await asyncio.gather(
-                *(http.post("/v1/alertmanager", json=b, timeout=30) for b in bodies)
+                *(clients[i % 4].post("/v1/alertmanager", json=b, timeout=60) for i, b in enumerate(bodies))
             )
+        finally:
+            for c in clients:
+                await c.aclose()
         return [r.status_code for r in responses]
 
-    with serving(app) as url:
-        statuses = asyncio.run(post_all(url))
-    assert statuses == [200] * 20
-    expected = {a["fingerprint"] for b in bodies for a in b["alerts"]}
-    episodes = _episodes(store)
-    assert len(episodes) == len(expected) == 24
-    assert {e.fingerprint for e in episodes} == expected
-    assert len(_incidents(store)) == 1, "one group key must make one incident, however the posts interleave"
-    assert len(_jobs(store)) == 1
+    try:
+        with serving(apps[0]) as u0, serving(apps[1]) as u1, serving(apps[2]) as u2, serving(apps[3]) as u3:
+            statuses = asyncio.run(post_all([u0, u1, u2, u3]))
+        assert statuses == [200] * 20
+        expected = {a["fingerprint"] for b in bodies for a in b["alerts"]}
+        episodes = _episodes(stores[0])
+        assert len(episodes) == len(expected) == 24
+        assert {e.fingerprint for e in episodes} == expected
+        assert len(_incidents(stores[0])) == 1, "one group key, one incident, however posts interleave"
+        assert len(_jobs(stores[0])) == 1
+    finally:
+        for s in stores:
+            s.dispose()
 
 
 def test_resolving_every_alert_resolves_the_incident(client: TestClient, store: Store) -> None:
