@@ -155,15 +155,24 @@ async def run_suite(
     writer: Any = None,
     on_case: Callable[[CaseScore], None] | None = None,
     baselines: Sequence[str] = (),
+    variant: Callable[[Scenario], Scenario] | None = None,
 ) -> EvalResult:
-    """Run scenarios one after another; a case that fails counts as wrong and says why."""
+    """Run scenarios one after another; a case that fails counts as wrong and says why.
+
+    ``variant`` transforms each scenario first (e.g. :func:`augur.evals.variants.subtle`); a
+    variant whose alert no longer fires is marked ``skipped`` and left out of the figures.
+    """
     root = workdir or Path(tempfile.mkdtemp(prefix="augur-eval-"))
     cases: list[CaseScore] = []
     try:
-        for scenario in scenarios:
+        for original in scenarios:
+            scenario = variant(original) if variant else original
             try:
                 case = await run_case(scenario, root / scenario.name, registry_factory=registry_factory,
                                       seed=seed, planner=planner, writer=writer, baselines=baselines)
+            except AlertNotFiring as exc:
+                case = _failed(scenario, exc)
+                case.skipped = variant is not None
             except Exception as exc:  # one broken case must not hide the others' figures
                 case = _failed(scenario, exc)
             cases.append(case)
@@ -188,7 +197,8 @@ def render_table(result: EvalResult) -> Any:
         table.add_column(col, justify="right" if col in ("chain", "s", "calls") else "left")
     for c in result.cases:
         truth = c.truth.get("root_cause") or "(none)"
-        ranked = c.error or (", ".join(c.ranked[:3]) + (" (inconclusive)" if c.inconclusive else ""))
+        ranked = ("skipped: alert no longer fires" if c.skipped else c.error) or (
+            ", ".join(c.ranked[:3]) + (" (inconclusive)" if c.inconclusive else ""))
         chain = "-" if c.chain_accuracy is None else f"{c.chain_accuracy:.2f}"
         table.add_row(c.name, truth, ranked, _mark(c.ac1), _mark(c.ac3), _mark(c.fault_type_ok), chain,
                       f"{c.seconds:.2f}", str(c.tool_calls))

@@ -71,6 +71,7 @@ class CaseScore:
     tokens: int = 0
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False  # a variant whose alert no longer fires: reported, not scored
 
     @property
     def inconclusive(self) -> bool:
@@ -156,9 +157,12 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def summarise(cases: Sequence[CaseScore]) -> dict[str, Any]:
     """The suite's figures (``summary`` of ``augur eval --json``)."""
+    skipped = [c for c in cases if c.skipped]
+    cases = [c for c in cases if not c.skipped]
     ok = [c for c in cases if c.error is None]
     return {
         "scenarios": len(cases),
+        "skipped": len(skipped),
         "errors": len(cases) - len(ok),
         "ac1": _mean([float(c.ac1) for c in cases]),
         "ac3": _mean([float(c.ac3) for c in cases]),

@@ -50,6 +50,10 @@ def eval_command(
     seed: int | None = typer.Option(None, "--seed", help="Override each scenario's seed."),
     workdir: Path | None = typer.Option(None, "--workdir", help="Keep generated data here."),
     min_ac1: float | None = typer.Option(None, "--min-ac1", help="Exit 1 if AC@1 is below this (0..1)."),
+    subtle: float | None = typer.Option(
+        None, "--subtle", min=0.01, max=1.0,
+        help="Harder variant: keep this share of each cause's own change and double the noise.",
+    ),
     baseline: bool = typer.Option(
         False, "--baseline", help="Also run RCAEval's BARO and N-Sigma on the same data (needs the "
         "`baselines` extra)."
@@ -80,11 +84,18 @@ def eval_command(
 
     def progress(case: Any) -> None:
         if not as_json:
-            mark = "ok " if case.ac1 else ("ERR" if case.error else "miss")
+            mark = "skip" if case.skipped else "ok " if case.ac1 else ("ERR" if case.error else "miss")
             err.print(f"[dim]{mark} {case.name} ({case.seconds:.2f} s)[/]")
 
+    variant = None
+    if subtle is not None:
+        from functools import partial
+
+        from augur.evals.variants import subtle as make_subtle
+
+        variant = partial(make_subtle, scale=subtle)
     result = asyncio.run(run_suite(chosen, workdir=workdir, seed=seed, planner=planner, writer=writer,
-                                   on_case=progress, baselines=methods))
+                                   on_case=progress, baselines=methods, variant=variant))
     if as_json:
         json.dump(result.as_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
