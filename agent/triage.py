@@ -174,5 +174,6 @@ def window_for(alert_at: float, *, lookback_s: float = 4 * 3600, after_s: float 
 
     end = min(alert_at + after_s, time.time() if now is None else now)
     start = alert_at - lookback_s
-    step = step_s or max(15.0, round((end - start) / 960))
+    # From the lookback alone, so the same alert gets the same step whenever it is investigated.
+    step = step_s or max(15.0, float(round(lookback_s / 960)))
     return Window(start=start, end=max(end, start + step), alert_at=alert_at, step=step)
