@@ -44,7 +44,7 @@ def make_series(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, np.nda
     if kind == "level_shift":
         y[onset:] += rng.choice([-1, 1]) * rng.uniform(3, 10)
     elif kind == "ramp":
-        y[onset:] += rng.uniform(0.3, 2) * np.arange(POINTS - onset)
+        y[onset:] += rng.uniform(0.3, 2) * np.arange(1, POINTS - onset + 1)
     else:
         y[onset: onset + 3] += rng.uniform(8, 20)
     return t, y, float(t[ref_points]), onset

@@ -14,10 +14,12 @@ of the change, in four steps, all vectorised (about a millisecond for 10,000 poi
    before the alarm is the first estimate of when. A single point past ``spike_z`` (raised to
    1.5 x the largest |z| seen in the reference, so heavy-tailed baselines do not alarm) is a
    spike. Neither: ``found=False``.
-3. **Segmentation.** Around the CUSUM estimate, two change models are fitted by least squares
-   at every candidate split, with prefix sums: a level shift (``ruptures``'s ``KernelCPD`` with
-   the linear kernel optimises the same cost, quadratically) and a ramp (flat, then linear: its
-   kink is the ramp's start). The better fit gives the onset and the kind.
+3. **Segmentation.** Around the CUSUM estimate one continuous shape is fitted by least squares
+   at every pair of kinks, with prefix sums: flat, a ramp, flat again. A one-step ramp is a
+   level shift (the split ``ruptures``'s ``KernelCPD`` with the linear kernel finds, in
+   quadratic time); a ramp into a new level is what ``rate()`` makes of a step; a ramp to the
+   end is a ramp still going. A ramp must beat the level shift by a BIC margin. The onset is the
+   first sample after the last flat one.
 4. **Size.** Direction, robust z magnitude, Cohen's d, the change in the series' own units and
    a confidence (one minus a Mann-Whitney p-value against the reference, or a Gaussian tail
    bound for spikes).
@@ -42,6 +44,12 @@ MAD_TO_SIGMA = 1.4826
 HARMONICS = 4
 #: A sustained change keeps its post-onset median at least this many robust sigmas away.
 SUSTAINED_Z = 2.0
+#: Segmentation looks this many points either side of the CUSUM estimate at most...
+MAX_MARGIN = 400
+#: ... and for ramps into a new level up to this long (ramps still going are always considered).
+MAX_RAMP = 200
+#: Bayesian-information-criterion weight for the ramp's extra parameter (in noise variances x ln n).
+RAMP_PENALTY = 3.0
 
 
 @dataclass(frozen=True)
@@ -138,41 +146,46 @@ def _cusum(z: FloatArray, k: float, h: float) -> tuple[int | None, int | None]:
     return alarm, last_zero
 
 
-def _step_fit(y: FloatArray) -> tuple[int, float]:
-    """Best single split (first index of the second segment) of a piecewise-constant fit, and its SSE."""
-    n = y.shape[0]
-    cs = np.cumsum(y)
-    total, sq = cs[-1], float(np.dot(y, y))
-    left_n = np.arange(1, n, dtype=np.float64)
-    left = cs[:-1]
-    right = total - left
-    sse = sq - left**2 / left_n - right**2 / (n - left_n)
-    tau = int(np.argmin(sse)) + 1
-    return tau, float(sse[tau - 1])
+def _shape_fit(x: FloatArray, y: FloatArray, max_ramp: int, noise_var: float) -> tuple[int, int]:
+    """Best continuous flat-ramp-flat fit: the last baseline index ``k1`` and the ramp's end ``k2``.
 
+    ``y = a + b * clip(x - x[k1], 0, x[k2] - x[k1])``: ``k2 = k1 + 1`` is a level shift, a
+    longer ``k2 - k1`` a ramp into a new level (a ``rate()`` over a window turns every step into
+    one), ``k2`` at the end a ramp still going. Every pair with ``k2 - k1 <= max_ramp`` (and every
+    ramp to the end) is scored at once from prefix sums. ``x`` is in steps.
+    """
+    w = y.shape[0]
 
-def _ramp_fit(x: FloatArray, y: FloatArray) -> tuple[int, float]:
-    """Best kink index of a flat-then-linear fit (continuous at the kink), and its SSE."""
-    n = y.shape[0]
-    # Suffix sums over i >= tau of x, x^2, y, x*y and the count.
-    def suffix(v: FloatArray) -> FloatArray:
-        return np.cumsum(v[::-1])[::-1]
+    def prefix(v: FloatArray) -> FloatArray:
+        return np.concatenate(([0.0], np.cumsum(v)))
 
-    sx, sxx, sy, sxy = suffix(x), suffix(x * x), suffix(y), suffix(x * y)
-    cnt = np.arange(n, 0, -1, dtype=np.float64)
-    tau = np.arange(0, n - 2)  # at least two points after the kink
-    xt = x[tau]
-    su = sx[tau] - xt * cnt[tau]
-    suu = sxx[tau] - 2 * xt * sx[tau] + xt**2 * cnt[tau]
-    suy = sxy[tau] - xt * sy[tau]
-    total_y, total_yy = sy[0], float(np.dot(y, y))
-    suu_c = suu - su**2 / n
-    suy_c = suy - su * total_y / n
-    syy_c = total_yy - total_y**2 / n
+    px, pxx, py, pxy = prefix(x), prefix(x * x), prefix(y), prefix(x * y)
+    k1 = np.arange(w - 1)[:, None]
+    k2 = np.concatenate((k1 + np.arange(1, max_ramp + 1)[None, :], np.full((w - 1, 1), w - 1)), axis=1)
+    valid = k2 <= w - 1
+    k2 = np.minimum(k2, w - 1)
+    x1, x2 = x[k1], x[k2]
+    span = x2 - x1
+    n1 = (k2 - k1).astype(np.float64)
+    n2 = (w - k2).astype(np.float64)
+    sx1, sxx1 = px[k2] - px[k1], pxx[k2] - pxx[k1]
+    sy1, sxy1 = py[k2] - py[k1], pxy[k2] - pxy[k1]
+    sy2 = py[w] - py[k2]
+    su = sx1 - x1 * n1 + span * n2
+    suu = sxx1 - 2 * x1 * sx1 + x1 * x1 * n1 + span * span * n2
+    suy = sxy1 - x1 * sy1 + span * sy2
+    total_y = py[w]
+    suu_c = suu - su * su / w
+    suy_c = suy - su * total_y / w
     with np.errstate(divide="ignore", invalid="ignore"):
-        sse = np.where(suu_c > 0, syy_c - suy_c**2 / suu_c, syy_c)
-    best = int(np.argmin(sse))
-    return int(tau[best]), float(sse[best])
+        gain = np.where(valid & (suu_c > 1e-12), suy_c * suy_c / suu_c, -np.inf)
+    best = int(np.argmax(gain))  # largest variance explained = smallest squared error
+    step_row = int(np.argmax(gain[:, 0]))
+    # A ramp has one more parameter than a step: it must explain more than noise would (BIC).
+    if gain.flat[best] - gain[step_row, 0] <= RAMP_PENALTY * math.log(w) * noise_var:
+        return step_row, step_row + 1
+    row, col = divmod(best, k2.shape[1])
+    return int(k1[row, 0]), int(k2[row, col])
 
 
 def _not_found(step: float, ref: ReferenceStats | None, note: str) -> OnsetResult:
@@ -245,16 +258,18 @@ def detect_onset(
     if alarms:
         a, s = min(alarms)
         alarm_idx, start = r + a, r + (s or 0)
-        lead = max(alarm_idx - start, 1)
-        lo = max(0, start - max(30, 3 * lead))
-        hi = min(t.shape[0], alarm_idx + max(30, 3 * lead) + 1)
-        window = resid[lo:hi]
-        tau_s, sse_s = _step_fit(window)
-        tau_r, sse_r = _ramp_fit(t[lo:hi] - t[lo], window) if window.shape[0] > 3 else (tau_s, math.inf)
-        if sse_r < sse_s:
-            onset, kind = lo + tau_r, "ramp"
+        margin = min(MAX_MARGIN, max(30, 3 * max(alarm_idx - start, 1)))
+        lo = max(0, start - margin)
+        hi = min(t.shape[0], alarm_idx + margin + 1)
+        if hi - lo >= 3:
+            k1, k2 = _shape_fit((t[lo:hi] - t[lo]) / (step or 1.0), resid[lo:hi], MAX_RAMP, sigma**2)
+            # The onset is the first sample off the baseline: the one after the last flat one.
+            onset, kind = lo + k1 + 1, "level_shift" if k2 - k1 <= 2 else "ramp"
         else:
-            onset, kind = lo + tau_s, "level_shift"
+            onset, kind = start, "level_shift"
+        if reference.constant:  # nothing to estimate: the first value off the baseline is the onset
+            off = np.flatnonzero(np.abs(resid[r:] - center) > 1e-9 * max(1.0, abs(center)))
+            onset = r + int(off[0]) if off.size else onset
         tail = z[onset: onset + max(5, min(60, (t.shape[0] - onset) // 2 + 1))]
         sustained = tail.size > 0 and abs(float(np.median(tail))) >= SUSTAINED_Z
         if spike is not None and (not sustained or spike < onset):
