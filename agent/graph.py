@@ -147,6 +147,7 @@ async def _plan(state: InvestigationState, runtime: Runtime[GraphContext]) -> di
     source = "sop"
     llm_rounds = state.get("llm_rounds", 0)
     llm_failed = state.get("llm_failed")
+    extra: list[dict[str, Any]] = []  # what the LLM planner itself refused (PlanResult / LLMPlanError)
     if not calls and ctx.planner is not None and not llm_failed and llm_rounds < ctx.max_llm_rounds \
             and budget.tokens_left > 0:
         source = ctx.planner.name
@@ -156,8 +157,12 @@ async def _plan(state: InvestigationState, runtime: Runtime[GraphContext]) -> di
                                               timeout=ctx.llm_timeout_s)
             if not isinstance(proposed, list):
                 raise TypeError(f"planner returned {type(proposed).__name__}, not a list of calls")
+            extra = list(getattr(proposed, "refused", []))
+            notes += list(getattr(proposed, "notes", []))
             calls = [dict(c, planner=source) if isinstance(c, dict) else c for c in proposed]
         except Exception as exc:  # any LLM failure: finish on the SOP path
+            extra = list(getattr(exc, "refused", []))
+            notes += list(getattr(exc, "notes", []))
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if isinstance(exc, TimeoutError):
                 reason = f"timed out after {ctx.llm_timeout_s:g} s"
@@ -165,9 +170,9 @@ async def _plan(state: InvestigationState, runtime: Runtime[GraphContext]) -> di
             notes.append(llm_failed)
             calls = []
     keep, refused = _screen(calls, state, ctx, budget, source)
-    ctx.emit("plan", planner=source, calls=len(keep), refused=len(refused))
+    ctx.emit("plan", planner=source, calls=len(keep), refused=len(extra) + len(refused))
     await _checkpoint(ctx, "plan")
-    return {"pending": keep, "refused": [*state.get("refused", []), *refused], "notes": notes,
+    return {"pending": keep, "refused": [*state.get("refused", []), *extra, *refused], "notes": notes,
             "llm_rounds": llm_rounds, "llm_failed": llm_failed, "budget": budget.to_dict()}
 
 
