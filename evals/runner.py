@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from augur.evals.alert import AlertNotFiring, evaluate_rule, webhook_body
-from augur.evals.generator import Generated, default_t_end, generate
+from augur.evals.generator import Generated, generate
 from augur.evals.scenario import Scenario
 from augur.evals.scoring import CaseScore, score, score_ranking, summarise
 from augur.evals.servers import PrometheusServer
@@ -81,7 +81,9 @@ async def run_case(
     from augur.agent.catalog import load_catalog
     from augur.agent.investigation import investigate
 
-    end = t_end if t_end is not None else default_t_end(scenario.history.step_seconds)
+    # The history ends a second ago, as a live Prometheus's data does when an alert is investigated:
+    # a history ending a minute before the investigation would make every rate() dip at its end.
+    end = t_end if t_end is not None else float(int(time.time()) - 1)
     gen = await asyncio.to_thread(generate, scenario, workdir / "data", t_end=end, seed=seed)
     log_db = workdir / "logs.db"
     await asyncio.to_thread(_ingest_logs, gen.logs, log_db)

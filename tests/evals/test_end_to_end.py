@@ -24,7 +24,15 @@ def test_real_rule_to_report_naming_the_cause(tmp_path: Path) -> None:
     stack = start_stack(tmp_path / "demo", scenario=story, env=env,
                         augur_argv=[sys.executable, "-m", "augur.server.cli", "serve"])
     try:
-        done = wait_for_report(stack.augur_url, alertname=story.alert, timeout_s=110)
+        try:
+            done = wait_for_report(stack.augur_url, alertname=story.alert, timeout_s=110)
+        except TimeoutError as exc:
+            prom_alerts = httpx.get(f"{stack.prometheus.url}/api/v1/alerts", timeout=10).json()
+            am_alerts = httpx.get(f"{stack.alertmanager.url}/api/v2/alerts", timeout=10).json()
+            incidents = httpx.get(f"{stack.augur_url}/v1/incidents", timeout=10).json()
+            log = (tmp_path / "demo" / "augur.log").read_text()[-3000:]
+            raise AssertionError(f"{exc}\nprometheus: {prom_alerts}\nalertmanager: {am_alerts}\n"
+                                 f"incidents: {incidents}\naugur log:\n{log}") from None
         # The alert came from the real rule through the real Alertmanager.
         (episode,) = [e for e in done.incident["episodes"] if e["labels"]["alertname"] == story.alert]
         assert episode["generator_url"].startswith(stack.prometheus.url)
