@@ -17,6 +17,7 @@ Evidently is a test/benchmark-only dependency (``pip install evidently==0.7.23``
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import resource
 import subprocess
@@ -119,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(measure(args.child, args.methods, args.rows)))
         return 0
+    if importlib.util.find_spec("evidently") is None:
+        print("the baseline needs Evidently: pip install evidently==0.7.23 (a benchmark/test-only "
+              "dependency, in the dev extra)", file=sys.stderr)
+        return 2
     print(f"drift: 10 numerical columns x {args.rows:,} rows a side; each engine in its own process")
     print(f"{'method':<12}{'evidently CPU s':>16}{'augur CPU s':>13}{'speed-up':>10}"
           f"{'evidently MiB':>15}{'augur MiB':>11}{'mem share':>11}{'max rel diff':>14}")
