@@ -1,4 +1,8 @@
-"""``GET /v1/incidents`` and ``GET /v1/incidents/{id}``: incidents with their alert episodes and timeline."""
+"""``GET /v1/incidents`` and ``GET /v1/incidents/{id}``: incidents with their alert episodes and timeline.
+
+One incident also lists the rule proposals its investigation left (``proposals``: id, kind,
+state, title and where to review it, ``/v1/proposals/{id}``).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from augur.server.models import AlertEpisode, Incident, IncidentEvent
 from augur.server.state import AppState, app_state
 from augur.server.store import Store
 
-__all__ = ["EpisodeOut", "IncidentDetail", "IncidentList", "IncidentOut", "TimelineEventOut", "router"]
+__all__ = ["EpisodeOut", "IncidentDetail", "IncidentList", "IncidentOut", "ProposalRef", "TimelineEventOut",
+           "router"]
 
 router = APIRouter(tags=["incidents"])
 
@@ -59,10 +64,21 @@ class IncidentOut(BaseModel):
     episodes: list[EpisodeOut]
 
 
+class ProposalRef(BaseModel):
+    """A rule proposal the incident's investigation left, and where to review it."""
+
+    id: str
+    kind: str
+    state: str
+    title: str
+    url: str
+
+
 class IncidentDetail(IncidentOut):
-    """An incident with its timeline, oldest event first."""
+    """An incident with its timeline, oldest event first, and its rule proposals, newest first."""
 
     timeline: list[TimelineEventOut]
+    proposals: list[ProposalRef] = []
 
 
 class IncidentList(BaseModel):
@@ -101,7 +117,12 @@ def list_incidents(store: Store, status: str | None, since: datetime | None, lim
 
 
 def get_incident(store: Store, incident_id: int) -> IncidentDetail | None:
-    """One incident with its episodes and timeline, or ``None``."""
+    """One incident with its episodes, timeline and rule proposals, or ``None``."""
+    from augur.server.proposal_store import SqlProposalStore
+
+    proposals = [ProposalRef(id=p.id, kind=p.kind.value, state=p.state.value, title=p.title,
+                             url=f"/v1/proposals/{p.id}")
+                 for p in SqlProposalStore(store).find(incident_id=incident_id)]
     with store.read_session() as session:
         incident = session.get(Incident, incident_id)
         if incident is None:
@@ -121,6 +142,7 @@ def get_incident(store: Store, incident_id: int) -> IncidentDetail | None:
                 **_columns(incident),
                 "episodes": _episodes(list(episodes)),
                 "timeline": [TimelineEventOut.model_validate(e, from_attributes=True) for e in events],
+                "proposals": proposals,
             }
         )
 

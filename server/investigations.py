@@ -10,8 +10,8 @@
   from the incident's episodes (or the job's payload), runs
   :func:`augur.agent.investigation.investigate` with a checkpointer on the store's database
   (thread id ``incident-<id>-<opened at>``, so a worker that dies mid-way is resumed by the next
-  one), and
-  stores the report in the ``reports`` table.
+  one), stores the report in the ``reports`` table, and proposes alert rules from it
+  (:mod:`augur.server.proposer`).
 """
 
 from __future__ import annotations
@@ -180,8 +180,11 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
                           on_report: Any = None) -> Any:
     """The ``investigate`` job handler for ``settings`` (tools, catalog, LLM and checkpoints).
 
-    ``on_report(store, incident_id, report)``, if given, runs after the report is stored (the
-    Slack notifier posts it); its failure is logged, never retried: the report is already saved.
+    After the report is stored, :func:`augur.server.proposer.propose_for_report` proposes rules
+    from it (pending review; a rerun stores nothing twice; its failure never fails the job).
+    ``on_report(store, incident_id, report)``, if given, runs after that (the Slack notifier posts
+    the report, then the pending proposals); its failure is logged, never retried: the report is
+    already saved.
     """
 
     async def handle(job: ClaimedJob, store: Store) -> None:
@@ -189,6 +192,7 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
         from augur.agent.checkpoints import open_checkpointer
         from augur.agent.investigation import investigate
         from augur.agent.markdown import render_markdown
+        from augur.server.proposer import propose_for_report
         from augur.server.toolbox import build_registry
 
         incident_id = job.payload.get("incident_id")
@@ -225,6 +229,8 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
                     "confidence": report.root_cause.confidence, "verdict": report.root_cause.verdict}))
 
         await asyncio.to_thread(store_report)
+        # Before on_report: the Slack hook posts the incident's pending proposals after the report.
+        await asyncio.to_thread(propose_for_report, settings, store, incident_id, report)
         if on_report is not None:
             try:
                 await asyncio.to_thread(on_report, store, incident_id, report)

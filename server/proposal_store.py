@@ -63,11 +63,13 @@ class SqlProposalStore:
             row = session.get(models.Proposal, proposal_id)
             return _from_row(row) if row else None
 
-    def find(self, state: ProposalState | None = None) -> list[Proposal]:
-        """Proposals, newest first, optionally only those in ``state``."""
+    def find(self, state: ProposalState | None = None, *, incident_id: int | None = None) -> list[Proposal]:
+        """Proposals, newest first, optionally only those in ``state`` or from one incident."""
         query = select(models.Proposal).order_by(models.Proposal.created_at.desc(), models.Proposal.id)
         if state is not None:
             query = query.where(models.Proposal.status == state.value)
+        if incident_id is not None:
+            query = query.where(models.Proposal.incident_id == incident_id)
         with self._store.read_session() as session:
             return [_from_row(row) for row in session.scalars(query)]
 

@@ -1,6 +1,6 @@
 """HTTP API for rule proposals: list, show, approve, reject (approving applies the rule).
 
-- ``GET /v1/proposals?state=pending`` — proposals, newest first.
+- ``GET /v1/proposals?state=pending&incident_id=7`` — proposals, newest first (both filters optional).
 - ``GET /v1/proposals/{id}`` — one proposal with its review events.
 - ``POST /v1/proposals/{id}/approve`` and ``/reject`` — ``Authorization: Bearer <reviewer token>``,
   optional JSON body ``{"comment": "..."}``. Approving applies the rule when a rules directory is
@@ -103,10 +103,16 @@ api = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 
 @api.get("")
 def list_proposals(
-    state: ProposalState | None = Query(default=None), service: ProposalService = Depends(proposal_service),
+    state: ProposalState | None = Query(default=None),
+    incident_id: int | None = Query(default=None, ge=1, description="Only proposals from this incident."),
+    service: ProposalService = Depends(proposal_service),
 ) -> dict[str, Any]:
-    """Proposals, newest first; ``state`` filters (pending, approved, rejected, applied, failed)."""
-    return {"proposals": [proposal_json(p) for p in service.repo.find(state)]}
+    """Proposals, newest first; ``state`` filters (pending, approved, rejected, applied, failed),
+    ``incident_id`` keeps those an incident's investigation proposed."""
+    found = service.repo.find(state)
+    if incident_id is not None:
+        found = [p for p in found if p.incident_id == incident_id]
+    return {"proposals": [proposal_json(p) for p in found]}
 
 
 @api.get("/{proposal_id}")
