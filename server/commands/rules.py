@@ -78,6 +78,8 @@ def review(
     comment: str = typer.Option("", "--comment", help="Why; recorded with the decision."),
     state: str = typer.Option("pending", "--state", help="With no id: pending, approved, rejected, "
                               "applied, failed or all."),
+    incident: int | None = typer.Option(None, "--incident", help="With no id: only the proposals of "
+                                        "this incident's investigation."),
 ) -> None:
     """List pending proposals, show one, or approve/reject it."""
     from augur.rules.proposal import ProposalState
@@ -98,8 +100,11 @@ def review(
                        err=True)
             raise typer.Exit(2) from None
         proposals = service.repo.find(wanted)
+        if incident is not None:
+            proposals = [p for p in proposals if p.incident_id == incident]
         if not proposals:
-            typer.echo(f"no {state} proposals")
+            scope = f" for incident {incident}" if incident is not None else ""
+            typer.echo(f"no {state} proposals{scope}")
         for p in proposals:
             typer.echo(f"{p.id}  {p.state.value:<8}  {p.kind.value:<14}  {p.title}  [{_summary(p)}]")
         return

@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from augur.evals.servers import free_port
 from augur.rules.proposal import ProposalKind
 from augur.server.app import create_app
+from augur.server.cli import app as cli
 from augur.server.investigations import investigation_handler
 from augur.server.models import IncidentEvent, Job
 from augur.server.proposal_store import SqlProposalStore
@@ -95,6 +97,12 @@ def test_an_investigated_webhook_leaves_pending_rule_proposals_once(
     assert kinds_in_order.index("proposals_created") > kinds_in_order.index("report_ready")
     (created,) = _events(store, "proposals_created")
     assert set(created["ids"]) == ids
+    env = {"AUGUR_DATABASE_URL": store_url, "AUGUR_DATA_DIR": str(tmp_path)}
+    listed_cli = CliRunner().invoke(cli, ["rules", "review", "--incident", str(incident_id)], env=env)
+    assert listed_cli.exit_code == 0, listed_cli.output
+    assert {line.split()[0] for line in listed_cli.output.splitlines()} == ids
+    other = CliRunner().invoke(cli, ["rules", "review", "--incident", str(incident_id + 1)], env=env)
+    assert other.output.strip() == f"no pending proposals for incident {incident_id + 1}"
 
     # The job runs again (a retry, a redelivery): the same rules are found, none stored twice.
     asyncio.run(handlers["investigate"](_job(store), store))
