@@ -20,8 +20,6 @@ with a timestamp column, the table's freshness.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -33,7 +31,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from augur.tools.base import Tool, ToolError, Unavailable
-from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.evidence import Evidence, EvidenceStatus, compact_args
 from augur.tools.histogram_drift import histogram_drift
 from augur.tools.prometheus_api import TIME_HELP, PromLimits, parse_time
 from augur.tools.quantile_sketch import StreamedColumn, sketch_compare
@@ -263,7 +261,7 @@ class DriftTool(Tool):
         self.timeout_s = 120.0
 
     async def _run(self, args: DriftArgs) -> Evidence:
-        canonical = _compact(args.model_dump(mode="json"))
+        canonical = compact_args(args.model_dump(mode="json"))
         if args.histogram is not None:
             if self.prom is None:
                 raise Unavailable("no Prometheus is configured for histogram drift: set "
@@ -369,19 +367,6 @@ class DriftTool(Tool):
         if len(rows) == 1:
             data.update({k: v for k, v in rows[0].items() if k != "column"})
         return Evidence.make(self.name, args, EvidenceStatus.OK, summary, data=data, source_url=link)
-
-
-def _compact(args: dict[str, Any], keep: int = 20) -> dict[str, Any]:
-    """The arguments as evidence keeps them: inline value lists longer than ``keep`` become a
-    count and a digest (evidence stays small; the digest keeps the id unique per input)."""
-    out: dict[str, Any] = {}
-    for key, value in args.items():
-        if isinstance(value, list) and len(value) > keep:
-            digest = hashlib.sha256(json.dumps(value, default=str).encode()).hexdigest()[:12]
-            out[key] = f"{len(value)} values, sha256 {digest}"
-        else:
-            out[key] = value
-    return out
 
 
 def _inline(values: list[Any]) -> pd.Series:

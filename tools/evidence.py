@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Evidence", "EvidenceStatus", "evidence_id"]
+__all__ = ["Evidence", "EvidenceStatus", "compact_args", "evidence_id"]
 
 
 class EvidenceStatus(StrEnum):
@@ -32,6 +32,19 @@ def evidence_id(tool: str, args: dict[str, Any]) -> str:
     """A stable id for a tool call: ``ev-`` and 12 hex digits of the canonical call."""
     canonical = json.dumps({"tool": tool, "args": args}, sort_keys=True, default=str, separators=(",", ":"))
     return "ev-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def compact_args(args: dict[str, Any], keep: int = 20) -> dict[str, Any]:
+    """The arguments as evidence keeps them: inline value lists longer than ``keep`` become a
+    count and a digest (evidence stays small; the digest keeps the id unique per input)."""
+    out: dict[str, Any] = {}
+    for key, value in args.items():
+        if isinstance(value, list) and len(value) > keep:
+            digest = hashlib.sha256(json.dumps(value, default=str).encode()).hexdigest()[:12]
+            out[key] = f"{len(value)} values, sha256 {digest}"
+        else:
+            out[key] = value
+    return out
 
 
 class Evidence(BaseModel):

@@ -8,15 +8,13 @@ ordered by onset, earliest first: the order the correlator builds a chain in.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import math
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, model_validator
 
 from augur.tools.base import Tool, ToolError, Unavailable
-from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.evidence import Evidence, EvidenceStatus, compact_args
 from augur.tools.onset import OnsetResult, detect_onset
 from augur.tools.prometheus_api import (
     TIME_HELP,
@@ -97,7 +95,7 @@ class OnsetTool(Tool):
         self.timeout_s = max(30.0, 3 * self.limits.request_timeout_s)
 
     async def _run(self, args: OnsetArgs) -> Evidence:
-        canonical = _compact(args.model_dump(mode="json"))
+        canonical = compact_args(args.model_dump(mode="json"))
         if args.query is None:
             assert args.timestamps is not None and args.values is not None
             values = [math.nan if v is None else v for v in args.values]
@@ -191,16 +189,3 @@ class OnsetTool(Tool):
             reason=None if found else "every series stayed within its baseline's noise after reference_end",
             data=data, truncated=truncated, source_url=link,
         )
-
-
-def _compact(args: dict[str, Any], keep: int = 20) -> dict[str, Any]:
-    """The arguments as evidence keeps them: inline value lists longer than ``keep`` become a
-    count and a digest (evidence stays small; the digest keeps the id unique per input)."""
-    out: dict[str, Any] = {}
-    for key, value in args.items():
-        if isinstance(value, list) and len(value) > keep:
-            digest = hashlib.sha256(json.dumps(value, default=str).encode()).hexdigest()[:12]
-            out[key] = f"{len(value)} values, sha256 {digest}"
-        else:
-            out[key] = value
-    return out
