@@ -19,12 +19,12 @@ from augur.tools.onset import OnsetResult, detect_onset
 from augur.tools.prometheus_api import (
     TIME_HELP,
     PromLimits,
-    bounded_step,
     fetch_range_blocking,
     fmt,
     graph_url,
-    parse_duration,
+    parse_range,
     parse_time,
+    range_step,
     when,
 )
 
@@ -105,16 +105,13 @@ class OnsetTool(Tool):
         if self.prom is None:
             raise Unavailable("no Prometheus is configured for the onset tool: set AUGUR_PROMETHEUS_URL, "
                               "or pass the series inline as timestamps and values")
-        now = parse_time(None)
-        start, end = parse_time(args.start, now=now), parse_time(args.end, now=now)
-        if end <= start:
-            raise ToolError(f"the range is empty: start {when(start)} is not before end {when(end)}")
+        now, start, end = parse_range(args.start, args.end)
         truncated: list[str] = []
         if end - start > self.limits.max_range_s:
             truncated.append(f"range cut to the last {self.limits.max_range_s / 86400:g} days")
             start = end - self.limits.max_range_s
-        asked = parse_duration(args.step) if args.step else max(15.0, math.ceil((end - start) / 1000))
-        step = bounded_step(start, end, asked, min(self.limits.max_points, MAX_POINTS))
+        asked, step = range_step(start, end, args.step, per_range=1000,
+                                 max_points=min(self.limits.max_points, MAX_POINTS))
         if step > asked:
             truncated.append(f"step: {asked:g}s -> {step:g}s (at most {MAX_POINTS} points a series)")
         ref_end = parse_time(args.reference_end, now=now) if args.reference_end is not None else (

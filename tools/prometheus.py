@@ -26,15 +26,15 @@ from augur.tools.prometheus_api import (
     PrometheusTool,
     PromLimits,
     RangeSeries,
-    bounded_step,
     call,
     connect,
     fetch_range,
     fetch_range_blocking,
     fmt,
     graph_url,
-    parse_duration,
+    parse_range,
     parse_time,
+    range_step,
     render_labels,
     sequence_of,
     span,
@@ -181,16 +181,12 @@ class PromQLRangeTool(PrometheusTool):
     Args = PromQLRangeArgs
 
     async def _answer(self, args: PromQLRangeArgs) -> Evidence:
-        now = parse_time(None)
-        start, end = parse_time(args.start, now=now), parse_time(args.end, now=now)
-        if end <= start:
-            raise ToolError(f"the range is empty: start {when(start)} is not before end {when(end)}")
+        now, start, end = parse_range(args.start, args.end)
         truncated: list[str] = []
         if end - start > self.limits.max_range_s:
             truncated.append(f"range: {span(round(end - start))} -> {span(self.limits.max_range_s)}")
             start = end - self.limits.max_range_s
-        asked = parse_duration(str(args.step)) if args.step else max(15.0, math.ceil((end - start) / 720))
-        step = bounded_step(start, end, asked, self.limits.max_points)
+        asked, step = range_step(start, end, args.step, per_range=720, max_points=self.limits.max_points)
         if step > asked:
             truncated.append(
                 f"step: {asked:g}s -> {step:g}s (at most {self.limits.max_points} points a series)"

@@ -58,7 +58,9 @@ __all__ = [
     "garbage_error",
     "graph_url",
     "parse_duration",
+    "parse_range",
     "parse_time",
+    "range_step",
     "render_labels",
     "span",
     "when",
@@ -142,6 +144,27 @@ def bounded_step(start: float, end: float, step: float, max_points: int = MAX_PO
     span = max(end - start, 0.0)
     needed = span / max(max_points - 1, 1)
     return float(max(step, math.ceil(needed) if needed > 1 else needed, 0.001))
+
+
+def parse_range(start: str | float, end: str | float) -> tuple[float, float, float]:
+    """``(now, start, end)`` in Unix seconds, both ends read against the same ``now``.
+
+    Raises :class:`ToolError` when the range is empty (``end`` not after ``start``).
+    """
+    now = parse_time(None)
+    first, last = parse_time(start, now=now), parse_time(end, now=now)
+    if last <= first:
+        raise ToolError(f"the range is empty: start {when(first)} is not before end {when(last)}")
+    return now, first, last
+
+
+def range_step(
+    start: float, end: float, step: str | float | None, *, per_range: int, max_points: int
+) -> tuple[float, float]:
+    """``(asked, used)``: the step asked for (``step``, or the range over ``per_range`` and at
+    least 15 s) and the step used (not below it, keeping the range within ``max_points``)."""
+    asked = parse_duration(str(step)) if step else max(15.0, math.ceil((end - start) / per_range))
+    return asked, bounded_step(start, end, asked, max_points)
 
 
 def render_labels(labels: Mapping[str, str]) -> str:
