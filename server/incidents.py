@@ -7,7 +7,7 @@ state, title and where to review it, ``/v1/proposals/{id}``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
@@ -20,8 +20,11 @@ from augur.server.models import AlertEpisode, Incident, IncidentEvent
 from augur.server.state import AppState, app_state
 from augur.server.store import Store
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 __all__ = ["EpisodeOut", "IncidentDetail", "IncidentList", "IncidentOut", "ProposalRef", "TimelineEventOut",
-           "router"]
+           "episodes_of", "router", "timeline_of"]
 
 router = APIRouter(tags=["incidents"])
 
@@ -92,6 +95,24 @@ def _episodes(rows: list[AlertEpisode]) -> list[EpisodeOut]:
     return [EpisodeOut.model_validate(r, from_attributes=True) for r in rows]
 
 
+def episodes_of(session: Session, incident_id: int) -> list[AlertEpisode]:
+    """An incident's alert episodes, earliest first (ties in insertion order)."""
+    return list(session.scalars(
+        select(AlertEpisode)
+        .where(AlertEpisode.incident_id == incident_id)
+        .order_by(AlertEpisode.starts_at, AlertEpisode.id)
+    ))
+
+
+def timeline_of(session: Session, incident_id: int) -> list[IncidentEvent]:
+    """An incident's timeline events, oldest first (ties in insertion order)."""
+    return list(session.scalars(
+        select(IncidentEvent)
+        .where(IncidentEvent.incident_id == incident_id)
+        .order_by(IncidentEvent.at, IncidentEvent.id)
+    ))
+
+
 def list_incidents(store: Store, status: str | None, since: datetime | None, limit: int) -> IncidentList:
     """Incidents filtered by status and last activity, with their episodes."""
     with store.read_session() as session:
@@ -127,21 +148,12 @@ def get_incident(store: Store, incident_id: int) -> IncidentDetail | None:
         incident = session.get(Incident, incident_id)
         if incident is None:
             return None
-        episodes = session.scalars(
-            select(AlertEpisode)
-            .where(AlertEpisode.incident_id == incident_id)
-            .order_by(AlertEpisode.starts_at, AlertEpisode.id)
-        ).all()
-        events = session.scalars(
-            select(IncidentEvent)
-            .where(IncidentEvent.incident_id == incident_id)
-            .order_by(IncidentEvent.at, IncidentEvent.id)
-        ).all()
         return IncidentDetail.model_validate(
             {
                 **_columns(incident),
-                "episodes": _episodes(list(episodes)),
-                "timeline": [TimelineEventOut.model_validate(e, from_attributes=True) for e in events],
+                "episodes": _episodes(episodes_of(session, incident_id)),
+                "timeline": [TimelineEventOut.model_validate(e, from_attributes=True)
+                             for e in timeline_of(session, incident_id)],
                 "proposals": proposals,
             }
         )

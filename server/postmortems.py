@@ -28,8 +28,9 @@ from sqlalchemy import select
 
 from augur.agent.report import Report
 from augur.server.errors import ApiError
+from augur.server.incidents import episodes_of, timeline_of
 from augur.server.intake import POSTMORTEM
-from augur.server.models import AlertEpisode, Incident, IncidentEvent, Job, ProposalEvent, utcnow
+from augur.server.models import Incident, IncidentEvent, Job, ProposalEvent, utcnow
 from augur.server.models import Proposal as ProposalRow
 from augur.server.models import Report as ReportRow
 from augur.server.queue import ClaimedJob
@@ -67,16 +68,8 @@ def _load(store: Store, incident_id: int) -> tuple[PostmortemInput, str]:
         incident = session.get(Incident, incident_id)
         if incident is None:
             raise LookupError(f"no incident {incident_id}: list them with GET /v1/incidents")
-        episodes = session.scalars(
-            select(AlertEpisode)
-            .where(AlertEpisode.incident_id == incident_id)
-            .order_by(AlertEpisode.starts_at)
-        ).all()
-        events = session.scalars(
-            select(IncidentEvent)
-            .where(IncidentEvent.incident_id == incident_id)
-            .order_by(IncidentEvent.at, IncidentEvent.id)
-        ).all()
+        episodes = episodes_of(session, incident_id)
+        events = timeline_of(session, incident_id)
         row = session.scalars(
             select(ReportRow)
             .where(ReportRow.incident_id == incident_id)
