@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from augur.server.settings import ConfigError, load_settings
+from augur.server.commands import settings_or_exit
 
 app = typer.Typer(
     name="augur",
@@ -26,11 +26,7 @@ def main() -> None:
 @app.command()
 def config() -> None:
     """Print the effective configuration (secrets masked); exit 2 with a fix hint if it is invalid."""
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+    settings = settings_or_exit()
     json.dump(settings.masked(), sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
 

@@ -1,5 +1,41 @@
 """One module per `augur` command group; `server/cli.py` registers them.
 
 Keep imports of heavy libraries inside the command functions so that `augur --help` and
-`augur serve` start fast.
+`augur serve` start fast. The two start-up steps most commands share live here:
+:func:`settings_or_exit` and :func:`store_or_exit`.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from augur.server.settings import Settings
+    from augur.server.store import Store
+
+__all__ = ["settings_or_exit", "store_or_exit"]
+
+
+def settings_or_exit(**overrides: object) -> Settings:
+    """The settings (with ``overrides``); on a configuration error, say why and exit 2."""
+    from augur.server.settings import ConfigError, load_settings
+
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def store_or_exit(settings: Settings) -> Store:
+    """The store the settings name, migrated; when it cannot be opened, say what to check and exit 1."""
+    from augur.server.app import open_store
+    from augur.server.store import StoreUnavailable
+
+    try:
+        return open_store(settings)
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}\n  check AUGUR_DATABASE_URL and that the database is running", err=True)
+        raise typer.Exit(code=1) from None

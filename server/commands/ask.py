@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import typer
 
+from augur.server.commands import settings_or_exit, store_or_exit
+
 __all__ = ["register"]
 
 
@@ -17,21 +19,9 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="Print the structured answer as JSON."),
 ) -> None:
     """Answer a question about incidents (``why X``, ``status``, or free text) from the store."""
-    from augur.server.app import open_store
     from augur.server.questions import ask as ask_store
-    from augur.server.settings import ConfigError, load_settings
-    from augur.server.store import StoreUnavailable
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    try:
-        store = open_store(settings)
-    except StoreUnavailable as exc:
-        typer.echo(f"error: {exc}\n  check AUGUR_DATABASE_URL and that the database is running", err=True)
-        raise typer.Exit(code=1) from None
+    store = store_or_exit(settings_or_exit())
     try:
         result = ask_store(store, " ".join(question))
     finally:

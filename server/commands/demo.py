@@ -12,6 +12,8 @@ import os
 
 import typer
 
+from augur.server.commands import settings_or_exit
+
 
 def demo_command(
     stop: bool = typer.Option(False, "--stop", help="Stop a running demo (by its recorded PIDs)."),
@@ -22,13 +24,8 @@ def demo_command(
 
     from augur.evals.demo import run_demo, stop_demo
     from augur.evals.servers import ServerError
-    from augur.server.settings import ConfigError, load_settings
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+    settings = settings_or_exit()
     workdir = settings.data_dir / "demo"
     console = Console()
     if stop:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from augur.server.commands import settings_or_exit
+
 app = typer.Typer(help="Index log files for `log_search` (the embedded SQLite store).", no_args_is_help=True)
 
 
@@ -25,14 +27,9 @@ def ingest(
     db: Path | None = typer.Option(None, "--db", help="Store file (overrides AUGUR_LOG_DB)."),
 ) -> None:
     """Index FILES into the log store; a file ingested before (same content) is skipped."""
-    from augur.server.settings import ConfigError, load_settings
     from augur.tools.logs import LineError, SqliteLogStore
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+    settings = settings_or_exit()
     path = db or settings.log_db or settings.data_dir / "logs.db"
     store = SqliteLogStore(path)
     failed = 0

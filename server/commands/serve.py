@@ -11,41 +11,18 @@ import logging
 import signal
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import typer
 
-from augur.server.settings import ConfigError, Settings, load_settings
-
-if TYPE_CHECKING:
-    from augur.server.store import Store
+from augur.server.commands import settings_or_exit, store_or_exit
 
 __all__ = ["register"]
 
 log = logging.getLogger("augur")
 
 
-def _settings(**overrides: object) -> Settings:
-    try:
-        return load_settings(**overrides)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-
-
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _open_store(settings: Settings) -> Store:
-    from augur.server.app import open_store
-    from augur.server.store import StoreUnavailable
-
-    try:
-        return open_store(settings)
-    except StoreUnavailable as exc:
-        typer.echo(f"error: {exc}\n  check AUGUR_DATABASE_URL and that the database is running", err=True)
-        raise typer.Exit(code=1) from None
 
 
 def serve(
@@ -56,13 +33,13 @@ def serve(
     access_log: bool = typer.Option(False, help="Log every HTTP request."),
 ) -> None:
     """Run the HTTP API (webhook, incidents, /metrics) and, unless --no-worker, an in-process worker."""
-    settings = _settings(**({} if worker else {"worker_in_process": False}))
+    settings = settings_or_exit(**({} if worker else {"worker_in_process": False}))
     _logging(log_level)
     import uvicorn
 
     from augur.server.app import create_app
 
-    store = _open_store(settings)
+    store = store_or_exit(settings)
     app = create_app(settings, store=store)
     log.info("augur serving on http://%s:%d (store %s)", host, port, store.safe_url)
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=access_log)
@@ -74,11 +51,11 @@ def worker(
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run workers alone: claim jobs from the store's queue until SIGTERM or Ctrl-C."""
-    settings = _settings()
+    settings = settings_or_exit()
     _logging(log_level)
     from augur.server.worker import Worker, default_handlers
 
-    store = _open_store(settings)
+    store = store_or_exit(settings)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

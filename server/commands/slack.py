@@ -13,6 +13,8 @@ from types import FrameType
 
 import typer
 
+from augur.server.commands import settings_or_exit
+
 __all__ = ["app"]
 
 app = typer.Typer(name="slack", help="The Slack app (Socket Mode).", no_args_is_help=True)
@@ -22,15 +24,10 @@ app = typer.Typer(name="slack", help="The Slack app (Socket Mode).", no_args_is_
 def socket() -> None:
     """Connect to Slack over Socket Mode and serve events, commands and buttons until stopped."""
     from augur.server.app import open_store
-    from augur.server.settings import ConfigError, load_settings
     from augur.server.slack.routes import handlers_for
     from augur.server.slack.socket_mode import socket_client
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+    settings = settings_or_exit()
     if settings.slack_app_token is None or settings.slack_bot_token is None:
         typer.echo("error: Socket Mode needs AUGUR_SLACK_APP_TOKEN (xapp-...) and AUGUR_SLACK_BOT_TOKEN "
                    "(xoxb-...): create them on the Slack app's settings pages", err=True)
