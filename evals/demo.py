@@ -32,7 +32,13 @@ import yaml
 from augur.evals.exporter import LiveExporter
 from augur.evals.generator import Generated, default_t_end, generate
 from augur.evals.scenario import Scenario, list_scenarios
-from augur.evals.servers import AlertmanagerServer, PrometheusServer, ServerError, free_port
+from augur.evals.servers import (
+    AlertmanagerServer,
+    PrometheusServer,
+    free_port,
+    stop_process,
+    wait_ready,
+)
 
 __all__ = [
     "DemoStack",
@@ -80,28 +86,8 @@ class DemoStack:
         """Stop Prometheus, Alertmanager, augur and the exporter (each by the PID we hold)."""
         self.prometheus.stop()
         self.alertmanager.stop()
-        if self.augur.poll() is None:
-            self.augur.terminate()
-            try:
-                self.augur.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.augur.kill()
-                self.augur.wait(timeout=5)
+        stop_process(self.augur, grace_s=15, kill_wait_s=5)
         self.exporter.stop()
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServerError(f"augur serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise ServerError(f"augur serve not ready at {url} after {timeout_s:g} s: {log.read_text()[-2000:]}")
 
 
 def start_stack(
@@ -164,7 +150,7 @@ def start_stack(
             augur.wait(timeout=15)
 
         cleanup.append(stop_augur)
-        _wait_http(f"{augur_url}/readyz", augur, augur_log, 60.0)
+        wait_ready(f"{augur_url}/readyz", augur, augur_log, 60.0, name="augur serve", poll_s=0.2)
         step("augur", f"{augur_url} (serve + in-process worker)", time.perf_counter() - started)
 
         am = AlertmanagerServer.start({

@@ -31,6 +31,8 @@ __all__ = [
     "backfill",
     "free_port",
     "require_binary",
+    "stop_process",
+    "wait_ready",
     "write_openmetrics",
 ]
 
@@ -111,18 +113,34 @@ def backfill(openmetrics_file: Path, data_dir: Path) -> None:
         raise ServerError(f"promtool backfill failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+def wait_ready(
+    probe_url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float, *, name: str,
+    poll_s: float = 0.1,
+) -> None:
+    """Poll ``GET probe_url`` until it answers 200; a :class:`ServerError` naming ``name``, with the
+    end of ``log``, when ``proc`` exits first or ``timeout_s`` passes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ServerError(f"{url} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            raise ServerError(f"{name} exited with {proc.returncode}: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"{url}/-/ready", timeout=1.0).status_code == 200:
+            if httpx.get(probe_url, timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.1)
-    raise ServerError(f"{url} not ready after {timeout_s:g} s: {log.read_text()[-2000:]}")
+        time.sleep(poll_s)
+    raise ServerError(f"{name} not ready at {probe_url} after {timeout_s:g} s: {log.read_text()[-2000:]}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 10.0, kill_wait_s: float = 10.0) -> None:
+    """Stop a process we started, by its PID: SIGTERM, then SIGKILL if it is still up after ``grace_s``."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=kill_wait_s)
 
 
 @dataclass
@@ -150,7 +168,7 @@ class _Process:
         with self._log.open("wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            _wait_ready(self.url, self.proc, self._log, timeout_s)
+            wait_ready(f"{self.url}/-/ready", self.proc, self._log, timeout_s, name=self.url)
         except ServerError:
             self.stop()
             raise
@@ -161,13 +179,8 @@ class _Process:
 
     def stop(self) -> None:
         """Terminate our process (SIGTERM, then SIGKILL after 10 s)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc:
+            stop_process(self.proc)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

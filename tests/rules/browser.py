@@ -20,6 +20,8 @@ from typing import Any, Self
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
+from augur.evals.servers import stop_process
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--remote-allow-origins=*", "--window-size=1100,1400"]
@@ -94,13 +96,7 @@ class Browser:
         """Stop our browser (by PID) and delete its profile."""
         if getattr(self, "ws", None) is not None:
             self.ws.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> Self:
