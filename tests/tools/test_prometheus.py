@@ -9,11 +9,8 @@ over TCP: nothing is patched.
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -33,6 +30,7 @@ from augur.tools.prometheus import (
     connect,
     fetch_range,
 )
+from tests.fixtures.loopback import MisbehavingPrometheus, misbehaving_prometheus
 from tests.fixtures.prometheus import MODEL_VERSIONS, PromHistory
 
 ALL_TOOLS: list[type[PrometheusTool]] = [
@@ -299,64 +297,18 @@ def test_backend_down_is_unavailable_with_what_to_check(cls: type[PrometheusTool
     assert "connection refused" in ev.reason and "check that it is running" in ev.reason
 
 
-class _Backend(BaseHTTPRequestHandler):
-    """Answers every request the way ``server.mode`` says: sleep, HTML, wrong JSON, 500."""
-
-    server: _FakeServer
-
-    def do_GET(self) -> None:
-        mode = self.server.mode
-        if mode == "slow":
-            time.sleep(3.0)
-            body, status, kind = b'{"status":"success","data":{"result":[]}}', 200, "json"
-        elif mode == "html":
-            body, status, kind = b"<html><body>Please log in</body></html>", 200, "html"
-        elif mode == "wrong-shape":
-            data = {"result": "nope", "groups": "nope", "alerts": 42, "headStats": []}
-            body, status, kind = json.dumps({"status": "success", "data": data}).encode(), 200, "json"
-        else:
-            body, status, kind = b"upstream connect error", 500, "plain"
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json" if kind == "json" else f"text/{kind}")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (the timeout case)
-
-    do_POST = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _FakeServer(ThreadingHTTPServer):
-    daemon_threads = True
-    mode = "html"
-
-
 @pytest.fixture(scope="module")
-def fake_backend() -> Iterator[_FakeServer]:
-    server = _FakeServer(("127.0.0.1", 0), _Backend)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _url(server: _FakeServer) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}"
+def fake_backend() -> Iterator[MisbehavingPrometheus]:
+    yield from misbehaving_prometheus({"result": "nope", "groups": "nope", "alerts": 42, "headStats": []})
 
 
 @pytest.mark.parametrize("cls", ALL_TOOLS, ids=lambda c: c.name)
-def test_slow_backend_times_out_as_error(fake_backend: _FakeServer, cls: type[PrometheusTool]) -> None:
+def test_slow_backend_times_out_as_error(
+    fake_backend: MisbehavingPrometheus, cls: type[PrometheusTool]
+) -> None:
     fake_backend.mode = "slow"
     started = time.monotonic()
-    ev = run(tool(cls, _url(fake_backend), request_timeout_s=0.3), CALLS[cls.name])
+    ev = run(tool(cls, fake_backend.url, request_timeout_s=0.3), CALLS[cls.name])
     assert time.monotonic() - started < 2.5  # the guard cut the 3 s answer short
     assert ev.status is EvidenceStatus.ERROR
     assert ev.reason is not None and "did not answer within the request timeout" in ev.reason
@@ -366,10 +318,10 @@ def test_slow_backend_times_out_as_error(fake_backend: _FakeServer, cls: type[Pr
 @pytest.mark.parametrize("mode", ["html", "wrong-shape", "http500"])
 @pytest.mark.parametrize("cls", ALL_TOOLS, ids=lambda c: c.name)
 def test_garbage_answers_are_errors_saying_what_to_check(
-    fake_backend: _FakeServer, cls: type[PrometheusTool], mode: str
+    fake_backend: MisbehavingPrometheus, cls: type[PrometheusTool], mode: str
 ) -> None:
     fake_backend.mode = mode
-    url = _url(fake_backend)
+    url = fake_backend.url
     ev = run(tool(cls, url), CALLS[cls.name])
     assert ev.status is EvidenceStatus.ERROR, ev
     assert ev.reason is not None and url in ev.reason
