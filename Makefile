@@ -48,8 +48,10 @@ demo: setup
 demo-stop:
 	@test -x $(VENV)/bin/augur && $(VENV)/bin/augur demo --stop || true
 
+# The benchmarks whose figures are in the README (a few minutes; run on a quiet machine).
+BENCHES := bench_webhook bench_drift bench_onset bench_investigation bench_backtest
 bench: setup
-	$(PY) -m augur.evals.bench
+	@for b in $(BENCHES); do echo ">> python -m augur.evals.$$b"; $(PY) -m augur.evals.$$b || exit 1; done
 
 # Re-resolve the pinned versions (only when you mean to change dependencies).
 lock:
