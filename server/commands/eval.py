@@ -16,6 +16,8 @@ from typing import Any
 
 import typer
 
+from augur.server.commands import settings_or_exit
+
 _USAGE_EXIT = 2
 
 
@@ -25,12 +27,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _llm_parts() -> tuple[Any, Any]:
-    from augur.server.settings import ConfigError, load_settings
-
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    settings = settings_or_exit()
     if not (settings.llm_base_url and settings.llm_model):
         raise _fail("--llm needs an LLM endpoint: set AUGUR_LLM_BASE_URL and AUGUR_LLM_MODEL "
                     "(any OpenAI-compatible server), or drop --llm")

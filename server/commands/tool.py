@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
+
+from augur.server.commands import settings_or_exit
 
 if TYPE_CHECKING:
     from augur.server.settings import Settings
@@ -30,15 +32,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _settings(prometheus_url: str | None) -> Settings:
-    from augur.server.settings import ConfigError, load_settings
-
-    overrides: dict[str, Any] = {}
-    if prometheus_url:
-        overrides["prometheus_url"] = prometheus_url
-    try:
-        return load_settings(**overrides)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    return settings_or_exit(**({"prometheus_url": prometheus_url} if prometheus_url else {}))
 
 
 def _registry(settings: Settings) -> ToolRegistry:
