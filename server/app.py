@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
@@ -27,6 +28,9 @@ from augur.server.slack import routes as slack_routes
 from augur.server.state import AppState
 from augur.server.store import Store
 from augur.server.worker import JobHandler, Worker, default_handlers
+
+if TYPE_CHECKING:
+    from augur.server.alert_pull import PullLoop
 
 __all__ = ["ROUTERS", "create_app", "open_store"]
 
@@ -50,6 +54,25 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     return Store.open(
         settings.effective_database_url, migrate=migrate, sqlite_synchronous=settings.sqlite_synchronous
     )
+
+
+def _pull_loop(settings: Settings, store: Store, policy: GroupingPolicy) -> PullLoop | None:
+    """A started pull loop when ``alertmanager_url`` and ``alertmanager_pull_seconds`` are set, else None."""
+    if not settings.alertmanager_url or settings.alertmanager_pull_seconds <= 0:
+        return None
+    import httpx
+
+    from augur.server.alert_pull import AlertPuller, PullLoop
+
+    puller = AlertPuller(
+        store, httpx.Client(), settings.alertmanager_url, policy, settings.worker_max_attempts
+    )
+    loop = PullLoop(puller, settings.alertmanager_pull_seconds)
+    loop.start()
+    log.info(
+        "pulling %s/api/v2/alerts every %g s", settings.alertmanager_url, settings.alertmanager_pull_seconds
+    )
+    return loop
 
 
 def create_app(
@@ -91,9 +114,13 @@ def create_app(
                 metrics=metrics,
             )
             worker.start()
+        pull_loop = _pull_loop(settings, the_store, state.grouping)
         try:
             yield
         finally:
+            if pull_loop is not None:
+                pull_loop.stop()
+                pull_loop.puller.client.close()
             if worker is not None:
                 worker.stop()
             if own_store:

@@ -41,6 +41,7 @@ from augur.server.commands import investigate as _investigate  # noqa: E402
 from augur.server.commands import logs as _logs  # noqa: E402
 from augur.server.commands import postmortem as _postmortem  # noqa: E402
 from augur.server.commands import probe as _probe  # noqa: E402
+from augur.server.commands import pull as _pull  # noqa: E402
 from augur.server.commands import rules as _rules  # noqa: E402
 from augur.server.commands import serve as _serve  # noqa: E402
 from augur.server.commands import slack as _slack  # noqa: E402
@@ -58,6 +59,7 @@ app.add_typer(_slack.app, name="slack")
 _eval.register(app)
 _demo.register(app)
 _investigate.register(app)
+_pull.register(app)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ backs this up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -225,12 +225,20 @@ def ingest_many(
     policy: GroupingPolicy,
     now: datetime,
     max_attempts: int = 5,
+    then: Callable[[Session], None] | None = None,
 ) -> list[IngestResult]:
-    """Store several notifications in one transaction, in order (group commit); all or none."""
+    """Store several notifications in one transaction, in order (group commit); all or none.
+
+    ``then``, if given, runs in the same transaction after the notifications are stored (the
+    Alertmanager puller records suppression there), so its writes commit or roll back with them.
+    """
     with store.transaction() as session:
         if store.dialect == "postgresql":
             session.execute(select(func.pg_advisory_xact_lock(_INTAKE_LOCK)))
-        return [_ingest_one(session, payload, policy, now, max_attempts) for payload in payloads]
+        results = [_ingest_one(session, payload, policy, now, max_attempts) for payload in payloads]
+        if then is not None:
+            then(session)
+        return results
 
 
 def _ingest_one(

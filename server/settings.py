@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     )
     prometheus_url: str | None = Field(default=None, description="Prometheus base URL.")
     alertmanager_url: str | None = Field(default=None, description="Alertmanager base URL.")
+    alertmanager_pull_seconds: float = Field(
+        default=0, ge=0,
+        description="`augur serve` pulls GET /api/v2/alerts from alertmanager_url this often (0 = off): "
+        "catches inhibited and silenced alerts and webhooks lost while augur was down.",
+    )
     elasticsearch_url: str | None = Field(default=None, description="Elasticsearch URL for log search.")
     elasticsearch_index: str = Field(default="logs-*", description="Index pattern log search reads.")
     kibana_url: str | None = Field(default=None, description="Kibana URL: log evidence links to Discover.")
@@ -93,6 +98,11 @@ class Settings(BaseSettings):
     rules_patch_dir: Path | None = Field(default=None, description="Where patch mode writes diffs.")
     alertmanager_config_file: Path | None = Field(
         default=None, description="alertmanager.yml that inhibition proposals are diffed against."
+    )
+    alertmanager_apply_mode: Literal["patch", "file"] = Field(
+        default="patch",
+        description="Approved inhibitions: `patch` writes a diff for git; `file` merges into "
+        "alertmanager_config_file, checks it with amtool, reloads alertmanager_url and confirms.",
     )
     worker_lease_seconds: int = Field(default=60, gt=0, description="Job lease; renewed while running.")
     worker_max_attempts: int = Field(default=5, gt=0, description="Attempts before a job is parked.")

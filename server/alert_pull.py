@@ -1,0 +1,351 @@
+"""Pulling Alertmanager's ``GET /api/v2/alerts`` into the same episodes and incidents as webhooks.
+
+Why: a webhook never carries an inhibited or silenced alert, and a notification lost while augur
+was down is only re-sent at the route's ``repeat_interval``. A pull sees every alert Alertmanager
+holds, suppressed or not.
+
+One write path: each pull is turned into :class:`~augur.server.webhook.WebhookPayload` objects
+(one per receiver set and ``alertname``, with a ``alertmanager-pull:...`` group key, since the API
+does not expose Alertmanager's own group keys) and stored by :func:`augur.server.intake.ingest_many`,
+so episodes stay keyed by ``(fingerprint, startsAt)`` and a second pull of the same alerts changes
+nothing. In the same transaction the suppression of each pulled alert is put on its incident's
+timeline — an ``alert_suppressed`` event (``inhibited_by`` with the inhibiting alerts' names,
+``silenced_by`` with each silence's author and comment) when it becomes suppressed or its
+suppressors change, ``alert_unsuppressed`` when it is active again — so a report can say "this
+alert was inhibited by X". Unchanged suppression records nothing.
+
+Alerts that vanish from the pull: Alertmanager lists every alert that has not ended, and keeps
+alerts in memory only, so "absent" means "resolved" only when the *same* Alertmanager process
+listed the alert before. :class:`AlertPuller` therefore resolves (``endsAt`` = the pull time) an
+episode only if the previous pull by the same puller listed it, Alertmanager's start time
+(``/api/v2/status`` ``uptime``) is unchanged since that pull, and the episode is still firing in
+the store. After a restart of Alertmanager or of augur, or behind a load balancer over several
+replicas, nothing is resolved by absence: the resolved webhook (``send_resolved``) or a later pull
+does it. A failed pull (Alertmanager down, bad answer) raises :class:`PullError` before anything
+is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from augur.server.grouping import GroupingPolicy
+from augur.server.intake import IngestResult, ingest_many
+from augur.server.models import AlertEpisode, IncidentEvent
+from augur.server.store import Store
+from augur.server.webhook import WebhookAlert, WebhookPayload
+
+__all__ = ["AlertPuller", "PullError", "PullLoop", "PullResult", "PulledAlert", "fetch_alerts"]
+
+log = logging.getLogger(__name__)
+
+#: Timeline event kinds this module writes.
+SUPPRESSED = "alert_suppressed"
+UNSUPPRESSED = "alert_unsuppressed"
+
+
+class PullError(Exception):
+    """Alertmanager could not be pulled; the message says what to check. Nothing was written."""
+
+
+class PulledAlertStatus(BaseModel):
+    """``alertStatus``: ``state`` and what suppresses the alert."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    state: Literal["active", "suppressed", "unprocessed"]
+    silenced_by: list[str] = Field(default_factory=list, alias="silencedBy")
+    inhibited_by: list[str] = Field(default_factory=list, alias="inhibitedBy")
+
+
+class PulledAlert(BaseModel):
+    """One ``gettableAlert`` of ``GET /api/v2/alerts``."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime = Field(alias="startsAt")
+    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+    fingerprint: str = Field(min_length=1, max_length=64)
+    generator_url: str = Field(default="", alias="generatorURL")
+    status: PulledAlertStatus
+    receivers: list[str] = Field(default_factory=list)
+
+    @field_validator("receivers", mode="before")
+    @classmethod
+    def _receiver_names(cls, value: Any) -> Any:
+        # The API gives [{"name": "augur"}]; keep the names.
+        if isinstance(value, list):
+            return [r.get("name", "") if isinstance(r, dict) else r for r in value]
+        return value
+
+    @field_validator("starts_at", "ends_at", "updated_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is None or value.year <= 1:
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def ended(self, now: datetime) -> bool:
+        """Whether Alertmanager's ``endsAt`` has passed (it lists such alerts until it collects them)."""
+        return self.ends_at is not None and self.ends_at <= now
+
+    def as_webhook(self, now: datetime) -> WebhookAlert:
+        """The alert as a webhook would carry it (``resolved`` once its ``endsAt`` has passed)."""
+        ended = self.ended(now)
+        return WebhookAlert(
+            status="resolved" if ended else "firing", labels=self.labels, annotations=self.annotations,
+            starts_at=self.starts_at, ends_at=self.ends_at if ended else None,
+            generator_url=self.generator_url, fingerprint=self.fingerprint,
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One successful read of Alertmanager: its alerts, its start time, and the silences by id."""
+
+    alerts: list[PulledAlert]
+    started_at: datetime | None
+    silences: dict[str, dict[str, str]]
+
+
+def _get(client: httpx.Client, url: str, params: dict[str, str] | None = None) -> Any:
+    try:
+        response = client.get(url, params=params, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise PullError(f"cannot reach Alertmanager at {url} ({type(exc).__name__}: {exc}): "
+                        "check AUGUR_ALERTMANAGER_URL and that Alertmanager is running") from None
+    if response.status_code != 200:
+        raise PullError(f"{url} answered HTTP {response.status_code}: {response.text.strip()[:300]}")
+    try:
+        return response.json()
+    except ValueError:
+        raise PullError(f"{url} did not answer JSON: is AUGUR_ALERTMANAGER_URL an Alertmanager?") from None
+
+
+def fetch_alerts(client: httpx.Client, base_url: str) -> Snapshot:
+    """Read every alert (active, silenced, inhibited, unprocessed); raise :class:`PullError` if impossible."""
+    base = base_url.rstrip("/")
+    raw = _get(client, f"{base}/api/v2/alerts")
+    if not isinstance(raw, list):
+        raise PullError(f"{base}/api/v2/alerts did not answer a list of alerts: "
+                        "is AUGUR_ALERTMANAGER_URL an Alertmanager (API v2)?")
+    try:
+        alerts = [PulledAlert.model_validate(item) for item in raw]
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PullError(f"{base}/api/v2/alerts: unexpected alert shape at {where}: {first['msg']}") from None
+    status = _get(client, f"{base}/api/v2/status")
+    started = None
+    if isinstance(status, dict) and isinstance(status.get("uptime"), str):
+        started = datetime.fromisoformat(status["uptime"].replace("Z", "+00:00"))
+    silences: dict[str, dict[str, str]] = {}
+    if any(a.status.silenced_by for a in alerts):
+        for item in _get(client, f"{base}/api/v2/silences"):
+            silences[item["id"]] = {"created_by": item.get("createdBy", ""),
+                                    "comment": item.get("comment", "")}
+    return Snapshot(alerts, started, silences)
+
+
+def _payloads(
+    alerts: Iterable[PulledAlert], vanished: Sequence[WebhookAlert], now: datetime
+) -> list[WebhookPayload]:
+    """One payload per (receivers, alertname); vanished episodes in one payload of their own."""
+    groups: dict[str, list[WebhookAlert]] = {}
+    for alert in alerts:
+        receivers = ",".join(sorted(alert.receivers))
+        key = f'alertmanager-pull:{receivers}:{{alertname="{alert.labels.get("alertname", "")}"}}'
+        groups.setdefault(key, []).append(alert.as_webhook(now))
+    if vanished:
+        groups.setdefault("alertmanager-pull:vanished", []).extend(vanished)
+    return [
+        WebhookPayload(
+            version="4", group_key=key, alerts=items,
+            status="firing" if any(a.status == "firing" for a in items) else "resolved",
+        )
+        for key, items in groups.items()
+    ]
+
+
+def _suppression(
+    alert: PulledAlert, names: dict[str, str], silences: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    return {
+        "fingerprint": alert.fingerprint,
+        "starts_at": alert.starts_at.isoformat(),
+        "alertname": alert.labels.get("alertname", ""),
+        "state": alert.status.state,
+        "inhibited_by": [{"fingerprint": fp, "alertname": names.get(fp, "")}
+                         for fp in sorted(alert.status.inhibited_by)],
+        "silenced_by": [{"id": sid, **silences.get(sid, {})} for sid in sorted(alert.status.silenced_by)],
+    }
+
+
+def _signature(detail: dict[str, Any]) -> tuple[Any, ...]:
+    return (tuple(i["fingerprint"] for i in detail.get("inhibited_by", [])),
+            tuple(s["id"] for s in detail.get("silenced_by", [])))
+
+
+def _record_suppression(
+    session: Session, snapshot: Snapshot, now: datetime, recorded: list[dict[str, Any]]
+) -> None:
+    """Add a timeline event for each pulled alert whose suppression differs from the last one recorded."""
+    alerts = {(a.fingerprint, a.starts_at): a for a in snapshot.alerts if not a.ended(now)}
+    if not alerts:
+        return
+    incident_of = {
+        (row.fingerprint, row.starts_at): row.incident_id
+        for row in session.execute(
+            select(AlertEpisode.fingerprint, AlertEpisode.starts_at, AlertEpisode.incident_id)
+            .where(AlertEpisode.fingerprint.in_({fp for fp, _ in alerts}))
+        )
+    }
+    incidents = {i for key, i in incident_of.items() if key in alerts and i is not None}
+    last: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for event in session.scalars(
+        select(IncidentEvent).where(IncidentEvent.incident_id.in_(incidents),
+                                    IncidentEvent.kind.in_((SUPPRESSED, UNSUPPRESSED)))
+        .order_by(IncidentEvent.at, IncidentEvent.id)
+    ):
+        key = (event.detail.get("fingerprint", ""), event.detail.get("starts_at", ""))
+        last[key] = _signature(event.detail) if event.kind == SUPPRESSED else ()
+    names = {a.fingerprint: a.labels.get("alertname", "") for a in snapshot.alerts}
+    for key, alert in alerts.items():
+        incident_id = incident_of.get(key)
+        if incident_id is None:
+            continue
+        detail = _suppression(alert, names, snapshot.silences)
+        suppressed = bool(alert.status.inhibited_by or alert.status.silenced_by)
+        before = last.get((alert.fingerprint, detail["starts_at"]))
+        now_sig = _signature(detail) if suppressed else ()
+        if (before or ()) == now_sig:
+            continue
+        kind = SUPPRESSED if suppressed else UNSUPPRESSED
+        session.add(IncidentEvent(incident_id=incident_id, at=now, kind=kind, detail=detail))
+        recorded.append({"kind": kind, "incident_id": incident_id, **detail})
+
+
+@dataclass
+class PullResult:
+    """What one pull found and changed."""
+
+    alerts: int = 0
+    suppressed: int = 0
+    vanished_resolved: int = 0
+    ingest: IngestResult = field(default_factory=IngestResult)
+    suppression_events: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the CLI's output."""
+        return {"alerts": self.alerts, "suppressed": self.suppressed,
+                "vanished_resolved": self.vanished_resolved, **self.ingest.as_dict(),
+                "suppression_events": self.suppression_events}
+
+
+class AlertPuller:
+    """Pulls one Alertmanager into a store; remembers the last pull to resolve vanished alerts safely."""
+
+    def __init__(self, store: Store, client: httpx.Client, alertmanager_url: str, policy: GroupingPolicy,
+                 max_attempts: int = 5) -> None:
+        """``client`` is injected (tests may pass a mock transport); ``alertmanager_url`` is its base URL."""
+        self.store = store
+        self.client = client
+        self.url = alertmanager_url.rstrip("/")
+        self.policy = policy
+        self.max_attempts = max_attempts
+        self._previous: set[tuple[str, datetime]] = set()
+        self._previous_start: datetime | None = None
+
+    def _vanished(self, snapshot: Snapshot, now: datetime) -> list[WebhookAlert]:
+        """Episodes the previous pull listed, absent now from the same Alertmanager process, still firing."""
+        if snapshot.started_at is None or snapshot.started_at != self._previous_start:
+            return []
+        absent = self._previous - {(a.fingerprint, a.starts_at) for a in snapshot.alerts}
+        if not absent:
+            return []
+        with self.store.read_session() as session:
+            rows = session.execute(
+                select(AlertEpisode.fingerprint, AlertEpisode.starts_at, AlertEpisode.labels,
+                       AlertEpisode.annotations, AlertEpisode.generator_url)
+                .where(AlertEpisode.fingerprint.in_({fp for fp, _ in absent}),
+                       AlertEpisode.status == "firing")
+            ).all()
+        return [
+            WebhookAlert(status="resolved", labels=r.labels, annotations=r.annotations, starts_at=r.starts_at,
+                         ends_at=now, generator_url=r.generator_url, fingerprint=r.fingerprint)
+            for r in rows if (r.fingerprint, r.starts_at) in absent
+        ]
+
+    def pull(self, now: datetime | None = None) -> PullResult:
+        """Read Alertmanager, then store what it holds in one transaction.
+
+        Raises :class:`PullError` (before writing anything) when Alertmanager cannot be read.
+        """
+        snapshot = fetch_alerts(self.client, self.url)
+        at = now or datetime.now(UTC)
+        vanished = self._vanished(snapshot, at)
+        result = PullResult(alerts=len(snapshot.alerts),
+                            suppressed=sum(1 for a in snapshot.alerts if a.status.state == "suppressed"),
+                            vanished_resolved=len(vanished))
+        payloads = _payloads(snapshot.alerts, vanished, at)
+        outcomes = ingest_many(self.store, payloads, self.policy, at, self.max_attempts,
+                               then=lambda s: _record_suppression(s, snapshot, at, result.suppression_events))
+        for outcome in outcomes:
+            merged = result.ingest
+            merged.alerts += outcome.alerts
+            merged.new_episodes += outcome.new_episodes
+            merged.resolved_episodes += outcome.resolved_episodes
+            merged.opened_incidents += outcome.opened_incidents
+            merged.updated_incidents += [
+                i for i in outcome.updated_incidents if i not in merged.updated_incidents]
+            merged.resolved_incidents += outcome.resolved_incidents
+        self._previous = {(a.fingerprint, a.starts_at) for a in snapshot.alerts if not a.ended(at)}
+        self._previous_start = snapshot.started_at
+        return result
+
+
+class PullLoop:
+    """Runs :meth:`AlertPuller.pull` every ``interval_s`` in a thread (what ``augur serve`` starts)."""
+
+    def __init__(self, puller: AlertPuller, interval_s: float) -> None:
+        """Pull with ``puller`` every ``interval_s`` seconds until :meth:`stop`."""
+        self.puller = puller
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="augur-alert-pull", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                result = self.puller.pull()
+                if result.ingest.new_episodes or result.suppression_events or result.vanished_resolved:
+                    log.info("alertmanager pull: %d alerts, %d new episodes, %d suppression changes, "
+                             "%d resolved by absence", result.alerts, result.ingest.new_episodes,
+                             len(result.suppression_events), result.vanished_resolved)
+            except PullError as exc:
+                log.warning("alertmanager pull failed: %s", exc)
+            except Exception:  # a store hiccup must not end the loop; the next pull retries
+                log.exception("alertmanager pull failed")
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> None:
+        """Start pulling in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current pull."""
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -1,0 +1,76 @@
+"""``augur pull``: read Alertmanager's ``/api/v2/alerts`` once and store it as webhooks would be stored.
+
+Prints what the pull found and changed (alerts, new episodes, incidents opened or updated, and the
+suppression recorded: which alert is inhibited by which, which silence holds which). A one-shot
+pull never resolves an alert by its absence (that needs two pulls of the same Alertmanager
+process, which ``augur serve`` does with ``AUGUR_ALERTMANAGER_PULL_SECONDS``).
+
+Exit status: 0 pulled, 1 Alertmanager or the store could not be reached (nothing written),
+2 a configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from augur.server.commands import settings_or_exit, store_or_exit
+
+__all__ = ["register"]
+
+
+def pull(
+    url: str | None = typer.Option(None, "--url", help="Alertmanager URL (default AUGUR_ALERTMANAGER_URL)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Pull every alert Alertmanager holds (inhibited and silenced too) into augur's incidents, once."""
+    settings = settings_or_exit()
+    target = url or settings.alertmanager_url
+    if not target:
+        typer.echo("error: no Alertmanager URL: set AUGUR_ALERTMANAGER_URL or pass --url", err=True)
+        raise typer.Exit(2)
+    from datetime import timedelta
+
+    import httpx
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from augur.server.alert_pull import AlertPuller, PullError
+    from augur.server.grouping import GroupingPolicy
+
+    store = store_or_exit(settings)
+    policy = GroupingPolicy(tuple(settings.group_labels), timedelta(seconds=settings.group_window_seconds))
+    try:
+        with httpx.Client() as client:
+            result = AlertPuller(store, client, target, policy, settings.worker_max_attempts).pull()
+    except PullError as exc:
+        typer.echo(f"error: {exc}\n  nothing was written", err=True)
+        raise typer.Exit(1) from None
+    except SQLAlchemyError as exc:
+        typer.echo(f"error: the store did not accept the alerts ({type(exc).__name__}); nothing was written",
+                   err=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.dispose()
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2, default=str))
+        return
+    ingest = result.ingest
+    typer.echo(f"pulled {result.alerts} alert(s) from {target} ({result.suppressed} suppressed): "
+               f"{ingest.new_episodes} new episode(s), {ingest.resolved_episodes} resolved; "
+               f"incidents opened {ingest.opened_incidents or '-'}, "
+               f"updated {ingest.updated_incidents or '-'}")
+    for event in result.suppression_events:
+        what = event["alertname"] or event["fingerprint"]
+        if event["kind"] == "alert_unsuppressed":
+            typer.echo(f"  {what} (incident {event['incident_id']}): no longer suppressed")
+            continue
+        reasons = [f"inhibited by {i['alertname'] or i['fingerprint']}" for i in event["inhibited_by"]]
+        reasons += [f"silenced by {s['id']}" + (f" ({s.get('created_by')}: {s.get('comment')})"
+                                                if s.get("created_by") else "") for s in event["silenced_by"]]
+        typer.echo(f"  {what} (incident {event['incident_id']}): {'; '.join(reasons)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``pull`` to the ``augur`` command."""
+    app.command()(pull)

@@ -1,0 +1,170 @@
+"""Pulling a real Alertmanager's ``/api/v2/alerts``: episodes, incidents, suppression, idempotency.
+
+Debian's ``prometheus-alertmanager`` runs on loopback with an inhibit rule (``GPUDown`` inhibits
+``RankerLatencyHigh`` on the same ``service``); alerts are injected with ``amtool alert add`` and
+one is silenced with ``amtool silence add``. Runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from augur.evals.servers import AlertmanagerServer, free_port
+from augur.server.alert_pull import AlertPuller, PullError
+from augur.server.app import create_app
+from augur.server.cli import app as cli
+from augur.server.grouping import GroupingPolicy
+from augur.server.models import AlertEpisode, Incident, IncidentEvent
+from augur.server.store import Store
+from tests.server.conftest import row_counts, settings_for
+
+pytestmark = pytest.mark.slow
+
+CONFIG = {
+    "route": {"receiver": "blackhole", "group_by": ["alertname"], "repeat_interval": "1h"},
+    "receivers": [{"name": "blackhole"}],
+    "inhibit_rules": [{
+        "source_matchers": ['alertname="GPUDown"'],
+        "target_matchers": ['alertname="RankerLatencyHigh"'],
+        "equal": ["service"],
+    }],
+}
+
+
+def _wait_for(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def _states(am: AlertmanagerServer) -> dict[str, str]:
+    alerts = httpx.get(f"{am.url}/api/v2/alerts", timeout=5).json()
+    return {a["labels"]["alertname"]: a["status"]["state"] for a in alerts}
+
+
+@pytest.fixture(scope="module")
+def am(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertmanagerServer]:
+    """An Alertmanager with a firing GPUDown, the RankerLatencyHigh it inhibits, a silenced DiskFull."""
+    with AlertmanagerServer.start(CONFIG, tmp_path_factory.mktemp("am")) as server:
+        server.amtool("alert", "add", "alertname=GPUDown", "service=ranker", "severity=critical",
+                      "--annotation=summary=GPU node lost")
+        server.amtool("alert", "add", "alertname=RankerLatencyHigh", "service=ranker", "severity=warning")
+        server.amtool("alert", "add", "alertname=DiskFull", "service=storage", "severity=warning")
+        server.amtool("silence", "add", "alertname=DiskFull", "--author=bob", "--comment=disk swap tonight",
+                      "--duration=1h")
+        _wait_for(lambda: _states(server) == {"GPUDown": "active", "RankerLatencyHigh": "suppressed",
+                                              "DiskFull": "suppressed"}, "the three alerts")
+        yield server
+
+
+def _puller(store: Store, url: str, client: httpx.Client) -> AlertPuller:
+    return AlertPuller(store, client, url, GroupingPolicy())
+
+
+def _events(store: Store, kinds: tuple[str, ...]) -> list[IncidentEvent]:
+    with store.read_session() as session:
+        return list(session.scalars(select(IncidentEvent).where(IncidentEvent.kind.in_(kinds))
+                                    .order_by(IncidentEvent.id)))
+
+
+def test_pull_stores_alerts_and_their_suppression_once(store: Store, am: AlertmanagerServer) -> None:
+    with httpx.Client() as client:
+        first = _puller(store, am.url, client).pull()
+        assert (first.alerts, first.ingest.new_episodes, first.suppressed) == (3, 3, 2)
+        with store.read_session() as session:
+            episodes = {e.labels["alertname"]: e for e in session.scalars(select(AlertEpisode))}
+            incidents = {i.id: i for i in session.scalars(select(Incident))}
+        assert set(episodes) == {"GPUDown", "RankerLatencyHigh", "DiskFull"}
+        assert all(e.status == "firing" and e.ends_at is None for e in episodes.values())
+        assert episodes["GPUDown"].annotations == {"summary": "GPU node lost"}
+        # Same component (service=ranker): the inhibited alert joins the GPU incident.
+        assert episodes["GPUDown"].incident_id == episodes["RankerLatencyHigh"].incident_id
+        assert incidents[episodes["DiskFull"].incident_id].title == "DiskFull on storage"
+        suppressed = {e.detail["alertname"]: e for e in _events(store, ("alert_suppressed",))}
+        assert set(suppressed) == {"RankerLatencyHigh", "DiskFull"}
+        inhibited = suppressed["RankerLatencyHigh"]
+        assert inhibited.incident_id == episodes["RankerLatencyHigh"].incident_id
+        assert [i["alertname"] for i in inhibited.detail["inhibited_by"]] == ["GPUDown"]
+        assert inhibited.detail["inhibited_by"][0]["fingerprint"] == episodes["GPUDown"].fingerprint
+        silenced = suppressed["DiskFull"].detail["silenced_by"]
+        assert [(s["created_by"], s["comment"]) for s in silenced] == [("bob", "disk swap tonight")]
+        assert suppressed["DiskFull"].detail["inhibited_by"] == []
+
+        before = row_counts(store)
+        again = _puller(store, am.url, client).pull()  # a fresh puller too: nothing new either way
+        assert again.ingest.new_episodes == 0 and again.ingest.opened_incidents == []
+        assert again.suppression_events == []
+        assert row_counts(store) == before
+
+
+def test_pull_from_a_down_alertmanager_writes_nothing(store: Store) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with httpx.Client() as client, pytest.raises(PullError, match=r"cannot reach Alertmanager.*_URL"):
+        _puller(store, url, client).pull()
+    assert sum(row_counts(store).values()) == 0
+
+
+def test_vanished_alert_resolves_only_when_the_same_alertmanager_listed_it(
+        store: Store, tmp_path: Path) -> None:
+    with AlertmanagerServer.start(CONFIG, tmp_path / "am") as am, httpx.Client() as client:
+        am.amtool("alert", "add", "alertname=QueueBacklog", "service=feature-pipeline")
+        _wait_for(lambda: "QueueBacklog" in _states(am), "QueueBacklog")
+        puller = _puller(store, am.url, client)
+        puller.pull()
+        # Prometheus says it ended: Alertmanager drops it from /api/v2/alerts.
+        listed = httpx.get(f"{am.url}/api/v2/alerts", timeout=5).json()[0]
+        ended = datetime.now(UTC).isoformat()  # after startsAt, and past by the next look
+        am.amtool("alert", "add", "alertname=QueueBacklog", "service=feature-pipeline",
+                  f"--start={listed['startsAt']}", f"--end={ended}")
+        _wait_for(lambda: "QueueBacklog" not in _states(am), "QueueBacklog to end")
+        # A puller that never saw it (augur restarted) does not resolve by absence ...
+        assert _puller(store, am.url, client).pull().vanished_resolved == 0
+        with store.read_session() as session:
+            assert session.scalars(select(AlertEpisode.status)).all() == ["firing"]
+        # ... the one that listed it a moment ago, from the same Alertmanager process, does.
+        result = puller.pull()
+        assert (result.vanished_resolved, result.ingest.resolved_episodes) == (1, 1)
+        with store.read_session() as session:
+            episode = session.scalars(select(AlertEpisode)).one()
+            incident = session.scalars(select(Incident)).one()
+        assert (episode.status, incident.status) == ("resolved", "resolved")
+        assert puller.pull().vanished_resolved == 0
+
+
+def test_augur_pull_prints_what_it_ingested(store_url: str, am: AlertmanagerServer) -> None:
+    runner = CliRunner()
+    env = {"AUGUR_DATABASE_URL": store_url, "AUGUR_ALERTMANAGER_URL": am.url}
+    first = runner.invoke(cli, ["pull"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "pulled 3 alert(s)" in first.output and "3 new episode(s)" in first.output
+    assert "RankerLatencyHigh" in first.output and "inhibited by GPUDown" in first.output
+    assert "silenced by" in first.output and "bob: disk swap tonight" in first.output
+    second = runner.invoke(cli, ["pull"], env=env)
+    assert second.exit_code == 0 and "0 new episode(s)" in second.output
+    down = runner.invoke(cli, ["pull", "--url", f"http://127.0.0.1:{free_port()}"], env=env)
+    assert down.exit_code == 1, down.output
+    assert "cannot reach Alertmanager" in down.output and "nothing was written" in down.output
+
+
+def test_serve_pulls_on_its_interval(store: Store, store_url: str, am: AlertmanagerServer) -> None:
+    settings = settings_for(store_url, alertmanager_url=am.url, alertmanager_pull_seconds=0.2)
+    with TestClient(create_app(settings, store=store)):
+        def _stored() -> bool:
+            with store.read_session() as session:
+                return len(session.scalars(select(AlertEpisode)).all()) == 3
+        _wait_for(_stored, "the pull loop to store the three alerts")
+        _wait_for(lambda: len(_events(store, ("alert_suppressed",))) == 2, "the suppression events")
+        time.sleep(0.5)  # a few more pulls
+        assert len(_events(store, ("alert_suppressed",))) == 2
