@@ -75,6 +75,11 @@ class Answer(BaseModel):
     dropped: list[Sentence] = Field(default_factory=list, description="Sentences the grounding removed.")
     fixes: list[str] = Field(default_factory=list)
     others: list[str] = Field(default_factory=list, description="Other incidents that matched less well.")
+    answered_by: str = Field(default="code", description="Who wrote the sentences: code, or llm:<model>.")
+    tool_evidence: list[str] = Field(
+        default_factory=list, description="Read-only tool calls made for this answer."
+    )
+    notes: list[str] = Field(default_factory=list, description="How the answer was made (LLM fallback...).")
 
     def as_text(self) -> str:
         """The answer as plain text (also valid Slack mrkdwn)."""
@@ -89,6 +94,10 @@ class Answer(BaseModel):
             lines += [f"{n}. {fix}" for n, fix in enumerate(self.fixes, 1)]
         if self.others:
             lines.append("Also matching: " + "; ".join(self.others))
+        if self.tool_evidence:
+            lines.append("Checked now:")
+            lines += [f"- {row}" for row in self.tool_evidence]
+        lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(line.rstrip() for line in lines)
 
 

@@ -1,9 +1,15 @@
 """Questions over the store: load incidents with their latest reports and let :mod:`augur.agent.chat` answer.
 
-Shared by the Slack app (slash command, mentions) and ``augur ask``. Reads only.
+Shared by the Slack app (slash command, mentions) and ``augur ask``. Reads only. With an LLM
+configured (``AUGUR_LLM_BASE_URL`` and ``AUGUR_LLM_MODEL``), :func:`chat_llm_for` gives the
+:class:`~augur.agent.chat_llm.ChatLLM` that rewrites the answer's sentences from the reports and
+read-only tool calls; without one, or when it fails, the answer is the deterministic one.
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -11,9 +17,13 @@ from augur.agent.chat import Answer, IncidentBrief, answer
 from augur.agent.report import Report
 from augur.server.models import AlertEpisode, Incident, Job
 from augur.server.models import Report as ReportRow
+from augur.server.settings import Settings
 from augur.server.store import Store
 
-__all__ = ["ask", "load_briefs"]
+if TYPE_CHECKING:
+    from augur.agent.chat_llm import ChatLLM
+
+__all__ = ["ask", "chat_llm_for", "load_briefs"]
 
 
 def load_briefs(store: Store, *, limit: int = 50) -> list[IncidentBrief]:
@@ -51,6 +61,33 @@ def load_briefs(store: Store, *, limit: int = 50) -> list[IncidentBrief]:
         ]
 
 
-def ask(store: Store, text: str) -> Answer:
-    """Answer ``text`` (a ``why``/``status``/``ask`` command or a free question) from the store."""
-    return answer(text, load_briefs(store))
+def chat_llm_for(settings: Settings) -> ChatLLM | None:
+    """The LLM chat over the toolbox's read-only tools, or ``None`` when no LLM is configured."""
+    if not (settings.llm_base_url and settings.llm_model):
+        return None
+    from augur.agent.chat_llm import ChatLLM
+    from augur.agent.llm import LLMClient
+    from augur.server.toolbox import build_registry
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    llm = LLMClient(base_url=settings.llm_base_url, model=settings.llm_model, api_key=key)
+    return ChatLLM(llm, build_registry(settings))
+
+
+def ask(store: Store, text: str, *, chat: ChatLLM | None = None) -> Answer:
+    """Answer ``text`` (a ``why``/``status``/``ask`` command or a free question) from the store.
+
+    With ``chat``, the LLM answers (falling back to the deterministic answer on failure); this
+    runs its own event loop, so call it from a thread, not from inside one.
+    """
+    briefs = load_briefs(store)
+    if chat is None:
+        return answer(text, briefs)
+
+    async def run() -> Answer:
+        try:
+            return await chat.answer(text, briefs)
+        finally:
+            await chat.llm.aclose()
+
+    return asyncio.run(run())

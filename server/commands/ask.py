@@ -1,5 +1,8 @@
 """``augur ask "why did ranker-serving alert?"``: the chat's answer on the terminal, no LLM needed.
 
+With an LLM configured the sentences are the LLM's, grounded in evidence (see
+:mod:`augur.agent.chat_llm`); without one, or when it fails, the deterministic answer.
+
 Reads the store named by the settings (incidents and their reports) and prints the answer with
 its evidence citations; ``--json`` prints the structured :class:`~augur.agent.chat.Answer`.
 Exit 1 when no incident matches, 2 on a configuration error.
@@ -20,10 +23,12 @@ def ask(
 ) -> None:
     """Answer a question about incidents (``why X``, ``status``, or free text) from the store."""
     from augur.server.questions import ask as ask_store
+    from augur.server.questions import chat_llm_for
 
-    store = store_or_exit(settings_or_exit())
+    settings = settings_or_exit()
+    store = store_or_exit(settings)
     try:
-        result = ask_store(store, " ".join(question))
+        result = ask_store(store, " ".join(question), chat=chat_llm_for(settings))
     finally:
         store.dispose()
     typer.echo(result.model_dump_json(indent=2) if as_json else result.as_text())

@@ -132,4 +132,8 @@ def answer_blocks(answer: Answer) -> list[Block]:
         blocks.append(_section("*Fixes*\n" + "\n".join(f"{i}. {f}" for i, f in enumerate(answer.fixes, 1))))
     if answer.others:
         blocks.append(_context("Also matching: " + "; ".join(answer.others)))
+    if answer.tool_evidence:
+        blocks.append(_context("Checked now: " + "; ".join(answer.tool_evidence)))
+    if answer.notes:
+        blocks.append(_context(" ".join(answer.notes)))
     return blocks

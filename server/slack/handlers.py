@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
@@ -30,6 +30,9 @@ from augur.server.questions import ask
 from augur.server.slack.approvals import Click, SlackApprovals
 from augur.server.slack.blocks import APPROVE, REJECT, answer_blocks
 from augur.server.store import Store
+
+if TYPE_CHECKING:
+    from augur.agent.chat_llm import ChatLLM
 
 __all__ = ["Ack", "SlackHandlers", "record_event", "run_safely"]
 
@@ -58,8 +61,12 @@ class SlackHandlers:
     """Events, commands and interactions, answered from the store and the review flow."""
 
     def __init__(self, store: Store, client: WebClient, approvals: SlackApprovals,
-                 *, response_client: Callable[[str], WebhookClient] = WebhookClient) -> None:
+                 *, response_client: Callable[[str], WebhookClient] = WebhookClient,
+                 chat: Callable[[], ChatLLM | None] | None = None) -> None:
         self.store = store
+        # Makes the LLM chat for one question (None: deterministic answers). One per question:
+        # answers run in worker threads, each with its own event loop and HTTP connections.
+        self.chat = chat
         self.client = client
         self.approvals = approvals
         self.response_client = response_client
@@ -83,7 +90,7 @@ class SlackHandlers:
         thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
 
         def work() -> None:
-            result = ask(self.store, text)
+            result = ask(self.store, text, chat=self.chat() if self.chat else None)
             self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or None,
                                          text=result.as_text(), blocks=answer_blocks(result))
 
@@ -97,7 +104,7 @@ class SlackHandlers:
             text = "help"
 
         def work() -> None:
-            result = ask(self.store, text)
+            result = ask(self.store, text, chat=self.chat() if self.chat else None)
             if response_url:
                 self.response_client(response_url).send(
                     text=result.as_text(), blocks=answer_blocks(result), response_type="in_channel")

@@ -9,6 +9,7 @@ Interactivity request URLs at these paths.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse
 from augur.server.errors import ApiError
 from augur.server.proposal_store import SqlProposalStore
 from augur.server.proposals import service_from_settings
+from augur.server.questions import chat_llm_for
 from augur.server.settings import Settings
 from augur.server.slack.approvals import SlackApprovals
 from augur.server.slack.handlers import Ack, SlackHandlers, run_safely
@@ -36,7 +38,8 @@ def handlers_for(settings: Settings, store: Store) -> SlackHandlers:
     """The Slack handlers for these settings (HTTP and Socket Mode share them)."""
     client = web_client(settings)
     service = service_from_settings(settings, SqlProposalStore(store))
-    return SlackHandlers(store, client, SlackApprovals(service, client, settings.slack_reviewers))
+    return SlackHandlers(store, client, SlackApprovals(service, client, settings.slack_reviewers),
+                         chat=partial(chat_llm_for, settings))
 
 
 def _handlers(request: Request, state: AppState = Depends(app_state)) -> SlackHandlers:
