@@ -12,9 +12,14 @@ directory:
 Patch mode, for teams that keep rules in git: steps 1–2, then write a unified diff against the
 current file to ``patch_dir`` instead of touching the rules directory.
 
-Inhibition proposals go into Alertmanager's config, which teams usually keep in git: they are
-checked with ``amtool check-config`` merged into ``alertmanager_config`` and always written as a
-patch (or a fragment when no config file is known).
+Inhibition proposals go into Alertmanager's config. With ``alertmanager_mode="patch"`` (the
+default: teams usually keep that config in git) they are checked with ``amtool check-config``
+merged into ``alertmanager_config`` and written as a patch (or a fragment when no config file is
+known). With ``alertmanager_mode="file"`` the same steps as file mode run against a live
+Alertmanager: merge into ``alertmanager_config``, ``amtool check-config`` (a failure writes
+nothing), move into place, ``POST /-/reload``, confirm that ``GET /api/v2/status``'s
+``config.original`` holds the rule — otherwise restore the previous file and reload again.
+Both file modes share :func:`_install` (write, reload, confirm or restore).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +55,8 @@ class ApplyConfig:
     mode: Literal["file", "patch"] = "file"
     patch_dir: Path | None = None
     alertmanager_config: Path | None = None
+    alertmanager_url: str | None = None
+    alertmanager_mode: Literal["file", "patch"] = "patch"
     confirm_timeout_s: float = 15.0
     promtool: str = "promtool"
     amtool: str = "amtool"
@@ -140,17 +147,71 @@ def _rule_loaded(client: httpx.Client, url: str, proposal: Proposal, path: Path)
     return False, f"group {proposal.group} has no rule {name} in /api/v1/rules yet"
 
 
-def _reload(client: httpx.Client, url: str) -> str | None:
+@dataclass(frozen=True)
+class _Server:
+    """A server whose config file augur rewrites: its name and URL, and the setting that names the URL."""
+
+    name: str
+    url: str
+    setting: str
+    lifecycle_hint: str
+
+
+def _prometheus(url: str) -> _Server:
+    return _Server("Prometheus", url.rstrip("/"), "AUGUR_PROMETHEUS_URL",
+                   "start Prometheus with --web.enable-lifecycle")
+
+
+def _alertmanager(url: str) -> _Server:
+    return _Server("Alertmanager", url.rstrip("/"), "AUGUR_ALERTMANAGER_URL",
+                   "is AUGUR_ALERTMANAGER_URL Alertmanager's base URL (with any --web.route-prefix)?")
+
+
+def _reload(client: httpx.Client, server: _Server) -> str | None:
     """POST /-/reload; the error text, or None on success."""
     try:
-        response = client.post(f"{url}/-/reload", timeout=30.0)
+        response = client.post(f"{server.url}/-/reload", timeout=30.0)
     except httpx.HTTPError as exc:
-        return f"cannot reach Prometheus at {url} ({type(exc).__name__}): check AUGUR_PROMETHEUS_URL"
+        return f"cannot reach {server.name} at {server.url} ({type(exc).__name__}): check {server.setting}"
     if response.status_code == 403 or response.status_code == 404:
-        return f"{url}/-/reload answered {response.status_code}: start Prometheus with --web.enable-lifecycle"
+        return f"{server.url}/-/reload answered {response.status_code}: {server.lifecycle_hint}"
     if response.status_code != 200:
         return f"reload failed (HTTP {response.status_code}): {response.text.strip()[:500]}"
     return None
+
+
+def _install(
+    path: Path, previous: str | None, merged: str, client: httpx.Client, server: _Server,
+    confirm: Callable[[], tuple[bool, str]], timeout_s: float,
+) -> str | None:
+    """Move ``merged`` into ``path``, reload ``server`` and wait until ``confirm`` holds.
+
+    Returns None when confirmed; otherwise puts ``previous`` back (or removes the file when there
+    was none), reloads again so the server matches the disk, and returns why.
+    """
+    tmp = path.with_name(f".{path.name}.augur-tmp")
+    tmp.write_text(merged)
+    os.replace(tmp, path)
+    problem = _reload(client, server)
+    if problem is None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                confirmed, problem = confirm()
+            except (httpx.HTTPError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+                confirmed, problem = False, f"{server.name} did not confirm: {exc}"
+            if confirmed:
+                return None
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    if previous is None:
+        path.unlink(missing_ok=True)
+    else:
+        tmp.write_text(previous)
+        os.replace(tmp, path)
+    _reload(client, server)
+    return problem
 
 
 def _apply_file(config: ApplyConfig, proposal: Proposal, client: httpx.Client) -> ApplyResult:
@@ -163,43 +224,66 @@ def _apply_file(config: ApplyConfig, proposal: Proposal, client: httpx.Client) -
         ok, output = _check([config.promtool, "check", "rules"], merged, ".yml")
         if not ok:
             return ApplyResult(False, f"promtool check rules failed; nothing was written:\n{output}", path)
-        tmp = path.with_name(f".{path.name}.augur-tmp")
-        tmp.write_text(merged)
-        os.replace(tmp, path)
-        url = config.prometheus_url.rstrip("/")
-        problem = _reload(client, url)
+        server = _prometheus(config.prometheus_url)
+        problem = _install(path, previous, merged, client, server,
+                           lambda: _rule_loaded(client, server.url, proposal, path), config.confirm_timeout_s)
         if problem is None:
-            deadline = time.monotonic() + config.confirm_timeout_s
-            while True:
-                try:
-                    loaded, problem = _rule_loaded(client, url, proposal, path)
-                except (httpx.HTTPError, KeyError, ValueError) as exc:
-                    loaded, problem = False, f"/api/v1/rules did not answer: {exc}"
-                if loaded:
-                    return ApplyResult(True, f"{path.name} written; Prometheus reloaded and the rule is "
-                                             f"loaded ({output.splitlines()[-1].strip()})", path)
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-        # Roll back: the previous file (or none), and reload so Prometheus matches the disk again.
-        if previous is None:
-            path.unlink(missing_ok=True)
-        else:
-            tmp.write_text(previous)
-            os.replace(tmp, path)
-        _reload(client, url)
+            return ApplyResult(True, f"{path.name} written; Prometheus reloaded and the rule is "
+                                     f"loaded ({output.splitlines()[-1].strip()})", path)
         return ApplyResult(False, f"rolled back {path.name}: {problem}", path)
 
 
-def _apply_inhibition(config: ApplyConfig, proposal: Proposal) -> ApplyResult:
-    am = config.alertmanager_config
-    current = am.read_text() if am and am.exists() else None
+def _inhibit_loaded(client: httpx.Client, url: str, proposal: Proposal) -> tuple[bool, str]:
+    """Whether Alertmanager's running config (``/api/v2/status`` ``config.original``) holds the rule."""
+    response = client.get(f"{url}/api/v2/status", timeout=10.0)
+    response.raise_for_status()
+    running = yaml.safe_load(response.json()["config"]["original"]) or {}
+    if proposal.rule in (running.get("inhibit_rules") or []):
+        return True, "loaded"
+    return False, "Alertmanager's running config (/api/v2/status) does not hold the inhibit rule yet"
+
+
+def _merged_alertmanager(current: str | None, proposal: Proposal) -> str:
+    """Alertmanager's config with the proposal's inhibit rule added (once)."""
     base: dict[str, Any] = (yaml.safe_load(current) if current else None) or {
         "route": {"receiver": "default"}, "receivers": [{"name": "default"}]}
-    inhibit: list[dict[str, Any]] = base.setdefault("inhibit_rules", [])
+    inhibit: list[dict[str, Any]] = base.setdefault("inhibit_rules", None) or []
+    base["inhibit_rules"] = inhibit
     if proposal.rule not in inhibit:
         inhibit.append(proposal.rule)
-    merged = yaml.safe_dump(base, sort_keys=False)
+    return yaml.safe_dump(base, sort_keys=False)
+
+
+def _apply_inhibition_live(config: ApplyConfig, proposal: Proposal, client: httpx.Client) -> ApplyResult:
+    am = config.alertmanager_config
+    if am is None or not am.exists():
+        return ApplyResult(False, "no Alertmanager config file to merge into: set "
+                                  "AUGUR_ALERTMANAGER_CONFIG_FILE to the alertmanager.yml Alertmanager "
+                                  "loads, or use patch mode")
+    if not config.alertmanager_url:
+        return ApplyResult(False, "no Alertmanager URL to reload: set AUGUR_ALERTMANAGER_URL, "
+                                  "or use patch mode")
+    with _locked(am.parent):
+        previous = am.read_text()
+        merged = _merged_alertmanager(previous, proposal)
+        ok, output = _check([config.amtool, "check-config"], merged, ".yml")
+        if not ok:
+            return ApplyResult(False, f"amtool check-config failed; nothing was written:\n{output}", am)
+        server = _alertmanager(config.alertmanager_url)
+        problem = _install(am, previous, merged, client, server,
+                           lambda: _inhibit_loaded(client, server.url, proposal), config.confirm_timeout_s)
+        if problem is None:
+            return ApplyResult(True, f"inhibit rule merged into {am.name}; Alertmanager reloaded and "
+                                     "its running config (/api/v2/status) holds the rule", am)
+        return ApplyResult(False, f"rolled back {am.name}: {problem}", am)
+
+
+def _apply_inhibition(config: ApplyConfig, proposal: Proposal, client: httpx.Client) -> ApplyResult:
+    if config.alertmanager_mode == "file":
+        return _apply_inhibition_live(config, proposal, client)
+    am = config.alertmanager_config
+    current = am.read_text() if am and am.exists() else None
+    merged = _merged_alertmanager(current, proposal)
     ok, output = _check([config.amtool, "check-config"], merged, ".yml")
     if not ok:
         return ApplyResult(False, f"amtool check-config failed; nothing was written:\n{output}")
@@ -213,7 +297,7 @@ def _apply_inhibition(config: ApplyConfig, proposal: Proposal) -> ApplyResult:
 def apply_proposal(proposal: Proposal, config: ApplyConfig, client: httpx.Client) -> ApplyResult:
     """Apply an approved proposal as ``config`` says; never leaves a rule file that fails promtool."""
     if proposal.is_alertmanager:
-        return _apply_inhibition(config, proposal)
+        return _apply_inhibition(config, proposal, client)
     if config.mode == "patch":
         path = group_file(config.rules_dir, proposal.group)
         previous = path.read_text() if path.exists() else None

@@ -165,6 +165,7 @@ def service_from_settings(settings: Settings, repo: ProposalRepository) -> Propo
             rules_dir=settings.rules_dir, prometheus_url=settings.prometheus_url,
             mode=settings.rules_apply_mode, patch_dir=settings.rules_patch_dir,
             alertmanager_config=settings.alertmanager_config_file,
+            alertmanager_url=settings.alertmanager_url, alertmanager_mode=settings.alertmanager_apply_mode,
         )
     return ProposalService(repo, reviewers, apply_config)
 
