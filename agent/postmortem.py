@@ -274,6 +274,9 @@ def _timeline(inp: PostmortemInput) -> list[TimelineEntry]:
         "resolved": "Incident resolved: every alert stopped firing.",
     }
     for event in inp.events:
+        if event.kind in ("alert_suppressed", "alert_unsuppressed"):
+            sentence = Sentence(text=_suppression(event))
+            out.append(TimelineEntry(at=event.at, kind=event.kind, sentence=sentence))
         if event.kind in texts:
             text = texts[event.kind]
             if event.kind == "report_ready" and event.detail.get("root_cause"):
@@ -296,6 +299,19 @@ def _timeline(inp: PostmortemInput) -> list[TimelineEntry]:
                 )
             )
     return sorted(out, key=lambda e: e.at)
+
+
+def _suppression(event: EventRecord) -> str:
+    """``Alert X was inhibited by Y`` / ``silenced by <author> (<comment>)`` from a pull's timeline event."""
+    name = event.detail.get("alertname") or event.detail.get("fingerprint", "?")
+    if event.kind == "alert_unsuppressed":
+        return f"Alert {name} is no longer inhibited or silenced in Alertmanager."
+    reasons = [f"inhibited by {i.get('alertname') or i.get('fingerprint')}"
+               for i in event.detail.get("inhibited_by", [])]
+    # The silence's comment stays in the event's detail: free text may hold numbers nothing cites.
+    silences = event.detail.get("silenced_by", [])
+    reasons += [f"silenced by {s.get('created_by') or 'a silence'}" for s in silences]
+    return f"Alert {name} was {' and '.join(reasons) or 'suppressed'} in Alertmanager."
 
 
 def _first_alert(inp: PostmortemInput) -> AlertRecord | None:

@@ -24,6 +24,7 @@ from augur.server.app import create_app
 from augur.server.cli import app as cli
 from augur.server.grouping import GroupingPolicy
 from augur.server.models import AlertEpisode, Incident, IncidentEvent
+from augur.server.postmortems import generate
 from augur.server.store import Store
 from tests.server.conftest import row_counts, settings_for
 
@@ -79,7 +80,8 @@ def _events(store: Store, kinds: tuple[str, ...]) -> list[IncidentEvent]:
                                     .order_by(IncidentEvent.id)))
 
 
-def test_pull_stores_alerts_and_their_suppression_once(store: Store, am: AlertmanagerServer) -> None:
+def test_pull_stores_alerts_and_their_suppression_once(
+        store: Store, store_url: str, am: AlertmanagerServer, tmp_path: Path) -> None:
     with httpx.Client() as client:
         first = _puller(store, am.url, client).pull()
         assert (first.alerts, first.ingest.new_episodes, first.suppressed) == (3, 3, 2)
@@ -102,6 +104,13 @@ def test_pull_stores_alerts_and_their_suppression_once(store: Store, am: Alertma
         assert [(s["created_by"], s["comment"]) for s in silenced] == [("bob", "disk swap tonight")]
         assert suppressed["DiskFull"].detail["inhibited_by"] == []
 
+        # The postmortem's timeline says it in words.
+        settings = settings_for(store_url)
+        sentences = {e.sentence.text for iid in incidents
+                     for e in generate(settings, store, iid, out_dir=tmp_path / str(iid))[0].timeline}
+        assert "Alert RankerLatencyHigh was inhibited by GPUDown in Alertmanager." in sentences
+        assert "Alert DiskFull was silenced by bob in Alertmanager." in sentences
+
         before = row_counts(store)
         again = _puller(store, am.url, client).pull()  # a fresh puller too: nothing new either way
         assert again.ingest.new_episodes == 0 and again.ingest.opened_incidents == []
@@ -109,11 +118,24 @@ def test_pull_stores_alerts_and_their_suppression_once(store: Store, am: Alertma
         assert row_counts(store) == before
 
 
-def test_pull_from_a_down_alertmanager_writes_nothing(store: Store) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-    with httpx.Client() as client, pytest.raises(PullError, match=r"cannot reach Alertmanager.*_URL"):
-        _puller(store, url, client).pull()
-    assert sum(row_counts(store).values()) == 0
+def test_alertmanager_down_or_restarted_writes_and_resolves_nothing(store: Store, tmp_path: Path) -> None:
+    port = free_port()
+    with httpx.Client() as client:
+        with AlertmanagerServer.start(CONFIG, tmp_path / "am", port=port) as am:
+            am.amtool("alert", "add", "alertname=QueueBacklog", "service=feature-pipeline")
+            _wait_for(lambda: "QueueBacklog" in _states(am), "QueueBacklog")
+            puller = _puller(store, am.url, client)
+            assert puller.pull().ingest.new_episodes == 1
+        before = row_counts(store)
+        with pytest.raises(PullError, match=r"cannot reach Alertmanager.*AUGUR_ALERTMANAGER_URL"):
+            puller.pull()
+        assert row_counts(store) == before
+        # Restarted, it has lost its in-memory alerts: absence now proves nothing.
+        with AlertmanagerServer.start(CONFIG, tmp_path / "am", port=port) as am:
+            assert _states(am) == {}
+            assert puller.pull().vanished_resolved == 0
+        with store.read_session() as session:
+            assert session.scalars(select(AlertEpisode.status)).all() == ["firing"]
 
 
 def test_vanished_alert_resolves_only_when_the_same_alertmanager_listed_it(
