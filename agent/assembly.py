@@ -3,7 +3,9 @@
 The verdict fields come from correlate and diagnose; the narrative is written by code from the
 chain (each sentence citing the evidence of the signals it names), or by an LLM narrative writer
 when one is configured — and in both cases passes :func:`augur.agent.grounding.ground`, which
-drops sentences that cite nothing or carry numbers found in no cited evidence.
+drops sentences that cite nothing or carry numbers found in no cited evidence. Fixes come from
+the playbook; an LLM writer's extra fixes are appended only when grounded
+(:func:`augur.agent.narrate.grounded_fixes`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from augur.agent.correlate import Chain, describe_change, hhmm
 from augur.agent.grounding import ground
+from augur.agent.narrate import grounded_fixes
 from augur.agent.playbook import fault_type, fixes_for
 from augur.agent.report import (
     AlertSummary,
@@ -23,6 +26,7 @@ from augur.agent.report import (
     ChainLink,
     CheckedNormal,
     EvidenceRow,
+    Fix,
     Report,
     RootCause,
     RunStats,
@@ -186,12 +190,14 @@ async def assemble_report(state: InvestigationState, ctx: GraphContext) -> Repor
         + [f"{f['signal']} changed but is not explained by the chain" for f in chain.unexplained],
         stats=stats,
     )
+    proposed: list[Fix] = []  # fixes the LLM writer proposed; kept only when grounded
     if ctx.writer is not None and not llm_failed:
         try:
             written = await asyncio.wait_for(ctx.writer.narrate(report, budget), timeout=ctx.llm_timeout_s)
             if not isinstance(written, list) or not all(isinstance(s, Sentence) for s in written):
                 raise TypeError("narrative writer returned something other than a list of Sentence")
             sentences = written
+            proposed = list(getattr(written, "fixes", []))
         except Exception as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             report.stats.llm_failed = f"LLM narrative writer failed ({reason}); the narrative is the SOP's"
@@ -201,4 +207,8 @@ async def assemble_report(state: InvestigationState, ctx: GraphContext) -> Repor
     report.narrative = kept
     report.dropped_sentences = [Sentence(text=f"{d.text} [dropped: {d.reason}]", evidence_ids=d.evidence_ids)
                                 for d in dropped]
+    if proposed:  # after the playbook's fixes, never instead of them
+        extra, refused = grounded_fixes(proposed, report, evidence)
+        report.fixes += extra
+        report.stats.notes += [f"LLM fix dropped: {why}" for why in refused]
     return report

@@ -49,7 +49,8 @@ def render_markdown(report: Report) -> str:
         lines += ["## Impact", ""] + [f"- {s.text} {_cite(s.evidence_ids)}" for s in report.impact] + [""]
     if report.fixes:
         lines += ["## Fixes", ""]
-        lines += [f"{i}. {f.action} — _{f.why}_" + (" (suggested by the LLM)" if f.source == "llm" else "")
+        lines += [f"{i}. {f.action} — _{f.why}_"
+                  + (f" (suggested by the LLM, citing {_cite(f.evidence_ids)})" if f.source == "llm" else "")
                   for i, f in enumerate(report.fixes, 1)]
         lines.append("")
     if report.narrative:
