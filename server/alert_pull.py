@@ -18,15 +18,16 @@ Alerts that vanish from the pull: Alertmanager lists every alert that has not en
 alerts in memory only, so "absent" means "resolved" only when the *same* Alertmanager process
 listed the alert before. :class:`AlertPuller` therefore resolves (``endsAt`` = the pull time) an
 episode only if the previous pull by the same puller listed it, Alertmanager's start time
-(``/api/v2/status`` ``uptime``) is unchanged since that pull, and the episode is still firing in
-the store. After a restart of Alertmanager or of augur, or behind a load balancer over several
-replicas, nothing is resolved by absence: the resolved webhook (``send_resolved``) or a later pull
-does it. A failed pull (Alertmanager down, bad answer) raises :class:`PullError` before anything
-is written.
+(``/api/v2/status`` ``uptime``) and running config are unchanged since that pull, and the episode
+is still firing in the store. After a restart of Alertmanager or of augur, a config reload, or
+behind a load balancer over several replicas, nothing is resolved by absence: the resolved
+webhook (``send_resolved``) does it. A failed pull (Alertmanager down, bad answer) raises
+:class:`PullError` before anything is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -117,7 +118,8 @@ class Snapshot:
     """One successful read of Alertmanager: its alerts, its start time, and the silences by id."""
 
     alerts: list[PulledAlert]
-    started_at: datetime | None
+    #: Which Alertmanager answered: its start time and a hash of its running config (None if unknown).
+    identity: tuple[str, str] | None
     silences: dict[str, dict[str, str]]
 
 
@@ -135,10 +137,14 @@ def _get(client: httpx.Client, url: str, params: dict[str, str] | None = None) -
         raise PullError(f"{url} did not answer JSON: is AUGUR_ALERTMANAGER_URL an Alertmanager?") from None
 
 
-def fetch_alerts(client: httpx.Client, base_url: str) -> Snapshot:
-    """Read every alert (active, silenced, inhibited, unprocessed); raise :class:`PullError` if impossible."""
+def fetch_alerts(client: httpx.Client, base_url: str, receiver: str | None = None) -> Snapshot:
+    """Read every alert (active, silenced, inhibited, unprocessed); raise :class:`PullError` if impossible.
+
+    ``receiver`` (a regular expression, Alertmanager's ``receiver`` filter) keeps only the alerts
+    routed to matching receivers — e.g. augur's own, as webhooks would bring.
+    """
     base = base_url.rstrip("/")
-    raw = _get(client, f"{base}/api/v2/alerts")
+    raw = _get(client, f"{base}/api/v2/alerts", {"receiver": receiver} if receiver else None)
     if not isinstance(raw, list):
         raise PullError(f"{base}/api/v2/alerts did not answer a list of alerts: "
                         "is AUGUR_ALERTMANAGER_URL an Alertmanager (API v2)?")
@@ -149,15 +155,18 @@ def fetch_alerts(client: httpx.Client, base_url: str) -> Snapshot:
         where = ".".join(str(p) for p in first["loc"])
         raise PullError(f"{base}/api/v2/alerts: unexpected alert shape at {where}: {first['msg']}") from None
     status = _get(client, f"{base}/api/v2/status")
-    started = None
+    identity = None
     if isinstance(status, dict) and isinstance(status.get("uptime"), str):
-        started = datetime.fromisoformat(status["uptime"].replace("Z", "+00:00"))
+        config = str((status.get("config") or {}).get("original", ""))
+        identity = (status["uptime"], hashlib.sha256(config.encode()).hexdigest())
     silences: dict[str, dict[str, str]] = {}
     if any(a.status.silenced_by for a in alerts):
-        for item in _get(client, f"{base}/api/v2/silences"):
-            silences[item["id"]] = {"created_by": item.get("createdBy", ""),
-                                    "comment": item.get("comment", "")}
-    return Snapshot(alerts, started, silences)
+        listed = _get(client, f"{base}/api/v2/silences")
+        for item in listed if isinstance(listed, list) else []:
+            if isinstance(item, dict) and "id" in item:
+                silences[str(item["id"])] = {"created_by": str(item.get("createdBy", "")),
+                                             "comment": str(item.get("comment", ""))}
+    return Snapshot(alerts, identity, silences)
 
 
 def _payloads(
@@ -259,19 +268,21 @@ class AlertPuller:
     """Pulls one Alertmanager into a store; remembers the last pull to resolve vanished alerts safely."""
 
     def __init__(self, store: Store, client: httpx.Client, alertmanager_url: str, policy: GroupingPolicy,
-                 max_attempts: int = 5) -> None:
-        """``client`` is injected (tests may pass a mock transport); ``alertmanager_url`` is its base URL."""
+                 max_attempts: int = 5, receiver: str | None = None) -> None:
+        """``client`` is injected; ``alertmanager_url`` is Alertmanager's base URL; ``receiver`` a filter."""
         self.store = store
         self.client = client
         self.url = alertmanager_url.rstrip("/")
         self.policy = policy
         self.max_attempts = max_attempts
+        self.receiver = receiver
         self._previous: set[tuple[str, datetime]] = set()
-        self._previous_start: datetime | None = None
+        self._previous_identity: tuple[str, str] | None = None
 
     def _vanished(self, snapshot: Snapshot, now: datetime) -> list[WebhookAlert]:
         """Episodes the previous pull listed, absent now from the same Alertmanager process, still firing."""
-        if snapshot.started_at is None or snapshot.started_at != self._previous_start:
+        # A restart loses Alertmanager's alerts; a config reload may re-route them past the filter.
+        if snapshot.identity is None or snapshot.identity != self._previous_identity:
             return []
         absent = self._previous - {(a.fingerprint, a.starts_at) for a in snapshot.alerts}
         if not absent:
@@ -294,7 +305,7 @@ class AlertPuller:
 
         Raises :class:`PullError` (before writing anything) when Alertmanager cannot be read.
         """
-        snapshot = fetch_alerts(self.client, self.url)
+        snapshot = fetch_alerts(self.client, self.url, self.receiver)
         at = now or datetime.now(UTC)
         vanished = self._vanished(snapshot, at)
         result = PullResult(alerts=len(snapshot.alerts),
@@ -313,7 +324,7 @@ class AlertPuller:
                 i for i in outcome.updated_incidents if i not in merged.updated_incidents]
             merged.resolved_incidents += outcome.resolved_incidents
         self._previous = {(a.fingerprint, a.starts_at) for a in snapshot.alerts if not a.ended(at)}
-        self._previous_start = snapshot.started_at
+        self._previous_identity = snapshot.identity
         return result
 
 

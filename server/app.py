@@ -65,7 +65,8 @@ def _pull_loop(settings: Settings, store: Store, policy: GroupingPolicy) -> Pull
     from augur.server.alert_pull import AlertPuller, PullLoop
 
     puller = AlertPuller(
-        store, httpx.Client(), settings.alertmanager_url, policy, settings.worker_max_attempts
+        store, httpx.Client(), settings.alertmanager_url, policy, settings.worker_max_attempts,
+        settings.alertmanager_pull_receiver,
     )
     loop = PullLoop(puller, settings.alertmanager_pull_seconds)
     loop.start()

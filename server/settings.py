@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         description="`augur serve` pulls GET /api/v2/alerts from alertmanager_url this often (0 = off): "
         "catches inhibited and silenced alerts and webhooks lost while augur was down.",
     )
+    alertmanager_pull_receiver: str | None = Field(
+        default=None,
+        description="Pull only alerts routed to receivers matching this regex (e.g. augur's webhook "
+        "receiver, as webhooks would bring); unset = every alert.",
+    )
     elasticsearch_url: str | None = Field(default=None, description="Elasticsearch URL for log search.")
     elasticsearch_index: str = Field(default="logs-*", description="Index pattern log search reads.")
     kibana_url: str | None = Field(default=None, description="Kibana URL: log evidence links to Discover.")

@@ -22,6 +22,9 @@ __all__ = ["register"]
 
 def pull(
     url: str | None = typer.Option(None, "--url", help="Alertmanager URL (default AUGUR_ALERTMANAGER_URL)."),
+    receiver: str | None = typer.Option(
+        None, "--receiver", help="Only alerts routed to receivers matching this regex "
+        "(default AUGUR_ALERTMANAGER_PULL_RECEIVER; unset = all)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Pull every alert Alertmanager holds (inhibited and silenced too) into augur's incidents, once."""
@@ -42,7 +45,9 @@ def pull(
     policy = GroupingPolicy(tuple(settings.group_labels), timedelta(seconds=settings.group_window_seconds))
     try:
         with httpx.Client() as client:
-            result = AlertPuller(store, client, target, policy, settings.worker_max_attempts).pull()
+            puller = AlertPuller(store, client, target, policy, settings.worker_max_attempts,
+                                 receiver or settings.alertmanager_pull_receiver)
+            result = puller.pull()
     except PullError as exc:
         typer.echo(f"error: {exc}\n  nothing was written", err=True)
         raise typer.Exit(1) from None

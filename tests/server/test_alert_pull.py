@@ -168,7 +168,9 @@ def test_vanished_alert_resolves_only_when_the_same_alertmanager_listed_it(
 def test_augur_pull_prints_what_it_ingested(store_url: str, am: AlertmanagerServer) -> None:
     runner = CliRunner()
     env = {"AUGUR_DATABASE_URL": store_url, "AUGUR_ALERTMANAGER_URL": am.url}
-    first = runner.invoke(cli, ["pull"], env=env)
+    elsewhere = runner.invoke(cli, ["pull", "--receiver", "augur"], env=env)  # nothing routes there
+    assert elsewhere.exit_code == 0 and "pulled 0 alert(s)" in elsewhere.output, elsewhere.output
+    first = runner.invoke(cli, ["pull", "--receiver", "black.*"], env=env)
     assert first.exit_code == 0, first.output
     assert "pulled 3 alert(s)" in first.output and "3 new episode(s)" in first.output
     assert "RankerLatencyHigh" in first.output and "inhibited by GPUDown" in first.output
