@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -45,6 +45,9 @@ from augur.server.intake import IngestResult, ingest_many
 from augur.server.models import AlertEpisode, IncidentEvent
 from augur.server.store import Store
 from augur.server.webhook import WebhookAlert, WebhookPayload
+
+if TYPE_CHECKING:
+    from augur.server.metrics import Metrics
 
 __all__ = ["AlertPuller", "PullError", "PullLoop", "PullResult", "PulledAlert", "fetch_alerts"]
 
@@ -331,10 +334,11 @@ class AlertPuller:
 class PullLoop:
     """Runs :meth:`AlertPuller.pull` every ``interval_s`` in a thread (what ``augur serve`` starts)."""
 
-    def __init__(self, puller: AlertPuller, interval_s: float) -> None:
-        """Pull with ``puller`` every ``interval_s`` seconds until :meth:`stop`."""
+    def __init__(self, puller: AlertPuller, interval_s: float, metrics: Metrics | None = None) -> None:
+        """Pull with ``puller`` every ``interval_s`` seconds until :meth:`stop`; count into ``metrics``."""
         self.puller = puller
         self.interval_s = interval_s
+        self.metrics = metrics
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="augur-alert-pull", daemon=True)
 
@@ -342,15 +346,26 @@ class PullLoop:
         while not self._stop.is_set():
             try:
                 result = self.puller.pull()
+                self._count(result)
                 if result.ingest.new_episodes or result.suppression_events or result.vanished_resolved:
                     log.info("alertmanager pull: %d alerts, %d new episodes, %d suppression changes, "
                              "%d resolved by absence", result.alerts, result.ingest.new_episodes,
                              len(result.suppression_events), result.vanished_resolved)
             except PullError as exc:
+                self._count(None)
                 log.warning("alertmanager pull failed: %s", exc)
             except Exception:  # a store hiccup must not end the loop; the next pull retries
+                self._count(None)
                 log.exception("alertmanager pull failed")
             self._stop.wait(self.interval_s)
+
+    def _count(self, result: PullResult | None) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.alertmanager_pulls.labels(outcome="ok" if result else "error").inc()
+        if result is not None:
+            self.metrics.episodes_created.inc(result.ingest.new_episodes)
+            self.metrics.incidents_opened.inc(len(result.ingest.opened_incidents))
 
     def start(self) -> None:
         """Start pulling in the background."""

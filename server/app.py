@@ -56,7 +56,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     )
 
 
-def _pull_loop(settings: Settings, store: Store, policy: GroupingPolicy) -> PullLoop | None:
+def _pull_loop(settings: Settings, store: Store, policy: GroupingPolicy, metrics: Metrics) -> PullLoop | None:
     """A started pull loop when ``alertmanager_url`` and ``alertmanager_pull_seconds`` are set, else None."""
     if not settings.alertmanager_url or settings.alertmanager_pull_seconds <= 0:
         return None
@@ -68,7 +68,7 @@ def _pull_loop(settings: Settings, store: Store, policy: GroupingPolicy) -> Pull
         store, httpx.Client(), settings.alertmanager_url, policy, settings.worker_max_attempts,
         settings.alertmanager_pull_receiver,
     )
-    loop = PullLoop(puller, settings.alertmanager_pull_seconds)
+    loop = PullLoop(puller, settings.alertmanager_pull_seconds, metrics)
     loop.start()
     log.info(
         "pulling %s/api/v2/alerts every %g s", settings.alertmanager_url, settings.alertmanager_pull_seconds
@@ -115,7 +115,7 @@ def create_app(
                 metrics=metrics,
             )
             worker.start()
-        pull_loop = _pull_loop(settings, the_store, state.grouping)
+        pull_loop = _pull_loop(settings, the_store, state.grouping, metrics)
         try:
             yield
         finally:

@@ -61,6 +61,10 @@ class Metrics:
             "augur_alert_episodes_created", "New alert episodes stored.", registry=r
         )
         self.incidents_opened = Counter("augur_incidents_opened", "Incidents opened.", registry=r)
+        self.alertmanager_pulls = Counter(
+            "augur_alertmanager_pulls", "Pulls of Alertmanager's /api/v2/alerts, by outcome (ok, error).",
+            ["outcome"], registry=r,
+        )
         self.job_outcomes = Counter(
             "augur_job_outcomes",
             "Jobs finished by this process's workers, by kind and outcome.",

@@ -184,7 +184,7 @@ def test_augur_pull_prints_what_it_ingested(store_url: str, am: AlertmanagerServ
 
 def test_serve_pulls_on_its_interval(store: Store, store_url: str, am: AlertmanagerServer) -> None:
     settings = settings_for(store_url, alertmanager_url=am.url, alertmanager_pull_seconds=0.2)
-    with TestClient(create_app(settings, store=store)):
+    with TestClient(create_app(settings, store=store)) as client:
         def _stored() -> bool:
             with store.read_session() as session:
                 return len(session.scalars(select(AlertEpisode)).all()) == 3
@@ -192,3 +192,6 @@ def test_serve_pulls_on_its_interval(store: Store, store_url: str, am: Alertmana
         _wait_for(lambda: len(_events(store, ("alert_suppressed",))) == 2, "the suppression events")
         time.sleep(0.5)  # a few more pulls
         assert len(_events(store, ("alert_suppressed",))) == 2
+        exposition = client.get("/metrics").text
+        assert 'augur_alertmanager_pulls_total{outcome="ok"}' in exposition
+        assert "augur_alert_episodes_created_total 3.0" in exposition
