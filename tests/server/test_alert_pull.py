@@ -145,6 +145,14 @@ def test_vanished_alert_resolves_only_when_the_same_alertmanager_listed_it(
         _wait_for(lambda: "QueueBacklog" in _states(am), "QueueBacklog")
         puller = _puller(store, am.url, client)
         puller.pull()
+        # Silenced, then the silence expires: one event each way, none while nothing changes.
+        silence = am.amtool("silence", "add", "alertname=QueueBacklog", "--comment=deploy", "--duration=1h")
+        _wait_for(lambda: _states(am)["QueueBacklog"] == "suppressed", "the silence")
+        assert [e["kind"] for e in puller.pull().suppression_events] == ["alert_suppressed"]
+        am.amtool("silence", "expire", silence.stdout.strip())
+        _wait_for(lambda: _states(am)["QueueBacklog"] == "active", "the silence to expire")
+        assert [e["kind"] for e in puller.pull().suppression_events] == ["alert_unsuppressed"]
+        assert puller.pull().suppression_events == []
         # Prometheus says it ended: Alertmanager drops it from /api/v2/alerts.
         listed = httpx.get(f"{am.url}/api/v2/alerts", timeout=5).json()[0]
         ended = datetime.now(UTC).isoformat()  # after startsAt, and past by the next look
