@@ -165,3 +165,15 @@ def test_endpoint_without_tool_calling_gets_tools_as_json(llm_endpoint: Scripted
 def test_status_and_help_do_not_call_the_llm(llm_endpoint: ScriptedEndpoint) -> None:
     out = _ask(llm_endpoint, "status")
     assert out.headline.startswith("2 open incidents") and llm_endpoint.requests == []
+
+
+def test_secrets_in_the_question_are_redacted_before_sending(llm_endpoint: ScriptedEndpoint) -> None:
+    cause = sample_report().chain[0].evidence_ids[0]
+    llm_endpoint.push(_sentences(("The click_duration feature drifted first.", [cause])))
+    token = "ghp_" + "a1B2c3D4e5" * 4
+    out = _ask(llm_endpoint, f"why did ranker-serving alert? my token is {token}, mail oncall@example.com")
+
+    sent = str(llm_endpoint.requests[0])
+    assert token not in sent and "oncall@example.com" not in sent
+    assert "[REDACTED:github_token]" in sent and "[REDACTED:email]" in sent
+    assert any("2 secret(s) redacted" in note for note in out.notes)
