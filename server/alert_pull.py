@@ -98,9 +98,12 @@ class PulledAlert(BaseModel):
     @field_validator("starts_at", "ends_at", "updated_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is None or value.year <= 1:
-            return None
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+    @field_validator("ends_at", "updated_at")
+    @classmethod
+    def _zero_is_none(cls, value: datetime | None) -> datetime | None:
+        return None if value is not None and value.year <= 1 else value  # Go's zero time: not set
 
     def ended(self, now: datetime) -> bool:
         """Whether Alertmanager's ``endsAt`` has passed (it lists such alerts until it collects them)."""
@@ -118,7 +121,7 @@ class PulledAlert(BaseModel):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One successful read of Alertmanager: its alerts, its start time, and the silences by id."""
+    """One successful read of Alertmanager: its alerts, which process answered, the silences by id."""
 
     alerts: list[PulledAlert]
     #: Which Alertmanager answered: its start time and a hash of its running config (None if unknown).
