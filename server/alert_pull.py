@@ -105,6 +105,11 @@ class PulledAlert(BaseModel):
     def _zero_is_none(cls, value: datetime | None) -> datetime | None:
         return None if value is not None and value.year <= 1 else value  # Go's zero time: not set
 
+    def storable(self) -> bool:
+        """Whether every string is free of NUL, which augur does not store (the webhook refuses it too)."""
+        texts = [self.fingerprint, self.generator_url, *self.labels.items(), *self.annotations.items()]
+        return not any("\x00" in (t if isinstance(t, str) else t[0] + t[1]) for t in texts)
+
     def ended(self, now: datetime) -> bool:
         """Whether Alertmanager's ``endsAt`` has passed (it lists such alerts until it collects them)."""
         return self.ends_at is not None and self.ends_at <= now
@@ -260,13 +265,16 @@ class PullResult:
     alerts: int = 0
     suppressed: int = 0
     vanished_resolved: int = 0
+    #: Fingerprints of alerts not stored because a string holds NUL (one bad alert must not block the rest).
+    unstorable: list[str] = field(default_factory=list)
     ingest: IngestResult = field(default_factory=IngestResult)
     suppression_events: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the CLI's output."""
         return {"alerts": self.alerts, "suppressed": self.suppressed,
-                "vanished_resolved": self.vanished_resolved, **self.ingest.as_dict(),
+                "vanished_resolved": self.vanished_resolved, "unstorable": self.unstorable,
+                **self.ingest.as_dict(),
                 "suppression_events": self.suppression_events}
 
 
@@ -314,9 +322,15 @@ class AlertPuller:
         snapshot = fetch_alerts(self.client, self.url, self.receiver)
         at = now or datetime.now(UTC)
         vanished = self._vanished(snapshot, at)
+        unstorable = [a.fingerprint for a in snapshot.alerts if not a.storable()]
+        if unstorable:
+            log.warning("alertmanager pull: skipping %d alert(s) whose labels or annotations hold NUL: %s",
+                        len(unstorable), ", ".join(unstorable))
+            kept = [a for a in snapshot.alerts if a.storable()]
+            snapshot = Snapshot(kept, snapshot.identity, snapshot.silences)
         result = PullResult(alerts=len(snapshot.alerts),
                             suppressed=sum(1 for a in snapshot.alerts if a.status.state == "suppressed"),
-                            vanished_resolved=len(vanished))
+                            vanished_resolved=len(vanished), unstorable=unstorable)
         payloads = _payloads(snapshot.alerts, vanished, at)
         outcomes = ingest_many(self.store, payloads, self.policy, at, self.max_attempts,
                                then=lambda s: _record_suppression(s, snapshot, at, result.suppression_events))

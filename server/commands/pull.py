@@ -65,6 +65,9 @@ def pull(
                f"{ingest.new_episodes} new episode(s), {ingest.resolved_episodes} resolved; "
                f"incidents opened {ingest.opened_incidents or '-'}, "
                f"updated {ingest.updated_incidents or '-'}")
+    if result.unstorable:
+        typer.echo(f"  skipped {len(result.unstorable)} alert(s) with a NUL character in a label/annotation "
+                   f"(augur does not store NUL): {', '.join(result.unstorable)}")
     for event in result.suppression_events:
         what = event["alertname"] or event["fingerprint"]
         if event["kind"] == "alert_unsuppressed":

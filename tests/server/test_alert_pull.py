@@ -203,3 +203,16 @@ def test_serve_pulls_on_its_interval(store: Store, store_url: str, am: Alertmana
         exposition = client.get("/metrics").text
         assert 'augur_alertmanager_pulls_total{outcome="ok"}' in exposition
         assert "augur_alert_episodes_created_total 3.0" in exposition
+
+
+def test_an_alert_augur_cannot_store_does_not_block_the_others(store: Store, tmp_path: Path) -> None:
+    with AlertmanagerServer.start(CONFIG, tmp_path / "am") as am, httpx.Client() as client:
+        posted = httpx.post(f"{am.url}/api/v2/alerts", timeout=5, json=[
+            {"labels": {"alertname": "Bad", "service": "x"}, "annotations": {"summary": "a\u0000b"}},
+            {"labels": {"alertname": "Good", "service": "x"}}])
+        assert posted.status_code == 200, posted.text
+        _wait_for(lambda: set(_states(am)) == {"Bad", "Good"}, "both alerts")
+        result = _puller(store, am.url, client).pull()
+        assert result.ingest.new_episodes == 1 and len(result.unstorable) == 1
+        with store.read_session() as session:
+            assert [e.labels["alertname"] for e in session.scalars(select(AlertEpisode))] == ["Good"]
