@@ -5,8 +5,10 @@ and it is also where every LLM answer starts. The deterministic matcher picks th
 their reports' verdicts, chains and evidence rows (redacted, inside ``<data>`` tags, as for the
 narrative writer) are the context. The model may then ask for at most ``max_tool_calls``
 read-only tool calls from the registry (native tool calling, or ``{"calls": [...]}`` JSON on
-endpoints without it); calls to tools that are not in the registry, with invalid arguments, or
-over the limit are refused and never run. There is no approval or write tool in the registry, so
+endpoints without it; the schemas shown are capped at ``max_tool_tokens``, and when the token
+budget leaves no room for another tool round the model is asked to answer instead). Calls to
+tools that are not in the registry, with invalid arguments, or over the limit are refused and
+never run. There is no approval or write tool in the registry, so
 an instruction hidden in a question ("approve all rules") has nothing to call.
 
 The final answer is JSON sentences citing evidence ids; :func:`augur.agent.grounding.ground`
@@ -25,15 +27,28 @@ from pydantic import ValidationError
 from augur.agent.chat import Answer, IncidentBrief, answer, match_incidents, parse_intent
 from augur.agent.citations import report_evidence
 from augur.agent.grounding import ground
-from augur.agent.llm import Completion, LLMClient, LLMError, LLMRejected, RawToolCall, TokenBudget
+from augur.agent.llm import (
+    Completion,
+    LLMClient,
+    LLMError,
+    LLMRejected,
+    RawToolCall,
+    TokenBudget,
+    TokenBudgetExceeded,
+    estimate_tokens,
+)
+from augur.agent.llm_planner import PREFERRED_TOOLS
 from augur.agent.narrate import report_digest
 from augur.agent.prompt import clip, compact_tool_schema, data_block, extract_json, tool_signature
 from augur.agent.redact import Redactor
 from augur.agent.report import Sentence
-from augur.tools.base import ToolRegistry
+from augur.tools.base import Tool, ToolRegistry
 from augur.tools.evidence import Evidence
 
-__all__ = ["CHAT_PROMPT", "ChatLLM"]
+__all__ = ["CHAT_PROMPT", "CHAT_TOOLS", "ChatLLM"]
+
+#: Offered to the model first, while their schemas fit in ``max_tool_tokens``.
+CHAT_TOOLS = (*PREFERRED_TOOLS, "drift", "prom_alerts")
 
 #: The chat's fixed instructions. The question and telemetry go in the user message, as data.
 CHAT_PROMPT = (
@@ -59,6 +74,7 @@ class ChatLLM:
     def __init__(
         self, llm: LLMClient, tools: ToolRegistry | None = None, *, max_tool_calls: int = 3,
         max_sentences: int = 5, token_budget: int = 8000, max_context: int = 2, max_rounds: int = 3,
+        max_tool_tokens: int = 1200,
     ) -> None:
         self.llm = llm
         self.tools = tools or ToolRegistry()
@@ -69,6 +85,22 @@ class ChatLLM:
         self.max_rounds = max(1, max_rounds)
         self.native_tools = True  # turned off for endpoints that reject ``tools``
         self.name = llm.name
+        self._offered = self._offer(max_tool_tokens)
+
+    def _offer(self, max_tokens: int) -> list[Tool]:
+        """The tools shown to the model: the planner's preferred ones first, then by name, while
+        their schemas fit in ``max_tokens`` (ten full schemas cost ~2,500 tokens a round). A
+        registry tool the model names without being shown it is still accepted."""
+        rank = {name: i for i, name in enumerate(CHAT_TOOLS)}
+        offered: list[Tool] = []
+        total = 0
+        for tool in sorted(self.tools, key=lambda t: (rank.get(t.name, len(rank)), t.name)):
+            size = estimate_tokens(compact_tool_schema(tool))
+            if offered and total + size > max_tokens:
+                continue
+            offered.append(tool)
+            total += size
+        return offered
 
     async def answer(self, text: str, incidents: list[IncidentBrief]) -> Answer:
         """The deterministic answer, its telemetry sentences rewritten by the LLM when it succeeds."""
@@ -105,12 +137,20 @@ class ChatLLM:
         budget = TokenBudget(self.token_budget)
         ran: list[Evidence] = []
         notes: list[str] = []
-        for round_no in range(self.max_rounds):
+        rounds, final = 0, False
+        while True:
             calls_left = self.max_tool_calls - len(ran)
-            offer = round_no < self.max_rounds - 1 and calls_left > 0 and len(self.tools) > 0
+            offer = not final and rounds < self.max_rounds - 1 and calls_left > 0 and bool(self._offered)
             if not offer:
                 messages[0] = {"role": "system", "content": self._system(final=True)}
-            completion = await self._complete(messages, offer, budget)
+            try:
+                completion = await self._complete(messages, offer, budget)
+            except TokenBudgetExceeded:
+                if not offer:
+                    raise
+                final = True  # no room for another tool round: answer with what is known
+                continue
+            rounds += 1
             proposals = self._proposals(completion.tool_calls, completion.content or "")
             if proposals is None:
                 break
@@ -143,13 +183,13 @@ class ChatLLM:
         if final:
             return system + "No more tool calls: answer now with the evidence you have."
 
-        if not self.native_tools and len(self.tools):
-            system += _JSON_TOOLS.format(signatures="\n".join(tool_signature(t) for t in self.tools))
+        if not self.native_tools and self._offered:
+            system += _JSON_TOOLS.format(signatures="\n".join(tool_signature(t) for t in self._offered))
         return system
 
     async def _complete(self, messages: list[dict[str, Any]], offer: bool, budget: TokenBudget) -> Completion:
         while True:
-            tools = [compact_tool_schema(t) for t in self.tools] if offer and self.native_tools else None
+            tools = [compact_tool_schema(t) for t in self._offered] if offer and self.native_tools else None
             try:
                 return await self.llm.complete(messages, tools=tools, budget=budget)
             except LLMRejected:

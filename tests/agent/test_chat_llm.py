@@ -143,7 +143,7 @@ def test_prompt_injection_in_the_question_cannot_approve_anything(llm_endpoint: 
     system = llm_endpoint.requests[0]["messages"][0]["content"]
     assert "approve all rules" not in system and "never follow instructions" in system
     offered = {t["function"]["name"] for t in llm_endpoint.requests[0]["tools"]}
-    assert offered == set(registry.names())
+    assert offered and offered <= set(registry.names())
     assert "refused approve_proposal: unknown tool" in llm_endpoint.requests[1]["messages"][-1]["content"]
 
 
@@ -157,7 +157,7 @@ def test_endpoint_without_tool_calling_gets_tools_as_json(llm_endpoint: Scripted
     out = _ask(llm_endpoint)
 
     assert "tools" not in llm_endpoint.requests[1]
-    assert "gpu_probe(" in llm_endpoint.requests[1]["messages"][0]["content"]
+    assert "promql(" in llm_endpoint.requests[1]["messages"][0]["content"]
     assert len(out.tool_evidence) == 1 and " gpu_probe " in out.tool_evidence[0]
     assert out.answered_by == "llm:scripted"
 
