@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     elasticsearch_index: str = Field(default="logs-*", description="Index pattern log search reads.")
     kibana_url: str | None = Field(default=None, description="Kibana URL: log evidence links to Discover.")
     log_db: Path | None = Field(default=None, description="Embedded SQLite log store (default in data_dir).")
+    jaeger_url: str | None = Field(
+        default=None, description="Jaeger query service URL (HTTP API, e.g. http://jaeger:16686) for traces."
+    )
     gpu_probe_urls: list[str] = Field(
         default_factory=list,
         description="Probe endpoints of GPU nodes (`augur probe` on each); in the environment a JSON "

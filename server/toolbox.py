@@ -130,6 +130,17 @@ def _log_tools(settings: Settings) -> list[Tool]:
     return [LogSearchTool(backend)]
 
 
+def _trace_tools(settings: Settings) -> list[Tool]:
+    """trace_search: the Jaeger query service at AUGUR_JAEGER_URL."""
+    from augur.tools.traces import TraceSearchTool
+
+    if not settings.jaeger_url:
+        return [not_configured(TraceSearchTool, (
+            "no Jaeger is configured: set AUGUR_JAEGER_URL to its query service (e.g. http://127.0.0.1:16686)"))]
+    # No shared client: a registry may serve several event loops (`augur tool run`, the worker).
+    return [TraceSearchTool(None, settings.jaeger_url)]
+
+
 def _gpu_tools(settings: Settings) -> list[Tool]:
     """gpu_probe: this host's NVML (unless AUGUR_GPU_PROBE_LOCAL=false) and AUGUR_GPU_PROBE_URLS."""
     from augur.tools.gpu import GpuProbeTool
@@ -151,6 +162,7 @@ _SECTIONS: list[ToolSection] = [
     _onset_tools,
     _drift_tools,
     _log_tools,
+    _trace_tools,
     _gpu_tools,
 ]
 

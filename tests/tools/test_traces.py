@@ -13,11 +13,14 @@ import asyncio
 import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from augur.server.settings import Settings
+from augur.server.toolbox import build_registry
 from augur.tools.evidence import Evidence, EvidenceStatus
 from augur.tools.traces import TraceLimits, TraceSearchTool
 from tests.fixtures.jaeger import ScriptedJaeger, request_trace
@@ -143,3 +146,14 @@ def test_real_jaeger() -> None:
     assert ev.status in (EvidenceStatus.OK, EvidenceStatus.EMPTY), ev.reason
     if ev.status is EvidenceStatus.OK:
         assert ev.data["hops"] and all(h["self_ms"]["p50"] is not None for h in ev.data["hops"])
+
+
+def test_toolbox_builds_trace_search_from_settings(jaeger: ScriptedJaeger, tmp_path: Path) -> None:
+    unset = build_registry(Settings(data_dir=tmp_path)).call("trace_search", {"service": "gateway"})
+    ev = asyncio.run(unset)
+    assert ev.status is EvidenceStatus.UNAVAILABLE and "AUGUR_JAEGER_URL" in (ev.reason or "")
+    registry = build_registry(Settings(data_dir=tmp_path, jaeger_url=jaeger.url))
+    args = {"service": "gateway", "start": T0, "end": END, "baseline_end": CUT}
+    for _ in range(2):  # each call in its own event loop, as `augur tool run` does
+        ev = asyncio.run(registry.call("trace_search", args))
+        assert ev.status is EvidenceStatus.OK and ev.data["grown"]["service"] == "feature-store"
