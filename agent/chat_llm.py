@@ -14,11 +14,13 @@ an instruction hidden in a question ("approve all rules") has nothing to call.
 The final answer is JSON sentences citing evidence ids; :func:`augur.agent.grounding.ground`
 checks them against the reports' evidence and the evidence of the calls made here, dropping
 uncited sentences and numbers no cited evidence holds. The verdict, chain and fixes stay the
-code's. On any LLM failure the deterministic answer comes back with a note saying so.
+code's. On any LLM failure, or when the whole answer takes longer than ``timeout_s``, the
+deterministic answer comes back with a note saying so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -74,7 +76,7 @@ class ChatLLM:
     def __init__(
         self, llm: LLMClient, tools: ToolRegistry | None = None, *, max_tool_calls: int = 3,
         max_sentences: int = 5, token_budget: int = 8000, max_context: int = 2, max_rounds: int = 3,
-        max_tool_tokens: int = 1200,
+        max_tool_tokens: int = 1200, timeout_s: float = 90.0,
     ) -> None:
         self.llm = llm
         self.tools = tools or ToolRegistry()
@@ -83,6 +85,7 @@ class ChatLLM:
         self.token_budget = token_budget
         self.max_context = max_context
         self.max_rounds = max(1, max_rounds)
+        self.timeout_s = timeout_s  # the whole answer: LLM rounds and tool calls together
         self.native_tools = True  # turned off for endpoints that reject ``tools``
         self.name = llm.name
         self._offered = self._offer(max_tool_tokens)
@@ -110,10 +113,11 @@ class ChatLLM:
             return base  # help and status are store facts: nothing for a model to add
         matched = [brief for _, brief in match_incidents(intent.subject, incidents)][: self.max_context]
         try:
-            return await self._answer(base, " ".join(text.split()), matched)
-        except LLMError as exc:
-            base.notes.append(f"{self.name} failed ({clip(str(exc), 200)}); this is the answer without "
-                              "the LLM.")
+            async with asyncio.timeout(self.timeout_s):
+                return await self._answer(base, " ".join(text.split()), matched)
+        except (LLMError, TimeoutError) as exc:
+            why = str(exc) if isinstance(exc, LLMError) else f"no answer within {self.timeout_s:g} s"
+            base.notes.append(f"{self.name} failed ({clip(why, 200)}); this is the answer without the LLM.")
             return base
 
     async def _answer(self, base: Answer, question: str, matched: list[IncidentBrief]) -> Answer:

@@ -177,3 +177,14 @@ def test_secrets_in_the_question_are_redacted_before_sending(llm_endpoint: Scrip
     assert token not in sent and "oncall@example.com" not in sent
     assert "[REDACTED:github_token]" in sent and "[REDACTED:email]" in sent
     assert any("2 secret(s) redacted" in note for note in out.notes)
+
+
+def test_slow_tool_rounds_hit_the_overall_deadline_and_fall_back(llm_endpoint: ScriptedEndpoint) -> None:
+    llm_endpoint.push(Reply(chat_completion(None, [tool_call("gpu_probe", {})]), delay_s=0.4),
+                      Reply(chat_completion("{}"), delay_s=0.4))
+    chat = ChatLLM(LLMClient(base_url=llm_endpoint.url, model="scripted", timeout_s=5.0), sample_registry(),
+                   timeout_s=0.6)
+    out = asyncio.run(chat.answer(QUESTION, _incidents()))
+
+    assert out.answered_by == "code" and out.sentences == answer(QUESTION, _incidents()).sentences
+    assert any("no answer within 0.6 s" in note for note in out.notes)
