@@ -4,8 +4,8 @@ A YAML file lists components with their layer (resource, service, model, data, b
 ``depends_on`` edges (a component depends on the things it consumes: ``ranker-serving`` depends
 on ``ranker-model`` which depends on ``feature-pipeline``; faults flow from a dependency to its
 dependents), owners and runbooks, the alert labels that map an alert to the component, and per
-signal a PromQL query, a log query or a drift source. The business-to-technical map (CTR ←
-ranker accuracy ← feature freshness) is the ``business_map``.
+signal a PromQL query, a log query, a drift source or (``kind: trace``) a Jaeger service. The
+business-to-technical map (CTR ← ranker accuracy ← feature freshness) is the ``business_map``.
 
 Example::
 
@@ -86,6 +86,11 @@ class Signal(BaseModel):
     kind: Literal["metric", "log", "drift", "trace"] = "metric"
     query: str | None = Field(default=None, description="PromQL returning the signal's series.")
     log_query: str | None = Field(default=None, description="Log search query string.")
+    trace_service: str | None = Field(
+        default=None,
+        description="Jaeger service of a trace signal; default: the component's `service` match label, "
+        "else its name.",
+    )
     drift: DriftSource | None = None
     unit: str | None = None
     bad: Literal["up", "down", "any"] = Field(default="any", description="Which direction is a fault.")

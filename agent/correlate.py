@@ -100,7 +100,7 @@ def representatives(changed: list[Finding]) -> list[Finding]:
 
     A catalog signal beats the alert's own expression (it has a name, a unit and a direction that
     is bad; the expression is often smoothed, which blurs its onset). Within the onset tolerance
-    a metric beats a log, then the stronger change wins.
+    a metric beats a log or a trace, then the stronger change wins.
     """
     groups: dict[str, list[Finding]] = {}
     for f in changed:
@@ -111,7 +111,8 @@ def representatives(changed: list[Finding]) -> list[Finding]:
         group = named or group  # the alert's expression only stands in when nothing else changed
         first = min(_order(f)[0] for f in group)
         close = [f for f in group if _order(f)[0] <= first + TOLERANCE_S]
-        reps.append(min(close, key=lambda f: (str(f["signal"]).startswith("alert:"), f.get("kind") == "log",
+        reps.append(min(close, key=lambda f: (str(f["signal"]).startswith("alert:"),
+                                              f.get("kind") in ("log", "trace"),
                                               _order(f)[0], _order(f)[1])))
     return reps
 

@@ -9,8 +9,8 @@ evidence shows, each in 0..1:
   A lone changed component gets half.
 - **first on the chain** (0.20): it is the chain's first link.
 - **strength** (0.15): how far it moved, robust z capped at 8.
-- **corroboration** (0.20): the distinct layers among its changed downstream components, and logs
-  of its own that changed, out of three.
+- **corroboration** (0.20): the distinct layers among its changed downstream components, logs
+  of its own that changed, and a hop of its traces that grew slower, out of three.
 
 Confidence is the top score shrunk when the runner-up is close, when the chain has a single link
 (unless everything the candidate depends on was checked and found normal), or when onsets are
@@ -98,7 +98,8 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
         strength = min(max(abs(f.get("magnitude") or 0.0) for f in per_component[key]), 8.0) / 8.0
         layers = {o.get("layer") for o in downstream if o.get("layer")}
         logs = any(f.get("kind") == "log" for f in per_component[key])
-        corroboration = min(1.0, (len(layers) + (1 if logs else 0)) / 3.0)
+        slow_hops = [f for f in per_component[key] if f.get("kind") == "trace"]
+        corroboration = min(1.0, (len(layers) + (1 if logs else 0) + (1 if slow_hops else 0)) / 3.0)
         parts = {"precedence": precedence, "first": 1.0 if key == head else 0.0,
                  "strength": strength, "corroboration": corroboration}
         score = sum(WEIGHTS[p] * v for p, v in parts.items())
@@ -114,6 +115,10 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
         reasons.append(f"strength {abs(rep.get('magnitude') or 0.0):.1f}σ")
         if logs:
             reasons.append("its logs changed too")
+        for f in slow_hops:
+            hop = str(f.get("query") or "").removeprefix("slow hop: ")
+            reasons.append(f"its traces show a slower hop: {hop} {f.get('before') or 0:.0f} ms → "
+                           f"{f.get('after') or 0:.0f} ms")
         upstream = catalog.upstream(key) if catalog is not None and key in _names(catalog) else set()
         if upstream and upstream <= normal:
             reasons.append("everything it depends on was checked and is normal")

@@ -1,9 +1,10 @@
 """Findings: what each examined signal did, read from the evidence its tool calls produced.
 
 A signal's calls (``promql_range`` and ``onset`` for a metric, ``drift`` for a data source,
-``log_search`` for logs) are grouped by the ``component.signal`` the planner gave them and
-turned into one :class:`~augur.agent.state.Finding`: whether it changed in the direction that
-is a fault, when (the onset, never the alarm time), how strongly (robust z) and from what to what.
+``log_search`` for logs, ``trace_search`` for traces) are grouped by the ``component.signal``
+the planner gave them and turned into one :class:`~augur.agent.state.Finding`: whether it changed
+in the direction that is a fault, when (the onset, never the alarm time), how strongly (robust z)
+and from what to what. A trace's slower hop is a finding about the component serving that hop.
 
 The onset tool's evidence is the authority on *when* and *whether*; the range summary fills in
 before/after values when the onset evidence lacks them.
@@ -117,6 +118,25 @@ def _range_values(data: dict[str, Any]) -> tuple[float | None, float | None, flo
     return _num(top.get("baseline_median")), _num(top.get("recent_median")), _num(top.get("deviation"))
 
 
+def _attribute_hop(finding: Finding, catalog: Catalog | None, service: str, operation: str) -> None:
+    """A hop that grew is evidence about the component that serves it, when the catalog knows it.
+
+    The trace of ``ranker-serving`` showing ``feature-store get_features`` 8x slower corroborates
+    the feature store, so the finding moves to ``feature-store`` as ``feature-store.trace:get_features``.
+    """
+    if catalog is None:
+        return
+    owner = next((c for c in catalog.components if c.match.get("service") == service), None)
+    owner = owner or next((c for c in catalog.components if c.name == service), None)
+    owner = owner or next((c for c in catalog.components
+                           if any(s.kind == "trace" and s.trace_service == service for s in c.signals)), None)
+    if owner is None or owner.name == finding.get("component"):
+        return
+    finding["component"] = owner.name
+    finding["layer"] = owner.layer.value
+    finding["signal"] = f"{owner.name}.trace:{operation}"
+
+
 def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list[Finding]:
     """One finding per examined signal, from the calls made and their evidence."""
     groups: dict[str, list[CallRecord]] = defaultdict(list)
@@ -193,6 +213,21 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                     finding["onset"] = min(new)
                     finding["direction"] = "up"
                     finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
+            elif call["tool"] == "trace_search":
+                usable = True
+                finding["kind"] = "trace"
+                grown = data.get("grown")
+                if isinstance(grown, dict):  # a hop's median self time grew against the baseline
+                    finding["anomalous"] = True
+                    finding["onset"] = _ts(grown.get("first_slow"))
+                    finding["direction"] = "up"
+                    finding["before"] = _num(grown.get("before_ms"))
+                    finding["after"] = _num(grown.get("after_ms"))
+                    finding["unit"] = "ms"
+                    finding["query"] = (f"slow hop: {grown.get('service')} {grown.get('operation')} "
+                                        f"self p{grown.get('quantile')}")
+                    finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
+                    _attribute_hop(finding, catalog, str(grown.get("service")), str(grown.get("operation")))
         if not usable:
             continue
         finding["magnitude"] = max(-MAX_STRENGTH, min(MAX_STRENGTH, finding.get("magnitude") or 0.0))

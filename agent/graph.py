@@ -124,7 +124,8 @@ async def _triage(state: InvestigationState, runtime: Runtime[GraphContext]) -> 
         notes.append("no catalog component matches the alert's labels or metrics")
     questions = []
     if comp is not None and any(s.kind == "trace" for s in comp.signals):
-        questions.append(f"which hop of {comp.name} is slow: no trace backend tool is configured")
+        # Dropped by observe once trace_search answers for it.
+        questions.append(f"which hop of {comp.name} is slow: no trace backend has answered")
     ctx.emit("triage", component=comp.name if comp else None)
     await _checkpoint(ctx, "triage")
     return {"focus": comp.name if comp else None, "notes": notes, "open_questions": questions,
@@ -227,6 +228,9 @@ async def _observe(state: InvestigationState, runtime: Runtime[GraphContext]) ->
     ctx = runtime.context
     findings = collect_findings(state, ctx.catalog)
     questions = [q for q in state.get("open_questions", []) if not q.startswith("could not read")]
+    traced = {str(call.get("component")) for call in state.get("calls", []) if call["tool"] == "trace_search"
+              and state["evidence"].get(call["evidence_id"], {}).get("status") in ("ok", "empty")}
+    questions = [q for q in questions if not any(q.startswith(f"which hop of {c} is slow") for c in traced)]
     for call in state.get("calls", []):
         ev = state["evidence"].get(call["evidence_id"], {})
         if ev.get("status") in ("error", "unavailable"):

@@ -11,7 +11,8 @@ It follows the procedure on-call engineers use on ML platforms, one stage a roun
 
 For every metric signal it runs ``promql_range`` (values before and after) **and** ``onset``
 (when it left its baseline) over the investigation window; drift signals with a data source run
-``drift``; log signals run ``log_search``. Without a catalog it reads the alert's own expression,
+``drift``; log signals run ``log_search``; trace signals run ``trace_search`` (which hop of the
+request grew against the baseline). Without a catalog it reads the alert's own expression,
 discovers the series sharing the alert's identifying labels (``prom_series``) and examines them;
 with a catalog that knows nothing of the alert it does the same, then sweeps every catalog signal.
 
@@ -80,7 +81,13 @@ def _signal_calls(comp: Component, sig: Signal, window: Window, why: str) -> lis
             search["filters"] = {"service": comp.match["service"]}
         return [ToolCall(tool="log_search", args=search, why=why, component=comp.name, signal=ref,
                          planner="sop")]
-    return []  # traces: no trace backend tool yet (reported as an open question by the graph)
+    if sig.kind == "trace":
+        service = sig.trace_service or comp.match.get("service") or comp.name
+        return [ToolCall(tool="trace_search", args={
+            "service": service, "start": window["start"], "end": window["end"],
+            "baseline_end": window["start"] + (window["alert_at"] - window["start"]) / 2},
+            why=why, component=comp.name, signal=ref, planner="sop")]
+    return []
 
 
 def _by_distance(names: Iterable[str], distance: dict[str, int]) -> list[str]:

@@ -87,7 +87,7 @@ class Finding(TypedDict, total=False):
     signal: str  # ``component.signal`` or a series name when there is no catalog
     layer: str | None
     query: str
-    kind: str  # metric, drift, log
+    kind: str  # metric, drift, log, trace
     anomalous: bool
     onset: float | None  # Unix seconds
     direction: str | None  # "up" or "down"

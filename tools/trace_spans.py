@@ -160,28 +160,38 @@ class HopStats:
         }
 
     def grown(self, min_samples: int, min_ratio: float, min_added_ms: float) -> dict[str, Any] | None:
-        """The hop whose median self time added the most ms, among those that grew ``min_ratio``×."""
+        """The hop whose self time added the most ms, among those that grew ``min_ratio``×.
+
+        Medians are compared first; when they did not grow, the p90s are (like with like): a hop
+        slow in only the last third of the incident window leaves its median unchanged.
+        """
         best: dict[str, Any] | None = None
         for key, hop in self.current.items():
             base = self.baseline.get(key)
             if base is None or base.count < min_samples or hop.count < min_samples:
                 continue
-            before, after = base.self_p(50) or 0.0, hop.self_p(50) or 0.0
-            ratio = after / max(before, 0.001)
-            added = after - before
-            if ratio < min_ratio or added < min_added_ms or (best and added <= best["added_ms"]):
+            for q in (50, 90):
+                before, after = base.self_p(q) or 0.0, hop.self_p(q) or 0.0
+                ratio, added = after / max(before, 0.001), after - before
+                if ratio >= min_ratio and added >= min_added_ms:
+                    break
+            else:
                 continue
-            threshold = max(base.self_p(95) or 0.0, before * min_ratio) * 1000.0
+            if best and added <= best["added_ms"]:
+                continue
+            base_p50 = base.self_p(50) or 0.0
+            threshold = max(base.self_p(95) or 0.0, base_p50 * min_ratio) * 1000.0
             slow = [s for s, v in zip(hop.starts_us, hop.self_us, strict=True) if v > threshold]
             best = {
                 "service": hop.service,
                 "operation": hop.operation,
-                "baseline_p50_ms": before,
-                "p50_ms": after,
-                "baseline_p95_ms": base.self_p(95),
-                "p95_ms": hop.self_p(95),
+                "quantile": q,
+                "before_ms": before,
+                "after_ms": after,
                 "ratio": round(ratio, 2),
                 "added_ms": round(added, 3),
+                "baseline_p50_ms": base_p50,
+                "p50_ms": hop.self_p(50),
                 "baseline_spans": base.count,
                 "spans": hop.count,
                 "first_slow": min(slow) / 1e6 if slow else None,

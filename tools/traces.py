@@ -8,10 +8,10 @@ child's latency), the p50/p95 total duration, and error spans (tag ``error=true`
 status ``ERROR`` or ``http.status_code >= 500``). Along each trace's critical path (from the root's
 end backwards, the child that finished last, then the one that finished before that began, and so
 on into each child, as Jaeger's UI draws it) it finds the hop with the most self time, and it names
-the hop whose median self time grew most against the baseline: "feature-store get_features
-p50 50 ms → 400 ms (×8.0)".
+the hop whose self time grew most against the baseline: "feature-store get_features self p50
+50 ms → 400 ms (×8.0)" (medians first, else p90s: a hop slow only late in the window).
 
-*Grew most* means the largest added milliseconds among the hops whose median at least
+*Grew most* means the largest added milliseconds among the hops whose median (or p90) is at least
 ``min_ratio`` times the baseline's: a 0.1 → 1 ms hop is ×10 yet explains nothing of a
 400 ms regression.
 
@@ -201,7 +201,7 @@ class TraceSearchTool(Tool):
                 truncated=truncated,
                 source_url=source_url,
             )
-        hops = sorted(result.current.values(), key=lambda h: -h.self_p(50))
+        hops = sorted(result.current.values(), key=lambda h: -(h.self_p(50) or 0.0))
         grown = result.grown(lim.min_samples, lim.min_ratio, lim.min_added_ms)
         slowest = result.critical_slowest()
         hop_rows = [_hop_json(h) for h in hops]
@@ -323,8 +323,8 @@ class TraceSearchTool(Tool):
             parts.append(f"trace p50 {before}{_fmt_ms(d['incident_p50'])}")
         if grown:
             parts.append(
-                f"slower hop: {grown['service']} {grown['operation']} self p50 "
-                f"{_fmt_ms(grown['baseline_p50_ms'])} → {_fmt_ms(grown['p50_ms'])} (×{grown['ratio']:.1f})"
+                f"slower hop: {grown['service']} {grown['operation']} self p{grown['quantile']} "
+                f"{_fmt_ms(grown['before_ms'])} → {_fmt_ms(grown['after_ms'])} (×{grown['ratio']:.1f})"
             )
         elif has_baseline:
             parts.append("no hop's self time grew against the baseline")

@@ -70,7 +70,7 @@ def test_names_the_feature_store_hop_that_grew(jaeger: ScriptedJaeger) -> None:
     assert grown["baseline_p50_ms"] == pytest.approx(50, abs=3) and grown["p50_ms"] == pytest.approx(
         400, abs=3
     )
-    assert grown["ratio"] == pytest.approx(8, rel=0.1)
+    assert grown["quantile"] == 50 and grown["ratio"] == pytest.approx(8, rel=0.1)
     assert grown["first_slow"] == pytest.approx(T0 + 10 + 54 * 45)  # the first request at/after ONSET
     assert "feature-store get_features self p50 50 ms → 400 ms (×8.0)" in ev.summary
     hops = {(h["service"], h["operation"]): h for h in ev.data["hops"]}
