@@ -20,6 +20,7 @@ from threading import Lock, Thread
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -28,7 +29,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from augur.evals.generator import SeriesModel, le_label
+from augur.evals.generator import SeriesModel, le_label, round_sample
 from augur.evals.scenario import MetricSpec, Scenario
 from augur.evals.servers import free_port
 
@@ -45,6 +46,11 @@ class _State:
     total: float = 0.0
 
 
+def _last_stored(increments: NDArray[np.float64]) -> float:
+    """The last cumulative value of a counter as the generator wrote it to the history."""
+    return round_sample(float(np.cumsum(increments)[-1])) if increments.size else 0.0
+
+
 class _ScenarioCollector(Collector):
     def __init__(self, model: SeriesModel) -> None:
         self.model = model
@@ -57,12 +63,14 @@ class _ScenarioCollector(Collector):
             keep = model.present(spec, grid)
             rate = model.value(spec, grid)
             inc = np.where(keep, rate * model.step, 0.0)
-            st = _State(at=model.t_end, count=float(inc.sum()))
+            # Start from the very values the history stored (rounded, cumulative sums in the same
+            # order), so the first live scrape never reads as a counter reset at the seam.
+            st = _State(at=model.t_end, count=_last_stored(inc))
             if spec.type == "histogram":
                 median, sigma = model.shape(spec, grid)
                 shares = model.bucket_shares(spec, median, sigma)
-                st.buckets = [float((inc * share).sum()) for share in shares]
-                st.total = float((inc * median * np.exp(sigma**2 / 2.0)).sum())
+                st.buckets = [_last_stored(inc * share) for share in shares]
+                st.total = _last_stored(inc * median * np.exp(sigma**2 / 2.0))
             self.state[spec.id] = st
 
     def _advance(self, spec: MetricSpec, now: float) -> _State:

@@ -36,7 +36,15 @@ from numpy.typing import NDArray
 from augur.evals.scenario import Distribution, Effect, Fault, MetricSpec, Scenario
 from augur.evals.servers import Sample, write_openmetrics
 
-__all__ = ["Generated", "SeriesModel", "default_t_end", "generate", "histogram_quantile", "le_label"]
+__all__ = [
+    "Generated",
+    "SeriesModel",
+    "default_t_end",
+    "generate",
+    "histogram_quantile",
+    "le_label",
+    "round_sample",
+]
 
 Array = NDArray[np.float64]
 
@@ -184,7 +192,13 @@ def le_label(bound: float) -> str:
     return f"{bound:g}"
 
 
-def _round(x: float) -> float:
+def round_sample(x: float) -> float:
+    """A sample value as the history stores it (6 significant digits).
+
+    The live exporter continues counters from exactly these stored values: starting from the
+    unrounded sums instead could put a live value a few counts below the last stored one, which
+    Prometheus reads as a counter reset (and ``rate()`` as a burst).
+    """
     return float(f"{x:.6g}")
 
 
@@ -195,7 +209,7 @@ def _metric_samples(model: SeriesModel, spec: MetricSpec) -> Iterator[Sample]:
     if spec.type == "gauge":
         for ts, v, k in zip(t, rate, keep, strict=True):
             if k:
-                yield Sample(spec.metric, spec.labels, _round(float(v)), float(ts))
+                yield Sample(spec.metric, spec.labels, round_sample(float(v)), float(ts))
         return
     # Counters accumulate only while the series exists (a new model_version starts at zero).
     increments = np.where(keep, rate * model.step, 0.0)
@@ -203,7 +217,7 @@ def _metric_samples(model: SeriesModel, spec: MetricSpec) -> Iterator[Sample]:
         total = np.cumsum(increments)
         for ts, v, k in zip(t, total, keep, strict=True):
             if k:
-                yield Sample(spec.metric, spec.labels, _round(float(v)), float(ts))
+                yield Sample(spec.metric, spec.labels, round_sample(float(v)), float(ts))
         return
     assert spec.histogram is not None
     median, sigma = model.shape(spec, t)
@@ -215,11 +229,11 @@ def _metric_samples(model: SeriesModel, spec: MetricSpec) -> Iterator[Sample]:
         labels = {**spec.labels, "le": bound}
         for ts, v, k in zip(t, cum, keep, strict=True):
             if k:
-                yield Sample(f"{spec.metric}_bucket", labels, _round(float(v)), float(ts))
+                yield Sample(f"{spec.metric}_bucket", labels, round_sample(float(v)), float(ts))
     for suffix, values in (("_count", np.cumsum(increments)), ("_sum", np.cumsum(increments * mean))):
         for ts, v, k in zip(t, values, keep, strict=True):
             if k:
-                yield Sample(f"{spec.metric}{suffix}", spec.labels, _round(float(v)), float(ts))
+                yield Sample(f"{spec.metric}{suffix}", spec.labels, round_sample(float(v)), float(ts))
 
 
 def _draw(dist: Distribution, rows: int, rng: np.random.Generator) -> pa.Array:
