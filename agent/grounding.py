@@ -2,10 +2,12 @@
 
 A sentence is kept only if it cites at least one evidence id that exists, and every number in it
 appears in the evidence it cites. "Appears" allows what a careful writer does with numbers:
-rounding to the precision written, percentages of fractions (``30 %`` for ``0.30``), and the
-change between two values of one evidence record (``−6 pts`` from 0.80 and 0.74, ``×3`` from 0.3
-and 0.9, ``−30 %`` from 0.08 and 0.056). Clock times (``02:10``) must match a time in the cited
-evidence. Identifiers with digits (``p99``, ``v7``, ``gpu-0``, ``5m``) are not numbers.
+rounding to the precision written (no more: ``98765`` does not match 98,000), percentages of
+fractions (``30 %`` for ``0.30``), and the change between two values of one evidence record
+(``−6 pts`` from 0.80 and 0.74, ``×3`` from 0.3 and 0.9, ``−30 %`` from 0.08 and 0.056). Raw
+points (a sparkline) and a tool's guard limits do not count: they would ground almost any
+number. Clock times (``02:10``) must match a time in the cited evidence. Identifiers with
+digits (``p99``, ``v7``, ``gpu-0``, ``5m``) are not numbers.
 
 :func:`ground` returns the kept sentences and the dropped ones with the reason, so a report can
 show what was removed.
@@ -50,17 +52,40 @@ def _walk(value: Any, out: list[float], depth: int = 0) -> None:
     elif isinstance(value, str):
         out.extend(n for n, _ in sentence_numbers(value))
     elif isinstance(value, dict):
-        for item in value.values():
-            _walk(item, out, depth + 1)
+        for key, item in value.items():
+            if key not in _NOT_OBSERVED:
+                _walk(item, out, depth + 1)
     elif isinstance(value, list | tuple):
+        if _is_raw_series(value):
+            return  # a sentence quotes statistics of a series, not one of its thousands of points
         for item in value:
             _walk(item, out, depth + 1)
+
+
+_RAW_SERIES_MIN = 20
+# Keys of a tool's own configuration (its guard limits), not of what it observed.
+_NOT_OBSERVED = frozenset({"guards"})
+
+
+def _is_raw_series(value: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether ``value`` is a run of raw points (numbers or ``[time, value]`` pairs), e.g. a sparkline.
+
+    Letting every point count would ground almost any invented number: a range query's points
+    cover a whole range of values.
+    """
+    if len(value) < _RAW_SERIES_MIN:
+        return False
+    return all(
+        isinstance(item, int | float)
+        or (isinstance(item, list | tuple) and all(isinstance(x, int | float) for x in item))
+        for item in value
+    )
 
 
 def _headline(ev: dict[str, Any]) -> list[float]:
     """Scalar numbers of the evidence's summary, top-level data and first-level records."""
     nums: list[float] = [n for n, _ in sentence_numbers(str(ev.get("summary", "")))]
-    data = ev.get("data", {})
+    data = {k: v for k, v in ev.get("data", {}).items() if k not in _NOT_OBSERVED}
     records: list[dict[str, Any]] = [data] + [v for v in data.values() if isinstance(v, dict)]
     records += [r for v in data.values() if isinstance(v, list) for r in v[:5] if isinstance(r, dict)]
     for rec in records:
@@ -133,7 +158,7 @@ def sentence_numbers(text: str) -> list[tuple[float, str]]:
 def _matches(number: float, written: str, pool: Iterable[float]) -> bool:
     digits = written.rstrip("% ").lstrip("−-+")
     decimals = len(digits.split(".")[1]) if "." in digits else 0
-    tolerance = max(0.5 * 10 ** -decimals, abs(number) * 0.01)
+    tolerance = 0.5 * 10 ** -decimals  # what rounding to the written precision allows
     percent = written.endswith("%")
     for value in pool:
         if abs(abs(value) - abs(number)) <= tolerance:

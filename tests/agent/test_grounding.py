@@ -52,3 +52,30 @@ def test_identifiers_with_digits_are_not_numbers() -> None:
     text = "p99 of ranker-v7 on gpu-0 over [5m] rose 3.5 % (ev-abc123def456)"
     found = [w for _, w in sentence_numbers(text)]
     assert found == ["3.5 %"]
+
+
+def test_raw_points_and_guard_limits_do_not_ground_a_number() -> None:
+    """A sparkline spans many values and guard limits are configuration: neither is a citable figure."""
+    ev = Evidence.make(
+        "promql_range", {"query": "business_ctr"}, EvidenceStatus.OK, "ctr fell from 0.08 to 0.056",
+        data={
+            "series": [
+                {"min": 0.056, "max": 0.08, "sparkline": [[1e9 + i, 0.05 + i / 1000] for i in range(60)]}
+            ],
+            "guards": {"max_points": 11000, "max_series": 500},
+        },
+    ).model_dump(mode="json")
+    evidence = {ev["id"]: ev}
+    kept, dropped = ground(
+        [
+            Sentence(text="CTR fell from 0.08 to 0.056.", evidence_ids=[ev["id"]]),
+            Sentence(text="CTR touched 0.091 at one point.", evidence_ids=[ev["id"]]),  # a sparkline value
+            Sentence(text="It lost 11000 clicks.", evidence_ids=[ev["id"]]),  # a guard limit
+        ],
+        evidence,
+    )
+    assert [s.text for s in kept] == ["CTR fell from 0.08 to 0.056."]
+    assert [d.reason for d in dropped] == [
+        "numbers not found in the cited evidence: 0.091",
+        "numbers not found in the cited evidence: 11000",
+    ]

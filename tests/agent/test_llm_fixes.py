@@ -77,8 +77,9 @@ class _Model:
             return Reply(chat_completion("DONE"))
         cause = re.search(r"^verdict: .*\[(ev-[0-9a-f]+)", request["messages"][1]["content"], re.M)
         assert cause, request["messages"][1]["content"]
-        # Cited, uncited, unknown id (the invented-number case is the test above: the real evidence
-        # of a range query holds thousands of numbers, so a made-up one is not reliably absent).
+        # Cited, uncited, unknown id (the invented-number case is the test above: changes between
+        # any two headline numbers of real range evidence cover many values, e.g. 17 % as a relative
+        # change, so a made-up number is not reliably absent).
         fixes = [dict(f, action=f["action"].replace(" passes 0.41", "")) for f in _fixes(cause.group(1))[:3]]
         return Reply(chat_completion(json.dumps({
             "sentences": [{"text": "The click_duration drift started the chain.",
