@@ -22,3 +22,11 @@ def test_backfilled_history_is_queryable(prom_history: PromHistory) -> None:
         params={"query": 'model_drift_score{feature="click_duration"}', "time": before},
     )
     assert float(r.json()["data"]["result"][0]["value"][1]) < 0.2
+
+
+def test_free_port_never_hands_out_the_same_port_twice() -> None:
+    """Servers started side by side must not be given one port (the second would fail to bind)."""
+    from augur.evals.servers import free_port
+
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
