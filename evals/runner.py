@@ -81,9 +81,11 @@ async def run_case(
     from augur.agent.catalog import load_catalog
     from augur.agent.investigation import investigate
 
-    # The history ends a second ago, as a live Prometheus's data does when an alert is investigated:
-    # a history ending a minute before the investigation would make every rate() dip at its end.
-    end = t_end if t_end is not None else float(int(time.time()) - 1)
+    # The history ends at the last UTC midnight, and the investigation runs "at" that moment
+    # (``now=end``): two runs of a scenario see byte-identical data at the same time of day (its
+    # daily seasonality included) and query the same windows, so their reports are identical.
+    # Nothing here scrapes live, so a history in the past is served as it is.
+    end = t_end if t_end is not None else float(int(time.time()) // 86400 * 86400)
     gen = await asyncio.to_thread(generate, scenario, workdir / "data", t_end=end, seed=seed)
     log_db = workdir / "logs.db"
     await asyncio.to_thread(_ingest_logs, gen.logs, log_db)
@@ -99,7 +101,7 @@ async def run_case(
         registry = registry_factory(prom.url, log_db)
         started = time.perf_counter()
         report = await investigate(body, registry=registry, catalog=load_catalog(gen.catalog),
-                                   planner=planner, writer=writer)
+                                   planner=planner, writer=writer, now=end)
         seconds = time.perf_counter() - started
         ranked_by: dict[str, list[str]] = {}
         if baselines:
