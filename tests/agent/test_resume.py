@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -81,20 +80,9 @@ class StallingProxy:
         self.server.shutdown()
 
 
-@pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Worker processes a test starts; each is stopped by its PID afterwards."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-
-
 def test_killed_worker_resumes_from_checkpoint_on_another_worker(
     prom_history: PromHistory, store: Store, store_url: str, tmp_path: Path,
-    workers: list[subprocess.Popen[bytes]],
+    processes: list[subprocess.Popen[bytes]],
 ) -> None:
     write_platform_logs(tmp_path, prom_history.t_end, prom_history.onsets)
     # Round 1 sends 4 Prometheus queries (the alert's and ranker-serving's range + onset); the
@@ -115,7 +103,7 @@ def test_killed_worker_resumes_from_checkpoint_on_another_worker(
                    AUGUR_WORKER_LEASE_SECONDS="2", AUGUR_WORKER_POLL_SECONDS="0.2")
         logs = [open(tmp_path / f"worker-{n}.log", "wb") for n in (1, 2)]  # noqa: SIM115
         first = subprocess.Popen([AUGUR, "worker"], env=env, stderr=logs[0])
-        workers.append(first)
+        processes.append(first)
         assert proxy.holding.wait(60), "the first worker never reached the second round"
         time.sleep(0.5)  # let the stalled round's other calls arrive too
         os.kill(first.pid, signal.SIGKILL)
@@ -124,7 +112,7 @@ def test_killed_worker_resumes_from_checkpoint_on_another_worker(
         proxy.release.set()
 
         second = subprocess.Popen([AUGUR, "worker"], env=env, stderr=logs[1])
-        workers.append(second)
+        processes.append(second)
         deadline = time.monotonic() + 90
         answer = client.get(f"/v1/incidents/{incident_id}/report")
         while answer.status_code == 404 and time.monotonic() < deadline:
