@@ -9,33 +9,17 @@ paths against a scripted endpoint.
 from __future__ import annotations
 
 import asyncio
-import os
-
-import pytest
 
 from augur.agent.chat import IncidentBrief
 from augur.agent.chat_llm import ChatLLM
-from augur.agent.llm import LLMClient
+from tests.fixtures.live_llm import LIVE_LLM, live_client
 from tests.fixtures.llm_state import sample_registry, sample_report
 
-BASE_URL = os.environ.get("AUGUR_TEST_LLM_BASE_URL")
-MODEL = os.environ.get("AUGUR_TEST_LLM_MODEL", "")
-
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(
-        not BASE_URL,
-        reason="set AUGUR_TEST_LLM_BASE_URL (+ AUGUR_TEST_LLM_MODEL, AUGUR_TEST_LLM_API_KEY) to run "
-        "against a real OpenAI-compatible endpoint",
-    ),
-]
+pytestmark = LIVE_LLM
 
 
 def test_real_model_answers_a_question_with_grounded_citations() -> None:
-    if not MODEL:
-        pytest.fail("AUGUR_TEST_LLM_MODEL is not set: name the model the endpoint serves")
-    llm = LLMClient(base_url=str(BASE_URL), model=MODEL, api_key=os.environ.get("AUGUR_TEST_LLM_API_KEY"),
-                    timeout_s=60.0)
+    llm = live_client()
     report = sample_report()
     brief = IncidentBrief(id=1, title="RankerLatencyHigh on ranker-serving", status="open",
                           opened_at=report.alert.starts_at, component="ranker-serving", report=report)

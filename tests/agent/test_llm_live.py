@@ -9,40 +9,20 @@ the machines that run ``make test``, and the scripted-endpoint tests cover the s
 from __future__ import annotations
 
 import asyncio
-import os
 
-import pytest
-
-from augur.agent.llm import LLMClient
 from augur.agent.llm_planner import LLMPlanner
 from augur.agent.narrate import LLMNarrator
 from augur.agent.state import Budget
+from tests.fixtures.live_llm import LIVE_LLM, live_client
 from tests.fixtures.llm_state import sample_registry, sample_report, sample_state
 
-BASE_URL = os.environ.get("AUGUR_TEST_LLM_BASE_URL")
-MODEL = os.environ.get("AUGUR_TEST_LLM_MODEL", "")
-
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(
-        not BASE_URL,
-        reason="set AUGUR_TEST_LLM_BASE_URL (+ AUGUR_TEST_LLM_MODEL, AUGUR_TEST_LLM_API_KEY) to run "
-        "against a real OpenAI-compatible endpoint",
-    ),
-]
-
-
-def _client() -> LLMClient:
-    if not MODEL:
-        pytest.fail("AUGUR_TEST_LLM_MODEL is not set: name the model the endpoint serves")
-    return LLMClient(base_url=str(BASE_URL), model=MODEL, api_key=os.environ.get("AUGUR_TEST_LLM_API_KEY"),
-                     timeout_s=60.0)
+pytestmark = LIVE_LLM
 
 
 def test_real_model_plans_only_valid_registry_calls() -> None:
     registry = sample_registry()
     budget = Budget()
-    planner = LLMPlanner(_client())
+    planner = LLMPlanner(live_client())
     calls = asyncio.run(planner.plan(sample_state(), registry, budget))
     for call in calls:
         assert call["tool"] in registry
@@ -55,7 +35,7 @@ def test_real_model_plans_only_valid_registry_calls() -> None:
 def test_real_model_narrates_with_citations() -> None:
     report = sample_report()
     budget = Budget()
-    sentences = asyncio.run(LLMNarrator(_client()).narrate(report, budget))
+    sentences = asyncio.run(LLMNarrator(live_client()).narrate(report, budget))
     assert sentences, "the model wrote no sentence"
     known = report.evidence_ids()
     assert any(set(s.evidence_ids) & known for s in sentences), "no sentence cites the report's evidence"
