@@ -3,9 +3,10 @@
 A YAML file lists components with their layer (resource, service, model, data, business),
 ``depends_on`` edges (a component depends on the things it consumes: ``ranker-serving`` depends
 on ``ranker-model`` which depends on ``feature-pipeline``; faults flow from a dependency to its
-dependents), owners and runbooks, the alert labels that map an alert to the component, and per
-signal a PromQL query, a log query, a drift source or (``kind: trace``) a Jaeger service. The
-business-to-technical map (CTR ← ranker accuracy ← feature freshness) is the ``business_map``.
+dependents; cycles are allowed, as real call graphs have them), owners and runbooks, the alert
+labels that map an alert to the component, and per signal a PromQL query, a log query, a drift
+source or (``kind: trace``) a Jaeger service. The business-to-technical map (CTR ← ranker
+accuracy ← feature freshness) is the ``business_map``.
 
 Example::
 
@@ -158,7 +159,10 @@ class Catalog(BaseModel):
         return self
 
     def graph_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
-        """Cross-reference problems as (path in the document, message): names, edges, cycles, refs."""
+        """Cross-reference problems as (path in the document, message): names, edges, refs.
+
+        Cycles in ``depends_on`` are not a problem (see :meth:`find_cycle`).
+        """
         problems: list[tuple[tuple[str | int, ...], str]] = []
         names = [c.name for c in self.components]
         for i, comp in enumerate(self.components):
@@ -182,20 +186,21 @@ class Catalog(BaseModel):
                     self.resolve(ref)
                 except ValueError as exc:
                     problems.append((path, str(exc)))
-        if not problems:
-            cycle = self._find_cycle()
-            if cycle:
-                msg = f"depends_on has a cycle: {' -> '.join(cycle)}"
-                problems.append((("components", names.index(cycle[0]), "depends_on"), msg))
         return problems
 
-    def _find_cycle(self) -> list[str] | None:
+    def find_cycle(self) -> list[str] | None:
+        """One ``depends_on`` cycle as ``[a, b, ..., a]``, or ``None`` when the graph is acyclic.
+
+        Cycles are allowed (real call graphs have them: a frontend calls checkout, which calls the
+        frontend's API back); every graph walk here terminates on them. ``catalog check`` reports one.
+        """
         state: dict[str, int] = {}
+        known = {c.name for c in self.components}
 
         def visit(name: str, path: list[str]) -> list[str] | None:
             if state.get(name) == 1:
                 return [*path[path.index(name):], name]
-            if state.get(name) == 2:
+            if state.get(name) == 2 or name not in known:
                 return None
             state[name] = 1
             for dep in self.component(name).depends_on:
@@ -258,7 +263,10 @@ class Catalog(BaseModel):
         return seen
 
     def upstream(self, name: str) -> set[str]:
-        """Every component ``name`` transitively depends on (its possible causes)."""
+        """Every component ``name`` transitively depends on (its possible causes), never itself.
+
+        On a cycle (``a -> b -> a``) each is upstream of the other, and neither of itself.
+        """
         out: set[str] = set()
         stack = list(self.component(name).depends_on)
         while stack:
@@ -266,6 +274,7 @@ class Catalog(BaseModel):
             if dep not in out:
                 out.add(dep)
                 stack.extend(self.component(dep).depends_on)
+        out.discard(name)
         return out
 
     def is_upstream(self, cause: str, effect: str) -> bool:

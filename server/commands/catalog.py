@@ -27,3 +27,7 @@ def check(file: Path = typer.Argument(..., help="Catalog YAML file.")) -> None:
     edges = sum(len(c.depends_on) for c in catalog.components)
     typer.echo(f"ok: {file}: {len(catalog.components)} components, {signals} signals, "
                f"{edges} depends_on edges, {len(catalog.business_map)} business links")
+    cycle = catalog.find_cycle()
+    if cycle:
+        typer.echo(f"note: depends_on has a cycle ({' -> '.join(cycle)}): allowed (call graphs have "
+                   "them); a fault on it is ordered by onset alone")
