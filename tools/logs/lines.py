@@ -1,175 +1,242 @@
-"""Reading log files into :class:`~augur.tools.logs.backend.LogRecord`: JSON lines or plain text.
+"""Reading log files into :class:`~augur.tools.logs.backend.LogRecord`: every line accounted for.
 
-JSON lines: the time is read from ``@timestamp``, ``timestamp``, ``time``, ``ts`` or ``asctime``
-(RFC 3339 text, or Unix seconds/milliseconds), the message from ``message``, ``msg``, ``log`` or
-``event``, the level from ``level``, ``severity``, ``levelname`` or ``log.level``, the service from
-``service``, ``service.name``, ``app`` or ``logger``, the host from ``host``, ``host.name`` or
-``hostname``; every other key is kept as a field (nested objects flattened with dots).
+Each line decides for itself what it is, in this order:
 
-Plain lines: a leading RFC 3339 / ``2026-11-24 02:10:03,123`` time, or the glog/vLLM style
-``INFO 11-24 02:10:03 [file.py:12] ...`` (its year is taken from ``year``), with an optional level
-word next to it. A line without a time (a traceback, a wrapped message) continues the line before.
+1. a JSON object (see :mod:`~augur.tools.logs.structured` for the keys read);
+2. a logfmt line (``time=... level=warn msg="..."``) with a time key;
+3. a plain line in one of the :data:`~augur.tools.logs.formats.FORMATS` layouts: the file's own
+   layout first (detected on its first lines, or given with ``--format``), then the others;
+   the header is split into time, level, host and fields, and the message is the rest;
+4. a line with no time continues the record before it (a stack trace, a wrapped message) and is
+   counted as *merged*; with no record before it, it is *refused* with the reason.
+
+A Kubernetes container-runtime (CRI) line's own text is read as JSON when it is; its partial
+lines (tag ``P``) are joined to the next. :class:`ReadStats` counts what was stored, merged and
+refused (and why), the layouts used and whether a year had to be guessed.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from augur.tools.logs.backend import LogRecord
-
-__all__ = ["LineError", "parse_lines", "parse_time_text"]
-
-_TIME_KEYS = ("@timestamp", "timestamp", "time", "ts", "asctime", "t")
-_MESSAGE_KEYS = ("message", "msg", "log", "event")
-_LEVEL_KEYS = ("level", "severity", "levelname", "log.level", "lvl")
-_SERVICE_KEYS = ("service", "service.name", "app", "logger", "logger_name")
-_HOST_KEYS = ("host", "host.name", "hostname")
-_LEVELS = {
-    "trace": "trace", "debug": "debug", "info": "info", "notice": "info", "warn": "warning",
-    "warning": "warning", "error": "error", "err": "error", "critical": "critical", "crit": "critical",
-    "fatal": "critical", "panic": "critical", "i": "info", "w": "warning", "e": "error", "f": "critical",
-}
-_ISO = re.compile(
-    r"^\[?(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?\s*"
+from augur.tools.logs.formats import FORMATS, LineFormat, detect_format
+from augur.tools.logs.structured import (
+    SYSLOG_SEVERITY,
+    TIME_KEYS,
+    normalise_level,
+    parse_logfmt,
+    parse_time_text,
+    record_from_json,
 )
-_GLOG = re.compile(r"^(?P<level>[A-Z]+)\s+(?P<md>\d{2}-\d{2})\s+(?P<hms>\d{2}:\d{2}:\d{2}(?:\.\d+)?)\s+")
-_LEVEL_WORD = re.compile(r"^\[?(?P<level>[A-Za-z]+)\]?:?\s+")
+from augur.tools.logs.timestamps import YearGuess, parse_timestamp
+
+__all__ = ["LineError", "ReadStats", "normalise_level", "parse_lines", "parse_time_text"]
+
+#: Lines looked at to detect a file's layout.
+SAMPLE_LINES = 200
+#: Reasons a line is refused.
+NO_RECORD_BEFORE = "no time, and no record before it to continue"
+JSON_WITHOUT_TIME = "JSON without a time field"
+BAD_TIME = "its time is not a valid date"
+_STARTS_HEADER = re.compile(r"[\[<{(\w-]")
 
 
 class LineError(ValueError):
     """A file could not be read as log lines; the message says which line and why."""
 
 
-def normalise_level(value: Any) -> str | None:
-    """``WARN`` -> ``warning``, ``E`` -> ``error``; an unknown level is kept lower-cased."""
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    return _LEVELS.get(text, text) or None
+@dataclass(slots=True)
+class ReadStats:
+    """What reading a file did with its lines."""
+
+    lines: int = 0  # non-blank lines read
+    stored: int = 0  # records produced
+    merged: int = 0  # lines appended to the record before (no time of their own)
+    blank: int = 0
+    refused: Counter[str] = field(default_factory=Counter)  # reason -> lines
+    first_refused: dict[str, tuple[int, str]] = field(default_factory=dict)  # reason -> (line no, text)
+    formats: Counter[str] = field(default_factory=Counter)  # layout name -> records
+    detected: str | None = None  # the file's layout (detected or given)
+    year: int | None = None  # the year given to year-less times, when one was needed
+    year_given: bool = False
+
+    def refuse(self, reason: str, number: int, line: str) -> None:
+        """Count a refused line, keeping the first example of each reason."""
+        self.refused[reason] += 1
+        self.first_refused.setdefault(reason, (number, line[:120]))
 
 
-def parse_time_text(value: Any) -> float | None:
-    """Unix seconds from RFC 3339 text or Unix seconds/milliseconds; None if it is not a time."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value) / 1000.0 if value > 1e11 else float(value)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace(",", ".")
-    try:
-        return parse_time_text(float(text))
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-
-
-def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def _pop_first(fields: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        if key in fields and fields[key] not in (None, ""):
-            return fields.pop(key)
+def _level(groups: dict[str, str | None]) -> str | None:
+    if groups.get("level"):
+        return normalise_level(groups["level"])
+    pri = groups.get("pri")
+    if pri and pri.isdigit():
+        return SYSLOG_SEVERITY[int(pri) % 8]
+    status = groups.get("status")
+    if status and status.isdigit():
+        return "error" if status >= "500" else "warning" if status >= "400" else "info"
     return None
 
 
-def record_from_json(obj: dict[str, Any], *, service: str | None = None) -> LogRecord | None:
-    """A record from one decoded JSON object; None when it carries no readable time."""
-    fields = _flatten(obj)
-    ts = parse_time_text(_pop_first(fields, _TIME_KEYS))
-    if ts is None:
-        return None
-    message = _pop_first(fields, _MESSAGE_KEYS)
-    level = normalise_level(_pop_first(fields, _LEVEL_KEYS))
-    svc = _pop_first(fields, _SERVICE_KEYS)
-    host = _pop_first(fields, _HOST_KEYS)
-    return LogRecord(
-        ts=ts, message="" if message is None else str(message), level=level,
-        service=str(svc) if svc is not None else service, host=None if host is None else str(host),
-        fields={k: v for k, v in fields.items() if isinstance(v, str | int | float | bool)},
-    )
+_NOT_FIELDS = {"level", "pri", "host", "content", "status"}
 
 
-def _plain(line: str, year: int) -> tuple[float, str | None, str] | None:
-    """(time, level, message) of a plain line that starts a record, or None for a continuation."""
-    glog = _GLOG.match(line)
-    if glog:
-        ts = parse_time_text(f"{year}-{glog['md']}T{glog['hms']}")
-        if ts is not None:
-            return ts, normalise_level(glog["level"]), line[glog.end():]
-    iso = _ISO.match(line)
-    if not iso:
-        return None
-    ts = parse_time_text(iso["ts"])
-    if ts is None:
-        return None
-    rest = line[iso.end():]
-    level = None
-    word = _LEVEL_WORD.match(rest)
-    if word and word["level"].lower() in _LEVELS and len(word["level"]) > 1:
-        level = normalise_level(word["level"])
-        rest = rest[word.end():]
-    return ts, level, rest
+class _Reader:
+    """The state of reading one file: its layout, the year guess, the record being built."""
 
+    def __init__(
+        self, fmt: LineFormat | None, guess: YearGuess, service: str | None, stats: ReadStats
+    ) -> None:
+        self.fmt = fmt
+        self.guess = guess
+        self.service = service
+        self.stats = stats
+        self.order = [fmt] if fmt is not None else []
 
-def parse_lines(
-    lines: Iterable[str], *, service: str | None = None, year: int | None = None, source: str = "<input>"
-) -> Iterator[LogRecord]:
-    """Records from JSON lines or plain lines (each line decides for itself).
-
-    Raises :class:`LineError` when the first non-empty line is neither JSON with a time nor a
-    plain line with a leading time: such a file is not a log this reader knows.
-    """
-    year = year or datetime.now(UTC).year
-    pending: LogRecord | None = None
-    seen_first = False
-    for number, raw in enumerate(lines, start=1):
-        line = raw.rstrip("\r\n")
-        if not line.strip():
-            continue
-        record: LogRecord | None = None
-        if line.lstrip().startswith("{"):
+    def structured(self, line: str, number: int) -> LogRecord | bool | None:
+        """A record from a JSON or logfmt line; False when the line is neither; None when refused."""
+        stripped = line.lstrip()
+        obj: Any = None
+        if stripped.startswith("{"):
             try:
-                obj = json.loads(line)
+                obj = json.loads(stripped)
             except json.JSONDecodeError:
                 obj = None
             if isinstance(obj, dict):
-                record = record_from_json(obj, service=service)
-        if record is None:
-            plain = _plain(line, year)
-            if plain is not None:
-                record = LogRecord(ts=plain[0], level=plain[1], message=plain[2], service=service)
-        if record is None:
-            if pending is None:
-                if not seen_first:
-                    raise LineError(
-                        f"{source}:{number}: not a log line augur can read (no leading time, not JSON "
-                        f"with a time field): {line[:120]!r}; use JSON lines with a `timestamp` "
-                        "field or lines starting with an RFC 3339 time"
-                    )
+                record = record_from_json(obj, service=self.service, guess=self.guess)
+                if record is None:
+                    self.stats.refuse(JSON_WITHOUT_TIME, number, line)
+                    return None
+                self.stats.formats["json"] += 1
+                return record
+        pairs = parse_logfmt(stripped) if stripped[:1].isalpha() else None
+        if pairs and any(k in pairs for k in TIME_KEYS):
+            record = record_from_json(dict(pairs), service=self.service, guess=self.guess)
+            if record is not None:
+                self.stats.formats["logfmt"] += 1
+                return record
+        return False
+
+    def plain(self, line: str) -> tuple[LogRecord, LineFormat] | str | None:
+        """A record and its layout; the refusal reason for a header with a bad time; None: no header."""
+        bad_time = False
+        for fmt in (*self.order, *FORMATS) if self.fmt is None or self.fmt.name != "user" else self.order:
+            m = fmt.pattern.match(line)
+            if m is None:
                 continue
-            pending.message += "\n" + line  # continuation: traceback, wrapped message
-            continue
-        seen_first = True
-        if pending is not None:
-            yield pending
-        pending = record
+            groups = m.groupdict()
+            text = " ".join(groups[g] or "" for g in fmt.time_groups).strip()
+            ts = parse_timestamp(text, self.guess)
+            if ts is None:
+                bad_time = True
+                continue
+            fields = {k: v for k, v in groups.items()
+                      if v not in (None, "", "-") and k not in _NOT_FIELDS and k not in fmt.time_groups}
+            content = groups.get("content") or ""
+            record = LogRecord(ts=ts, level=_level(groups), service=self.service, host=groups.get("host"),
+                               message=content if fmt.name == "cri" else content.strip(), fields=fields)
+            return record, fmt
+        return BAD_TIME if bad_time else None
+
+
+def _cri_json(record: LogRecord, service: str | None, guess: YearGuess) -> LogRecord:
+    """A CRI record whose own text is a JSON object, read as that object (outer time kept if none)."""
+    if not record.message.startswith("{"):
+        return record
+    try:
+        obj = json.loads(record.message)
+    except json.JSONDecodeError:
+        return record
+    if not isinstance(obj, dict):
+        return record
+    inner = record_from_json(obj, service=service, ts=record.ts, guess=guess)
+    if inner is None:
+        return record
+    inner.fields = {**record.fields, **inner.fields}
+    return inner
+
+
+def parse_lines(
+    lines: Iterable[str], *, service: str | None = None, year: int | None = None, source: str = "<input>",
+    fmt: LineFormat | None = None, stats: ReadStats | None = None, modified: float | None = None,
+) -> Iterator[LogRecord]:
+    """Records from the lines of one file, counting what happened to each line in ``stats``.
+
+    ``fmt`` is the user's layout (``--format``), tried alone; without it the layout is detected on
+    the first lines. Year-less times take ``year``, else the year of ``modified`` (the file's
+    modification time, which they are kept from passing), else this year.
+    """
+    stats = stats if stats is not None else ReadStats()
+    if year is not None:
+        guess = YearGuess(year, given=True)
+    elif modified is not None:
+        guess = YearGuess(datetime.fromtimestamp(modified, UTC).year, not_after=modified)
+    else:
+        guess = YearGuess(datetime.now(UTC).year)
+    it = iter(lines)
+    head: list[str] = []
+    for raw in it:
+        head.append(raw)
+        if len(head) >= SAMPLE_LINES:
+            break
+    if fmt is None:
+        sample = [ln.rstrip("\r\n") for ln in head if _STARTS_HEADER.match(ln)]
+        fmt, _ = detect_format(sample)
+    stats.detected = fmt.name if fmt is not None else None
+    reader = _Reader(fmt, guess, service, stats)
+    pending: LogRecord | None = None
+    partial = False  # the pending record is a CRI partial line: the next line's text joins it
+    number = 0
+    for chunk in (head, it):
+        for raw in chunk:
+            number += 1
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                stats.blank += 1
+                continue
+            stats.lines += 1
+            record = reader.structured(line, number)
+            if record is None:
+                continue
+            if record is False:
+                plain = reader.plain(line)
+                if isinstance(plain, str):
+                    stats.refuse(plain, number, line)
+                    continue
+                if plain is None:
+                    if pending is None:
+                        stats.refuse(NO_RECORD_BEFORE, number, line)
+                    else:
+                        pending.message += "\n" + line
+                        stats.merged += 1
+                    continue
+                record, used = plain
+                stats.formats[used.name] += 1
+                if used.name == "cri":
+                    joins = partial and pending is not None
+                    partial = record.fields.get("tag") == "P"
+                    if joins and pending is not None:  # the rest of a partial line
+                        pending.message += record.message
+                        stats.merged += 1
+                        if not partial:
+                            pending = _cri_json(pending, service, guess)
+                        continue
+                    if not partial:
+                        record = _cri_json(record, service, guess)
+            assert isinstance(record, LogRecord)
+            if pending is not None:
+                stats.stored += 1
+                yield pending
+            pending = record
     if pending is not None:
+        stats.stored += 1
         yield pending
+    if guess.used:
+        stats.year, stats.year_given = guess.year, guess.given

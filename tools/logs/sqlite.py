@@ -23,7 +23,8 @@ from typing import Any
 
 from augur.tools.base import ToolError, Unavailable
 from augur.tools.logs.backend import LOGICAL_FIELDS, LogPage, LogQuery, LogRecord
-from augur.tools.logs.lines import parse_lines
+from augur.tools.logs.formats import LineFormat
+from augur.tools.logs.lines import NO_RECORD_BEFORE, LineError, ReadStats, parse_lines
 
 __all__ = ["IngestResult", "SqliteLogStore", "fts_query"]
 
@@ -76,11 +77,12 @@ def fts_query(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """What one ingest did."""
+    """What one ingest did; ``stats`` says what happened to each line of a file."""
 
     source: str
     lines: int  # records stored (0 when skipped)
     skipped: bool = False  # the same content was ingested before
+    stats: ReadStats | None = None
 
 
 def _column(name: str) -> str:
@@ -93,6 +95,19 @@ def _column(name: str) -> str:
             f"(e.g. level, service, host, model_version)"
         )
     return f"CAST(json_extract(l.fields, '$.\"{name}\"') AS TEXT)"
+
+
+def _nothing_read(source: str, stats: ReadStats, fmt: LineFormat | None) -> str:
+    """Why no line of a file became a record, with the first refused line and what to do."""
+    if not stats.lines:
+        return f"{source}: no log lines (the file is empty or blank)"
+    reason, (number, text) = min(stats.first_refused.items(), key=lambda kv: kv[1][0])
+    if reason == NO_RECORD_BEFORE:
+        reason = "not a log line augur can read (no time it knows, not JSON with a time field)"
+    hint = ("check that --format matches the lines" if fmt is not None else
+            "give the layout with --format, e.g. '<Date> <Time> <Level> <Component>: <Content>' or a "
+            "regex with (?P<time>...) and (?P<content>...)")
+    return f"{source}:{number}: {reason}: {text!r}; {hint}"
 
 
 class SqliteLogStore:
@@ -122,12 +137,15 @@ class SqliteLogStore:
         return IngestResult(source, count)
 
     def ingest_file(
-        self, path: str | Path, *, service: str | None = None, year: int | None = None
+        self, path: str | Path, *, service: str | None = None, year: int | None = None,
+        fmt: LineFormat | None = None,
     ) -> IngestResult:
-        """Index a JSON-lines or plain log file; ``service`` defaults to the file's stem.
+        """Index a log file (JSON lines, logfmt or plain lines); ``service`` defaults to the file's stem.
 
-        Raises :class:`~augur.tools.logs.lines.LineError` (nothing stored) when the file is not a
-        log this reader knows, and ``OSError`` when it cannot be read.
+        ``fmt`` is the user's layout (``--format``); without it the layout is detected. Year-less
+        times take ``year``, else the file's modification year. Raises
+        :class:`~augur.tools.logs.lines.LineError` (nothing stored) when no line could be read,
+        and ``OSError`` when the file cannot be read.
         """
         file = Path(path)
         digest = hashlib.sha256()
@@ -135,6 +153,7 @@ class SqliteLogStore:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
         sha = digest.hexdigest()
+        stats = ReadStats()
         conn = self._connect_rw()
         try:
             if conn.execute("SELECT 1 FROM sources WHERE sha256 = ?", (sha,)).fetchone():
@@ -145,12 +164,15 @@ class SqliteLogStore:
                     (str(file), sha, time.time()),
                 )
                 source_id = cur.lastrowid
-                records = parse_lines(fh, service=service or file.stem, year=year, source=str(file))
+                records = parse_lines(fh, service=service or file.stem, year=year, source=str(file), fmt=fmt,
+                                      stats=stats, modified=file.stat().st_mtime)
                 count = self._insert(conn, records, source_id)
+                if count == 0:
+                    raise LineError(_nothing_read(str(file), stats, fmt))
                 conn.execute("UPDATE sources SET lines = ? WHERE id = ?", (count, source_id))
         finally:
             conn.close()
-        return IngestResult(str(file), count)
+        return IngestResult(str(file), count, stats=stats)
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, records: Iterable[LogRecord], source_id: int | None) -> int:
