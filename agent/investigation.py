@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -31,8 +30,10 @@ __all__ = ["TriageError", "investigate", "investigation_id_for"]
 
 
 def investigation_id_for(alert: AlertInfo) -> str:
-    """A stable id for an alert episode (fingerprint or labels, and start time)."""
+    """A stable id for an alert episode (fingerprint or labels, and start time) or a question."""
     basis = alert.get("fingerprint") or repr(sorted(alert.get("labels", {}).items()))
+    if alert.get("name") == "question" and not alert.get("fingerprint"):
+        basis += "|" + alert.get("annotations", {}).get("question", "")
     digest = hashlib.sha256(f"{basis}|{alert.get('starts_at')}".encode()).hexdigest()[:16]
     return f"inv-{digest}"
 
@@ -53,6 +54,7 @@ async def investigate(
     lookback_s: float = 4 * 3600,
     after_s: float = 15 * 60,
     step_s: float | None = None,
+    data_end: float | None = None,
     now: float | None = None,
     on_event: Event | None = None,
     after_node: Callable[[str], Awaitable[None] | None] | None = None,
@@ -63,7 +65,8 @@ async def investigate(
         alert: an Alertmanager v4 webhook body, or one alert object from it. Omit for a question.
         registry: the tools the investigation may call (``build_registry(settings)``).
         catalog: the platform catalog; without one the agent works from the alert's expression.
-        question: a free-text question (with ``at``, the time it is about; default now).
+        question: a free-text question; ``at`` (Unix seconds) is the time it is about and is
+            required: the window is anchored there, never at the wall clock.
         labels: with a question, labels that name what it is about (``{"service": "x"}``).
         investigation_id: the checkpoint thread id (use the incident or job id); default derived
             from the alert's fingerprint and start.
@@ -72,6 +75,9 @@ async def investigate(
         checkpointer: a LangGraph checkpointer; ``None`` runs without checkpoints.
         budget: tool-call, wall-time and token limits (defaults: :class:`Budget`).
         lookback_s / after_s / step_s: the window around the alert, and its resolution.
+        data_end: where the caller knows the data stops (a replayed history's end); the window
+            does not go past it. ``now`` is an older name for it. Neither is ever the wall clock
+            by default: the same alert gives the same window whenever it is investigated.
         on_event: progress callback ``(kind, details)``.
         after_node: called after each node (tests use it to kill a worker mid-way).
 
@@ -82,9 +88,12 @@ async def investigate(
         raise TriageError("give an alert (Alertmanager payload) or a question")
     if alert is not None:
         info = normalise_alert(alert)
+    elif at is None:
+        raise TriageError("a question needs the time it is about (`at`, Unix seconds): the window is "
+                          "anchored there, never at the wall clock (the CLI's --at, the API's `end`)")
     else:
-        info = question_alert(question or "", at if at is not None else (now or time.time()), labels)
-    default_id = investigation_id_for(info) if alert is not None else f"inv-{uuid.uuid4().hex[:16]}"
+        info = question_alert(question or "", float(at), labels)
+    default_id = investigation_id_for(info)
     inv_id = investigation_id or default_id
     ctx = GraphContext(registry=registry, catalog=catalog, planner=planner, writer=writer, on_event=on_event,
                        after_node=after_node)
@@ -107,7 +116,8 @@ async def investigate(
     start_budget.started_at = time.time()
     initial = InvestigationState(
         investigation_id=inv_id, alert=info, question=question,
-        window=window_for(info["starts_at"], lookback_s=lookback_s, after_s=after_s, now=now, step_s=step_s),
+        window=window_for(info["starts_at"], lookback_s=lookback_s, after_s=after_s,
+                          data_end=data_end if data_end is not None else now, step_s=step_s),
         budget=start_budget.to_dict(), notes=[], calls=[], evidence={}, pending=[], refused=[],
     )
     final = await graph.ainvoke(initial, config, context=ctx)

@@ -168,11 +168,15 @@ def focus_component(
 
 
 def window_for(alert_at: float, *, lookback_s: float = 4 * 3600, after_s: float = 15 * 60,
-               now: float | None = None, step_s: float | None = None) -> Window:
-    """The range to look at: ``lookback_s`` before the alert to ``after_s`` after it (not past now)."""
-    import time
+               data_end: float | None = None, step_s: float | None = None) -> Window:
+    """The range to look at: ``lookback_s`` before the alert to ``after_s`` after it.
 
-    end = min(alert_at + after_s, time.time() if now is None else now)
+    Anchored at the alert alone, never at the wall clock: the same alert investigated now or a
+    minute later queries the same range at the same step, so it gets the same answer. Data that
+    does not exist yet is simply absent from the range. ``data_end`` is where the caller knows
+    the data stops (a replayed history's last sample); the range does not go past it.
+    """
+    end = alert_at + after_s if data_end is None else min(alert_at + after_s, data_end)
     start = alert_at - lookback_s
     # From the lookback alone, so the same alert gets the same step whenever it is investigated.
     step = step_s or max(15.0, float(round(lookback_s / 960)))

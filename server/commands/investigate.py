@@ -3,7 +3,9 @@
 Progress (each planned round, tool call and verdict) goes to stderr through rich; the report goes
 to stdout as Markdown (rendered when stdout is a terminal) or, with ``--json``, as the JSON report
 (see ``agent/report.schema.json``). ``ALERT.json`` is an Alertmanager webhook body or one alert;
-``-`` reads standard input. ``--question`` investigates a free-text question instead.
+``-`` reads standard input. ``--question`` investigates a free-text question instead, anchored at
+``--at``, a time written in the question, or the alert time of the stored incident it matches
+(see :mod:`augur.server.question_time`), never at the wall clock.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ def investigate(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of Markdown."),
     question: str | None = typer.Option(
         None, "--question", help="Investigate a question instead of an alert."),
+    at: str | None = typer.Option(
+        None, "--at", help="With --question: the time it is about (RFC 3339 or Unix seconds); default "
+        "a time in the question, else the alert time of the stored incident it matches."),
     lookback: str = typer.Option("4h", help="How far before the alert to look, e.g. 90m, 6h."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
 ) -> None:
@@ -103,9 +108,10 @@ def investigate(
     except Exception:
         err.print(f"error: --lookback {lookback!r} is not a duration such as 90m or 6h")
         raise typer.Exit(code=2) from None
+    anchor = _question_anchor(settings, question, at, err, quiet) if alert is None and question else None
     try:
         report = asyncio.run(run_investigation(
-            alert, registry=build_registry(settings), catalog=cat, question=question,
+            alert, registry=build_registry(settings), catalog=cat, question=question, at=anchor,
             lookback_s=lookback_s, on_event=progress,
         ))
     except TriageError as exc:
@@ -121,6 +127,49 @@ def investigate(
         Console().print(Markdown(markdown))
     else:
         sys.stdout.write(markdown)
+
+
+def _question_anchor(settings: Any, question: str, at: str | None, err: Any, quiet: bool) -> float:
+    """The time the question is about (module docstring); exit 2 with a hint when there is none."""
+    from augur.server.question_time import QuestionTimeError, parse_at, time_in_text
+
+    if at is not None:
+        try:
+            return parse_at(at)
+        except QuestionTimeError as exc:
+            err.print(f"error: {exc}")
+            raise typer.Exit(code=2) from None
+    written = time_in_text(question)
+    if written is not None:
+        return written
+    matched = _stored_incident_time(settings, question)
+    if matched is not None:
+        incident_id, starts_at = matched
+        if not quiet:
+            err.print(f"anchored at incident #{incident_id}'s alert time (give --at to choose another)")
+        return starts_at
+    err.print("error: --question needs the time it is about: give --at 2026-11-24T02:40:00Z (the question "
+              "names no time and no stored incident matches it); augur never anchors at the wall clock")
+    raise typer.Exit(code=2)
+
+
+def _stored_incident_time(settings: Any, question: str) -> tuple[int, float] | None:
+    """The matched incident's alert time, when a store exists (an absent SQLite file is not created)."""
+    from augur.server.app import open_store
+    from augur.server.question_time import incident_time
+    from augur.server.store import StoreUnavailable
+
+    url = str(settings.effective_database_url)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    try:
+        store = open_store(settings)
+    except StoreUnavailable:
+        return None
+    try:
+        return incident_time(store, question)
+    finally:
+        store.dispose()
 
 
 def register(app: typer.Typer) -> None:
