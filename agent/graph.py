@@ -37,6 +37,7 @@ from augur.agent.planner import NarrativeWriter, Planner
 from augur.agent.sop import SopPlanner
 from augur.agent.state import Budget, CallRecord, InvestigationState, ToolCall, call_key
 from augur.agent.triage import focus_component
+from augur.agent.verdict import apply_verdict_rules
 from augur.tools.base import ToolRegistry
 from augur.tools.evidence import Evidence, EvidenceStatus
 
@@ -253,7 +254,7 @@ async def _correlate(state: InvestigationState, runtime: Runtime[GraphContext]) 
 
 async def _diagnose(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     ctx = runtime.context
-    result = diagnose(Chain.from_dict(state["chain"]), ctx.catalog)
+    result = apply_verdict_rules(diagnose(Chain.from_dict(state["chain"]), ctx.catalog), state, ctx.catalog)
     ctx.emit("diagnose", verdict=result.verdict, top=result.top.component if result.top else None)
     await _checkpoint(ctx, "diagnose")
     return {"candidates": [c.to_dict() for c in result.candidates],

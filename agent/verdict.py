@@ -1,0 +1,98 @@
+"""Verdict rules: when the evidence cannot carry a named cause, the answer is ``inconclusive``.
+
+:func:`augur.agent.diagnose.diagnose` ranks what changed; these rules look at what the ranking
+cannot see — what was *not* learned — and lower the confidence to ``inconclusive`` when:
+
+- **the evidence failed**: the onset (or drift) evidence of most examined signals is an error
+  (typically a look-back that reaches before the data starts: no baseline to compare with), or
+  the best candidate rests on log lines alone while metric evidence failed. A first ERROR line in
+  a window whose metrics could not be read is not a root cause;
+- **nothing ties the changes to the alert**: with a catalog, the alert matches no component (by
+  labels, metrics or the question's words) and its own signal did not change, so whatever else is
+  changing in the window is unrelated as far as the evidence shows. Naming it confidently (and
+  proposing rules from it) would be a confident wrong answer.
+
+An inconclusive report still lists the ranked candidates and says why it stopped short.
+"""
+
+from __future__ import annotations
+
+from augur.agent.catalog import Catalog
+from augur.agent.diagnose import INCONCLUSIVE_BELOW, Diagnosis
+from augur.agent.state import InvestigationState
+from augur.agent.triage import alert_metrics
+
+__all__ = ["MIN_COVERAGE", "apply_verdict_rules", "evidence_coverage"]
+
+#: Below this share of examined signals with usable onset evidence the verdict is inconclusive.
+MIN_COVERAGE = 0.5
+_JUDGING_TOOLS = ("onset", "drift")
+_USABLE = ("ok", "empty")
+
+
+def evidence_coverage(state: InvestigationState) -> tuple[int, list[str], str | None]:
+    """(signals judged, signals whose every onset/drift call failed, the first failure's reason)."""
+    status: dict[str, list[str]] = {}
+    reasons: dict[str, str] = {}
+    evidence = state.get("evidence", {})
+    for call in state.get("calls", []):
+        if call["tool"] not in _JUDGING_TOOLS or not call.get("signal"):
+            continue
+        ev = evidence.get(call["evidence_id"], {})
+        state_of = str(ev.get("status", call.get("status", "error")))
+        status.setdefault(str(call["signal"]), []).append(state_of)
+        if state_of not in _USABLE:
+            reasons.setdefault(str(call["signal"]), str(ev.get("reason") or ev.get("summary") or state_of))
+    failed = [s for s, states in status.items() if not any(x in _USABLE for x in states)]
+    return len(status), failed, reasons.get(failed[0]) if failed else None
+
+
+def _lower(diagnosis: Diagnosis, why: str) -> Diagnosis:
+    """The same ranking, inconclusive: confidences scaled so the best one is below the threshold."""
+    top = diagnosis.top
+    if top is not None and top.confidence >= INCONCLUSIVE_BELOW:
+        factor = (INCONCLUSIVE_BELOW - 0.01) / top.confidence
+        for cand in diagnosis.candidates:
+            cand.confidence = round(cand.confidence * factor, 3)
+    return Diagnosis(diagnosis.candidates, "inconclusive", why)
+
+
+def _tied_to_alert(state: InvestigationState) -> bool:
+    """Whether a changed finding is the alert's own signal or reads one of its metrics."""
+    expr = state.get("alert", {}).get("expr")
+    wanted = alert_metrics(expr) if expr else set()
+    for f in state.get("findings", []):
+        if not f.get("anomalous"):
+            continue
+        if str(f["signal"]).startswith("alert:"):
+            return True
+        if wanted and wanted & alert_metrics(str(f.get("query") or "")):
+            return True
+    return False
+
+
+def apply_verdict_rules(
+    diagnosis: Diagnosis, state: InvestigationState, catalog: Catalog | None
+) -> Diagnosis:
+    """``diagnosis``, or the same ranking made inconclusive by the rules in the module docstring."""
+    if diagnosis.verdict != "identified" or diagnosis.top is None:
+        return diagnosis
+    top = diagnosis.top
+    judged, failed, reason = evidence_coverage(state)
+    if judged and (judged - len(failed)) / judged < MIN_COVERAGE:
+        return _lower(diagnosis, f"the onset evidence of {len(failed)} of {judged} examined signals failed "
+                                 f"({reason}): too little was read to name a cause; widen the data or "
+                                 "shorten the look-back")
+    own = [f for f in state.get("findings", []) if f.get("anomalous")
+           and str(f.get("component") or f["signal"]) == top.component]
+    if failed and own and all(f.get("kind") == "log" for f in own):
+        return _lower(diagnosis, f"{top.component} is named by its logs alone while the onset evidence of "
+                                 f"{len(failed)} signals failed ({reason})")
+    if catalog is not None and state.get("focus") is None and not _tied_to_alert(state):
+        if state.get("question"):
+            return _lower(diagnosis, "the question names no catalog component: what changed "
+                                     f"({top.component}) is not tied to it; name what it is about")
+        name = state.get("alert", {}).get("name", "the alert")
+        return _lower(diagnosis, f"{name} matches no catalog component and its own signal did not change: "
+                                 f"what changed ({top.component}) is not tied to it by any evidence")
+    return diagnosis

@@ -1,0 +1,85 @@
+"""Acceptance: missing evidence and unrelated alerts give ``inconclusive``, not a confident cause.
+
+Against the real Prometheus history fixture (6 h of data) and the embedded log store:
+
+- a look-back that reaches before the data starts leaves every metric without a baseline, so
+  every onset fails; an ERROR line in the window must not become the "identified" root cause;
+- an alert that matches no catalog component and whose own signal does not change must not be
+  answered with whatever else is changing (the fixture's drift chain), and must leave no rule
+  proposals behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from augur.agent.investigation import investigate
+from augur.agent.report import Report
+from augur.server.proposer import SKIPPED, propose_for_report
+from augur.server.settings import Settings
+from augur.server.store import Store
+from augur.tools.logs import LogRecord, SqliteLogStore
+from tests.agent.investigation_support import latency_alert, platform_catalog, registry_for
+from tests.fixtures.incidents import seed_incident
+from tests.fixtures.prometheus import PromHistory
+
+
+def test_a_lookback_before_the_data_starts_is_inconclusive_not_the_first_error_line(
+    prom_history: PromHistory, tmp_path: Path,
+) -> None:
+    alert_at = prom_history.t_start + 2 * 3600
+    records = [LogRecord(ts=t, level="info", service="ranker-serving", host="rs-1",
+                         message=f"served request for model ranker in {20 + i % 30} ms")
+               for i, t in enumerate(range(int(prom_history.t_start), int(alert_at), 60))]
+    records.append(LogRecord(ts=alert_at - 20 * 60, level="error", service="ranker-serving", host="rs-1",
+                             message="upstream connection reset by peer"))
+    SqliteLogStore(tmp_path / "logs.db").ingest(records)
+    report = asyncio.run(investigate(
+        latency_alert(alert_at, prom_history.url), registry=registry_for(prom_history.url, tmp_path),
+        catalog=platform_catalog(), lookback_s=6 * 3600))
+    assert report.root_cause.verdict == "inconclusive", report.root_cause.summary
+    assert report.root_cause.component is None and report.root_cause.confidence < 0.35
+    assert "onset evidence" in report.root_cause.summary and "failed" in report.root_cause.summary
+
+
+def _unrelated_alert(prom_history: PromHistory) -> dict[str, object]:
+    expr = 'node_filesystem_avail_bytes{instance="db-7:9100"} / node_filesystem_size_bytes < 0.1'
+    return {"status": "firing", "labels": {"alertname": "DiskAlmostFull", "instance": "db-7:9100"},
+            "annotations": {"summary": "db-7 disk almost full"}, "startsAt": prom_history.t_end - 5 * 60,
+            "generatorURL": f"{prom_history.url}/graph?g0.expr={quote(expr)}&g0.tab=1",
+            "fingerprint": "0f0f0f0f0f0f0f0f"}
+
+
+@pytest.fixture(scope="module")
+def unrelated(prom_history: PromHistory, tmp_path_factory: pytest.TempPathFactory) -> Report:
+    registry = registry_for(prom_history.url, tmp_path_factory.mktemp("unrelated"))
+    return asyncio.run(investigate(_unrelated_alert(prom_history), registry=registry,
+                                   catalog=platform_catalog()))
+
+
+def test_an_alert_matching_nothing_is_inconclusive(unrelated: Report) -> None:
+    # The fixture's drift chain is changing in the same window; nothing ties it to a disk alert.
+    assert unrelated.root_cause.verdict == "inconclusive", unrelated.root_cause.summary
+    assert unrelated.root_cause.component is None and unrelated.root_cause.confidence < 0.35
+    assert "matches no catalog component" in unrelated.root_cause.summary
+    assert unrelated.candidates and unrelated.candidates[0].component == "feature-pipeline"
+
+
+def test_an_inconclusive_unmatched_alert_gets_no_rule_proposals(
+    unrelated: Report, prom_history: PromHistory, store: Store,
+) -> None:
+    incident_id = seed_incident(store, unrelated, title="DiskAlmostFull on db-7", component="db-7")
+    outcome = propose_for_report(Settings(prometheus_url=prom_history.url), store, incident_id, unrelated)
+    assert outcome.kind == SKIPPED and "inconclusive" in str(outcome.detail["reason"])
+
+
+def test_the_known_alert_is_still_identified(prom_history: PromHistory, tmp_path: Path) -> None:
+    """The rules only bite when evidence is missing or untied: the fixture's own alert keeps its cause."""
+    report = asyncio.run(investigate(latency_alert(prom_history.t_end - 5 * 60, prom_history.url),
+                                     registry=registry_for(prom_history.url, tmp_path),
+                                     catalog=platform_catalog()))
+    assert report.root_cause.verdict == "identified" and report.root_cause.component == "feature-pipeline"
