@@ -46,10 +46,12 @@ from augur.server.commands import rules as _rules  # noqa: E402
 from augur.server.commands import serve as _serve  # noqa: E402
 from augur.server.commands import slack as _slack  # noqa: E402
 from augur.server.commands import tool as _tool  # noqa: E402
+from augur.server.commands import traces as _traces  # noqa: E402
 
 app.add_typer(_catalog.app)
 app.add_typer(_tool.app, name="tool")
 app.add_typer(_logs.app, name="logs")
+app.add_typer(_traces.app, name="traces")
 app.add_typer(_rules.app, name="rules")
 _serve.register(app)
 _probe.register(app)

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     jaeger_url: str | None = Field(
         default=None, description="Jaeger query service URL (HTTP API, e.g. http://jaeger:16686) for traces."
     )
+    trace_db: Path | None = Field(
+        default=None,
+        description="Embedded SQLite span store, used when jaeger_url is unset (default in data_dir).",
+    )
     gpu_probe_urls: list[str] = Field(
         default_factory=list,
         description="Probe endpoints of GPU nodes (`augur probe` on each); in the environment a JSON "

@@ -12,6 +12,7 @@ and one line to :data:`_SECTIONS`. Keep heavy imports inside those functions.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from augur.server.settings import Settings
@@ -27,6 +28,7 @@ __all__ = [
     "build_registry",
     "not_configured",
     "prometheus_client",
+    "trace_db_path",
 ]
 
 #: Per-request timeout for Prometheus API calls made by tools.
@@ -130,15 +132,22 @@ def _log_tools(settings: Settings) -> list[Tool]:
     return [LogSearchTool(backend)]
 
 
+def trace_db_path(settings: Settings) -> Path:
+    """The embedded span store's file: AUGUR_TRACE_DB, else ``<data_dir>/traces.db``."""
+    return settings.trace_db or settings.data_dir / "traces.db"
+
+
 def _trace_tools(settings: Settings) -> list[Tool]:
-    """trace_search: the Jaeger query service at AUGUR_JAEGER_URL."""
+    """trace_search: Jaeger when AUGUR_JAEGER_URL is set, else the embedded span store (AUGUR_TRACE_DB)."""
+    from augur.tools.span_store import SqliteSpanStore
+    from augur.tools.trace_backends import StoreTraceBackend
     from augur.tools.traces import TraceSearchTool
 
-    if not settings.jaeger_url:
-        return [not_configured(TraceSearchTool, (
-            "no Jaeger is configured: set AUGUR_JAEGER_URL to its query service (e.g. http://127.0.0.1:16686)"))]
-    # No shared client: a registry may serve several event loops (`augur tool run`, the worker).
-    return [TraceSearchTool(None, settings.jaeger_url)]
+    if settings.jaeger_url:
+        # No shared client: a registry may serve several event loops (`augur tool run`, the worker).
+        return [TraceSearchTool.jaeger(None, settings.jaeger_url)]
+    store = SqliteSpanStore(trace_db_path(settings), timeout_s=LOG_TIMEOUT_S)
+    return [TraceSearchTool(StoreTraceBackend(store))]
 
 
 def _gpu_tools(settings: Settings) -> list[Tool]:

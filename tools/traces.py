@@ -1,15 +1,16 @@
-"""``trace_search``: which hop of a request is slow, from the Jaeger query service's HTTP API.
+"""``trace_search``: which hop of a request is slow, from Jaeger or the embedded span store.
 
-The tool asks Jaeger (``GET /api/traces``; times in microseconds) for a service's traces in two
-windows, the baseline (before ``baseline_end``) and the incident (after it), and reads each span
-as a *hop* named ``service operation``. Per hop it reports the p50/p95/max **self time** (the
-span's duration minus the time covered by its children, so a parent does not inherit its slow
-child's latency), the p50/p95 total duration, and error spans (tag ``error=true``, OpenTelemetry
-status ``ERROR`` or ``http.status_code >= 500``). Along each trace's critical path (from the root's
-end backwards, the child that finished last, then the one that finished before that began, and so
-on into each child, as Jaeger's UI draws it) it finds the hop with the most self time, and it names
-the hop whose self time grew most against the baseline: "feature-store get_features self p50
-50 ms → 400 ms (×8.0)" (medians first, else p90s: a hop slow only late in the window).
+The tool asks its backend (:mod:`augur.tools.trace_backends`: Jaeger's ``GET /api/traces``, or the
+SQLite span store ``augur traces ingest`` fills) for a service's traces in two windows, the
+baseline (before ``baseline_end``) and the incident (after it), and reads each span as a *hop*
+named ``service operation``. Per hop it reports the p50/p95/max **self time** (the span's duration
+minus the time covered by its children, so a parent does not inherit its slow child's latency), the
+p50/p95 total duration, and error spans (tag ``error=true``, OpenTelemetry status ``ERROR`` or
+``http.status_code >= 500``). Along each trace's critical path (from the root's end backwards, the
+child that finished last, then the one that finished before that began, and so on into each child,
+as Jaeger's UI draws it) it finds the hop with the most self time, and it names the hop whose self
+time grew most against the baseline: "feature-store get_features self p50 50 ms → 400 ms (×8.0)"
+(medians first, else p90s: a hop slow only late in the window).
 
 *Grew most* means the largest added milliseconds among the hops whose median (or p90) is at least
 ``min_ratio`` times the baseline's: a 0.1 → 1 ms hop is ×10 yet explains nothing of a
@@ -17,25 +18,25 @@ the hop whose self time grew most against the baseline: "feature-store get_featu
 
 Guards: the window is at most ``max_range_s``; at most ``limit`` (≤ ``max_traces``) traces per
 window and ``max_spans`` spans in all are read; at most ``max_hops`` hops are listed. What was cut
-is in ``truncated``. Jaeger down is ``unavailable``; a timeout, an HTTP error or an answer that is
-not Jaeger's shape is ``error``.
+is in ``truncated``. Jaeger down (or no span store) is ``unavailable``; a timeout, an HTTP error or
+an answer that is not Jaeger's shape is ``error``. The evidence has the same shape from either
+backend; ``data.backend`` says which answered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlencode
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from augur.tools.base import Tool, ToolError, Unavailable
+from augur.tools.base import Tool, ToolError
 from augur.tools.evidence import Evidence, EvidenceStatus
 from augur.tools.prometheus_api import TIME_HELP, parse_time
+from augur.tools.trace_backends import JaegerBackend, TraceBackend, TraceQuery
 from augur.tools.trace_spans import Hop, JaegerTrace, read_traces
 
 __all__ = ["TraceLimits", "TraceSearchArgs", "TraceSearchTool"]
@@ -87,16 +88,9 @@ class TraceSearchArgs(BaseModel):
     )
 
 
-class _Envelope(BaseModel):
-    """Jaeger's query-service answer: ``{"data": [...], "errors": [{"code", "msg"}]}``."""
-
-    data: list[JaegerTrace] | None = None
-    errors: list[dict[str, Any]] | None = None
-
-
 @dataclass
 class _Window:
-    """One window's traces as read."""
+    """One window's traces as read (``asked``: the limit they were read with)."""
 
     traces: list[JaegerTrace] = field(default_factory=list)
     asked: int = 0
@@ -122,26 +116,32 @@ def _hop_json(h: Hop) -> dict[str, Any]:
 
 
 class TraceSearchTool(Tool):
-    """Trace search over the Jaeger query service's HTTP API, answered as per-hop latency."""
+    """Trace search over a :class:`~augur.tools.trace_backends.TraceBackend`, answered as per-hop latency."""
 
     name: ClassVar[str] = "trace_search"
     description: ClassVar[str] = (
-        "Search a service's traces in Jaeger and say which hop (service operation) is slow: per hop the "
-        "p50/p95/max self time and total duration and the error spans, the slowest hop on the critical "
-        "path, and the hop whose latency grew most against the baseline (default: the window's first "
-        "quarter), e.g. 'feature-store get_features p50 50 ms -> 400 ms'. Use it when request latency "
-        "rose, to find the hop between gateway, feature store and inference that is responsible."
+        "Search a service's traces (Jaeger, or the embedded span store) and say which hop (service "
+        "operation) is slow: per hop the p50/p95/max self time and total duration and the error spans, "
+        "the slowest hop on the critical path, and the hop whose latency grew most against the baseline "
+        "(default: the window's first quarter), e.g. 'feature-store get_features p50 50 ms -> 400 ms'. "
+        "Use it when request latency rose, to find the hop between gateway, feature store and inference "
+        "that is responsible."
     )
     Args: ClassVar[type[BaseModel]] = TraceSearchArgs
     timeout_s = 30.0
 
-    def __init__(
-        self, http: httpx.AsyncClient | None, base_url: str, limits: TraceLimits | None = None
-    ) -> None:
-        """``http=None`` opens a client per call (a registry may outlive one event loop)."""
-        self.http = http
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, backend: TraceBackend, limits: TraceLimits | None = None) -> None:
+        self.backend = backend
         self.limits = limits or TraceLimits()
+
+    @classmethod
+    def jaeger(
+        cls, http: httpx.AsyncClient | None, base_url: str, limits: TraceLimits | None = None
+    ) -> TraceSearchTool:
+        """Over Jaeger's query service; ``http=None`` opens a client per call (a registry may outlive
+        one event loop)."""
+        limits = limits or TraceLimits()
+        return cls(JaegerBackend(http, base_url, timeout_s=limits.request_timeout_s), limits)
 
     async def _run(self, args: TraceSearchArgs) -> Evidence:
         lim = self.limits
@@ -162,15 +162,13 @@ class TraceSearchTool(Tool):
         if limit < args.limit:
             truncated.append(f"traces per window: {args.limit} -> {limit}")
         services: list[str] = []
-        client = self.http or httpx.AsyncClient()
-        try:
-            windows = [(start, cut), (cut, end)] if cut > start else [(start, end)]
-            read = await asyncio.gather(*(self._traces(client, args, a, b, limit) for a, b in windows))
-            if not any(w.traces for w in read):
-                services = await self._services(client)
-        finally:
-            if self.http is None:
-                await client.aclose()
+        windows = [(start, cut), (cut, end)] if cut > start else [(start, end)]
+        queries = [TraceQuery(service=args.service, start=a, end=b, limit=limit, operation=args.operation,
+                              min_duration=args.min_duration, tags=dict(args.tags)) for a, b in windows]
+        read = [_Window(traces=t, asked=limit)
+                for t in await asyncio.gather(*(self.backend.find(q) for q in queries))]
+        if not any(w.traces for w in read):
+            services = await self.backend.services()
         baseline, current = (read[0], read[1]) if len(read) == 2 else (_Window(), read[0])
         for label, w in (("baseline", baseline), ("incident", current)):
             if len(w.traces) >= w.asked > 0:
@@ -180,24 +178,24 @@ class TraceSearchTool(Tool):
         result = read_traces(baseline.traces, current.traces, max_spans=lim.max_spans)
         if result.spans_cut:
             truncated.append(f"spans read: {result.spans_seen} -> {lim.max_spans} (later traces skipped)")
-        source_url = f"{self.base_url}/search?" + urlencode(
-            {"service": args.service, "start": int(start * 1e6), "end": int(end * 1e6), "limit": limit}
-            | ({"operation": args.operation} if args.operation else {})
-        )
+        source_url = self.backend.source_url(TraceQuery(
+            service=args.service, start=start, end=end, limit=limit, operation=args.operation))
+        where = self.backend.description
         if not result.current and not result.baseline:
             known = ", ".join(services[:20]) or "none"
+            label = self.backend.label
             hint = (
-                "the service is known to Jaeger: widen the window or drop filters"
+                f"the service is known to {label}: widen the window or drop filters"
                 if args.service in services
-                else f"Jaeger knows no service {args.service!r} (known: {known}): check the name"
+                else f"{label} knows no service {args.service!r} (known: {known}): check the name"
             )
             return Evidence.make(
                 self.name,
                 canonical,
                 EvidenceStatus.EMPTY,
-                f"no traces of {args.service} in the window ({self.base_url}).",
+                f"no traces of {args.service} in the window ({where}).",
                 reason=hint,
-                data={"traces": 0, "services": services[:50]},
+                data={"traces": 0, "services": services[:50], "backend": where},
                 truncated=truncated,
                 source_url=source_url,
             )
@@ -213,7 +211,7 @@ class TraceSearchTool(Tool):
             base = base_rows.get(f"{row['service']} {row['operation']}")
             row["baseline"] = {"spans": base["spans"], "self_ms": base["self_ms"]} if base else None
         data: dict[str, Any] = {
-            "backend": f"jaeger {self.base_url}",
+            "backend": where,
             "window": {"start": start, "end": end, "baseline_end": cut},
             "traces": {"baseline": len(baseline.traces), "incident": len(current.traces)},
             "trace_duration_ms": {
@@ -235,76 +233,6 @@ class TraceSearchTool(Tool):
             truncated=truncated,
             source_url=source_url,
         )
-
-    async def _get(self, client: httpx.AsyncClient, path: str, params: dict[str, Any]) -> Any:
-        url = f"{self.base_url}{path}"
-        try:
-            response = await client.get(url, params=params, timeout=self.limits.request_timeout_s)
-        except httpx.TimeoutException:
-            raise ToolError(
-                f"Jaeger at {self.base_url} did not answer within "
-                f"{self.limits.request_timeout_s:g} s: narrow the window or lower the limit"
-            ) from None
-        except httpx.TransportError as exc:
-            raise Unavailable(
-                f"cannot reach Jaeger at {self.base_url} ({type(exc).__name__}: {exc}): is the "
-                "query service running, and is AUGUR_JAEGER_URL its HTTP port (16686)?"
-            ) from None
-        try:
-            body = response.json()
-        except ValueError:
-            snippet = " ".join(response.text.split())[:120]
-            raise ToolError(
-                f"{url} answered HTTP {response.status_code} with something that is not JSON "
-                f"(starts {snippet!r}): check that AUGUR_JAEGER_URL is Jaeger's query service"
-            ) from None
-        if response.status_code != 200:
-            errors = body.get("errors") if isinstance(body, dict) else None
-            msg = (
-                "; ".join(str(e.get("msg", e)) for e in errors if isinstance(e, dict))
-                if errors
-                else str(body)[:200]
-            )
-            raise ToolError(
-                f"{url} answered HTTP {response.status_code}: {msg}: fix the arguments or check Jaeger"
-            )
-        return body
-
-    async def _traces(
-        self, client: httpx.AsyncClient, args: TraceSearchArgs, start: float, end: float, limit: int
-    ) -> _Window:
-        params: dict[str, Any] = {
-            "service": args.service,
-            "start": int(start * 1e6),
-            "end": int(end * 1e6),
-            "limit": limit,
-        }
-        if args.operation:
-            params["operation"] = args.operation
-        if args.min_duration:
-            params["minDuration"] = args.min_duration
-        if args.tags:
-            params["tags"] = json.dumps(args.tags, separators=(",", ":"))
-        body = await self._get(client, "/api/traces", params)
-        try:
-            envelope = _Envelope.model_validate(body)
-        except ValidationError as exc:
-            raise ToolError(
-                f"the answer of {self.base_url}/api/traces is not Jaeger's trace list "
-                f"({exc.error_count()} problems, first: {exc.errors()[0]['msg']}): check the URL"
-            ) from None
-        if envelope.data is None and envelope.errors:
-            raise ToolError(f"Jaeger refused the search: {envelope.errors}")
-        return _Window(traces=list(envelope.data or []), asked=limit)
-
-    async def _services(self, client: httpx.AsyncClient) -> list[str]:
-        body = await self._get(client, "/api/services", {})
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, list):
-            raise ToolError(
-                f"the answer of {self.base_url}/api/services is not Jaeger's service list: check the URL"
-            )
-        return sorted(str(s) for s in data)
 
     def _summary(
         self,

@@ -10,6 +10,7 @@ against a real query service when ``AUGUR_TEST_JAEGER_URL`` is set.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -54,7 +55,7 @@ def jaeger() -> Iterator[ScriptedJaeger]:
 def _search(url: str, limits: TraceLimits | None = None, **args: Any) -> Evidence:
     async def go() -> Evidence:
         async with httpx.AsyncClient() as http:
-            tool = TraceSearchTool(http, url, limits)
+            tool = TraceSearchTool.jaeger(http, url, limits)
             return await tool.run(
                 {"service": "gateway", "start": T0, "end": END, "baseline_end": CUT, **args}
             )
@@ -140,7 +141,8 @@ def test_real_jaeger() -> None:
     services = httpx.get(f"{url.rstrip('/')}/api/services", timeout=10).json()["data"] or ["jaeger-query"]
 
     async def go() -> Evidence:
-        return await TraceSearchTool(None, url).run({"service": services[0], "start": "now-1h", "end": "now"})
+        tool = TraceSearchTool.jaeger(None, url)
+        return await tool.run({"service": services[0], "start": "now-1h", "end": "now"})
 
     ev = asyncio.run(go())
     assert ev.status in (EvidenceStatus.OK, EvidenceStatus.EMPTY), ev.reason
@@ -157,3 +159,34 @@ def test_toolbox_builds_trace_search_from_settings(jaeger: ScriptedJaeger, tmp_p
     for _ in range(2):  # each call in its own event loop, as `augur tool run` does
         ev = asyncio.run(registry.call("trace_search", args))
         assert ev.status is EvidenceStatus.OK and ev.data["grown"]["service"] == "feature-store"
+
+
+def test_the_embedded_store_answers_like_jaeger(jaeger: ScriptedJaeger, tmp_path: Path) -> None:
+    """The same traces ingested as a Jaeger JSON file: trace_search without AUGUR_JAEGER_URL reads the
+    span store and gives the same evidence (hops, critical path, the hop that grew), only the backend
+    differs."""
+    from augur.tools.span_store import SqliteSpanStore
+
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps({"data": _platform_traces()}))
+    assert SqliteSpanStore(tmp_path / "traces.db").ingest_file(export).stored == 240
+    args = {"service": "gateway", "start": T0, "end": END, "baseline_end": CUT}
+    stored = asyncio.run(build_registry(Settings(data_dir=tmp_path)).call("trace_search", args))
+    served = asyncio.run(
+        build_registry(Settings(data_dir=tmp_path, jaeger_url=jaeger.url)).call("trace_search", args)
+    )
+    assert stored.status is EvidenceStatus.OK, stored.reason
+    assert stored.data["backend"] == f"sqlite:{tmp_path / 'traces.db'}" and stored.source_url is None
+    assert stored.data["grown"]["service"] == "feature-store" and stored.data["grown"][
+        "ratio"
+    ] == pytest.approx(8, rel=0.1)
+    assert {k: v for k, v in stored.data.items() if k != "backend"} == {
+        k: v for k, v in served.data.items() if k != "backend"
+    }
+    assert stored.summary == served.summary
+    unknown = asyncio.run(
+        build_registry(Settings(data_dir=tmp_path)).call("trace_search", {**args, "service": "ranker"})
+    )
+    assert unknown.status is EvidenceStatus.EMPTY and "the span store knows no service 'ranker'" in (
+        unknown.reason or ""
+    )
