@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from augur.agent.correlate import Chain, describe_change, hhmm
 from augur.agent.grounding import ground
 from augur.agent.narrate import grounded_fixes
+from augur.agent.numbers import fmt, fmt_z, signal_label
 from augur.agent.playbook import fault_type, fixes_for
 from augur.agent.report import (
     AlertSummary,
@@ -66,17 +67,22 @@ def evidence_row(ev: dict[str, Any]) -> EvidenceRow:
     value = ""
     if ev["tool"] == "promql_range" and data.get("series"):
         top = data["series"][0]
-        value = f"{top.get('baseline_median')} → {top.get('recent_median')} ({top.get('deviation')}σ)"
+        cut = data.get("baseline_end")
+        split = f" {hhmm(cut)} UTC" if isinstance(cut, int | float) else ""
+        value = (f"median {fmt(_float(top.get('baseline_median')))} before{split}, "
+                 f"{fmt(_float(top.get('recent_median')))} after ({fmt_z(_float(top.get('deviation')))})")
     elif ev["tool"] == "onset":
         from augur.agent.findings import read_onset
 
         rec = read_onset(data)
         if rec and rec["changed"] and rec["onset"]:
-            value = f"onset {hhmm(rec['onset'])} UTC, {rec['direction'] or ''} z={rec['z'] or 0:.1f}".strip()
+            level = (f": {fmt(rec['before'])} → {fmt(rec['after'])}"
+                     if rec["before"] is not None and rec["after"] is not None else "")
+            value = f"onset {hhmm(rec['onset'])} UTC{level} ({fmt_z(rec['z'] or 0.0)})"
         elif rec:
             value = "no change"
     elif ev["tool"] == "drift" and "value" in data:
-        value = f"{data.get('method', 'drift')} {data['value']}"
+        value = f"{data.get('method', 'drift')} {fmt(_float(data['value']))}"
         value += " (drifted)" if data.get("drifted") else ""
     if not value:
         value = ev.get("status", "")
@@ -86,8 +92,15 @@ def evidence_row(ev: dict[str, Any]) -> EvidenceRow:
                        summary=str(ev.get("summary", ""))[:300], link=ev.get("source_url"))
 
 
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _ids(f: Finding) -> list[str]:
-    return list(f.get("evidence_ids", []))
+    """The finding's evidence ids, the one its figures were computed from first."""
+    ids = list(f.get("evidence_ids", []))
+    source = f.get("source_id")
+    return [source, *(i for i in ids if i != source)] if source in ids else ids
 
 
 def code_narrative(chain: Chain, verdict: str, alert_name: str) -> list[Sentence]:
@@ -96,12 +109,14 @@ def code_narrative(chain: Chain, verdict: str, alert_name: str) -> list[Sentence
     if chain.links and verdict == "identified":
         cause = chain.links[0]
         when = f" from {hhmm(cause['onset'])} UTC" if cause.get("onset") else ""
-        out.append(Sentence(text=f"{cause['signal']} changed first ({describe_change(cause)}{when}), "
+        name = signal_label(cause["signal"])
+        out.append(Sentence(text=f"{name} changed first ({describe_change(cause)}{when}), "
                                  f"before any of the symptoms behind {alert_name}.",
                             evidence_ids=_ids(cause)))
         for link in chain.links[1:]:
             when = f" from {hhmm(link['onset'])} UTC" if link.get("onset") else ""
-            out.append(Sentence(text=f"Then {link['signal']} moved ({describe_change(link)}{when}).",
+            name = signal_label(link["signal"])
+            out.append(Sentence(text=f"Then {name} moved ({describe_change(link)}{when}).",
                                 evidence_ids=_ids(link)))
         if chain.by_dependency and len(chain.links) > 1:
             path = " → ".join(str(f.get("component") or f["signal"]) for f in chain.links)
@@ -113,10 +128,12 @@ def code_narrative(chain: Chain, verdict: str, alert_name: str) -> list[Sentence
                                  "candidates and open questions.",
                             evidence_ids=[i for f in chain.links for i in _ids(f)]))
     for f in chain.unexplained:
-        out.append(Sentence(text=f"{f['signal']} also changed but is not downstream of the first link; "
+        out.append(Sentence(text=f"{signal_label(f['signal'])} also changed but is not downstream of the "
+                                 "first link; "
                                  "it is an open question.", evidence_ids=_ids(f)))
     for f in chain.normal:
-        out.append(Sentence(text=f"{f['signal']} was checked and did not change: not part of this incident.",
+        out.append(Sentence(text=f"{signal_label(f['signal'])} was checked and did not change: "
+                                 "not part of this incident.",
                             evidence_ids=_ids(f)))
     return out
 
@@ -148,7 +165,8 @@ async def assemble_report(state: InvestigationState, ctx: GraphContext) -> Repor
     cause_id = id(chain.links[0]) if chain.links else None
     links = [ChainLink(component=f.get("component"), signal=f["signal"], layer=f.get("layer"),
                        onset=_dt(f["onset"]), change=describe_change(f), before=f.get("before"),
-                       after=f.get("after"), strength=float(f.get("magnitude") or 0.0),
+                       after=f.get("after"), unit=f.get("unit"), source_id=f.get("source_id"),
+                       strength=float(f.get("z", f.get("magnitude")) or 0.0),
                        role="cause" if id(f) == cause_id and identified else "symptom", evidence_ids=_ids(f))
              for f in chain.links if f.get("onset") is not None]
     symptoms_kinds = [fault_type(f) for f in chain.symptoms]
@@ -157,7 +175,7 @@ async def assemble_report(state: InvestigationState, ctx: GraphContext) -> Repor
     sentences = code_narrative(chain, root.verdict, alert.get("name", "the alert"))
     notes = list(state.get("notes", []))
     llm_failed = state.get("llm_failed")
-    impact = [Sentence(text=f"{f['signal']} moved {describe_change(f)}"
+    impact = [Sentence(text=f"{signal_label(f['signal'])} moved {describe_change(f)}"
                             + (f" from {hhmm(f['onset'])} UTC." if f.get("onset") else "."),
                        evidence_ids=_ids(f))
               for f in [*chain.links, *chain.symptoms] if f.get("layer") == "business"]

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from augur.agent.catalog import Catalog
+from augur.agent.numbers import fmt, fmt_signed, fmt_z, signal_label
 from augur.agent.state import Finding
 
 __all__ = ["Chain", "can_cause", "correlate", "describe_change", "hhmm", "representatives"]
@@ -36,29 +37,29 @@ def hhmm(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%H:%M")
 
 
-def _fmt(value: float) -> str:
-    text = f"{value:.2g}" if abs(value) < 1 else f"{value:.3g}"
-    return text.replace("-", "−")
-
-
 def describe_change(f: Finding) -> str:
-    """How a signal moved, in the unit people read: ``PSI 0.41``, ``−6 pts``, ``×3``, ``−30 %``."""
+    """How a signal moved, in the unit people read: ``PSI 0.462``, ``−7.2 pts``, ``×3.6``, ``−33 %``.
+
+    Computed from the finding's ``before`` and ``after`` (one evidence record, see
+    :mod:`augur.agent.findings`) and written with :mod:`augur.agent.numbers`: every place that
+    shows the change shows this string.
+    """
     before, after, unit = f.get("before"), f.get("after"), (f.get("unit") or "").lower()
     if unit in ("psi", "score", "ks", "wasserstein") or f.get("kind") == "drift":
         label = "PSI" if unit == "psi" else "drift"
-        return f"{label} {_fmt(after)}" if after is not None else f"{label} changed"
+        return f"{label} {fmt(after)}" if after is not None else f"{label} changed"
     if before is None or after is None:
-        return f"{_fmt(f.get('magnitude') or 0.0)}σ"
+        return fmt_z(f.get("z", f.get("magnitude")) or 0.0)
     if f.get("layer") == "business" and before:
-        return f"{_fmt(round((after - before) / abs(before) * 100))} %"
+        return f"{fmt_signed((after - before) / abs(before) * 100)} %"
     if unit == "ratio" and 0 <= before <= 1 and 0 <= after <= 1:
-        return f"{_fmt(round((after - before) * 100, 1))} pts"
+        return f"{fmt_signed((after - before) * 100, decimals=1)} pts"
     if before > 0 and after > 0 and (after / before >= 1.5 or after / before <= 0.67):
         ratio = after / before
         return f"×{ratio:.1f}" if ratio >= 1.5 else f"×{ratio:.2f}"
     if before:
-        return f"{_fmt(round((after - before) / abs(before) * 100))} %"
-    return f"{_fmt(before)} → {_fmt(after)}"
+        return f"{fmt_signed((after - before) / abs(before) * 100)} %"
+    return f"{fmt(before)} → {fmt(after)}"
 
 
 @dataclass
@@ -79,7 +80,8 @@ class Chain:
     def text(self) -> str:
         """``a.sig PSI 0.41 (02:10) → b.sig −6 pts (02:25) → ...``"""
         return " → ".join(
-            f"{f['signal']} {describe_change(f)}" + (f" ({hhmm(f['onset'])})" if f.get("onset") else "")
+            f"{signal_label(f['signal'])} {describe_change(f)}"
+            + (f" ({hhmm(f['onset'])})" if f.get("onset") else "")
             for f in self.links
         )
 

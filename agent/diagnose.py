@@ -25,6 +25,7 @@ from typing import Any
 
 from augur.agent.catalog import Catalog
 from augur.agent.correlate import Chain, can_cause, representatives
+from augur.agent.numbers import fmt_z
 from augur.agent.playbook import fault_type
 from augur.agent.state import Finding
 
@@ -112,7 +113,7 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
         if earlier_upstream:
             reasons.append("a dependency changed before it: " + ", ".join(earlier_upstream))
             score *= 0.6  # a symptom of something upstream
-        reasons.append(f"strength {abs(rep.get('magnitude') or 0.0):.1f}σ")
+        reasons.append(f"strength {fmt_z(abs(rep.get('z', rep.get('magnitude')) or 0.0))}")
         if logs:
             reasons.append("its logs changed too")
         for f in slow_hops:

@@ -181,23 +181,27 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                 finding["onset"] = rec["onset"]
                 finding["direction"] = rec["direction"]
                 finding["magnitude"] = rec["z"] or 0.0
+                finding["z"] = rec["z"] or 0.0
                 finding["anomalous"] = bool(rec["changed"])
-                if rec["before"] is not None:
-                    finding["before"] = rec["before"]
-                if rec["after"] is not None:
-                    finding["after"] = rec["after"]
+                if rec["before"] is not None and rec["after"] is not None:
+                    # The onset's level change is the figure the report states, with this id.
+                    finding["before"], finding["after"] = rec["before"], rec["after"]
+                    finding["source_id"] = call["evidence_id"]
             elif call["tool"] == "promql_range":
                 before, after, deviation = _range_values(data)
-                finding["before"] = finding.get("before") if finding.get("before") is not None else before
-                finding["after"] = finding.get("after") if finding.get("after") is not None else after
+                if finding.get("source_id") is None and before is not None and after is not None:
+                    finding["before"], finding["after"] = before, after
+                    finding["source_id"] = call["evidence_id"]
                 if not finding.get("magnitude") and deviation is not None:
                     finding["magnitude"] = deviation
+                    finding["z"] = deviation
                 usable = True
             elif call["tool"] == "drift":
                 usable = True
                 finding["kind"] = "drift"
                 value = _num(data.get("value"))
                 finding["after"] = value
+                finding["source_id"] = call["evidence_id"]
                 finding["anomalous"] = bool(data.get("drifted"))
                 finding["direction"] = "up"
                 floor = 3.0 if data.get("drifted") else 0.0
@@ -224,12 +228,15 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                     finding["before"] = _num(grown.get("before_ms"))
                     finding["after"] = _num(grown.get("after_ms"))
                     finding["unit"] = "ms"
+                    finding["source_id"] = call["evidence_id"]
                     finding["query"] = (f"slow hop: {grown.get('service')} {grown.get('operation')} "
                                         f"self p{grown.get('quantile')}")
                     finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
                     _attribute_hop(finding, catalog, str(grown.get("service")), str(grown.get("operation")))
         if not usable:
             continue
+        # Scoring caps the strength; reports show the robust z the evidence holds (``z``).
+        finding.setdefault("z", finding.get("magnitude") or 0.0)
         finding["magnitude"] = max(-MAX_STRENGTH, min(MAX_STRENGTH, finding.get("magnitude") or 0.0))
         if finding["anomalous"]:
             if abs(finding.get("magnitude") or 0.0) < MIN_STRENGTH and finding["kind"] == "metric":

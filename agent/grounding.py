@@ -3,8 +3,9 @@
 A sentence is kept only if it cites at least one evidence id that exists, and every number in it
 appears in the evidence it cites. "Appears" allows what a careful writer does with numbers:
 rounding to the precision written (no more: ``98765`` does not match 98,000), percentages of
-fractions (``30 %`` for ``0.30``), and the change between two values of one evidence record
-(``−6 pts`` from 0.80 and 0.74, ``×3`` from 0.3 and 0.9, ``−30 %`` from 0.08 and 0.056). Raw
+fractions (``30 %`` for ``0.30``), and the change between the before and after values **of one
+series** in the evidence (``−6 pts`` from 0.80 and 0.74, ``×3`` from 0.3 and 0.9, ``−30 %`` from
+0.08 and 0.056; an onset's reference level plus its delta is such a pair). Raw
 points (a sparkline) and a tool's guard limits do not count: they would ground almost any
 number. Clock times (``02:10``) must match a time in the cited evidence. Identifiers with
 digits (``p99``, ``v7``, ``gpu-0``, ``5m``) are not numbers.
@@ -15,7 +16,6 @@ show what was removed.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Iterable
@@ -32,7 +32,6 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+Z?)?")
 # A number not glued to a word (p99, v7, 5m, gpu-0 and 1e-4 style tokens stay identifiers).
 _NUMBER = re.compile(r"(?<![\w.\-])([−\-+]?\d+(?:[.,]\d+)?)(?![\w.]\d|[A-Za-z_]|-\w)(\s?%)?")
 _MAX_NUMBERS = 4000
-_MAX_HEADLINE = 40
 
 
 class Dropped(Sentence):
@@ -82,32 +81,71 @@ def _is_raw_series(value: list[Any] | tuple[Any, ...]) -> bool:
     )
 
 
-def _headline(ev: dict[str, Any]) -> list[float]:
-    """Scalar numbers of the evidence's summary, top-level data and first-level records."""
-    nums: list[float] = [n for n, _ in sentence_numbers(str(ev.get("summary", "")))]
-    data = {k: v for k, v in ev.get("data", {}).items() if k not in _NOT_OBSERVED}
-    records: list[dict[str, Any]] = [data] + [v for v in data.values() if isinstance(v, dict)]
-    records += [r for v in data.values() if isinstance(v, list) for r in v[:5] if isinstance(r, dict)]
-    for rec in records:
-        for value in rec.values():
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if number and math.isfinite(value) and abs(value) < 1e9:  # 1e9+ is a timestamp
-                nums.append(float(value))
-    return nums[:_MAX_HEADLINE]
+#: Keys of a record holding a series' level before and after (or during) a change.
+_BEFORE_KEYS = ("before", "baseline_median", "baseline", "level_before", "median_before", "before_ms")
+_AFTER_KEYS = ("after", "recent_median", "during", "level_after", "median_after", "after_ms", "current")
+# "from 0.8 to 0.74", "0.0386 → 0.462": a before/after pair written in one phrase of the evidence.
+_TEXT_PAIR = re.compile(
+    r"(?:from\s+)?([−\-+]?\d+(?:\.\d+)?)\s*(?:→|->|\s+to\s+)\s*([−\-+]?\d+(?:\.\d+)?)(?![\w.]\d)"
+)
+_MAX_RECORDS = 400
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value) if abs(value) < 1e9 else None  # 1e9+ is a timestamp
+
+
+def _record_pairs(rec: dict[str, Any]) -> list[tuple[float, float]]:
+    """The (before, after) pairs of one series record: its own keys, or an onset's reference + delta."""
+    befores = [n for k in _BEFORE_KEYS if (n := _number(rec.get(k))) is not None]
+    afters = [n for k in _AFTER_KEYS if (n := _number(rec.get(k))) is not None]
+    reference = rec.get("reference")
+    if isinstance(reference, dict) and (median := _number(reference.get("median"))) is not None:
+        befores.append(median)
+        if (delta := _number(rec.get("delta"))) is not None:
+            afters.append(median + delta)
+    pairs = [(a, b) for a in befores for b in afters]
+    during, after = _number(rec.get("during")), _number(rec.get("after"))
+    if during is not None and after is not None:
+        pairs.append((during, after))
+    return pairs
+
+
+def _series_pairs(value: Any, out: list[tuple[float, float]], depth: int = 0) -> None:
+    """Before/after pairs of every record (and every "from X to Y" phrase) in ``value``."""
+    if len(out) >= _MAX_RECORDS or depth > 8:
+        return
+    if isinstance(value, str):
+        for a, b in _TEXT_PAIR.findall(value):
+            out.append((float(a.replace("−", "-")), float(b.replace("−", "-"))))
+    elif isinstance(value, dict):
+        out.extend(_record_pairs(value))
+        for key, item in value.items():
+            if key not in _NOT_OBSERVED:
+                _series_pairs(item, out, depth + 1)
+    elif isinstance(value, list | tuple) and not _is_raw_series(value):
+        for item in value:
+            _series_pairs(item, out, depth + 1)
 
 
 def evidence_numbers(ev: dict[str, Any]) -> set[float]:
-    """Every number a sentence citing ``ev`` may use: values, and changes between headline values.
+    """Every number a sentence citing ``ev`` may use: its values, and changes within one series.
 
-    Derived numbers come from pairs of headline values (summary, top-level and first-level
-    fields): difference (also in points, x100), relative change in %, ratio, and sum (a level
-    reported as reference + delta).
+    A change is derived only from a before/after pair **of the same series**: the before and
+    after (or during) keys of one record, an onset record's reference median and delta, or a
+    "from X to Y" / "X → Y" phrase. From each pair: the difference (also in points, x100), the
+    relative change in % and the ratio. Two unrelated numbers of the evidence never combine.
     """
     values: list[float] = []
-    _walk({"summary": ev.get("summary", ""), "data": ev.get("data", {})}, values)
+    record = {"summary": ev.get("summary", ""), "data": ev.get("data", {})}
+    _walk(record, values)
     found = set(values)
-    for a, b in itertools.permutations(set(_headline(ev)), 2):
-        found.update((b - a, (b - a) * 100.0, a + b))
+    pairs: list[tuple[float, float]] = []
+    _series_pairs(record, pairs)
+    for a, b in pairs:
+        found.update((a, b, b - a, (b - a) * 100.0))
         if a:
             found.update(((b - a) / abs(a) * 100.0, b / a))
     return found
@@ -158,7 +196,9 @@ def sentence_numbers(text: str) -> list[tuple[float, str]]:
 def _matches(number: float, written: str, pool: Iterable[float]) -> bool:
     digits = written.rstrip("% ").lstrip("−-+")
     decimals = len(digits.split(".")[1]) if "." in digits else 0
-    tolerance = 0.5 * 10 ** -decimals  # what rounding to the written precision allows
+    # What rounding to the written precision allows (and a hair more, for binary fractions:
+    # 0.455 written as 0.46 is 0.0050000000000000044 away).
+    tolerance = 0.5 * 10 ** -decimals * (1 + 1e-9) + 1e-12
     percent = written.endswith("%")
     for value in pool:
         if abs(abs(value) - abs(number)) <= tolerance:

@@ -7,6 +7,7 @@ table with links to Prometheus, and how the investigation ran.
 
 from __future__ import annotations
 
+from augur.agent.numbers import fmt_z, signal_label
 from augur.agent.report import Report
 
 __all__ = ["render_markdown"]
@@ -34,7 +35,8 @@ def render_markdown(report: Report) -> str:
     lines += ["## Summary", "", report.summary, ""]
     if rc.verdict == "identified":
         lines += [f"**Root cause**: `{rc.component}` — {rc.fault_type.replace('_', ' ')} "
-                  f"(signal `{rc.signal}`), confidence **{rc.confidence:.2f}** {_cite(rc.evidence_ids)}", ""]
+                  f"(signal `{signal_label(rc.signal or '')}`), confidence **{rc.confidence:.2f}** "
+                  f"{_cite(rc.evidence_ids)}", ""]
     else:
         lines += [f"**Root cause**: inconclusive (best confidence {rc.confidence:.2f}). {rc.summary}", ""]
     if report.chain:
@@ -42,8 +44,9 @@ def render_markdown(report: Report) -> str:
                   "| # | role | signal | layer | onset (UTC) | change | strength |",
                   "|---|---|---|---|---|---|---|"]
         for i, link in enumerate(report.chain, 1):
-            lines.append(f"| {i} | {link.role} | `{_cell(link.signal)}` | {_cell(link.layer)} | "
-                         f"{link.onset:%H:%M} | {_cell(link.change)} | {link.strength:.1f}σ |")
+            label = _cell(signal_label(link.signal))
+            lines.append(f"| {i} | {link.role} | `{label}` | {_cell(link.layer)} | "
+                         f"{link.onset:%H:%M} | {_cell(link.change)} | {fmt_z(link.strength)} |")
         lines.append("")
     if report.impact:
         lines += ["## Impact", ""] + [f"- {s.text} {_cite(s.evidence_ids)}" for s in report.impact] + [""]
@@ -65,7 +68,8 @@ def render_markdown(report: Report) -> str:
         lines.append("")
     if report.checked_normal:
         lines += ["## Checked and normal", ""]
-        lines += [f"- `{n.signal}`: {n.note} {_cite(n.evidence_ids)}" for n in report.checked_normal]
+        lines += [f"- `{signal_label(n.signal)}`: {n.note} {_cite(n.evidence_ids)}"
+                  for n in report.checked_normal]
         lines.append("")
     if report.open_questions:
         lines += ["## Open questions", ""] + [f"- {q}" for q in report.open_questions] + [""]

@@ -81,7 +81,11 @@ class ChainLink(BaseModel):
     change: str = Field(description="How it moved, e.g. 'PSI 0.41', '-6 pts', 'x3', '-30 %'.")
     before: float | None = None
     after: float | None = None
-    strength: float = Field(description="Robust z of the change.")
+    unit: str | None = Field(default=None, description="The signal's unit (catalog), e.g. ratio, s, psi.")
+    source_id: str | None = Field(
+        default=None, description="The evidence ``before``, ``after`` and ``change`` were computed from."
+    )
+    strength: float = Field(description="Robust z of the change, as its evidence holds it.")
     role: Literal["cause", "symptom"]
     evidence_ids: list[str] = Field(default_factory=list)
 

@@ -91,7 +91,9 @@ class Finding(TypedDict, total=False):
     anomalous: bool
     onset: float | None  # Unix seconds
     direction: str | None  # "up" or "down"
-    magnitude: float  # robust z of the change (|.| is its strength)
+    magnitude: float  # robust z of the change (|.| is its strength), capped for scoring
+    z: float  # the robust z as the evidence holds it (uncapped): what reports show
+    source_id: str | None  # the evidence ``before``/``after`` were read from
     before: float | None
     after: float | None
     bad: str  # which direction is a fault: up, down, any

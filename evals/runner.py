@@ -110,7 +110,8 @@ async def run_case(
         await asyncio.to_thread(prom.stop)
     result = score(scenario, report, seconds)
     result.extra = {"chain_text": report.chain_text, "confidence": report.root_cause.confidence,
-                    "refused_calls": report.stats.refused_calls, "alert_fired_before_fault": fired_before}
+                    "refused_calls": report.stats.refused_calls, "alert_fired_before_fault": fired_before,
+                    "dropped_sentences": [s.text for s in report.dropped_sentences]}
     if ranked_by:
         result.extra["baselines"] = {}
         for method, ranked in ranked_by.items():

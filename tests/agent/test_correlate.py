@@ -78,8 +78,8 @@ def test_changes_are_described_in_the_units_people_read() -> None:
     def change(**values: Any) -> str:
         return describe_change(Finding(signal="s", magnitude=3.0, **values))  # type: ignore[typeddict-item]
 
-    assert change(unit="psi", after=0.41, kind="drift") == "PSI 0.41"
-    assert change(unit="ratio", before=0.80, after=0.74) == "−6 pts"
+    assert change(unit="psi", after=0.41, kind="drift") == "PSI 0.410"  # 3 significant digits
+    assert change(unit="ratio", before=0.80, after=0.74) == "−6.0 pts"
     assert change(unit="s", before=0.3, after=0.9) == "×3.0"
     assert change(layer="business", unit="ratio", before=0.08, after=0.056) == "−30 %"
-    assert change(unit="s", before=0.5, after=0.55) == "10 %"
+    assert change(unit="s", before=0.5, after=0.55) == "+10 %"
