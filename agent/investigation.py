@@ -55,6 +55,7 @@ async def investigate(
     after_s: float = 15 * 60,
     step_s: float | None = None,
     data_end: float | None = None,
+    baseline_gap_s: float | None = None,
     now: float | None = None,
     on_event: Event | None = None,
     after_node: Callable[[str], Awaitable[None] | None] | None = None,
@@ -78,6 +79,9 @@ async def investigate(
         data_end: where the caller knows the data stops (a replayed history's end); the window
             does not go past it. ``now`` is an older name for it. Neither is ever the wall clock
             by default: the same alert gives the same window whenever it is investigated.
+        baseline_gap_s: how long before the alert a cause may have started: the quiet baseline
+            every signal is compared with ends that long before the alert (default: half the
+            look-back, for slow chains such as drift; a few minutes for microservices).
         on_event: progress callback ``(kind, details)``.
         after_node: called after each node (tests use it to kill a worker mid-way).
 
@@ -112,12 +116,15 @@ async def investigate(
             await graph.aupdate_state(config, {"budget": resumed.to_dict(), "notes": notes})
             final = await graph.ainvoke(None, config, context=ctx)
             return Report.model_validate(final["report"])
+    window = window_for(info["starts_at"], lookback_s=lookback_s, after_s=after_s,
+                        data_end=data_end if data_end is not None else now, step_s=step_s)
+    if baseline_gap_s is not None:
+        window["reference_end"] = max(window["start"] + window["step"], info["starts_at"] - baseline_gap_s)
     start_budget = budget or Budget()
     start_budget.started_at = time.time()
     initial = InvestigationState(
         investigation_id=inv_id, alert=info, question=question,
-        window=window_for(info["starts_at"], lookback_s=lookback_s, after_s=after_s,
-                          data_end=data_end if data_end is not None else now, step_s=step_s),
+        window=window,
         budget=start_budget.to_dict(), notes=[], calls=[], evidence={}, pending=[], refused=[],
     )
     final = await graph.ainvoke(initial, config, context=ctx)

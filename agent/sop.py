@@ -46,15 +46,22 @@ IDENTIFYING_LABELS = ("service", "model", "job", "namespace", "feature", "deploy
 MAX_DISCOVERED_METRICS = 8
 
 
+def baseline_end(window: Window) -> float:
+    """Where the quiet baseline ends: the window's ``reference_end``, else half-way to the alert."""
+    if window.get("reference_end") is not None:
+        return float(window["reference_end"])
+    return window["start"] + (window["alert_at"] - window["start"]) / 2
+
+
 def metric_calls(query: str, window: Window, why: str, component: str | None, signal: str) -> list[ToolCall]:
     """``promql_range`` and ``onset`` for one metric over the window."""
-    baseline_end = window["start"] + (window["alert_at"] - window["start"]) / 2
+    ref_end = baseline_end(window)
     common: dict[str, Any] = {"query": query, "start": window["start"], "end": window["end"]}
     step = f"{window['step']:g}s"
     return [
-        ToolCall(tool="promql_range", args={**common, "step": step, "baseline_end": baseline_end},
+        ToolCall(tool="promql_range", args={**common, "step": step, "baseline_end": ref_end},
                  why=why, component=component, signal=signal, planner="sop"),
-        ToolCall(tool="onset", args={**common, "step": step, "reference_end": baseline_end},
+        ToolCall(tool="onset", args={**common, "step": step, "reference_end": ref_end},
                  why=why, component=component, signal=signal, planner="sop"),
     ]
 
@@ -68,7 +75,7 @@ def _signal_calls(comp: Component, sig: Signal, window: Window, why: str) -> lis
         args: dict[str, Any] = {"method": src.method}
         if src.histogram:  # two windows of a scraped histogram: before the incident vs the rest
             args.update(histogram=src.histogram, start=window["start"], end=window["end"],
-                        baseline_end=window["start"] + (window["alert_at"] - window["start"]) / 2)
+                        baseline_end=baseline_end(window))
         else:  # reference and current samples on disk
             args.update({k: v for k, v in {"reference_path": src.reference, "current_path": src.current,
                                            "column": src.column}.items() if v is not None})
@@ -76,7 +83,7 @@ def _signal_calls(comp: Component, sig: Signal, window: Window, why: str) -> lis
     if sig.kind == "log" and sig.log_query:
         search: dict[str, Any] = {
             "query": sig.log_query, "start": window["start"], "end": window["end"],
-            "baseline_end": window["start"] + (window["alert_at"] - window["start"]) / 2}
+            "baseline_end": baseline_end(window)}
         if comp.match.get("service"):
             search["filters"] = {"service": comp.match["service"]}
         return [ToolCall(tool="log_search", args=search, why=why, component=comp.name, signal=ref,
@@ -85,7 +92,7 @@ def _signal_calls(comp: Component, sig: Signal, window: Window, why: str) -> lis
         service = sig.trace_service or comp.match.get("service") or comp.name
         return [ToolCall(tool="trace_search", args={
             "service": service, "start": window["start"], "end": window["end"],
-            "baseline_end": window["start"] + (window["alert_at"] - window["start"]) / 2},
+            "baseline_end": baseline_end(window)},
             why=why, component=comp.name, signal=ref, planner="sop")]
     return []
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 __all__ = [
     "AlertInfo",
@@ -72,12 +72,17 @@ class AlertInfo(TypedDict, total=False):
 
 
 class Window(TypedDict):
-    """The time range looked at, in Unix seconds; ``alert_at`` is the alert's start."""
+    """The time range looked at, in Unix seconds; ``alert_at`` is the alert's start.
+
+    ``reference_end``, when set, ends the quiet baseline the signals are compared with (changes
+    after it are this incident's); without it the baseline is the first half of the look-back.
+    """
 
     start: float
     end: float
     alert_at: float
     step: float
+    reference_end: NotRequired[float]
 
 
 class Finding(TypedDict, total=False):

@@ -1,6 +1,9 @@
 """`augur eval`: replay the incident scenarios through real Prometheus and score the investigations.
 
-``augur eval`` runs every scenario in ``evals/scenarios``; ``--scenario NAME`` (repeatable) picks
+``augur eval`` runs every scenario in ``evals/scenarios``; ``--dataset nezha-ob`` runs the 56 real
+Online Boutique faults of the Nezha dataset instead (``evals/nezha``; ``--case`` picks faults by id,
+``--day`` a day, ``--archive`` / ``--cache`` say where the archive is and where to unpack it);
+``--scenario NAME`` (repeatable) picks
 some; ``--llm`` adds the configured LLM planner and narrator (``AUGUR_LLM_BASE_URL``,
 ``AUGUR_LLM_MODEL``); ``--json`` prints ``{"summary": ..., "cases": [...]}`` instead of the
 table. ``--min-ac1`` makes the exit status 1 when AC@1 falls below a floor (CI uses it).
@@ -55,8 +58,20 @@ def eval_command(
         False, "--baseline", help="Also run RCAEval's BARO and N-Sigma on the same data (needs the "
         "`baselines` extra)."
     ),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="A real-data benchmark instead of the scenarios: nezha-ob."),
+    case: list[str] = typer.Option(None, "--case", help="With --dataset: a fault id, e.g. "
+                                   "2022-08-22T04:27:03-cartservice (repeatable)."),
+    day: list[str] = typer.Option(None, "--day", help="With --dataset nezha-ob: 2022-08-22 or 2022-08-23."),
+    archive: Path | None = typer.Option(None, "--archive", help="With --dataset nezha-ob: the "
+                                        "nezha-ob-rca_data.tar.xz (default ../shared/datasets/...)."),
+    cache: Path | None = typer.Option(None, "--cache", help="With --dataset: where to unpack "
+                                      "(default ~/.cache/augur/nezha-ob)."),
 ) -> None:
     """Replay the incident scenarios and score AC@1, AC@3, fault type, chain accuracy and time."""
+    if dataset is not None:
+        _dataset_eval(dataset, case or [], day or [], archive, cache, baseline, as_json, workdir, min_ac1)
+        return
     from augur.evals.runner import render_table, run_suite
     from augur.evals.scenario import ScenarioError, list_scenarios, load_scenario
 
@@ -93,6 +108,53 @@ def eval_command(
         variant = partial(make_subtle, scale=subtle)
     result = asyncio.run(run_suite(chosen, workdir=workdir, seed=seed, planner=planner, writer=writer,
                                    on_case=progress, baselines=methods, variant=variant))
+    if as_json:
+        json.dump(result.as_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        Console().print(render_table(result))
+    ac1 = result.summary["ac1"] or 0.0
+    if min_ac1 is not None and ac1 < min_ac1:
+        typer.echo(f"AC@1 {ac1:.2f} is below the floor {min_ac1:.2f}", err=True)
+        raise typer.Exit(code=1)
+
+
+def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path | None, cache: Path | None,
+                  baseline: bool, as_json: bool, workdir: Path | None, min_ac1: float | None) -> None:
+    """``augur eval --dataset nezha-ob``: the real-data benchmark (see :mod:`augur.evals.nezha`)."""
+    if dataset != "nezha-ob":
+        raise _fail(f"--dataset {dataset!r} is not known: the real-data benchmark is nezha-ob")
+    from augur.evals.nezha.bench import render_table, run_nezha
+    from augur.evals.nezha.dataset import DAYS, DatasetMissing, NezhaData
+
+    bad_days = [d for d in days if d not in DAYS]
+    if bad_days:
+        raise _fail(f"--day {bad_days[0]!r}: the dataset has {', '.join(DAYS)}")
+    try:
+        data = NezhaData(archive, cache)
+    except DatasetMissing as exc:
+        raise _fail(str(exc)) from None
+    methods: tuple[str, ...] = ()
+    if baseline:
+        from augur.evals.baseline import BaselineUnavailable, require_rcaeval
+
+        try:
+            require_rcaeval()
+        except BaselineUnavailable as exc:
+            raise _fail(str(exc)) from None
+        methods = ("baro",)
+    from rich.console import Console
+
+    err = Console(stderr=True)
+
+    def progress(c: Any) -> None:
+        if not as_json:
+            mark = "ok  " if c.ac(1) else "top3" if c.ac(3) else ("ERR " if c.error else "miss")
+            err.print(f"[dim]{mark} {c.case_id} {c.fault_type} -> {', '.join(c.ranked[:3]) or '-'} "
+                      f"({c.seconds:.2f} s)[/]")
+
+    result = asyncio.run(run_nezha(data, days=days or DAYS, workdir=workdir, baselines=methods,
+                                   case_ids=cases or None, on_case=progress))
     if as_json:
         json.dump(result.as_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
