@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from pydantic import BaseModel, Field
 
 from augur.agent.charts import SeriesData, chain_chart
 from augur.agent.citations import report_evidence
 from augur.agent.grounding import ground, sentence_numbers
+from augur.agent.numbers import fmt, signal_label
 from augur.agent.report import ChainLink, Report, Sentence
 from augur.tools.evidence import evidence_id
 
@@ -36,6 +36,7 @@ __all__ = [
     "AlertRecord",
     "EventRecord",
     "ImpactRow",
+    "KeyFacts",
     "Postmortem",
     "PostmortemInput",
     "ProposalRecord",
@@ -90,6 +91,8 @@ class PostmortemInput:
     proposals: list[ProposalRecord] = field(default_factory=list)
     series: list[SeriesData] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    severity: str | None = None
+    owners: dict[str, str] = field(default_factory=dict)  # catalog component -> owner
 
 
 class TimelineEntry(BaseModel):
@@ -101,15 +104,17 @@ class TimelineEntry(BaseModel):
 
 
 class ImpactRow(BaseModel):
-    """A series' median before, during and after the incident, and the change during it."""
+    """A chain signal's level before and after its change (the report's figures) and after resolution."""
 
     signal: str
     layer: str | None = None
-    before: float | None
-    during: float | None
-    after: float | None
+    before: float | None = Field(description="Level before the change: the report's figure.")
+    during: float | None = Field(description="Level after the change (during the incident): the report's.")
+    after: float | None = Field(default=None, description="Median after the incident resolved (Prometheus).")
+    change: str = Field(default="", description="The report's change, written as the report writes it.")
     change_pct: float | None = Field(description="(during - before) / |before| in %.")
-    evidence_id: str
+    evidence_id: str = Field(description="The evidence the report computed before/during/change from.")
+    after_evidence_id: str | None = Field(default=None, description="The series evidence behind ``after``.")
 
 
 class ActionItem(BaseModel):
@@ -119,6 +124,21 @@ class ActionItem(BaseModel):
     text: str
     state: str = Field(description="Proposal state, or `open` for a fix.")
     ref: str | None = None
+    owner: str = Field(default="unassigned", description="Who acts: the catalog owner of its component.")
+
+
+class KeyFacts(BaseModel):
+    """Severity and the incident's clock, in minutes (None: not known or not happened yet)."""
+
+    severity: str | None = None
+    started_at: datetime | None = Field(default=None, description="The cause's onset (else the first alert).")
+    duration_minutes: float | None = Field(default=None, description="Cause onset (or alert) to resolution.")
+    time_to_detect_minutes: float | None = Field(default=None, description="Cause onset to the first alert.")
+    time_to_diagnose_minutes: float | None = Field(default=None, description="First alert to augur's report.")
+    time_to_acknowledge_minutes: float | None = Field(
+        default=None, description="First alert to the first human action augur recorded (a review decision)."
+    )
+    time_to_resolve_minutes: float | None = Field(default=None, description="First alert to resolution.")
 
 
 class Postmortem(BaseModel):
@@ -134,6 +154,7 @@ class Postmortem(BaseModel):
     verdict: str = Field(description="The report's verdict, computed by code.")
     chain_text: str = ""
     chain: list[ChainLink] = Field(default_factory=list)
+    facts: KeyFacts = Field(default_factory=KeyFacts)
     impact: list[ImpactRow] = Field(default_factory=list)
     impact_text: list[Sentence] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
@@ -169,67 +190,78 @@ def _median(times: list[float], values: list[float], lo: float, hi: float) -> fl
     return float(statistics.median(picked)) if picked else None
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.3g}"
-
-
-def _series_evidence(s: SeriesData, start: float, end: float) -> tuple[str, dict[str, Any], ImpactRow]:
-    during_end = end
-    before = _median(s.times, s.values, s.times[0] if s.times else start, start)
-    during = _median(s.times, s.values, start, during_end)
-    after = _median(s.times, s.values, during_end, float("inf"))
-    change = (during - before) / abs(before) * 100 if before not in (None, 0) and during is not None else None
-    ev_id = evidence_id(
-        "postmortem_series", {"query": s.query or s.signal, "start": round(start), "end": round(end)}
-    )
-    parts = [
-        f"{name} {_fmt(v)}"
-        for name, v in (("before", before), ("during", during), ("after", after))
-        if v is not None
-    ]
+def _series_after(s: SeriesData, end: float) -> tuple[str, dict[str, Any], float | None]:
+    """The series' median after ``end`` (the resolution) as a citable evidence record."""
+    after = _median(s.times, s.values, end, float("inf"))
+    ev_id = evidence_id("postmortem_series", {"query": s.query or s.signal, "end": round(end)})
     record = {
         "id": ev_id,
         "tool": "postmortem_series",
         "status": "ok",
-        "summary": f"median of {s.signal}: " + ", ".join(parts),
-        "data": {
-            "before": before,
-            "during": during,
-            "after": after,
-            "change_pct": change,
-            "points": len(s.values),
-            "start": start,
-            "end": end,
-        },
+        "summary": f"median of {s.signal} after the incident resolved: {fmt(after)}",
+        "data": {"after": after, "points": len(s.values), "end": end},
     }
-    row = ImpactRow(
-        signal=s.signal,
-        layer=s.layer,
-        before=before,
-        during=during,
-        after=after,
-        change_pct=change,
-        evidence_id=ev_id,
-    )
-    return ev_id, record, row
+    return ev_id, record, after
 
 
-def _impact_sentence(row: ImpactRow) -> Sentence:
-    text = (
-        f"{row.signal} had a median of {_fmt(row.before)} before the change"
-        if row.before is not None
-        else f"{row.signal} had no samples before the change"
+def _impact_rows(report: Report, after_of: dict[str, tuple[str, float | None]]) -> list[ImpactRow]:
+    """Business links of the chain (else every link), with the report's own figures."""
+    links = [link for link in report.chain if link.layer == "business"] or list(report.chain)
+    rows = []
+    for link in links:
+        pct = ((link.after - link.before) / abs(link.before) * 100
+               if link.before not in (None, 0) and link.after is not None else None)
+        after_id, after = after_of.get(link.signal, (None, None))
+        rows.append(ImpactRow(
+            signal=link.signal, layer=link.layer, before=link.before, during=link.after, after=after,
+            change=link.change, change_pct=pct,
+            evidence_id=link.source_id or next(iter(link.evidence_ids), ""),
+            after_evidence_id=after_id,
+        ))
+    return rows
+
+
+def _impact_sentences(row: ImpactRow, onset: datetime | None) -> list[Sentence]:
+    name = signal_label(row.signal)
+    when = f" from {onset:%H:%M} UTC" if onset is not None else ""
+    out = []
+    if row.before is not None and row.during is not None:
+        out.append(Sentence(text=f"{name} moved {row.change}{when}: {fmt(row.before)} → {fmt(row.during)}.",
+                            evidence_ids=[row.evidence_id]))
+    else:
+        out.append(Sentence(text=f"{name} moved {row.change}{when}.", evidence_ids=[row.evidence_id]))
+    if row.after is not None and row.after_evidence_id:
+        out.append(Sentence(text=f"After the incident resolved, {name} had a median of {fmt(row.after)}.",
+                            evidence_ids=[row.after_evidence_id]))
+    return out
+
+
+def _minutes(a: datetime | None, b: datetime | None) -> float | None:
+    return round((b - a).total_seconds() / 60, 1) if a is not None and b is not None else None
+
+
+def _facts(inp: PostmortemInput) -> KeyFacts:
+    """Severity and the incident's clock (detect, diagnose, acknowledge, resolve)."""
+    first = _first_alert(inp)
+    report = inp.report
+    cause = report.chain[0] if report and report.chain and report.root_cause.verdict == "identified" else None
+    first_at = first.starts_at if first else inp.opened_at
+    started = cause.onset if cause is not None else first_at
+    generated = report.generated_at if report else None
+    ready = next((e.at for e in inp.events if e.kind == "report_ready"), generated)
+    human = sorted(at for p in inp.proposals for at, state, actor in p.history
+                   if state in ("approved", "rejected") and actor not in ("augur", "system"))
+    by_start = sorted(inp.alerts, key=lambda a: a.starts_at)
+    labelled = [a.labels["severity"] for a in by_start if a.labels.get("severity")]
+    severity = inp.severity or (labelled[0] if labelled else None)
+    return KeyFacts(
+        severity=severity, started_at=started,
+        duration_minutes=_minutes(started, inp.resolved_at),
+        time_to_detect_minutes=_minutes(cause.onset, first_at) if cause is not None else None,
+        time_to_diagnose_minutes=_minutes(first_at, ready),
+        time_to_acknowledge_minutes=_minutes(first_at, human[0]) if human else None,
+        time_to_resolve_minutes=_minutes(first_at, inp.resolved_at),
     )
-    if row.during is not None:
-        text += f", {_fmt(row.during)} during the incident"
-        if row.change_pct is not None:
-            text += f" ({row.change_pct:+.0f} %)"
-    text += (
-        f" and {_fmt(row.after)} after it resolved."
-        if row.after is not None
-        else "; nothing was recorded after it resolved yet."
-    )
-    return Sentence(text=text, evidence_ids=[row.evidence_id])
 
 
 def _link_ids(link: ChainLink) -> list[str]:
@@ -261,7 +293,7 @@ def _timeline(inp: PostmortemInput) -> list[TimelineEntry]:
                     at=link.onset,
                     kind="onset",
                     sentence=Sentence(
-                        text=f"{link.signal} started to change ({link.change}), {role}.",
+                        text=f"{signal_label(link.signal)} started to change ({link.change}), {role}.",
                         evidence_ids=_link_ids(link),
                     ),
                 )
@@ -434,17 +466,13 @@ def build_postmortem(inp: PostmortemInput, out_dir: Path | None = None) -> Postm
     evidence: dict[str, dict[str, Any]] = report_evidence(report) if report else {}
     first = _first_alert(inp)
     end = (inp.resolved_at or datetime.now(UTC)).timestamp()
-    impact: list[ImpactRow] = []
-    for s in inp.series:
-        start = (
-            s.onset
-            if s.onset is not None
-            else (first.starts_at.timestamp() if first else inp.opened_at.timestamp())
-        )
-        ev_id, record, row = _series_evidence(s, start, end)
+    after_of: dict[str, tuple[str, float | None]] = {}
+    for series in inp.series:
+        ev_id, record, after = _series_after(series, end)
         evidence[ev_id] = record
-        if s.layer == "business" or not any(x.layer == "business" for x in inp.series):
-            impact.append(row)
+        after_of[series.signal] = (ev_id, after)
+    impact = _impact_rows(report, after_of) if report is not None else []
+    onsets = {link.signal: link.onset for link in report.chain} if report is not None else {}
     if report is not None and report.root_cause.verdict == "identified":
         rc = report.root_cause
         verdict = (
@@ -468,14 +496,17 @@ def build_postmortem(inp: PostmortemInput, out_dir: Path | None = None) -> Postm
         verdict = "Root cause: unknown — no investigation report was stored."
         summary = [Sentence(text=f"{inp.title}: no investigation report is available.")]
     good, bad = _assessment(inp, evidence)
-    actions = [ActionItem(kind="rule", text=p.title, state=p.state, ref=p.id) for p in inp.proposals]
+    cause_owner = _owner(inp, report.root_cause.component if report is not None else None)
+    actions = [ActionItem(kind="rule", text=p.title, state=p.state, ref=p.id, owner=cause_owner)
+               for p in inp.proposals]
     if report is not None:
-        actions += [ActionItem(kind="fix", text=fix.action, state="open") for fix in report.fixes]
+        actions += [ActionItem(kind="fix", text=fix.action, state="open", owner=cause_owner)
+                    for fix in report.fixes]
         cause = report.chain[0] if report.chain and report.root_cause.verdict == "identified" else None
         if cause is not None and not inp.proposals and not _cause_alerted(report, inp.alerts):
-            actions.append(
-                ActionItem(kind="rule", text=f"Add an alert on {cause.signal} (it had none).", state="open")
-            )
+            text = f"Add an alert on {signal_label(cause.signal)} (it had none)."
+            owner = _owner(inp, cause.component)
+            actions.append(ActionItem(kind="rule", text=text, state="open", owner=owner))
     pm = Postmortem(
         incident_id=inp.incident_id,
         title=inp.title,
@@ -487,8 +518,9 @@ def build_postmortem(inp: PostmortemInput, out_dir: Path | None = None) -> Postm
         verdict=verdict,
         chain_text=report.chain_text if report else "",
         chain=list(report.chain) if report else [],
+        facts=_facts(inp),
         impact=impact,
-        impact_text=[_impact_sentence(r) for r in impact],
+        impact_text=[t for r in impact for t in _impact_sentences(r, onsets.get(r.signal))],
         timeline=_timeline(inp),
         went_well=good,
         went_badly=bad,
@@ -512,84 +544,19 @@ def build_postmortem(inp: PostmortemInput, out_dir: Path | None = None) -> Postm
     return pm
 
 
-def _cite(ids: list[str]) -> str:
-    return " ".join(f"[{i}]" for i in ids)
+def _owner(inp: PostmortemInput, component: str | None) -> str:
+    return inp.owners.get(component or "", "unassigned")
 
 
 def render_markdown(pm: Postmortem, *, chart_prefix: str = "") -> str:
-    """The postmortem as Markdown; charts are linked as ``chart_prefix`` + file name."""
-    lines = [f"# Postmortem — incident #{pm.incident_id}: {pm.title}", ""]
-    resolved = f"{pm.resolved_at:%Y-%m-%d %H:%M} UTC" if pm.resolved_at else "not yet"
-    lines += [
-        f"**Status**: {pm.status} · **opened** {pm.opened_at:%Y-%m-%d %H:%M} UTC · **resolved** {resolved}",
-        "",
-    ]
-    lines += ["## Summary", ""] + [f"{s.text} {_cite(s.evidence_ids)}".strip() for s in pm.summary] + [""]
-    lines += [pm.verdict, ""]
-    if pm.impact:
-        lines += ["## Impact", "", "| signal | before | during | after | change |", "|---|---|---|---|---|"]
-        for row in pm.impact:
-            cells = [_fmt(v) if v is not None else "–" for v in (row.before, row.during, row.after)]
-            change = f"{row.change_pct:+.0f} %" if row.change_pct is not None else "–"
-            lines.append(f"| `{row.signal}` | {' | '.join(cells)} | {change} |")
-        lines += [""] + [f"- {s.text} {_cite(s.evidence_ids)}" for s in pm.impact_text] + [""]
-    lines += ["## Timeline (UTC)", ""]
-    lines += [
-        f"- **{e.at:%Y-%m-%d %H:%M:%S}** — {e.sentence.text} {_cite(e.sentence.evidence_ids)}".rstrip()
-        for e in pm.timeline
-    ]
-    lines.append("")
-    if pm.chain:
-        lines += [
-            "## Root cause and chain",
-            "",
-            f"`{pm.chain_text}`",
-            "",
-            "| # | role | signal | onset | change |",
-            "|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {i} | {c.role} | `{c.signal}` | {c.onset:%H:%M} | {c.change} |"
-            for i, c in enumerate(pm.chain, 1)
-        ]
-        lines.append("")
-    lines += ["## What went well", ""] + [
-        f"- {s.text} {_cite(s.evidence_ids)}".rstrip() for s in pm.went_well
-    ]
-    lines += ["", "## What went badly", ""] + [
-        f"- {s.text} {_cite(s.evidence_ids)}".rstrip() for s in pm.went_badly
-    ]
-    lines += ["", "## Action items", ""]
-    lines += [
-        f"- [{'x' if a.state in ('approved', 'applied') else ' '}] {a.kind}: {a.text} ({a.state})"
-        + (f" `{a.ref}`" if a.ref else "")
-        for a in pm.action_items
-    ]
-    pngs = [c for c in pm.charts if c.endswith(".png")]
-    if pngs:
-        lines += ["", "## Charts", ""] + [
-            f"![the chain's series with onsets marked]({chart_prefix}{c})" for c in pngs
-        ]
-    if pm.dropped or pm.notes:
-        lines += (
-            ["", "## Notes", ""]
-            + [f"- {n}" for n in pm.notes]
-            + [f"- removed: ~~{d.text}~~" for d in pm.dropped]
-        )
-    return "\n".join(lines) + "\n"
+    """The postmortem as Markdown (see :mod:`augur.agent.postmortem_render`)."""
+    from augur.agent.postmortem_render import render_markdown as render
+
+    return render(pm, chart_prefix=chart_prefix)
 
 
-_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent),
-    autoescape=jinja2.select_autoescape(["html", "j2"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+def render_html(pm: Postmortem, *, chart_prefix: str = "", incident_url: str | None = None) -> str:
+    """The postmortem as a standalone HTML page (see :mod:`augur.agent.postmortem_render`)."""
+    from augur.agent.postmortem_render import render_html as render
 
-
-def render_html(pm: Postmortem, *, chart_prefix: str = "") -> str:
-    """The postmortem as a standalone HTML page (escaped; charts linked as ``chart_prefix`` + name)."""
-    template = _ENV.get_template("postmortem.html.j2")
-    return template.render(
-        pm=pm, prefix=chart_prefix, fmt=_fmt, pngs=[c for c in pm.charts if c.endswith(".png")]
-    )
+    return render(pm, chart_prefix=chart_prefix, incident_url=incident_url)

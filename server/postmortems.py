@@ -109,6 +109,7 @@ def _load(store: Store, incident_id: int) -> tuple[PostmortemInput, str]:
             events=[EventRecord(at=e.at, kind=e.kind, detail=dict(e.detail)) for e in events],
             report=Report.model_validate(row.report) if row else None,
             proposals=proposals,
+            severity=incident.severity,
         )
         return inp, job.status if job else "not queued"
 
@@ -192,11 +193,27 @@ def generate(
             inp.notes += notes
         else:
             inp.notes.append("no chart: AUGUR_PROMETHEUS_URL is not set")
+    inp.owners = _owners(settings)
     pm = build_postmortem(inp, target)
     (target / "postmortem.json").write_text(pm.model_dump_json(indent=2))
     (target / "postmortem.md").write_text(render_markdown(pm, chart_prefix="postmortem/"))
-    (target / "postmortem.html").write_text(render_html(pm, chart_prefix="postmortem/"))
+    (target / "postmortem.html").write_text(
+        render_html(pm, chart_prefix="postmortem/", incident_url=f"/incidents/{incident_id}")
+    )
     return pm, target
+
+
+def _owners(settings: Settings) -> dict[str, str]:
+    """Catalog component -> owner (action items name them); empty without a readable catalog."""
+    if settings.catalog_file is None:
+        return {}
+    from augur.agent.catalog import CatalogError, load_catalog
+
+    try:
+        catalog = load_catalog(settings.catalog_file)
+    except (CatalogError, OSError):
+        return {}
+    return {c.name: c.owner for c in catalog.components if c.owner}
 
 
 def postmortem_handler(settings: Settings, *, on_postmortem: Any = None) -> Any:

@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 
 from augur.agent.catalog import Catalog, parse_catalog
 from augur.agent.grounding import ground, sentence_numbers
+from augur.agent.numbers import fmt
 from augur.agent.postmortem import Postmortem
 from augur.agent.report import Report
 from augur.evals.servers import PrometheusServer, Sample, write_openmetrics
@@ -211,12 +212,24 @@ def test_every_number_is_in_the_evidence(resolved: dict[str, Any]) -> None:
             assert kept and not dropped, dropped
         else:
             assert sentence_numbers(sentence.text) == [], sentence.text
-    # The evidence behind the impact is what Prometheus holds: CTR 0.08 -> 0.056 (-30 %) -> 0.08.
+    # The impact is the report's own figures (CTR 0.08 -> 0.056, -30 %), the same numbers as the
+    # report's chain, and the median Prometheus holds after the resolution (back to 0.08).
+    report: Report = resolved["report"]
+    link = next(c for c in report.chain if c.signal == "ctr.ctr")
     ctr = next(row for row in pm.impact if row.signal == "ctr.ctr")
-    assert ctr.before == pytest.approx(0.080, abs=0.001) and ctr.during == pytest.approx(0.056, abs=0.001)
+    assert (ctr.before, ctr.during, ctr.change) == (link.before, link.after, link.change)
+    assert ctr.evidence_id == link.source_id
+    assert ctr.before == pytest.approx(0.080, abs=0.001) and ctr.during == pytest.approx(0.056, abs=0.002)
     assert ctr.after == pytest.approx(0.080, abs=0.001) and ctr.change_pct == pytest.approx(-30, abs=2)
     markdown = (resolved["dir"] / "postmortem.md").read_text()
-    assert f"| `ctr.ctr` | {ctr.before:.3g} | {ctr.during:.3g} | {ctr.after:.3g} | -30 % |" in markdown
+    assert f"| `ctr` | {fmt(ctr.before)} | {fmt(ctr.during)} | {link.change} | {fmt(ctr.after)} |" in markdown
+    facts = pm.facts
+    assert facts.severity == "page" and facts.time_to_resolve_minutes is not None
+    assert facts.time_to_detect_minutes == pytest.approx(
+        (resolved["alert_at"] - report.chain[0].onset.timestamp()) / 60, abs=0.1)
+    assert facts.time_to_acknowledge_minutes is not None  # alice's approval
+    assert "| time to detect (onset → first alert) |" in markdown
+    assert all(a.owner != "" for a in pm.action_items)
     bad = " ".join(s.text for s in pm.went_badly)
     assert "feature-pipeline.psi had no alert" in bad
     cause_onset = resolved["report"].chain[0].onset.timestamp()
@@ -256,11 +269,19 @@ def test_served_over_http_by_the_cli_and_posted_to_slack(resolved: dict[str, Any
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUGUR_")}
     env.update(resolved["settings_env"])
     augur = str(Path(sys.executable).with_name("augur"))
+    served = {p.name: p.stat().st_mtime_ns for p in resolved["dir"].iterdir()}
     out = subprocess.run(
         [augur, "postmortem", "1"], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert out.returncode == 0, out.stderr
     assert "## Timeline (UTC)" in out.stdout and "feature-pipeline" in out.stdout
+    # Printing a postmortem never rewrites the one the server serves (only --publish does).
+    assert {p.name: p.stat().st_mtime_ns for p in resolved["dir"].iterdir()} == served
+    no_prom = {**env, "AUGUR_PROMETHEUS_URL": ""}
+    out = subprocess.run([augur, "postmortem", "1", "--format", "json"], capture_output=True, text=True,
+                         env=no_prom, timeout=60, check=False)
+    assert out.returncode == 0 and json.loads(out.stdout)["impact"], out.stderr  # impact without Prometheus
+    assert {p.name: p.stat().st_mtime_ns for p in resolved["dir"].iterdir()} == served
 
     recorder: SlackRecorder = resolved["recorder"]
     posts = recorder.calls_to("chat.postMessage")
