@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -188,10 +189,10 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
     """
 
     async def handle(job: ClaimedJob, store: Store) -> None:
-        from augur.agent.catalog import load_catalog
         from augur.agent.checkpoints import open_checkpointer
         from augur.agent.investigation import investigate
         from augur.agent.markdown import render_markdown
+        from augur.server.catalogs import resolve_catalog
         from augur.server.proposer import propose_for_report
         from augur.server.toolbox import build_registry
 
@@ -199,13 +200,14 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
         if not isinstance(incident_id, int):
             raise ValueError(f"job {job.id} has no integer incident_id in its payload")
         tools = registry if registry is not None else build_registry(settings)
-        cat = catalog
-        if cat is None and settings.catalog_file is not None:
-            cat = load_catalog(settings.catalog_file)
         planner, writer = _llm_parts(settings)
         alert = job.payload.get("alert")
         if alert is None and not job.payload.get("question"):
             alert = await asyncio.to_thread(_alert_from_incident, store, incident_id)
+        cat, catalog_note = catalog, None
+        if cat is None:  # the configured file, else a discovered (cached) catalog, else none
+            resolved = await asyncio.to_thread(resolve_catalog, settings, at=_anchor(alert, job.payload))
+            cat, catalog_note = resolved.catalog, resolved.note
         thread_id = await asyncio.to_thread(_thread_id, store, incident_id)
         kwargs: dict[str, Any] = {}
         if job.payload.get("lookback_s"):
@@ -217,6 +219,8 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
                 investigation_id=thread_id, planner=planner, writer=writer,
                 checkpointer=saver, **kwargs,
             )
+        if catalog_note:
+            report.stats.notes.insert(0, catalog_note)
         markdown = render_markdown(report)
 
         def store_report() -> None:
@@ -238,6 +242,19 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
                 log.exception("incident %s: the report notifier failed (the report is stored)", incident_id)
 
     return handle
+
+
+def _anchor(alert: Any, payload: dict[str, Any]) -> float:
+    """The time a catalog is discovered as of: the alert's start, the question's time, else now."""
+    from augur.agent.triage import TriageError, normalise_alert
+
+    if isinstance(alert, dict):
+        try:
+            return float(normalise_alert(alert)["starts_at"])
+        except TriageError:
+            pass  # the investigation reports what is wrong with the alert
+    at = payload.get("at")
+    return float(at) if isinstance(at, int | float) else time.time()
 
 
 def _llm_parts(settings: Settings) -> tuple[Any, Any]:

@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     )
     gpu_probe_local: bool = Field(default=True, description="gpu_probe also reads this host's GPUs via NVML.")
     catalog_file: Path | None = Field(default=None, description="Platform catalog YAML.")
+    catalog_discovery: bool = Field(
+        default=True, description="Without catalog_file, investigations discover a catalog from "
+        "prometheus_url (cached in data_dir/catalogs) instead of working from the alert alone.",
+    )
+    catalog_discovery_ttl_s: float = Field(
+        default=3600.0, ge=0, description="How long a discovered catalog is reused before discovering again.",
+    )
+    catalog_edges_file: Path | None = Field(
+        default=None,
+        description="Call edges (CSV Source,Target[,Weight]) for a discovered catalog's depends_on.",
+    )
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint.")
     llm_model: str | None = Field(default=None, description="Model name at the LLM endpoint.")
     llm_api_key: SecretStr | None = Field(default=None, description="API key for the LLM endpoint.")

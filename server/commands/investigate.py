@@ -40,10 +40,11 @@ def investigate(
 
     from rich.console import Console
 
-    from augur.agent.catalog import CatalogError, load_catalog
+    from augur.agent.catalog import CatalogError
     from augur.agent.investigation import TriageError
     from augur.agent.investigation import investigate as run_investigation
     from augur.agent.markdown import render_markdown
+    from augur.server.catalogs import resolve_catalog
     from augur.server.settings import ConfigError, load_settings
     from augur.server.toolbox import build_registry
     from augur.tools.prometheus_api import parse_duration
@@ -76,13 +77,6 @@ def investigate(
         if not isinstance(alert, dict):
             err.print(f"error: {alert_file} must hold a JSON object (an Alertmanager webhook body or alert)")
             raise typer.Exit(code=2)
-    cat = None
-    if settings.catalog_file is not None:
-        try:
-            cat = load_catalog(settings.catalog_file)
-        except CatalogError as exc:
-            err.print(f"error: the catalog is invalid:\n{exc}")
-            raise typer.Exit(code=2) from None
     if not settings.prometheus_url:
         err.print("[yellow]warning[/]: no Prometheus configured (--prometheus-url or AUGUR_PROMETHEUS_URL): "
                   "metric tools will answer 'unavailable'")
@@ -110,6 +104,16 @@ def investigate(
         raise typer.Exit(code=2) from None
     anchor = _question_anchor(settings, question, at, err, quiet) if alert is None and question else None
     try:
+        resolved = resolve_catalog(settings, at=anchor if anchor is not None else _alert_time(alert),
+                                   on_progress=None if quiet else (
+                                       lambda text: err.print(f"[dim]catalog: {text}[/]", highlight=False)))
+    except CatalogError as exc:
+        err.print(f"error: the catalog is invalid:\n{exc}")
+        raise typer.Exit(code=2) from None
+    cat = resolved.catalog
+    if resolved.note and not quiet:
+        err.print(f"[bold]catalog[/]: {resolved.note}", highlight=False)
+    try:
         report = asyncio.run(run_investigation(
             alert, registry=build_registry(settings), catalog=cat, question=question, at=anchor,
             lookback_s=lookback_s, on_event=progress,
@@ -117,6 +121,8 @@ def investigate(
     except TriageError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(code=2) from None
+    if resolved.note:
+        report.stats.notes.insert(0, resolved.note)
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         return
@@ -170,6 +176,20 @@ def _stored_incident_time(settings: Any, question: str) -> tuple[int, float] | N
         return incident_time(store, question)
     finally:
         store.dispose()
+
+
+def _alert_time(alert: Any) -> float:
+    """The time a catalog is discovered as of: the alert's start (now when it has none to read)."""
+    import time
+
+    from augur.agent.triage import TriageError, normalise_alert
+
+    if isinstance(alert, dict):
+        try:
+            return float(normalise_alert(alert)["starts_at"])
+        except TriageError:
+            pass  # the investigation itself reports what is wrong with the alert
+    return time.time()
 
 
 def register(app: typer.Typer) -> None:

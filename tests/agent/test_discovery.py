@@ -1,0 +1,226 @@
+"""`augur catalog discover` on a real Prometheus holding DCGM, vLLM and HTTP-server series.
+
+The history is written here as OpenMetrics and backfilled with promtool: a GPU node whose DCGM
+series name the vLLM pod using it (Kubernetes pod name with its replica suffixes), the vLLM
+deployment's latency histogram, queue gauge and request counter, two HTTP services with a latency
+histogram and status-coded request counters, a StatefulSet pod (``redis-0``) with a gauge no rule
+knows, an unknown counter and a Go runtime gauge (left out). Call edges come from an edge table
+(with a cycle, as real call graphs have). Every request discovery makes passes through a loopback
+proxy that records its path, so the test also proves discovery stays bounded: no series listing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from augur.agent.catalog import load_catalog
+from augur.agent.discovery import EdgeError, EdgeTable, JaegerDependencies, workload_of
+from augur.agent.discovery.inventory import BATCH
+from augur.evals.servers import PrometheusServer, Sample, write_openmetrics
+from augur.server.cli import app
+from tests.fixtures.loopback import serving
+
+STEP = 60
+HOURS = 2
+POD = "llm-serving-7c9d8f6b5d-x2x4k"
+LE = ("0.1", "0.5", "1", "2.5", "+Inf")
+EDGES = ("Source,Target,Weight\nfrontend,checkout,12\ncheckout,llm-serving,3\nfrontend,redis,40\n"
+         "checkout,frontend,1\n")
+
+
+def _history(t_end: float) -> list[Sample]:
+    samples: list[Sample] = []
+    gpu = {"Hostname": "gpu-node-1", "gpu": "0", "pod": POD, "namespace": "serving", "container": "vllm"}
+    vllm = {"model_name": "llama-3-8b", "pod": POD, "namespace": "serving"}
+    n = HOURS * 3600 // STEP
+    totals: dict[tuple[str, str], float] = {}
+
+    def count(key: tuple[str, str], inc: float) -> float:
+        totals[key] = totals.get(key, 0.0) + inc
+        return totals[key]
+
+    for i in range(n + 1):
+        t = t_end - (n - i) * STEP
+        wave = math.sin(i / 9)
+        samples += [Sample("DCGM_FI_DEV_GPU_UTIL", gpu, 70 + 10 * wave, t),
+                    Sample("DCGM_FI_DEV_FB_USED", gpu, 30000 + 200 * wave, t),
+                    Sample("vllm:num_requests_waiting", vllm, 3 + 2 * wave, t),
+                    Sample("vllm:request_success_total", {**vllm, "finished_reason": "stop"},
+                           count(("vllm", "ok"), 50), t),
+                    Sample("redis_connected_clients", {"pod": "redis-0", "namespace": "data"}, 40 + wave, t),
+                    Sample("redis_connected_clients", {"pod": "redis-1", "namespace": "data"}, 41 + wave, t),
+                    Sample("queue_depth", {"pod": "batcher", "namespace": "data"}, 5 + wave, t),
+                    Sample("frontend_cache_misses_total", {"service": "frontend"}, count(("miss", ""), 7), t),
+                    Sample("go_goroutines", {"service": "frontend"}, 80, t)]
+        for j, le in enumerate(LE):
+            share = (0.5, 0.8, 0.95, 0.99, 1.0)[j]
+            samples.append(Sample("vllm:e2e_request_latency_seconds_bucket", {**vllm, "le": le},
+                                  count(("vllm-le", le), 50 * share), t))
+        samples.append(Sample("vllm:e2e_request_latency_seconds_count", vllm, count(("vllm", "n"), 50), t))
+        for service in ("frontend", "checkout"):
+            for j, le in enumerate(LE):
+                share = (0.7, 0.9, 0.97, 0.995, 1.0)[j]
+                samples.append(Sample("http_request_duration_seconds_bucket", {"service": service, "le": le},
+                                      count((service, le), 100 * share), t))
+            samples.append(Sample("http_request_duration_seconds_count", {"service": service},
+                                  count((service, "n"), 100), t))
+            for code, rate in (("200", 98.0), ("500", 2.0)):
+                samples.append(Sample("http_requests_total", {"service": service, "code": code},
+                                      count((service, code), rate), t))
+    return samples
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrometheusServer, float]]:
+    tmp = tmp_path_factory.mktemp("discover")
+    t_end = float(int(time.time()) // STEP * STEP - 2 * STEP)
+    types = {"vllm:request_success_total": "counter", "frontend_cache_misses_total": "counter",
+             "http_requests_total": "counter"}
+    write_openmetrics(_history(t_end), tmp / "history.om", types)
+    server = PrometheusServer.start(tmp / "prom", openmetrics=tmp / "history.om")
+    try:
+        yield server, t_end
+    finally:
+        server.stop()
+
+
+class _Recorder(ThreadingHTTPServer):
+    """A loopback proxy to the real Prometheus that records each request's path."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Forward)
+        self.upstream = upstream
+        self.paths: list[str] = []
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Forward(BaseHTTPRequestHandler):
+    server: _Recorder
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.paths.append(self.path.split("?", 1)[0])
+        answer = httpx.get(self.server.upstream + self.path, timeout=30)
+        self.send_response(answer.status_code)
+        self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_pod_names_lose_their_replica_suffixes() -> None:
+    assert workload_of("frontend-579b9bff58-t2dbm") == "frontend"
+    assert workload_of("node-exporter-x7k2p") == "node-exporter"  # DaemonSet
+    assert workload_of("redis-0") == "redis"  # StatefulSet
+    assert workload_of("envoy-proxy") == "envoy-proxy"  # a word, not a hash (it has vowels)
+    assert workload_of("checkoutservice") == "checkoutservice"
+
+
+def test_discover_writes_the_components_layers_signals_and_edges(
+        platform: tuple[PrometheusServer, float], tmp_path: Path) -> None:
+    server, t_end = platform
+    edges = tmp_path / "edges.csv"
+    edges.write_text(EDGES)
+    out = tmp_path / "catalog.yaml"
+    with serving(_Recorder(server.url)) as proxy:
+        result = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", proxy.url,
+                                          "--edges", str(edges), "--out", str(out), "--at", str(t_end)])
+    assert result.exit_code == 0, result.output
+    assert "discover: " in result.stderr and "families in" in result.stderr  # progress on stderr
+    catalog = load_catalog(out)
+    layers = {c.name: c.layer.value for c in catalog.components}
+    assert layers == {"gpu-node-1": "resource", "llm-serving": "service", "frontend": "service",
+                      "checkout": "service", "redis": "service", "batcher": "service"}
+    signals = {c.name: sorted(s.name for s in c.signals) for c in catalog.components}
+    assert signals["gpu-node-1"] == ["fb_used", "gpu_util"]
+    assert signals["llm-serving"] == ["p99_latency", "qps", "requests_waiting"]
+    assert signals["frontend"] == ["error_ratio", "frontend_cache_misses_rate", "p99_latency", "qps"]
+    assert signals["checkout"] == ["error_ratio", "p99_latency", "qps"]
+    assert signals["redis"] == ["redis_connected_clients"]  # redis-0 and redis-1: one StatefulSet
+    assert signals["batcher"] == ["queue_depth"]  # a bare pod name is its own workload
+    deps = {c.name: sorted(c.depends_on) for c in catalog.components}
+    assert deps == {"gpu-node-1": [], "redis": [], "batcher": [],
+                    "llm-serving": ["gpu-node-1"],  # DCGM names its pod
+                    "frontend": ["checkout", "redis"], "checkout": ["frontend", "llm-serving"]}
+    assert catalog.find_cycle() is not None  # checkout calls the frontend back: kept
+    assert catalog.component("frontend").match == {"service": "frontend"}
+    assert catalog.component("gpu-node-1").match == {"Hostname": "gpu-node-1"}
+    p99 = catalog.component("llm-serving").signal("p99_latency")
+    assert p99.bad == "up" and p99.unit == "s" and "vllm:e2e_request_latency_seconds_bucket" in str(p99.query)
+    text = out.read_text()
+    assert "go_goroutines" not in text and "1 runtime or self-monitoring families" in text
+    assert "# calls it (weight 12, edge table" in text and "DCGM reports its pod on this GPU" in text
+    # Every query it wrote selects the series it was discovered from.
+    for comp in catalog.components:
+        for sig in comp.signals:
+            params = {"query": str(sig.query), "time": str(t_end)}
+            answer = httpx.get(f"{server.url}/api/v1/query", params=params).json()
+            assert answer["status"] == "success" and answer["data"]["result"], (comp.name, sig.query)
+    # Bounded: names, metadata and one grouped range query per batch of families; no series listing.
+    assert set(proxy.paths) == {"/api/v1/label/__name__/values", "/api/v1/metadata", "/api/v1/query_range"}
+    assert len(proxy.paths) == 2 + 1 + math.ceil(8 / BATCH)  # 2 DCGM families + 8 others
+    check = CliRunner().invoke(app, ["catalog", "check", str(out)])
+    assert check.exit_code == 0, check.output
+
+
+def test_without_edges_or_layers_only_label_evidence_links(platform: tuple[PrometheusServer, float]) -> None:
+    server, t_end = platform
+    result = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", server.url,
+                                      "--at", str(t_end), "--no-layer-edges", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "llm-serving" in result.stdout and result.stderr == ""
+    edges = [line for line in result.stdout.splitlines() if line.startswith("      - ") and "#" in line
+             and "name:" not in line]
+    assert edges == ["      - gpu-node-1  # DCGM reports its pod on this GPU (workload llm-serving)"]
+
+
+def test_bad_input_exits_2_with_the_fix(platform: tuple[PrometheusServer, float], tmp_path: Path) -> None:
+    server, _ = platform
+    bad = tmp_path / "bad.csv"
+    bad.write_text("from_service;to_service\na;b\n")
+    result = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", server.url,
+                                      "--edges", str(bad)])
+    assert result.exit_code == 2 and f"{bad}:1:" in result.stderr and "Source,Target" in result.stderr
+    down = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", "http://127.0.0.1:9"])
+    assert down.exit_code == 2 and "cannot reach Prometheus" in down.stderr
+    nothing = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", server.url, "--traces"])
+    assert nothing.exit_code == 2 and "AUGUR_JAEGER_URL" in nothing.stderr
+    with pytest.raises(EdgeError, match=":3: expected Source,Target"):
+        (tmp_path / "short.csv").write_text("Source,Target,Weight\na,b,1\nc,d,heavy\n")
+        EdgeTable(tmp_path / "short.csv").edges()
+
+
+def test_jaeger_dependencies_become_call_edges() -> None:
+    """Jaeger cannot run here: a scripted answer in the shape of its /api/dependencies."""
+    seen: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(200, json={"data": [{"parent": "frontend", "child": "cart", "callCount": 41}],
+                                         "errors": None})
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    source = JaegerDependencies("http://jaeger:16686", client=client)
+    (edge,) = source.edges(1_800_000_000.0 - 3600, 1_800_000_000.0)
+    assert (edge.caller, edge.callee, edge.weight) == ("frontend", "cart", 41.0)
+    assert seen[0].params["endTs"] == "1800000000000" and seen[0].params["lookback"] == "3600000"
+    broken = JaegerDependencies("http://jaeger:16686", client=httpx.Client(
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, text="<html>login</html>"))))
+    with pytest.raises(EdgeError, match="did not answer like Jaeger"):
+        broken.edges(0, 3600)
