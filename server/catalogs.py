@@ -2,7 +2,8 @@
 
 A hand-written catalog (``AUGUR_CATALOG_FILE``) always wins. Without one, and with a Prometheus
 configured, :func:`resolve_catalog` discovers a catalog from it as of the alert's time (call edges
-from ``AUGUR_CATALOG_EDGES_FILE`` and, when configured, Jaeger), keeps it in
+from ``AUGUR_CATALOG_EDGES_FILE`` and from traces: Jaeger when configured, else the embedded span
+store when it exists), keeps it in
 ``$AUGUR_DATA_DIR/catalogs/`` for ``AUGUR_CATALOG_DISCOVERY_TTL_S`` and says where it came from in
 :attr:`ResolvedCatalog.note`, which the report carries. When discovery fails the investigation
 goes on without a catalog and the note says why. ``augur investigate`` and the worker use this.
@@ -39,12 +40,18 @@ class ResolvedCatalog:
 
 
 def edge_sources(settings: Settings, *, traces: bool, edge_files: Sequence[Path] = ()) -> list[EdgeSource]:
-    """The call-edge sources for discovery: edge tables, then traces (Jaeger) when asked for."""
-    from augur.agent.discovery import EdgeTable, JaegerDependencies
+    """The call-edge sources for discovery: edge tables, then, with ``traces``, Jaeger's dependency
+    graph when AUGUR_JAEGER_URL is set, else the embedded span store when its file exists."""
+    from augur.agent.discovery import EdgeTable, JaegerDependencies, SpanEdges
+    from augur.server.toolbox import trace_db_path
+    from augur.tools.span_store import SqliteSpanStore
 
     sources: list[EdgeSource] = [EdgeTable(path) for path in edge_files]
     if traces and settings.jaeger_url:
         sources.append(JaegerDependencies(settings.jaeger_url))
+    elif traces and trace_db_path(settings).is_file():
+        path = trace_db_path(settings)
+        sources.append(SpanEdges(SqliteSpanStore(path, timeout_s=DISCOVERY_TIMEOUT_S), str(path)))
     return sources
 
 

@@ -7,18 +7,17 @@ shows in its callers). Every source here implements :class:`EdgeSource`:
   ``caller,callee`` or ``parent,child``), as Nezha's and RCAEval's datasets ship them;
 - :class:`JaegerDependencies`: ``GET /api/dependencies?endTs=&lookback=`` of a Jaeger query
   service (milliseconds; ``[{parent, child, callCount}]``);
-- :class:`SpanEdges`: edges a span store computes from parent/child spans (any object with
-  ``call_edges(start, end)`` returning ``(caller, callee, calls)`` triples, such as augur's
-  embedded span store).
+- :class:`SpanEdges`: edges the embedded span store computes from parent/child spans
+  (``call_edges(start, end)``: a parent span's service calls its child span's).
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
@@ -138,12 +137,22 @@ class JaegerDependencies:
                 for d in data if isinstance(d, dict) and d.get("parent") and d.get("child")]
 
 
+class _StoreEdge(Protocol):
+    @property
+    def parent(self) -> str: ...
+    @property
+    def child(self) -> str: ...
+    @property
+    def calls(self) -> int: ...
+
+
 class _SpanStore(Protocol):
-    def call_edges(self, start: float, end: float) -> Iterable[Any]: ...
+    def call_edges(self, start: float | None = None, end: float | None = None) -> Sequence[_StoreEdge]: ...
 
 
 class SpanEdges:
-    """Edges from a span store's parent/child spans (see the module docstring)."""
+    """Edges from a span store's parent/child spans: augur's embedded store
+    (:class:`augur.tools.span_store.SqliteSpanStore`, filled by ``augur traces ingest``)."""
 
     traced = True
 
@@ -156,10 +165,9 @@ class SpanEdges:
         return f"spans in {self.where}"
 
     def edges(self, start: float, end: float) -> list[CallEdge]:
-        """The store's call edges in the window."""
-        out = []
-        for item in self.store.call_edges(start, end):
-            caller, callee, calls = (item.caller, item.callee, getattr(item, "calls", 1)) if hasattr(
-                item, "caller") else tuple(item)
-            out.append(CallEdge(str(caller), str(callee), float(calls or 1)))
-        return out
+        """The store's call edges (a parent span's service calls its child span's) in the window."""
+        try:
+            found = self.store.call_edges(start, end)
+        except Exception as exc:  # the store's own errors say what to do; keep their words
+            raise EdgeError(f"cannot read call edges from {self.where}: {exc}") from None
+        return [CallEdge(e.parent, e.child, float(e.calls)) for e in found]

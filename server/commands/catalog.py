@@ -45,7 +45,8 @@ def discover_command(
     prometheus_url: str | None = typer.Option(
         None, "--prometheus-url", help="Prometheus base URL (else AUGUR_PROMETHEUS_URL)."),
     traces: bool = typer.Option(
-        False, "--traces", help="Call edges from traces: Jaeger's dependency graph at AUGUR_JAEGER_URL."),
+        False, "--traces", help="Call edges from traces: Jaeger's dependency graph at AUGUR_JAEGER_URL, "
+        "else the embedded span store (`augur traces ingest`)."),
     edges: list[Path] = typer.Option(
         [], "--edges", help="Call edges CSV (Source,Target[,Weight]); repeat for several files."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the YAML here (default: stdout)."),
@@ -62,6 +63,7 @@ def discover_command(
     from augur.agent.discovery import EdgeError, discover
     from augur.server.catalogs import DISCOVERY_TIMEOUT_S, edge_sources
     from augur.server.settings import ConfigError, load_settings
+    from augur.server.toolbox import trace_db_path
     from augur.tools.base import ToolError, Unavailable
     from augur.tools.prometheus_api import connect, parse_duration, parse_time
 
@@ -75,9 +77,10 @@ def discover_command(
         fail(str(exc))
     if not settings.prometheus_url:
         fail("no Prometheus: pass --prometheus-url URL or set AUGUR_PROMETHEUS_URL")
-    if traces and not settings.jaeger_url:
-        fail("--traces needs a trace source: set AUGUR_JAEGER_URL to Jaeger's query service "
-             "(e.g. http://jaeger:16686), or pass the call edges with --edges FILE")
+    if traces and not settings.jaeger_url and not trace_db_path(settings).is_file():
+        fail(f"--traces needs spans: load them with `augur traces ingest FILE...` (into "
+             f"{trace_db_path(settings)}, AUGUR_TRACE_DB), or set AUGUR_JAEGER_URL to Jaeger's query "
+             "service (e.g. http://jaeger:16686), or pass the call edges with --edges FILE")
     try:
         when = parse_time(at)
         window_s = parse_duration(window)

@@ -4,13 +4,15 @@ The history is written here as OpenMetrics and backfilled with promtool: a GPU n
 series name the vLLM pod using it (Kubernetes pod name with its replica suffixes), the vLLM
 deployment's latency histogram, queue gauge and request counter, two HTTP services with a latency
 histogram and status-coded request counters, a StatefulSet pod (``redis-0``) with a gauge no rule
-knows, an unknown counter and a Go runtime gauge (left out). Call edges come from an edge table
-(with a cycle, as real call graphs have). Every request discovery makes passes through a loopback
+knows, a bare pod, an unknown counter and a Go runtime gauge (left out). Call edges come from
+spans loaded into the embedded span store with `augur traces ingest` (with a cycle, as real call
+graphs have), or from an edge table. Every request discovery makes passes through a loopback
 proxy that records its path, so the test also proves discovery stays bounded: no series listing.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -22,7 +24,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from augur.agent.catalog import load_catalog
+from augur.agent.catalog import load_catalog, parse_catalog
 from augur.agent.discovery import EdgeError, EdgeTable, JaegerDependencies, workload_of
 from augur.agent.discovery.inventory import BATCH
 from augur.evals.servers import PrometheusServer, Sample, write_openmetrics
@@ -132,32 +134,54 @@ def test_pod_names_lose_their_replica_suffixes() -> None:
     assert workload_of("checkoutservice") == "checkoutservice"
 
 
+def _spans(t_end: float) -> str:
+    """JSON lines of 20 traces: frontend -> checkout -> (llm-serving, payment), frontend -> redis,
+    and checkout calling the frontend back (a cycle, as real call graphs have)."""
+    lines = []
+    calls = (("f", "", "frontend"), ("c", "f", "checkout"), ("l", "c", "llm-serving"), ("p", "c", "payment"),
+             ("r", "f", "redis"), ("b", "c", "frontend"))
+    for i in range(20):
+        t0 = t_end - 1800 + 60 * i
+        for span, parent, service in calls:
+            lines.append(json.dumps({"trace_id": f"trace{i:04d}", "span_id": f"{span}{i:04d}",
+                                     "parent": f"{parent}{i:04d}" if parent else "", "service": service,
+                                     "operation": f"{service} call", "start": t0, "end": t0 + 0.05}))
+    return "\n".join(lines) + "\n"
+
+
 def test_discover_writes_the_components_layers_signals_and_edges(
         platform: tuple[PrometheusServer, float], tmp_path: Path) -> None:
     server, t_end = platform
-    edges = tmp_path / "edges.csv"
-    edges.write_text(EDGES)
+    spans = tmp_path / "spans.jsonl"
+    spans.write_text(_spans(t_end))
+    env = {"AUGUR_TRACE_DB": str(tmp_path / "traces.db"), "AUGUR_JAEGER_URL": None}
+    ingest = CliRunner().invoke(app, ["traces", "ingest", str(spans)], env=env)
+    assert ingest.exit_code == 0, ingest.output
     out = tmp_path / "catalog.yaml"
     with serving(_Recorder(server.url)) as proxy:
-        result = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", proxy.url,
-                                          "--edges", str(edges), "--out", str(out), "--at", str(t_end)])
+        result = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", proxy.url, "--traces",
+                                          "--out", str(out), "--at", str(t_end)], env=env)
     assert result.exit_code == 0, result.output
     assert "discover: " in result.stderr and "families in" in result.stderr  # progress on stderr
+    assert "call edges from spans in" in result.stderr
     catalog = load_catalog(out)
     layers = {c.name: c.layer.value for c in catalog.components}
     assert layers == {"gpu-node-1": "resource", "llm-serving": "service", "frontend": "service",
-                      "checkout": "service", "redis": "service", "batcher": "service"}
+                      "checkout": "service", "redis": "service", "batcher": "service", "payment": "service"}
     signals = {c.name: sorted(s.name for s in c.signals) for c in catalog.components}
     assert signals["gpu-node-1"] == ["fb_used", "gpu_util"]
-    assert signals["llm-serving"] == ["p99_latency", "qps", "requests_waiting"]
-    assert signals["frontend"] == ["error_ratio", "frontend_cache_misses_rate", "p99_latency", "qps"]
-    assert signals["checkout"] == ["error_ratio", "p99_latency", "qps"]
-    assert signals["redis"] == ["redis_connected_clients"]  # redis-0 and redis-1: one StatefulSet
+    assert signals["llm-serving"] == ["p99_latency", "qps", "requests_waiting", "traces"]
+    assert signals["frontend"] == ["error_ratio", "frontend_cache_misses_rate", "p99_latency", "qps",
+                                   "traces"]
+    assert signals["checkout"] == ["error_ratio", "p99_latency", "qps", "traces"]
+    assert signals["redis"] == ["redis_connected_clients", "traces"]  # redis-0 and redis-1: one StatefulSet
     assert signals["batcher"] == ["queue_depth"]  # a bare pod name is its own workload
+    assert signals["payment"] == ["traces"]  # seen only in the traces
+    assert catalog.component("payment").signal("traces").trace_service == "payment"
     deps = {c.name: sorted(c.depends_on) for c in catalog.components}
-    assert deps == {"gpu-node-1": [], "redis": [], "batcher": [],
+    assert deps == {"gpu-node-1": [], "redis": [], "batcher": [], "payment": [],
                     "llm-serving": ["gpu-node-1"],  # DCGM names its pod
-                    "frontend": ["checkout", "redis"], "checkout": ["frontend", "llm-serving"]}
+                    "frontend": ["checkout", "redis"], "checkout": ["frontend", "llm-serving", "payment"]}
     assert catalog.find_cycle() is not None  # checkout calls the frontend back: kept
     assert catalog.component("frontend").match == {"service": "frontend"}
     assert catalog.component("gpu-node-1").match == {"Hostname": "gpu-node-1"}
@@ -165,10 +189,12 @@ def test_discover_writes_the_components_layers_signals_and_edges(
     assert p99.bad == "up" and p99.unit == "s" and "vllm:e2e_request_latency_seconds_bucket" in str(p99.query)
     text = out.read_text()
     assert "go_goroutines" not in text and "1 runtime or self-monitoring families" in text
-    assert "# calls it (weight 12, edge table" in text and "DCGM reports its pod on this GPU" in text
-    # Every query it wrote selects the series it was discovered from.
+    assert "- checkout  # calls it (20 calls, spans in" in text and "DCGM reports its pod on this GPU" in text
+    # Every metric query it wrote selects the series it was discovered from.
     for comp in catalog.components:
         for sig in comp.signals:
+            if sig.kind == "trace":
+                continue
             params = {"query": str(sig.query), "time": str(t_end)}
             answer = httpx.get(f"{server.url}/api/v1/query", params=params).json()
             assert answer["status"] == "success" and answer["data"]["result"], (comp.name, sig.query)
@@ -179,15 +205,21 @@ def test_discover_writes_the_components_layers_signals_and_edges(
     assert check.exit_code == 0, check.output
 
 
-def test_without_edges_or_layers_only_label_evidence_links(platform: tuple[PrometheusServer, float]) -> None:
+def test_an_edge_table_gives_depends_on_and_layers_can_be_left_out(
+        platform: tuple[PrometheusServer, float], tmp_path: Path) -> None:
     server, t_end = platform
+    edges = tmp_path / "edges.csv"
+    edges.write_text(EDGES)
     result = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", server.url,
-                                      "--at", str(t_end), "--no-layer-edges", "-q"])
+                                      "--edges", str(edges), "--at", str(t_end), "--no-layer-edges", "-q"])
     assert result.exit_code == 0, result.output
-    assert "llm-serving" in result.stdout and result.stderr == ""
-    edges = [line for line in result.stdout.splitlines() if line.startswith("      - ") and "#" in line
-             and "name:" not in line]
-    assert edges == ["      - gpu-node-1  # DCGM reports its pod on this GPU (workload llm-serving)"]
+    assert result.stderr == ""
+    catalog = parse_catalog(result.stdout)
+    deps = {c.name: sorted(c.depends_on) for c in catalog.components}
+    assert deps == {"gpu-node-1": [], "redis": [], "batcher": [], "llm-serving": ["gpu-node-1"],
+                    "frontend": ["checkout", "redis"], "checkout": ["frontend", "llm-serving"]}
+    assert "- checkout  # calls it (weight 12, edge table" in result.stdout
+    assert not any(s.kind == "trace" for c in catalog.components for s in c.signals)  # a table has no traces
 
 
 def test_bad_input_exits_2_with_the_fix(platform: tuple[PrometheusServer, float], tmp_path: Path) -> None:
@@ -199,8 +231,10 @@ def test_bad_input_exits_2_with_the_fix(platform: tuple[PrometheusServer, float]
     assert result.exit_code == 2 and f"{bad}:1:" in result.stderr and "Source,Target" in result.stderr
     down = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", "http://127.0.0.1:9"])
     assert down.exit_code == 2 and "cannot reach Prometheus" in down.stderr
-    nothing = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", server.url, "--traces"])
-    assert nothing.exit_code == 2 and "AUGUR_JAEGER_URL" in nothing.stderr
+    no_spans = {"AUGUR_TRACE_DB": str(tmp_path / "none.db"), "AUGUR_JAEGER_URL": None}
+    nothing = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", server.url, "--traces"],
+                                 env=no_spans)
+    assert nothing.exit_code == 2 and "augur traces ingest" in nothing.stderr
     with pytest.raises(EdgeError, match=":3: expected Source,Target"):
         (tmp_path / "short.csv").write_text("Source,Target,Weight\na,b,1\nc,d,heavy\n")
         EdgeTable(tmp_path / "short.csv").edges()
