@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from augur.agent.catalog import Catalog
+from augur.agent.scan import SCAN_PREFIX, expand_scan
 from augur.agent.state import CallRecord, Finding, InvestigationState
 
 __all__ = ["MIN_STRENGTH", "collect_findings", "read_onset"]
@@ -140,10 +141,22 @@ def _attribute_hop(finding: Finding, catalog: Catalog | None, service: str, oper
 def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list[Finding]:
     """One finding per examined signal, from the calls made and their evidence."""
     groups: dict[str, list[CallRecord]] = defaultdict(list)
-    for call in state.get("calls", []):
-        if call.get("signal"):
-            groups[str(call["signal"])].append(call)
     evidence = state.get("evidence", {})
+    # A family scan's evidence is read per component, as if each had been queried alone.
+    views: dict[tuple[str, str], dict[str, Any]] = {}
+    for call in state.get("calls", []):
+        signal = call.get("signal")
+        if not signal:
+            continue
+        if str(signal).startswith(SCAN_PREFIX):
+            ev = evidence.get(call["evidence_id"])
+            if ev is None:
+                continue
+            for ref, data in expand_scan(str(signal), ev.get("data", {}), catalog).items():
+                groups[ref].append(CallRecord(**{**call, "signal": ref, "component": ref.partition(".")[0]}))
+                views[(ref, call["evidence_id"])] = {**ev, "data": data}
+            continue
+        groups[str(signal)].append(call)
     findings: list[Finding] = []
     for signal, calls in groups.items():
         component = next((c["component"] for c in calls if c.get("component")), None)
@@ -166,7 +179,7 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                           unit=unit, evidence_ids=[])
         usable = False
         for call in calls:
-            ev = evidence.get(call["evidence_id"])
+            ev = views.get((signal, call["evidence_id"])) or evidence.get(call["evidence_id"])
             if ev is None:
                 continue
             finding["evidence_ids"].append(call["evidence_id"])

@@ -6,7 +6,8 @@ It follows the procedure on-call engineers use on ML platforms, one stage a roun
 2. the same component's model & data signals (model/data components it depends on);
 3. its resources (GPU pools, nodes it runs on);
 4. business impact (KPIs downstream of it, and the business map's KPIs it drives);
-5. neighbours within two hops, upstream and downstream;
+5. everything it depends on, however far, and its neighbours within two hops (a signal that
+   several of them share is scanned once for all: :mod:`augur.agent.scan`);
 6. follow-up: anything upstream of a signal that changed and was not looked at yet.
 
 For every metric signal it runs ``promql_range`` (values before and after) **and** ``onset``
@@ -27,6 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from augur.agent.catalog import Catalog, Component, Layer, Signal
+from augur.agent.scan import SCAN_PREFIX, scan_calls
 from augur.agent.state import Budget, InvestigationState, ToolCall, Window, call_key
 from augur.tools.base import ToolRegistry
 
@@ -136,13 +138,20 @@ class SopPlanner:
         total = len(STAGES)
 
         def calls_for(comps: Iterable[str], stage: int) -> list[ToolCall]:
-            out: list[ToolCall] = []
-            for name in comps:
-                comp = cat.component(name)
-                for sig in comp.signals:
-                    out += _signal_calls(comp, sig, window, f"SOP {stage}/{total} {STAGES[stage - 1]}: "
-                                                           f"{comp.name}.{sig.name}")
-            return out
+            why = f"SOP {stage}/{total} {STAGES[stage - 1]}: "
+
+            def one(comp: Component, sig: Signal) -> list[Any]:
+                return _signal_calls(comp, sig, window, f"{why}{comp.name}.{sig.name}")
+
+            def many(query: str, signal: str, label: str, members: list[Component]) -> list[Any]:
+                what = f"{why}{signal} of {len(members)} components in one query (by {label})"
+                calls = metric_calls(query, window, what, None, f"{SCAN_PREFIX}{signal}:{label}")
+                for call in calls:
+                    if call["tool"] == "onset":
+                        call["args"]["max_series"] = min(200, max(20, 2 * len(members)))
+                return calls
+
+            return [ToolCall(**c) for c in scan_calls(cat, list(comps), one, many)]  # type: ignore[typeddict-item]
 
         stage1 = self._alert_expr_calls(state, focus.name) + calls_for([focus.name], 1)
         upstream = cat.upstream(focus.name)
@@ -162,7 +171,9 @@ class SopPlanner:
                 business.add(link.kpi.partition(".")[0])
         two_hops = cat.neighbours(focus.name, hops=2)
         seen = {focus.name, *model_data, *resources, *business}
-        neighbours = _by_distance((n for n in two_hops if n not in seen), two_hops)
+        # Everything the alerting component depends on, however far, and what is two hops away:
+        # with family scans (one query per shared signal) this costs a few calls, not one per service.
+        neighbours = _by_distance((n for n in {*two_hops, *upstream} if n not in seen), near)
         seen |= set(neighbours)
         changed = {f.get("component") for f in state.get("findings", []) if f.get("anomalous")}
         follow = _by_distance(
