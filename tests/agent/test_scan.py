@@ -34,7 +34,8 @@ components:
 
 
 def test_a_shared_signal_is_one_query_that_keeps_the_component_label() -> None:
-    assert scan_query('sum(rate(x{ns="ob",service="cart"}[2m]))', "service", "cart", ["cart", "checkout"]) == (
+    query = 'sum(rate(x{ns="ob",service="cart"}[2m]))'
+    assert scan_query(query, "service", "cart", ["cart", "checkout"]) == (
         'sum by (service) (rate(x{ns="ob",service=~"cart|checkout"}[2m]))')
     assert scan_query('max by (le) (y{dst="cart"})', "dst", "cart", ["cart", "a.b"]) == (
         'max by (le, dst) (y{dst=~"cart|a\\\\.b"})')
