@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,12 @@ __all__ = [
 ]
 
 PIDFILE = "demo.json"
+#: The settings the demo's augur runs with, as a config file the CLI reads with AUGUR_CONFIG_FILE.
+CONFIG_FILE = "augur.yaml"
+#: The alert the demo's incident started from, as an Alertmanager webhook body (for `augur investigate`).
+ALERT_FILE = "alert.json"
+#: The reviewer the demo allows to approve rule proposals (its token is in the config file).
+REVIEWER = "demo"
 #: Prometheus logs every query it answers here: the demo shows augur's tool calls from it, live.
 QUERY_LOG = "prometheus-queries.log"
 
@@ -73,6 +80,8 @@ class DemoStack:
     alertmanager: AlertmanagerServer
     prometheus: PrometheusServer
     timings: dict[str, float] = field(default_factory=dict)
+    config_file: Path | None = None
+    reviewer_token: str = ""
 
     def pids(self) -> dict[str, int]:
         """PIDs of the processes started (the exporter lives in the caller's own process)."""
@@ -128,15 +137,27 @@ def start_stack(
         augur_url = f"http://127.0.0.1:{augur_port}"
         child_env = {k: v for k, v in (env or {}).items() if k != "AUGUR_WEBHOOK_TOKEN"}
         am_port, prom_port = free_port(), free_port()
-        child_env.update({
-            "AUGUR_DATA_DIR": str(workdir / "augur"),
-            "AUGUR_DATABASE_URL": "",
-            "AUGUR_PROMETHEUS_URL": f"http://127.0.0.1:{prom_port}",
-            "AUGUR_ALERTMANAGER_URL": f"http://127.0.0.1:{am_port}",
-            "AUGUR_CATALOG_FILE": str(gen.catalog),
-            "AUGUR_LOG_DB": str(log_db),
-            "AUGUR_WORKER_IN_PROCESS": "true",
-        })
+        token = secrets.token_urlsafe(12)
+        config = {
+            "data_dir": str(workdir / "augur"),
+            "database_url": "",
+            "prometheus_url": f"http://127.0.0.1:{prom_port}",
+            "alertmanager_url": f"http://127.0.0.1:{am_port}",
+            "catalog_file": str(gen.catalog),
+            "log_db": str(log_db),
+            "reviewers": [REVIEWER],
+            "reviewer_tokens": {REVIEWER: token},
+            "public_base_url": augur_url,
+        }
+        config_file = workdir / CONFIG_FILE
+        config_file.touch(mode=0o600)
+        config_file.write_text("# The demo's settings: export AUGUR_CONFIG_FILE=" + str(config_file)
+                               + " points the CLI at its store, Prometheus and catalog.\n"
+                               + yaml.safe_dump(config, sort_keys=False))
+        # The same values in the environment: they win over anything the caller's environment sets.
+        child_env.update({f"AUGUR_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
+                          for k, v in config.items()})
+        child_env["AUGUR_WORKER_IN_PROCESS"] = "true"
         child_env.pop("AUGUR_CONFIG_FILE", None)
         argv = augur_argv or [sys.executable, "-m", "augur.server.cli", "serve"]
         augur_log = workdir / "augur.log"
@@ -177,7 +198,7 @@ def start_stack(
                 stop()
         raise
     return DemoStack(workdir, story, gen, exporter, augur, augur_url, am, prom,
-                     {"started_s": time.perf_counter() - started})
+                     {"started_s": time.perf_counter() - started}, config_file, token)
 
 
 @dataclass
@@ -220,6 +241,21 @@ def wait_for_report(
                     return ReportWait(int(inc["id"]), detail, r.json(), md)
             time.sleep(0.5)
     raise TimeoutError(f"no report for {alertname} from {augur_url} within {timeout_s:g} s")
+
+
+def write_alert_file(path: Path, incident: dict[str, Any]) -> Path:
+    """The incident's alerts as the webhook body that brought them (for ``augur investigate``)."""
+    alerts = [{
+        "status": "firing", "labels": e["labels"], "annotations": e.get("annotations") or {},
+        "startsAt": e["starts_at"], "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": e.get("generator_url", ""), "fingerprint": e.get("fingerprint", ""),
+    } for e in incident.get("episodes", [])]
+    common = dict(alerts[0]["labels"]) if alerts else {}
+    body = {"receiver": "augur", "status": "firing", "alerts": alerts, "groupLabels": {},
+            "commonLabels": common, "commonAnnotations": {}, "externalURL": "", "version": "4",
+            "groupKey": "{}", "truncatedAlerts": 0}
+    path.write_text(json.dumps(body, indent=2) + "\n")
+    return path
 
 
 def follow_queries(path: Path, stop: threading.Event, emit: Callable[[str, str], None]) -> None:
@@ -351,13 +387,23 @@ def run_demo(workdir: Path, *, env: Mapping[str, str], console: Any, wait: bool 
         fixes = "\n".join(f"- {f['action']}" for f in report.get("fixes", []))
         console.print(Markdown(fixes or "(no fixes)"))
         iid = done.incident_id
+        alert_file = write_alert_file(workdir / ALERT_FILE, done.incident)
+        base = stack.augur_url
         console.print(Panel(
-            f"report      {stack.augur_url}/v1/incidents/{iid}/report.md  (JSON: report.json)\n"
-            f"incident    {stack.augur_url}/v1/incidents/{iid}\n"
-            f"prometheus  {stack.prometheus.url}/alerts\n"
-            f"alertmanager {stack.alertmanager.url}\n"
+            f"incidents    {base}/\n"
+            f"incident     {base}/incidents/{iid}  (Markdown: /v1/incidents/{iid}/report.md)\n"
+            f"postmortem   {base}/v1/incidents/{iid}/postmortem.html\n"
+            f"rule review  {base}/review  (reviewer token: {stack.reviewer_token})\n"
+            f"prometheus   {stack.prometheus.url}/alerts    alertmanager {stack.alertmanager.url}\n"
             f"time to report: {elapsed:.1f} s — stop with Ctrl-C or `make demo-stop`",
-            title="open"))
+            title="open", highlight=False))
+        console.print(Panel(
+            f"export AUGUR_CONFIG_FILE={stack.config_file}\n"
+            f".venv/bin/augur ask \"why did ranker-serving alert?\"\n"
+            f".venv/bin/augur rules review\n"
+            f".venv/bin/augur postmortem {iid}\n"
+            f".venv/bin/augur investigate {alert_file}",
+            title="in another shell: the CLI on the demo's data", highlight=False), soft_wrap=True)
         if wait:
             while not stop_requested.is_set():
                 time.sleep(0.5)

@@ -25,10 +25,13 @@ def test_demo_runs_to_report_and_stops_by_pid(tmp_path: Path) -> None:
         assert demo.stdout is not None
         for line in demo.stdout:
             output.append(line)
-            if "time to report" in line or time.monotonic() > deadline:
+            if "augur investigate" in line or time.monotonic() > deadline:
                 break
         text = "".join(output)
         assert "time to report" in text, text[-3000:]
+        # The one line that points the CLI at the demo's data, and the pages to open.
+        assert f"export AUGUR_CONFIG_FILE={tmp_path / 'demo' / 'augur.yaml'}" in text, text[-3000:]
+        assert "/review" in text and "postmortem.html" in text and "reviewer token" in text
         assert "feature-pipeline" in text and "webhook arrived" in text
         pids = json.loads(pidfile.read_text())["pids"]
         assert set(pids) == {"demo", "augur", "prometheus", "alertmanager"}
