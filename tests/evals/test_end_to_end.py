@@ -101,7 +101,8 @@ def test_the_cli_on_the_demo_data_and_one_figure_per_fact(demo: tuple[DemoStack,
     assert answer.returncode == 0, answer.stdout + answer.stderr
     assert "feature-pipeline" in answer.stdout and f"#{done.incident_id}" in answer.stdout
     bullets = [line for line in answer.stdout.splitlines() if line.startswith("• ")]
-    assert bullets and bullets[0].startswith(f"• {signal_label(cause['signal'])} changed first"), answer.stdout
+    lead = f"• {signal_label(cause['signal'])} changed first"
+    assert bullets and bullets[0].startswith(lead), answer.stdout
 
     served = httpx.get(f"{stack.augur_url}/v1/incidents/{done.incident_id}/postmortem.md", timeout=60)
     assert served.status_code == 200
@@ -129,7 +130,7 @@ def test_the_cli_on_the_demo_data_and_one_figure_per_fact(demo: tuple[DemoStack,
     assert ctr["change"] == link["change"] and ctr["before"] == link["before"]
 
     # The demo's alert, written for `augur investigate`, reproduces the verdict.
-    alert_file = write_alert_file(stack.workdir / "alert.json", done.incident)  # as `augur demo` does
+    alert_file = write_alert_file(stack.workdir / "alert.json", done.incident)  # as the demo does
     rerun = _cli(stack, "investigate", str(alert_file), "--json", "-q")
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout)["root_cause"]["component"] == "feature-pipeline"
