@@ -5,8 +5,9 @@ comes, strongest first, from
 
 1. **call edges** (traces or an edge table): a caller depends on its callee;
 2. **labels**: a model depends on the features whose metrics carry its ``model`` label; a service
-   depends on its pods' containers, on the GPU whose DCGM series name its pod, and on the model
-   its series are labelled with (``model``/``model_name``);
+   depends on its pods' containers, on the GPU whose DCGM series name its pod, on the model its
+   series are labelled with (``model``/``model_name``), and on the workloads a service mesh
+   (Istio's ``source_workload`` -> ``destination_workload``) sees it call;
 3. **layers**, only where nothing above says anything (switch off with ``layer_edges=False``):
    faults flow up the platform's layers (resources → serving → business; data → model →
    serving), so a model no label ties to data may depend on any data component no other model
@@ -58,9 +59,11 @@ class Discovered:
     draft: DraftCatalog
 
 
-def _drafts(inv: Inventory) -> tuple[dict[str, Draft], dict[str, set[str]], int]:
-    """Components with their families; GPU consumers (gpu component -> workloads); unowned rows."""
+def _drafts(inv: Inventory) -> tuple[dict[str, Draft], dict[str, set[str]], set[tuple[str, str]], int]:
+    """Components with their families; GPU consumers (gpu component -> workloads); service-mesh
+    calls (source workload, destination workload); label rows no rule could place."""
     drafts: dict[str, Draft] = {}
+    mesh: set[tuple[str, str]] = set()
     consumers: dict[str, set[str]] = {}
     unowned = 0
     features: dict[str, set[str]] = {}
@@ -86,7 +89,9 @@ def _drafts(inv: Inventory) -> tuple[dict[str, Draft], dict[str, set[str]], int]
             if draft is None:
                 draft = drafts[owner.name] = Draft(owner, kind, OwnerFamilies(owner))
             draft.origins.append(owner.origin)
-            draft.group.families.setdefault(fam.name, (fam, []))[1].append(row)
+            draft.group.families.setdefault(fam.name, (fam, [], owner))[1].append(row)
+            if kind == "mesh" and row.get("source_workload"):
+                mesh.add((row["source_workload"], row["destination_workload"]))
             if kind == "gpu" and row.get("workload") and not row["workload"].startswith("dcgm-exporter"):
                 consumers.setdefault(owner.name, set()).add(row["workload"])
             if kind in _SERVICE_KINDS and owner.layer == Layer.SERVICE:
@@ -95,10 +100,11 @@ def _drafts(inv: Inventory) -> tuple[dict[str, Draft], dict[str, set[str]], int]
                 for label in ("model", "model_name"):
                     if row.get(label):
                         draft.models.add(row[label])
-    return drafts, consumers, unowned
+    return drafts, consumers, mesh, unowned
 
 
-def _label_edges(drafts: dict[str, Draft], consumers: dict[str, set[str]]) -> None:
+def _label_edges(drafts: dict[str, Draft], consumers: dict[str, set[str]],
+                 mesh: set[tuple[str, str]]) -> None:
     models = {d.owner.match[0][1]: d for d in drafts.values()
               if d.layer == Layer.MODEL and d.owner.match and d.owner.match[0][0] == "model"}
     for d in drafts.values():
@@ -115,6 +121,11 @@ def _label_edges(drafts: dict[str, Draft], consumers: dict[str, set[str]]) -> No
         for model in sorted(svc.models):
             if model in models:
                 svc.depend(models[model].name, f'its series carry model="{model}"')
+    for source, destination in sorted(mesh):
+        caller, callee = drafts.get(component_name(source)), drafts.get(component_name(destination))
+        if caller is not None and callee is not None:
+            caller.depend(callee.name, f'service mesh metrics: source_workload="{source}" calls '
+                          f'destination_workload="{destination}"')
     for gpu, workloads in consumers.items():
         for svc in services:
             seen = sorted(w for w in workloads if w in svc.workloads or component_name(w) == svc.name)
@@ -185,7 +196,7 @@ def _layer_edges(drafts: dict[str, Draft], notes: list[str]) -> None:
 def build_draft(inv: Inventory, edge_sets: Sequence[tuple[EdgeSource, Sequence[CallEdge]]] = (),
                 *, layer_edges: bool = True) -> DraftCatalog:
     """The draft catalog for an inventory and call edges (see the module docstring)."""
-    drafts, consumers, unowned = _drafts(inv)
+    drafts, consumers, mesh, unowned = _drafts(inv)
     notes = [f"{n} {why} families" for why, n in sorted(inv.skipped.items())]
     if unowned:
         notes.append(f"{unowned} label sets without any identifying label (service, job, namespace, pod, "
@@ -198,11 +209,11 @@ def build_draft(inv: Inventory, edge_sets: Sequence[tuple[EdgeSource, Sequence[C
     if empty:
         notes.append(f"{len(empty)} components whose families give no signal: {', '.join(empty[:8])}"
                      + (" ..." if len(empty) > 8 else ""))
-    _label_edges(drafts, consumers)
     sources = []
-    for source, edges in edge_sets:
+    for source, edges in edge_sets:  # first: an edge's comment names its strongest evidence
         added = _call_edges(drafts, source, edges)
         sources.append(f"{source.describe()}: {len(edges)} call edges, {added} new depends_on")
+    _label_edges(drafts, consumers, mesh)
     if layer_edges:
         _layer_edges(drafts, notes)
     return DraftCatalog(inv.url, inv.at, inv.window_s, drafts, sources, notes)

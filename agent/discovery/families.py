@@ -72,7 +72,8 @@ class OwnerFamilies:
     """The families one owner emits, with the label rows each family has for it."""
 
     owner: Owner
-    families: dict[str, tuple[MetricFamily, list[dict[str, str]]]] = field(default_factory=dict)
+    # family name -> (family, label rows, the owner as that family names it: its query matchers)
+    families: dict[str, tuple[MetricFamily, list[dict[str, str]], Owner]] = field(default_factory=dict)
 
 
 def kind_of(name: str) -> str:
@@ -85,6 +86,8 @@ def kind_of(name: str) -> str:
         return "pods"
     if name.startswith("vllm:"):
         return "vllm"
+    if name.startswith("istio_") or ":istio_" in name:
+        return "mesh"
     if name.startswith("nv_inference_"):
         return "triton"
     if re.fullmatch(r"request_(predict|preprocess|postprocess|explain)_seconds", name):
@@ -95,7 +98,7 @@ def kind_of(name: str) -> str:
         return "data"
     if name.startswith("business_"):
         return "business"
-    if (name.startswith(("http_server_", "grpc_server_")) or name.endswith(
+    if (name.startswith(("http_server_", "grpc_server_", "rpc_server_")) or name.endswith(
             ("_request_duration_seconds", "_requests_total", "_request_latency_seconds"))
             or name in ("http_request_duration_seconds", "http_requests_total")):
         return "http"
@@ -141,6 +144,11 @@ def owner_of(kind: str, row: Mapping[str, str], family: str) -> Owner | None:
         return Owner(component_name("node", host_of(raw)), Layer.RESOURCE, ((label, raw),),
                      _matchers({label: raw}), f'node exporter, {label}="{raw}"')
     if kind == "pods":
+        service = row.get("service")
+        if service and component_name(service) == component_name(row.get("workload") or ""):
+            # The container series name the service its pods belong to: they are its resources.
+            return Owner(component_name(service), Layer.SERVICE, (("service", service),),
+                         _matchers({"service": service}), f'service="{service}" (its pods\' containers too)')
         for label in ("workload", "deployment", "statefulset", "daemonset"):
             if row.get(label):
                 name = row[label]
@@ -170,6 +178,13 @@ def owner_of(kind: str, row: Mapping[str, str], family: str) -> Owner | None:
                          f'feature metrics (augur convention), model="{model}", feature="{feature}"')
         return Owner(component_name(model, "features"), Layer.DATA, (("model", model),),
                      _matchers({"model": model}), f'feature metrics (augur convention), model="{model}"')
+    if kind == "mesh":
+        workload = row.get("destination_workload")
+        if not workload:
+            return None
+        return Owner(component_name(workload), Layer.SERVICE, (),
+                     _matchers({"destination_workload": workload}),
+                     f'service mesh, destination_workload="{workload}"')
     if kind == "business":
         surface = row.get("surface")
         if surface:
@@ -222,16 +237,16 @@ def _rate(series: str, sel: str) -> str:
     return f"sum(rate({series}{sel}[5m]))"
 
 
-def _error_ratio(series: str, owner: Owner, label: str) -> str:
+def _error_ratio(series: str, owner: Owner, label: str, *extra: str) -> str:
     value = f'{label}=~"{GRPC_ERRORS}"' if label == "grpc_code" else f'{label}=~"5.."'
-    return (f"(sum(rate({series}{render_selector(owner, value)}[5m])) or vector(0)) / "
-            f"sum(rate({series}{render_selector(owner)}[5m]))")
+    return (f"(sum(rate({series}{render_selector(owner, *extra, value)}[5m])) or vector(0)) / "
+            f"sum(rate({series}{render_selector(owner, *extra)}[5m]))")
 
 
 def signals_for(group: OwnerFamilies) -> list[SignalSpec]:
     """The signals of one owner from all the families it emits (see the module docstring)."""
     owner, fams = group.owner, group.families
-    sel = render_selector(owner)
+    sel = render_selector(owner)  # for the families combined below (one exporter, one owner rule)
     out: list[SignalSpec] = []
     used: set[str] = set()
     names = set(fams)
@@ -277,10 +292,11 @@ def signals_for(group: OwnerFamilies) -> list[SignalSpec]:
             add("avg_queue_time", f"{_rate('nv_inference_queue_duration_us', sel)} / {_rate(ok, sel)} / 1e6",
                 "up", "s", "Triton nv_inference_queue_duration_us per request", fault="latency_regression")
     generic = 0
-    for name in sorted(names - used):
-        family, rows = fams[name]
+    # Raw families before recording rules (level:metric:operations) when the generic cap bites.
+    for name in sorted(names - used, key=lambda n: (":" in n and kind_of(n) != "vllm", n)):
+        family, rows, fam_owner = fams[name]
         kind = kind_of(name)
-        spec = _known_signal(kind, family, rows, owner, sel)
+        spec = _known_signal(kind, family, rows, fam_owner, render_selector(fam_owner))
         if spec is None and kind != "generic":
             continue  # an exporter family we know but do not need (node exporter has hundreds)
         if spec is not None:
@@ -290,7 +306,7 @@ def signals_for(group: OwnerFamilies) -> list[SignalSpec]:
         if generic >= MAX_GENERIC or name.endswith("_info"):
             continue
         generic += 1
-        for s in _generic_signal(family, rows, owner, sel):
+        for s in _generic_signal(family, rows, fam_owner, render_selector(fam_owner)):
             add(s.name, s.query, s.bad, s.unit, s.origin, known=False, fault=s.fault_type)
     return out
 
@@ -388,6 +404,8 @@ def _known_signal(kind: str, family: MetricFamily, rows: list[dict[str, str]], o
                            "ratio" if short in ("ctr", "conversion") else None, name)]
     if kind in ("http", "kserve", "triton"):
         return _service_signals(family, rows, owner, sel) or None
+    if kind == "mesh":
+        return _mesh_signals(family, rows, owner)
     return None
 
 
@@ -438,8 +456,61 @@ def _service_signals(family: MetricFamily, rows: list[dict[str, str]], owner: Ow
         if family.type != "histogram":
             out.append(SignalSpec("qps", _rate(counter, sel), "any", "req/s", counter))
     if not out and family.type == "gauge":
-        out.append(SignalSpec(name, f"avg({name}{sel})", "any", _unit(name), f"{name} gauge"))
+        quantile = _top_quantile(rows)
+        if quantile is not None and latency:
+            query = f"max({name}{render_selector(owner, _quantile(quantile))})"
+            out.append(SignalSpec("p99_latency" if quantile == "0.99" else f"p{_pct(quantile)}_latency",
+                                  query, "up", _unit(name), f"{name} summary quantile {quantile}", True,
+                                  "latency_regression"))
+        else:
+            out.append(SignalSpec(name, f"avg({name}{sel})", "any", _unit(name), f"{name} gauge"))
     return out
+
+
+def _top_quantile(rows: list[dict[str, str]]) -> str | None:
+    """The highest ``quantile`` label value of a summary's rows (``0.99`` over ``0.5``), if any."""
+    values = []
+    for r in rows:
+        try:
+            values.append((float(r["quantile"]), r["quantile"]))
+        except (KeyError, ValueError):
+            continue
+    return max(values)[1] if values else None
+
+
+def _quantile(value: str) -> str:
+    return f'quantile="{value}"'
+
+
+def _pct(quantile: str) -> str:
+    return f"{float(quantile) * 100:g}".replace(".", "_")
+
+
+def _mesh_signals(family: MetricFamily, rows: list[dict[str, str]], owner: Owner) -> list[SignalSpec]:
+    """Istio's view of calls to a workload, as its callers measure them (``reporter="source"``,
+    network included) where both reporters exist."""
+    name = family.name
+    extra = ['reporter="source"'] if any(r.get("reporter") == "source" for r in rows) else []
+    sel = render_selector(owner, *extra)
+    short = "inbound"
+    if family.type == "histogram":
+        return [SignalSpec(f"{short}_p99", _p99(name, sel), "up", _unit(name), f"{name} (service mesh)", True,
+                           "latency_regression")]
+    if family.type == "counter":
+        out = [SignalSpec(f"{short}_qps", _rate(name, sel), "any", "req/s", f"{name} (service mesh)")]
+        if any(r.get("response_code") for r in rows):
+            ratio = _error_ratio(name, owner, "response_code", *extra)
+            out.insert(0, SignalSpec(f"{short}_error_ratio", ratio, "up", "ratio",
+                                     f"{name} response codes (service mesh)", True, "error_rate"))
+        return out
+    quantile = _top_quantile(rows)
+    if quantile is not None:
+        sel = render_selector(owner, *extra, f'quantile="{quantile}"')
+    latency = bool(_LATENCY.search(name))
+    label = re.sub(r"[^A-Za-z0-9_]+", "_", name.split(":")[-1]) if ":" in name else name
+    return [SignalSpec(f"{short}_{'latency_' if latency else ''}{label}", f"max({name}{sel})",
+                       "up" if latency else "any", _unit(name.split(":")[1] if ":" in name else name),
+                       f"{name} (service mesh)", True, "latency_regression" if latency else None)]
 
 
 def _generic_signal(family: MetricFamily, rows: list[dict[str, str]], owner: Owner,
@@ -454,4 +525,10 @@ def _generic_signal(family: MetricFamily, rows: list[dict[str, str]], owner: Own
         bad = "up" if re.search(r"(error|fail|reject|drop|timeout)", name) else "any"
         return [SignalSpec(name.removesuffix("_total") + "_rate", _rate(name, sel), bad, "1/s",
                            f"{name}: {how}, rate")]
+    quantile = _top_quantile(rows)
+    if quantile is not None:  # a summary's quantile series: its highest quantile
+        query = f"max({name}{render_selector(owner, _quantile(quantile))})"
+        latency = bool(_LATENCY.search(name))
+        return [SignalSpec(f"{name}_p{_pct(quantile)}", query, "up" if latency else "any", _unit(name),
+                           f"{name}: summary (quantile label), quantile {quantile}")]
     return [SignalSpec(name, f"avg({name}{sel})", "any", _unit(name), f"{name}: {how}")]

@@ -14,8 +14,8 @@ Discovery never lists series one by one (a real Prometheus has millions). It rea
    by ``label_replace`` inside Prometheus (:data:`~augur.agent.discovery.naming.WORKLOAD_RE`), so
    the answer grows with workloads, not pods. Histograms are read through their ``_count``.
 
-Runtime and self-monitoring families (``go_*``, ``process_*``, ``prometheus_*``, ...) and recording
-rules (``level:metric:ops``) are left out and counted.
+Runtime and self-monitoring families (``go_*``, ``process_*``, ``prometheus_*``, ...) are left out
+and counted; recording rules (``level:metric:ops``) are read like any family.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ __all__ = [
 #: Labels that say who emits a series (``workload`` is derived from ``pod``).
 IDENTITY_LABELS = ("service", "job", "namespace", "workload", "container", "Hostname", "hostname",
                    "node", "model", "model_name", "feature", "surface", "deployment", "statefulset",
-                   "daemonset")
+                   "daemonset", "source_workload", "destination_workload")
 #: Labels read for the queries they allow: status codes (error ratios), drift method, slice, gpu.
 ATTRIBUTE_LABELS = ("code", "status", "status_code", "http_status", "response_code",
-                    "http_response_status_code", "grpc_code", "method", "slice")
+                    "http_response_status_code", "grpc_code", "method", "slice", "quantile", "reporter")
 #: Families whose identity is a host: their batches also group by ``instance``.
 HOST_PREFIXES = ("DCGM_FI_", "node_")
 #: Families per ``group by`` request.
@@ -102,9 +102,6 @@ def _families(names: Iterable[str], meta: dict[str, list[dict[str, Any]]],
     for name in sorted(present):
         if name in SKIPPED_NAMES or name.startswith(SKIPPED_PREFIXES):
             skipped["runtime or self-monitoring"] = skipped.get("runtime or self-monitoring", 0) + 1
-            continue
-        if ":" in name and not name.startswith("vllm:"):
-            skipped["recording rule"] = skipped.get("recording rule", 0) + 1
             continue
         if name.endswith("_created"):
             continue

@@ -3,8 +3,9 @@
 The history is written here as OpenMetrics and backfilled with promtool: a GPU node whose DCGM
 series name the vLLM pod using it (Kubernetes pod name with its replica suffixes), the vLLM
 deployment's latency histogram, queue gauge and request counter, two HTTP services with a latency
-histogram and status-coded request counters, a StatefulSet pod (``redis-0``) with a gauge no rule
-knows, a bare pod, an unknown counter and a Go runtime gauge (left out). Call edges come from
+histogram and status-coded request counters, a StatefulSet (``redis-0``, ``redis-1``) with a gauge
+no rule knows, a bare pod with a summary, Istio's request counter (a call it sees), cAdvisor CPU
+series, an unknown counter and a Go runtime gauge (left out). Call edges come from
 spans loaded into the embedded span store with `augur traces ingest` (with a cycle, as real call
 graphs have), or from an edge table. Every request discovery makes passes through a loopback
 proxy that records its path, so the test also proves discovery stays bounded: no series listing.
@@ -61,6 +62,20 @@ def _history(t_end: float) -> list[Sample]:
                     Sample("redis_connected_clients", {"pod": "redis-0", "namespace": "data"}, 40 + wave, t),
                     Sample("redis_connected_clients", {"pod": "redis-1", "namespace": "data"}, 41 + wave, t),
                     Sample("queue_depth", {"pod": "batcher", "namespace": "data"}, 5 + wave, t),
+                    *[Sample("queue_wait_seconds", {"pod": "batcher", "quantile": q}, v * (1.2 + wave), t)
+                      for q, v in (("0.5", 0.01), ("0.99", 0.2))],
+                    Sample("istio_requests_total",
+                           {"reporter": "source", "source_workload": "checkout",
+                            "destination_workload": "batcher", "response_code": "200"},
+                           count(("istio", ""), 30), t),
+                    # cAdvisor series: one names its service (Nezha's export does), one only its pod
+                    # (kube-prometheus labels them all service="kubelet": that is not their service).
+                    Sample("container_cpu_usage_seconds_total",
+                           {"service": "frontend", "pod": "frontend-6d4cf56db6-kq8zx", "container": "server"},
+                           count(("cpu", "f"), 30), t),
+                    Sample("container_cpu_usage_seconds_total",
+                           {"service": "kubelet", "pod": "redis-0", "container": "redis"},
+                           count(("cpu", "r"), 12), t),
                     Sample("frontend_cache_misses_total", {"service": "frontend"}, count(("miss", ""), 7), t),
                     Sample("go_goroutines", {"service": "frontend"}, 80, t)]
         for j, le in enumerate(LE):
@@ -86,7 +101,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prometh
     tmp = tmp_path_factory.mktemp("discover")
     t_end = float(int(time.time()) // STEP * STEP - 2 * STEP)
     types = {"vllm:request_success_total": "counter", "frontend_cache_misses_total": "counter",
-             "http_requests_total": "counter"}
+             "http_requests_total": "counter", "istio_requests_total": "counter",
+             "container_cpu_usage_seconds_total": "counter"}
     write_openmetrics(_history(t_end), tmp / "history.om", types)
     server = PrometheusServer.start(tmp / "prom", openmetrics=tmp / "history.om")
     try:
@@ -167,21 +183,26 @@ def test_discover_writes_the_components_layers_signals_and_edges(
     catalog = load_catalog(out)
     layers = {c.name: c.layer.value for c in catalog.components}
     assert layers == {"gpu-node-1": "resource", "llm-serving": "service", "frontend": "service",
-                      "checkout": "service", "redis": "service", "batcher": "service", "payment": "service"}
+                      "checkout": "service", "redis": "service", "batcher": "service", "payment": "service",
+                      "redis-pods": "resource"}
     signals = {c.name: sorted(s.name for s in c.signals) for c in catalog.components}
     assert signals["gpu-node-1"] == ["fb_used", "gpu_util"]
     assert signals["llm-serving"] == ["p99_latency", "qps", "requests_waiting", "traces"]
-    assert signals["frontend"] == ["error_ratio", "frontend_cache_misses_rate", "p99_latency", "qps",
-                                   "traces"]
+    assert signals["frontend"] == ["cpu", "error_ratio", "frontend_cache_misses_rate", "p99_latency", "qps",
+                                   "traces"]  # its containers' CPU: the series name the service
     assert signals["checkout"] == ["error_ratio", "p99_latency", "qps", "traces"]
     assert signals["redis"] == ["redis_connected_clients", "traces"]  # redis-0 and redis-1: one StatefulSet
-    assert signals["batcher"] == ["queue_depth"]  # a bare pod name is its own workload
+    # A bare pod name is its own workload; a summary's top quantile; the mesh's view of its callers.
+    assert signals["batcher"] == ["inbound_error_ratio", "inbound_qps", "queue_depth",
+                                  "queue_wait_seconds_p99"]
+    assert signals["redis-pods"] == ["cpu"]
     assert signals["payment"] == ["traces"]  # seen only in the traces
     assert catalog.component("payment").signal("traces").trace_service == "payment"
     deps = {c.name: sorted(c.depends_on) for c in catalog.components}
-    assert deps == {"gpu-node-1": [], "redis": [], "batcher": [], "payment": [],
+    assert deps == {"gpu-node-1": [], "redis": ["redis-pods"], "batcher": [], "payment": [], "redis-pods": [],
                     "llm-serving": ["gpu-node-1"],  # DCGM names its pod
-                    "frontend": ["checkout", "redis"], "checkout": ["frontend", "llm-serving", "payment"]}
+                    "frontend": ["checkout", "redis"],
+                    "checkout": ["batcher", "frontend", "llm-serving", "payment"]}  # batcher: the mesh's
     assert catalog.find_cycle() is not None  # checkout calls the frontend back: kept
     assert catalog.component("frontend").match == {"service": "frontend"}
     assert catalog.component("gpu-node-1").match == {"Hostname": "gpu-node-1"}
@@ -190,6 +211,7 @@ def test_discover_writes_the_components_layers_signals_and_edges(
     text = out.read_text()
     assert "go_goroutines" not in text and "1 runtime or self-monitoring families" in text
     assert "- checkout  # calls it (20 calls, spans in" in text and "DCGM reports its pod on this GPU" in text
+    assert '- batcher  # service mesh metrics: source_workload="checkout" calls' in text
     # Every metric query it wrote selects the series it was discovered from.
     for comp in catalog.components:
         for sig in comp.signals:
@@ -200,7 +222,7 @@ def test_discover_writes_the_components_layers_signals_and_edges(
             assert answer["status"] == "success" and answer["data"]["result"], (comp.name, sig.query)
     # Bounded: names, metadata and one grouped range query per batch of families; no series listing.
     assert set(proxy.paths) == {"/api/v1/label/__name__/values", "/api/v1/metadata", "/api/v1/query_range"}
-    assert len(proxy.paths) == 2 + 1 + math.ceil(8 / BATCH)  # 2 DCGM families + 8 others
+    assert len(proxy.paths) == 2 + 1 + math.ceil(11 / BATCH)  # 2 DCGM families + 11 others
     check = CliRunner().invoke(app, ["catalog", "check", str(out)])
     assert check.exit_code == 0, check.output
 
@@ -216,8 +238,9 @@ def test_an_edge_table_gives_depends_on_and_layers_can_be_left_out(
     assert result.stderr == ""
     catalog = parse_catalog(result.stdout)
     deps = {c.name: sorted(c.depends_on) for c in catalog.components}
-    assert deps == {"gpu-node-1": [], "redis": [], "batcher": [], "llm-serving": ["gpu-node-1"],
-                    "frontend": ["checkout", "redis"], "checkout": ["frontend", "llm-serving"]}
+    assert deps == {"gpu-node-1": [], "redis": ["redis-pods"], "batcher": [], "redis-pods": [],
+                    "llm-serving": ["gpu-node-1"], "frontend": ["checkout", "redis"],
+                    "checkout": ["batcher", "frontend", "llm-serving"]}
     assert "- checkout  # calls it (weight 12, edge table" in result.stdout
     assert not any(s.kind == "trace" for c in catalog.components for s in c.signals)  # a table has no traces
 
