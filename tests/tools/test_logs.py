@@ -30,6 +30,7 @@ from augur.tools.logs import (
     ElasticsearchLogBackend,
     LineError,
     LogLimits,
+    LogQuery,
     LogRecord,
     LogSearchTool,
     SqliteLogStore,
@@ -333,9 +334,11 @@ def test_elasticsearch_baseline_scan_when_the_first_scan_is_cut(
     es.requests.clear()
     limits = LogLimits(max_docs=400, max_baseline_docs=200)
     elastic = run(es_tool(es.url, limits=limits))
-    assert "aggs" not in es.requests[1]["body"]  # the baseline scan asks for lines only
-    lookups = [r["body"] for r in es.requests[2:]]
-    assert len(lookups) == 2 and all(b["sort"] == [{"@timestamp": {"order": "asc"}}] for b in lookups)
+    scans = [r["body"] for r in es.requests[1:]]
+    assert all("aggs" not in b for b in scans)  # the spread scans ask for lines only
+    lookups = [b for b in scans if b["sort"] == [{"@timestamp": {"order": "asc"}}]]
+    assert len(lookups) == 2  # the first-occurrence look-ups of the two new templates
+    assert len(scans) - len(lookups) == limits.scan_slices // 4 + limits.scan_slices  # the slices
     lite = run(LogSearchTool(store, limits))
     assert elastic.data["scanned"] == lite.data["scanned"] == 600
     assert comparable(elastic) == comparable(lite)
@@ -416,3 +419,99 @@ def test_live_elasticsearch_matches_sqlite(store: SqliteLogStore, night: list[La
 def test_evidence_serialises(store: SqliteLogStore) -> None:
     evidence = run(LogSearchTool(store), query="throughput")
     assert json.loads(evidence.model_dump_json())["data"] == evidence.data
+
+
+# ------------------------------------------------------------------------------------ windows
+
+
+class RecordingBackend:
+    """The SQLite store, keeping every page it answered (to see which lines a scan read)."""
+
+    def __init__(self, store: SqliteLogStore) -> None:
+        self.store = store
+        self.description = store.description
+        self.pages: list[tuple[LogQuery, list[LogRecord]]] = []
+
+    async def search(self, query: LogQuery) -> Any:
+        page = await self.store.search(query)
+        self.pages.append((query, page.records))
+        return page
+
+    def source_url(self, query: LogQuery) -> str | None:
+        return None
+
+
+def _days_file(path: Path, days: int = 26) -> Path:
+    """A syslog-style file over ``days`` days: a steady template, and one seen only on the first two."""
+    start = datetime(2026, 10, 1, tzinfo=UTC).timestamp()
+    lines = []
+    for day in range(days):
+        for i in range(100):
+            ts = start + day * 86400 + i * 600
+            stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            lines.append(f"{stamp} INFO health check ok on node{i % 7} in {i % 13 + 1} ms")
+            if day < 2 and i % 10 == 0:
+                lines.append(f"{stamp} ERROR RAID controller reported a degraded array on node{i % 7}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_long_window_is_counted_whole_and_its_scan_spread_over_all_of_it(tmp_path: Path) -> None:
+    """A 26-day file queried over its whole range: every line counted, the scan reads all 26 days."""
+    store = SqliteLogStore(tmp_path / "logs.db")
+    assert store.ingest_file(_days_file(tmp_path / "ops.log")).lines == 2620
+    window = {"start": "2026-10-01T00:00:00Z", "end": "2026-10-27T00:00:00Z"}
+    full = asyncio.run(LogSearchTool(store).run(window))
+    assert full.data["total"] == full.data["scanned"] == 2620 and not full.truncated
+    assert any("RAID controller" in t["template"] for t in full.data["templates"])
+    backend = RecordingBackend(store)
+    limits = LogLimits(max_docs=400, max_baseline_docs=100)
+    cut = asyncio.run(LogSearchTool(backend, limits).run(window))
+    assert cut.data["total"] == 2620 and cut.data["scanned"] <= 500
+    assert any("sampled across the whole window" in t for t in cut.truncated)
+    read = {r.id: r.ts for _, records in backend.pages[1:] for r in records}
+    days = {int((ts - datetime(2026, 10, 1, tzinfo=UTC).timestamp()) // 86400) for ts in read.values()}
+    print(f"days read: {sorted(days)}")
+    assert len(days) >= 16 and all(days & set(range(q, q + 6)) for q in (0, 7, 13, 20))
+    assert any("RAID controller" in t["template"] for t in cut.data["templates"])
+
+
+def _session_stream() -> list[LogRecord]:
+    """Three hours of sshd/cron-like lines: users, hosts and dates vary in every hour."""
+    users = ["root", "cyrus", "news", "test", "ftp", "mail"]
+    base = datetime(2026, 6, 14, 15, 0, tzinfo=UTC).timestamp()
+    out = []
+    for i in range(540):
+        ts = base + i * 20
+        user = users[(i * 7 + i // 90) % len(users)]
+        when = datetime.fromtimestamp(ts, UTC).strftime("%a %b %d %H:%M:%S %Y")
+        message = [
+            f"session opened for user {user} by (uid=0)",
+            f"session closed for user {user}",
+            f"connection from 10.0.{i % 5}.{i % 250} (host{i % 9}.example.net) at {when}",
+            f"VM {['Started', 'Stopped', 'Paused', 'Resumed'][i % 4]} (Lifecycle Event)",
+            f"proxy CONNECT {['api', 'cdn', 'auth'][i % 3]}.example.com:{[443, 8443][i % 2]} "
+            f"took {i % 17} ms",
+        ][i % 5]
+        out.append(LogRecord(ts=ts, message=message, id=str(i)))
+    return out
+
+
+def test_the_same_line_gets_the_same_template_in_two_different_windows() -> None:
+    """One hour and the three hours around it: every line of the hour keeps its template.
+
+    The window-dependent rule that was here (a wildcard over 2-4 distinct words split back into
+    words) gave `session opened for user root` in an hour with 4 users and `user <*>` in a window
+    with 6, and split dates by month; templates now depend on the line, not on the window's count.
+    """
+    lines = _session_stream()
+    hour = [r for r in lines if r.ts < lines[0].ts + 3600]
+    small = mine_templates(hour, keep_assignments=True, max_templates=1000).assignments
+    large = mine_templates(lines, keep_assignments=True, max_templates=1000).assignments
+    assert {small[r.id] for r in hour} == {large[r.id] for r in hour}
+    assert all(small[r.id] == large[r.id] for r in hour)
+    assert set(large.values()) == {
+        "session opened for user <*> by (uid=<NUM>)", "session closed for user <*>",
+        "connection from <IP> <*> at <TIME>", "VM Started (Lifecycle Event)", "VM Stopped (Lifecycle Event)",
+        "VM Paused (Lifecycle Event)", "VM Resumed (Lifecycle Event)", "proxy CONNECT <*> took <NUM>",
+    }

@@ -6,14 +6,17 @@ host, and a bounded scan of the lines, then collapses the lines into Drain templ
 with no line before the baseline cut is flagged *new*: the error template that appeared at 02:10
 is the evidence, not 40,000 raw lines.
 
-Guards: the window is at most ``max_range_s`` long, at most ``max_buckets`` buckets, at most
-``max_docs`` lines scanned (plus ``max_baseline_docs`` from the baseline when the first scan did
-not reach it), at most ``limit`` templates; the summary and ``truncated`` say what was cut.
+Guards: at most ``max_buckets`` buckets, at most ``max_docs`` lines scanned for templates (plus
+``max_baseline_docs`` from the baseline), at most ``limit`` templates; the summary and
+``truncated`` say what was cut. A window of any length is counted whole; when it holds more lines
+than a scan takes, the scan is spread over ``scan_slices`` slices of about equal line counts
+(from the counts over time), so a 26-day window is templated from all 26 days, not the last hours.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from augur.tools.base import Tool, ToolError
 from augur.tools.evidence import Evidence, EvidenceStatus
-from augur.tools.logs.backend import LOGICAL_FIELDS, LogBackend, LogPage, LogQuery
+from augur.tools.logs.backend import LOGICAL_FIELDS, LogBackend, LogPage, LogQuery, LogRecord
 from augur.tools.logs.templates import (
     LogTemplate,
     masked,
@@ -36,18 +39,20 @@ from augur.tools.prometheus_api import TIME_HELP, parse_duration, parse_time
 __all__ = ["LogLimits", "LogSearchArgs", "LogSearchTool"]
 
 #: Bucket widths the tool picks from, in seconds.
-_NICE_BUCKETS = (1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400)
+_NICE_BUCKETS = (1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 10800, 21600, 43200, 86400, 2 * 86400,
+                 7 * 86400, 14 * 86400, 30 * 86400)
 
 
 @dataclass(frozen=True, slots=True)
 class LogLimits:
     """The guards of ``log_search``."""
 
-    max_range_s: float = 7 * 86400.0
     max_buckets: int = 120
     max_docs: int = 5000
     max_baseline_docs: int = 2000
-    max_templates: int = 100
+    #: A cut scan is spread over this many slices of the window after the baseline.
+    scan_slices: int = 16
+    max_templates: int = 200
     max_samples: int = 3
     top_n: int = 5
     #: When the scan was cut, the new templates whose true first line is looked up (one query each)...
@@ -94,7 +99,28 @@ def _bucket_width(span: float, requested: float | None, max_buckets: int) -> flo
     needed = span / max(max_buckets - 1, 1)
     if requested is not None and requested >= needed:
         return requested
-    return float(next((b for b in _NICE_BUCKETS if b >= needed), _NICE_BUCKETS[-1]))
+    nice = next((b for b in _NICE_BUCKETS if b >= needed), None)
+    return float(nice if nice is not None else math.ceil(needed / 86400) * 86400)
+
+
+def _equal_count_cuts(
+    buckets: list[tuple[float, int]], width: float, lo: float, hi: float, slices: int
+) -> list[tuple[float, float]]:
+    """``[lo, hi]`` cut at bucket edges into at most ``slices`` ranges holding about equal line counts."""
+    inside = [(t, n) for t, n in buckets if t + width > lo and t < hi and n]
+    total = sum(n for _, n in inside)
+    if not inside or slices <= 1:
+        return [(lo, hi)]
+    cuts: list[tuple[float, float]] = []
+    edge, seen = lo, 0
+    for t, n in inside:
+        seen += n
+        if seen * slices >= total * (len(cuts) + 1) and len(cuts) < slices - 1:
+            stop = min(t + width, hi)
+            cuts.append((edge, stop))
+            edge = stop
+    cuts.append((edge, hi))
+    return [(a, b) for a, b in cuts if b > a]
 
 
 def _template_json(t: LogTemplate) -> dict[str, Any]:
@@ -135,9 +161,6 @@ class LogSearchTool(Tool):
         start = parse_time(args.start, now=now)
         if start >= end:
             raise ToolError(f"start ({_iso(start)}) is not before end ({_iso(end)}): swap or widen them")
-        if end - start > lim.max_range_s:
-            truncated.append(f"window: {end - start:g} s -> {lim.max_range_s:g} s (the latest part)")
-            start = end - lim.max_range_s
         span = end - start
         baseline_end = start + span / 4
         if args.baseline_end is not None:
@@ -155,14 +178,9 @@ class LogSearchTool(Tool):
         page = await self.backend.search(query)
         records = {r.id or f"#{i}": r for i, r in enumerate(page.records)}
         if page.total > len(page.records):
-            truncated.append(f"lines scanned for templates: {page.total} -> {len(page.records)}")
-            if baseline_end > start:
-                base = await self.backend.search(LogQuery(
-                    text=query.text, start=start, end=baseline_end, filters=query.filters,
-                    max_docs=lim.max_baseline_docs, bucket_s=bucket_s, top_fields=(), aggregate=False,
-                ))
-                for i, r in enumerate(base.records):
-                    records.setdefault(r.id or f"b#{i}", r)
+            records = await self._spread(query, page, baseline_end)
+            truncated.append(f"lines scanned for templates: {page.total} -> {len(records)} (sampled across "
+                             f"the whole window, in slices of about equal line counts)")
         scanned = list(records.values())
         baseline_lines = sum(1 for r in scanned if r.ts < baseline_end)
         mined = mine_templates(
@@ -178,7 +196,9 @@ class LogSearchTool(Tool):
             await asyncio.gather(*(self._confirm(t, query, baseline_end) for t in candidates))
             mined.templates.sort(key=lambda t: (not t.new, -t.count, t.first_seen))
         if mined.total_templates > len(mined.templates):
-            truncated.append(f"templates: {mined.total_templates} -> {len(mined.templates)}")
+            truncated.append(f"templates: {mined.total_templates} -> {len(mined.templates)} (the "
+                             f"{mined.total_templates - len(mined.templates)} left out hold "
+                             f"{mined.left_out_lines} of the {len(scanned)} lines scanned)")
         data: dict[str, Any] = {
             "backend": self.backend.description,
             "window": {"start": _iso(start), "end": _iso(end), "baseline_end": _iso(baseline_end),
@@ -207,6 +227,33 @@ class LogSearchTool(Tool):
             )
         return Evidence.make(self.name, canonical, EvidenceStatus.OK, summary, data=data,
                              truncated=truncated, source_url=source_url)
+
+    async def _spread(self, query: LogQuery, page: LogPage, baseline_end: float) -> dict[str, LogRecord]:
+        """A scan spread over the whole window, for when one scan cannot hold every line.
+
+        The baseline (before ``baseline_end``) and the rest of the window are each cut at bucket
+        edges into slices of about equal line counts (``scan_slices`` after the baseline, a
+        quarter as many in it); each slice is scanned for an equal share of ``max_baseline_docs``
+        or ``max_docs`` lines (the best or newest of the slice, as the first scan orders them).
+        """
+        lim = self.limits
+        ranges: list[tuple[float, float, int]] = []
+        parts = ((query.start, baseline_end, max(1, lim.scan_slices // 4), lim.max_baseline_docs),
+                 (baseline_end, query.end, lim.scan_slices, lim.max_docs))
+        for lo, hi, slices, budget in parts:
+            if hi <= lo:
+                continue
+            cuts = _equal_count_cuts(page.buckets, query.bucket_s, lo, hi, slices)
+            ranges += [(a, b, max(1, budget // len(cuts))) for a, b in cuts]
+        pages = await asyncio.gather(*(self.backend.search(LogQuery(
+            text=query.text, start=lo, end=hi, filters=query.filters, max_docs=docs, bucket_s=query.bucket_s,
+            top_fields=(), aggregate=False,
+        )) for lo, hi, docs in ranges))
+        records: dict[str, LogRecord] = {}
+        for n, part in enumerate(pages):
+            for i, r in enumerate(part.records):
+                records.setdefault(r.id or f"{n}#{i}", r)
+        return records
 
     async def _confirm(self, t: LogTemplate, query: LogQuery, baseline_end: float) -> None:
         """Look up a template's true first line in the window (the scan missed older ones).

@@ -4,8 +4,26 @@
 a first-seen and a last-seen time. A template none of whose lines fall before the baseline cut
 is flagged ``new``: the error template that appeared at 02:10 is the evidence.
 
-Variable parts are masked before Drain sees them (UUIDs, IPs, hex and numbers, with or without a
-unit), so the tree groups by the constant words. Drain runs in memory with no persistence; a miner
+How a message becomes tokens (:func:`mining_tokens`), one configuration for every system:
+
+1. times written inside the message (``Fri Jun 17 20:55:07 2005``, ISO 8601), UUIDs, IP addresses
+   (with a port; a comma-separated list is one ``<IP>``), ``0x`` hex, hex ids and numbers (with a
+   unit: ``512 KB`` is one ``<NUM>``) are masked wherever they stand, also inside a token
+   (``blk_<NUM>``, ``host:<NUM>``);
+2. ``key=value`` and ``key:value`` tokens are split into the key and the value, so a value is a
+   token of its own that Drain can turn into a wildcard (displayed re-joined: ``uid=<*>``);
+3. Drain treats a token holding a mask like one holding a digit (its parameter signal): such a
+   token never becomes a branch of the prefix tree, so ``a.example:<NUM>`` and
+   ``b.example:<NUM>`` do not split one template in two;
+4. where Drain put a wildcard over a word with a capital letter (letters only, not a ``key=``
+   value: ``Started``, ``NEW``, ``brightnessIn``), the line's word is kept: ``VM Started`` and
+   ``VM Stopped``, ``from NEW to RUNNING`` stay apart, while all-lower-case words (user, tenant
+   and host names) can be parameters.
+
+Every step looks at one line at a time; nothing depends on how many distinct values a window
+happens to hold, and lines are mined in (time, message) order, so the same window always gives the same
+templates and a line keeps its template when the window around it changes (unless the lines
+around it change where Drain puts a wildcard over a non-word token). Drain runs in memory; a miner
 lives for one tool call.
 """
 
@@ -15,11 +33,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from drain3 import TemplateMiner
-from drain3.masking import LogMasker, MaskingInstruction
-from drain3.template_miner_config import TemplateMinerConfig
+from drain3.drain import Drain
 
 from augur.tools.logs.backend import LogRecord
 
@@ -28,44 +43,85 @@ __all__ = [
     "TemplateSet",
     "masked",
     "mine_templates",
-    "template_miner",
+    "mining_tokens",
+    "template_drain",
     "template_pattern",
     "template_words",
 ]
 
-_EDGE_L = r"((?<=[^A-Za-z0-9])|^)"
-_EDGE_R = r"((?=[^A-Za-z0-9])|$)"
-#: Masks applied in order before Drain tokenises a line.
-MASKS: tuple[tuple[str, str], ...] = (
-    (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "UUID"),
-    (_EDGE_L + r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(:\d{1,5})?" + _EDGE_R, "IP"),
-    (_EDGE_L + r"(0x[a-fA-F0-9]+)" + _EDGE_R, "HEX"),
-    # hex ids of 12+ characters with both a digit and a letter (trace ids, container ids, hashes)
-    (_EDGE_L + r"(?=[a-fA-F0-9]*[0-9])(?=[a-fA-F0-9]*[a-fA-F])([a-fA-F0-9]{12,})" + _EDGE_R, "ID"),
-    (_EDGE_L + r"([\-+]?\d+(\.\d+)?(e[\-+]?\d+)?(ns|us|µs|ms|s|m|h|d|%|[KMGT]i?B|B)?)" + _EDGE_R, "NUM"),
-)
+_L = r"(?<![A-Za-z0-9])"
+_R = r"(?![A-Za-z0-9])"
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_IP = r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?"
+_CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+_UNIT = r"(?:[KMGTP]i?B|[KMGTP]B|B|bytes|ns|us|µs|ms|s|sec|secs|%)"
+#: Masks applied in order to the whole message before it is cut into tokens.
+MASKS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), name) for p, name in (
+    (rf"{_L}(?:{_DAY},? )?{_MONTH} +\d{{1,2}},? {_CLOCK}(?: \d{{4}})?{_R}", "<TIME>"),
+    (rf"{_L}\d{{4}}-\d{{2}}-\d{{2}}[T ]{_CLOCK}(?:Z|[+-]\d{{2}}:?\d{{2}})?{_R}", "<TIME>"),
+    (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<UUID>"),
+    (rf"{_L}{_IP}(?:,{_IP})*{_R}", "<IP>"),
+    (rf"{_L}0[xX][0-9a-fA-F]+{_R}", "<HEX>"),
+    # hex ids of 8+ characters with both a digit and a letter (trace ids, container ids, hashes)
+    (rf"{_L}(?=[a-fA-F0-9]*\d)(?=[a-fA-F0-9]*[a-fA-F])[a-fA-F0-9]{{8,}}{_R}", "<ID>"),
+    (rf"{_L}[-+]?\d+(?:[.:,]\d+)*(?:e[-+]?\d+)?(?: ?{_UNIT})?{_R}", "<NUM>"),
+))
 #: Drain's similarity threshold: a line joins a cluster when at least this share of tokens match.
 SIMILARITY = 0.4
+#: Drain's tree depth (root and token-count layers included: lines are routed by their first token).
+DEPTH = 4
 #: Characters of a line Drain sees; a 50 kB stack dump line is not 50 kB of template.
 MAX_LINE_CHARS = 2000
 #: Characters kept of each sample line.
 MAX_SAMPLE_CHARS = 300
-#: A Drain wildcard with at most this many distinct plain words is split back into templates.
-MAX_WORD_VALUES = 4
 _WILDCARD = "<*>"
-_PLAIN_WORD = re.compile(r"^[A-Za-z][A-Za-z_.:;,!?'-]*$")
+#: Marks a token that is the value of a ``key=value`` pair (never kept as a plain word).
+_VALUE = "\x00"
+_KEY_VALUE = re.compile(r"([A-Za-z_][\w.-]*[=:])(?!//)([^=:].*)\Z")
+#: A word with a capital letter (``Started``, ``NEW``, ``brightnessIn``), quotes and punctuation around it.
+_CAPITALISED_WORD = re.compile(r"[\"'(\[]?(?=[a-z_'-]*[A-Z])[A-Za-z][A-Za-z_'-]*[\"')\],.:;!?]*\Z")
+_MASK_TOKEN = re.compile(r"<[A-Z*]+>")
 
 
-def template_miner(similarity: float = SIMILARITY) -> TemplateMiner:
-    """A fresh in-memory Drain miner with augur's masks (no config file, no persistence)."""
-    config = TemplateMinerConfig()
-    config.drain_sim_th = similarity
-    config.drain_depth = 4
-    config.drain_max_children = 100
-    config.profiling_enabled = False
-    config.parametrize_numeric_tokens = True
-    config.masking_instructions = [MaskingInstruction(pattern, name) for pattern, name in MASKS]
-    return TemplateMiner(persistence_handler=None, config=config)
+def template_drain(similarity: float = SIMILARITY, depth: int = DEPTH) -> Drain:
+    """A fresh in-memory Drain tree whose parameter signal also sees augur's masks."""
+    drain = Drain(depth=depth, sim_th=similarity, max_children=100, parametrize_numeric_tokens=True)
+    # An instance attribute wins over the static method: a masked token is a parameter like a digit.
+    drain.has_numbers = _has_parameter  # type: ignore[method-assign]
+    return drain
+
+
+def _has_parameter(token: str) -> bool:
+    return any(c.isdigit() for c in token) or _MASK_TOKEN.search(token) is not None
+
+
+def mining_tokens(message: str) -> list[str]:
+    """The tokens Drain sees for a message: masked, ``key=value`` split (values marked)."""
+    text = message_for_mining(message)
+    for pattern, name in MASKS:
+        text = pattern.sub(name, text)
+    out: list[str] = []
+    for token in text.split():
+        kv = _KEY_VALUE.match(token)
+        if kv:
+            out += [kv[1], _VALUE + kv[2]]
+        else:
+            out.append(token)
+    return out
+
+
+def _display(tokens: Iterable[str]) -> str:
+    """Tokens as text: value marks removed, ``key=`` re-joined with its value (a wildcard key and
+    its value are one wildcard: ``<*>`` for ``api.example.com:443`` and ``cdn.example.com:8443``)."""
+    out: list[str] = []
+    for token in tokens:
+        if token.startswith(_VALUE) and out:
+            if out[-1] != _WILDCARD:
+                out[-1] += token[1:]
+        else:
+            out.append(token.lstrip(_VALUE))
+    return " ".join(out)
 
 
 @dataclass(slots=True)
@@ -91,16 +147,16 @@ class TemplateSet:
     templates: list[LogTemplate]
     total_templates: int
     assignments: dict[str, str] = field(default_factory=dict)  # record id -> template (when asked)
+    left_out_lines: int = 0  # lines of the templates cut by ``max_templates``
 
 
 _PLACEHOLDER = re.compile(r"<[A-Z*]+>")
 _QUERY_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*[A-Za-z0-9]$")
-_MASKER = LogMasker([MaskingInstruction(pattern, name) for pattern, name in MASKS], "<", ">")
 
 
 def masked(message: str) -> str:
-    """A message as Drain sees it: its first line, bounded, variable parts masked."""
-    return " ".join(_MASKER.mask(message_for_mining(message)).split())
+    """A message as templates are written: its first line, bounded, variable parts masked."""
+    return _display(mining_tokens(message))
 
 
 def template_pattern(template: str) -> re.Pattern[str]:
@@ -142,33 +198,31 @@ def mine_templates(
     keep_assignments: bool = False,
     similarity: float = SIMILARITY,
 ) -> TemplateSet:
-    """Group ``records`` into Drain templates.
+    """Group ``records`` into templates (see the module docstring for how).
 
-    Lines are mined oldest first. ``baseline_end`` is the cut before which a line counts as
-    baseline; templates without baseline lines are flagged ``new`` (only when ``baseline_end`` is
-    given). At most ``max_templates`` templates are returned (new ones first, then the most
-    frequent), each with up to ``max_samples`` sample lines (the first ones seen).
+    Lines are mined in (time, message, id) order, whatever order the backend returned them in.
+    ``baseline_end`` is the cut before which a line counts as baseline; templates without
+    baseline lines are flagged ``new`` (only when ``baseline_end`` is given). At most
+    ``max_templates`` templates are returned (new ones first, then the most frequent), each with
+    up to ``max_samples`` sample lines (the first ones seen); ``TemplateSet.total_templates`` and
+    ``left_out_lines`` say what the cut left out.
     """
-    miner = template_miner(similarity)
+    drain = template_drain(similarity)
     mined: list[tuple[LogRecord, int, list[str]]] = []
-    for record in sorted(records, key=lambda r: r.ts):
-        text = message_for_mining(record.message)
-        if not text:
+    for record in sorted(records, key=lambda r: (r.ts, r.message, r.id)):
+        tokens = mining_tokens(record.message)
+        if not tokens:
             continue
-        result = miner.add_log_message(text)
-        mined.append((record, int(result["cluster_id"]), miner.masker.mask(text).split()))
+        cluster, _ = drain.add_log_message(" ".join(tokens))
+        mined.append((record, cluster.cluster_id, tokens))
     # Clusters' templates generalise as lines arrive: read the final ones once every line is in.
-    final = {c.cluster_id: c.log_template_tokens for c in miner.drain.clusters}
-    keep = _constant_wildcards(final, mined)
+    final = {c.cluster_id: c.log_template_tokens for c in drain.clusters}
     by_text: dict[str, LogTemplate] = {}
     levels: dict[str, Counter[str]] = {}
     services: dict[str, Counter[str]] = {}
     assignments: dict[str, str] = {}
     for record, cluster_id, tokens in mined:
-        template = list(final[cluster_id])
-        for position in keep.get(cluster_id, ()):
-            template[position] = tokens[position]
-        text = " ".join(template)
+        text = _display(_keep_words(final[cluster_id], tokens))
         if keep_assignments:
             assignments[record.id] = text
         entry = by_text.get(text)
@@ -190,31 +244,22 @@ def mine_templates(
         entry.services = dict(services[text].most_common(5))
         entry.new = (baseline_end is not None and entry.baseline_count == 0
                      and entry.first_seen >= baseline_end)
-    ordered = sorted(by_text.values(), key=lambda t: (not t.new, -t.count, t.first_seen))
-    return TemplateSet(ordered[:max_templates], len(ordered), assignments)
+    ordered = sorted(by_text.values(), key=lambda t: (not t.new, -t.count, t.first_seen, t.template))
+    kept = ordered[:max_templates]
+    return TemplateSet(kept, len(ordered), assignments, sum(t.count for t in ordered[max_templates:]))
 
 
-def _constant_wildcards(
-    final: dict[int, Any], mined: list[tuple[LogRecord, int, list[str]]]
-) -> dict[int, list[int]]:
-    """Per cluster, the ``<*>`` positions that hold a few distinct plain words: keep those words.
+def _keep_words(template: tuple[str, ...], tokens: list[str]) -> list[str]:
+    """The cluster's template with this line's capitalised words where Drain put a wildcard over them.
 
-    Drain's prefix tree never reaches a line's last token, so ``PacketResponder 1 for block <ID>
-    terminating`` and ``... Interrupted.`` end up as one template ``... <*>``: the normal case and
-    the error case hidden behind one wildcard. A wildcard whose values are at most
-    ``MAX_WORD_VALUES`` words without digits is a distinguishing constant, not a parameter, and is
-    split back out.
+    Drain merges lines that differ in one word when the rest is similar enough (``VM Started`` /
+    ``VM Stopped``, ``Transitioned from NEW to RUNNING``): a word with a capital letter and no
+    digits is a state, an action or a code identifier, a constant of the message. All-lower-case
+    words stay wildcards (``session
+    opened for user <*>``: names are written in lower case), and so do ``key=value`` values.
+    This looks at the line alone: no count of the values a window holds decides it.
     """
-    values: dict[tuple[int, int], set[str]] = {}
-    for _, cluster_id, tokens in mined:
-        template = final[cluster_id]
-        if len(tokens) != len(template):
-            continue
-        for position, token in enumerate(template):
-            if token == _WILDCARD:
-                values.setdefault((cluster_id, position), set()).add(tokens[position])
-    keep: dict[int, list[int]] = {}
-    for (cluster_id, position), seen in values.items():
-        if 1 < len(seen) <= MAX_WORD_VALUES and all(_PLAIN_WORD.match(v) for v in seen):
-            keep.setdefault(cluster_id, []).append(position)
-    return keep
+    if len(template) != len(tokens):
+        return list(template)
+    return [token if slot == _WILDCARD and _CAPITALISED_WORD.match(token) else slot
+            for slot, token in zip(template, tokens, strict=True)]
