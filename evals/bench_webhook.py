@@ -181,7 +181,8 @@ def run_storm(
     """Start ``augur serve`` on ``database_url``, post ``bodies``, and measure."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUGUR_")}
-    env.update(AUGUR_DATABASE_URL=database_url, AUGUR_WEBHOOK_TOKEN=TOKEN)
+    # Webhooks carry the token; development mode lets the benchmark read /metrics from loopback.
+    env.update(AUGUR_DATABASE_URL=database_url, AUGUR_WEBHOOK_TOKEN=TOKEN, AUGUR_DEV_MODE="true")
     augur = str(Path(sys.executable).with_name("augur"))
     proc = subprocess.Popen(
         [augur, "serve", "--port", str(port), "--no-worker", "--log-level", "warning"],

@@ -20,6 +20,7 @@ module has no database code.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -96,21 +97,31 @@ class ProposalRepository(Protocol):
         """The proposal's transitions, oldest first."""
 
 
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
 @dataclass(frozen=True)
 class Reviewers:
-    """The allowlist of reviewers and their bearer tokens (name -> token).
+    """The allowlist of reviewers and the SHA-256 digests of their bearer tokens (name -> digest).
 
     A name with a token but not on ``allowed`` cannot approve; with an empty ``allowed``, every
-    name that has a token is allowed.
+    name that has a token is allowed. The tokens themselves are not kept.
     """
 
-    tokens: Mapping[str, str]
+    digests: Mapping[str, bytes]
     allowed: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, tokens: Mapping[str, str], allowed: Iterable[str] = ()) -> Reviewers:
         """Build from a name -> token mapping and an optional allowlist."""
-        return cls(dict(tokens), frozenset(allowed))
+        return cls({name: _digest(token) for name, token in tokens.items() if token}, frozenset(allowed))
+
+    def allow(self, name: str) -> str:
+        """``name`` if it may review (it is on the allowlist, or there is none); else :class:`Forbidden`."""
+        if self.allowed and name not in self.allowed:
+            raise Forbidden(f"{name} is not on the reviewer allowlist (AUGUR_REVIEWERS)")
+        return name
 
     def authenticate(self, token: str | None) -> str:
         """The reviewer whose token this is; :class:`Forbidden` for a missing or unknown token,
@@ -118,15 +129,14 @@ class Reviewers:
         if not token:
             raise Forbidden("no reviewer token: send `Authorization: Bearer <token>` "
                             "(tokens are configured in AUGUR_REVIEWER_TOKENS)")
+        presented = _digest(token)
         match = None
-        for name, expected in self.tokens.items():
-            if expected and hmac.compare_digest(token.encode(), expected.encode()):
+        for name, expected in self.digests.items():
+            if hmac.compare_digest(presented, expected):
                 match = name
         if match is None:
             raise Forbidden("unknown reviewer token: ask an augur admin for a token in AUGUR_REVIEWER_TOKENS")
-        if self.allowed and match not in self.allowed:
-            raise Forbidden(f"{match} is not on the reviewer allowlist (AUGUR_REVIEWERS)")
-        return match
+        return self.allow(match)
 
 
 @dataclass(frozen=True)

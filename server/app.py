@@ -1,7 +1,9 @@
 """The HTTP application: :func:`create_app` builds a FastAPI app from settings, a store and job handlers.
 
 Routers are listed in :data:`ROUTERS` — add yours there (one line). Each router reaches the app's
-settings, store and metrics through ``Depends(augur.server.state.app_state)``. With
+settings, store and metrics through ``Depends(augur.server.state.app_state)``. Every route
+declares who may call it (``Depends(require(Scope.READ))`` and friends, :mod:`augur.server.auth`);
+``create_app`` refuses to build an app with a route that declares nothing. With
 ``settings.worker_in_process`` the app also runs one worker in a thread for its lifetime (what
 ``augur serve`` does by default); tests usually turn that off and drive a
 :class:`~augur.server.worker.Worker` themselves.
@@ -15,14 +17,17 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import Response
 
 from augur.server import incidents, investigations, ops, postmortems, probe, proposals, webhook
+from augur.server.auth import Authenticator, AuthError, check_routes, require
 from augur.server.errors import install_error_handlers
 from augur.server.group_commit import GroupCommitter
 from augur.server.grouping import GroupingPolicy
 from augur.server.metrics import Metrics, RequestMetricsMiddleware
 from augur.server.queue import JobQueue
+from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.slack import routes as slack_routes
 from augur.server.state import AppState
@@ -36,6 +41,13 @@ __all__ = ["ROUTERS", "create_app", "open_store"]
 
 log = logging.getLogger(__name__)
 
+def _probe_router() -> APIRouter:
+    """The GPU probe route, which needs ``read`` here (``augur probe`` serves it alone on GPU nodes)."""
+    wrapped = APIRouter(dependencies=[Depends(require(Scope.READ))])
+    wrapped.include_router(probe.router)
+    return wrapped
+
+
 #: Every router the app serves.
 ROUTERS: list[APIRouter] = [
     ops.router,
@@ -43,7 +55,7 @@ ROUTERS: list[APIRouter] = [
     incidents.router,
     investigations.router,
     proposals.router,
-    probe.router,
+    _probe_router(),
     slack_routes.router,
     postmortems.router,
 ]
@@ -102,8 +114,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if settings.webhook_token is None:
-            log.warning("AUGUR_WEBHOOK_TOKEN is not set: webhooks are accepted from loopback clients only")
+        if settings.dev_mode:
+            log.warning("DEVELOPMENT MODE (AUGUR_DEV_MODE=true): loopback clients without a token may do "
+                        "anything; never run it like this where others can reach the host")
+        if not auth.has_tokens:
+            log.warning("no API token is configured (AUGUR_API_TOKENS, AUGUR_WEBHOOK_TOKEN, "
+                        "AUGUR_REVIEWER_TOKENS): %s", "only loopback clients in development mode get in"
+                        if settings.dev_mode else "every request but /healthz and /readyz is refused")
         worker: Worker | None = None
         if settings.worker_in_process:
             worker = Worker(
@@ -127,15 +144,33 @@ def create_app(
             if own_store:
                 the_store.dispose()
 
+    auth = Authenticator.from_settings(settings)
+    # No open /docs or /redoc; the schema is /openapi.json with the read scope (server/ops.py).
     app = FastAPI(
         title="augur",
         summary="Incident agent for AI/ML platforms: Alertmanager webhooks in, investigations out.",
         version="0.1.0",
         lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.augur = state
+    app.state.augur_auth = auth
     install_error_handlers(app)
+    app.add_exception_handler(AuthError, _auth_error)
     for router in ROUTERS:
         app.include_router(router)
+    check_routes(app)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app
+
+
+async def _auth_error(request: Request, exc: Exception) -> Response:
+    """A refusal: JSON for the API, the sign-in page for HTML pages."""
+    assert isinstance(exc, AuthError)
+    if exc.html:
+        from augur.server.review_page import signin_page
+
+        return signin_page(request, exc.reason if exc.status == 403 else "", exc.status, exc.next_path)
+    return exc.response()

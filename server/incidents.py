@@ -15,8 +15,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from augur.server.auth import require
 from augur.server.errors import ApiError
 from augur.server.models import AlertEpisode, Incident, IncidentEvent
+from augur.server.scopes import Scope
 from augur.server.state import AppState, app_state
 from augur.server.store import Store
 
@@ -185,7 +187,8 @@ def _store_down(exc: SQLAlchemyError) -> ApiError:
     )
 
 
-@router.get("/v1/incidents", response_model=IncidentList, summary="List incidents")
+@router.get("/v1/incidents", response_model=IncidentList, summary="List incidents",
+            dependencies=[Depends(require(Scope.READ))])
 async def incidents(
     state: AppState = Depends(app_state),
     status: Literal["open", "resolved"] | None = Query(default=None, description="Only this status."),
@@ -201,7 +204,8 @@ async def incidents(
         raise _store_down(exc) from None
 
 
-@router.get("/v1/incidents/{incident_id}", response_model=IncidentDetail, summary="One incident")
+@router.get("/v1/incidents/{incident_id}", response_model=IncidentDetail, summary="One incident",
+            dependencies=[Depends(require(Scope.READ))])
 async def incident(incident_id: int, state: AppState = Depends(app_state)) -> IncidentDetail:
     """An incident with its alert episodes and timeline."""
     try:

@@ -27,10 +27,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
+from augur.server.auth import require
 from augur.server.errors import ApiError
 from augur.server.models import AlertEpisode, Incident, IncidentEvent, Job, utcnow
 from augur.server.models import Report as ReportRow
 from augur.server.queue import ClaimedJob, enqueue
+from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.state import AppState, app_state
 from augur.server.store import Store
@@ -74,7 +76,7 @@ def _error(status: int, code: str, message: str) -> ApiError:
 
 
 @router.post("/v1/investigations", status_code=202, response_model=InvestigationAccepted,
-             summary="Investigate an alert or a question")
+             summary="Investigate an alert or a question", dependencies=[Depends(require(Scope.INVESTIGATE))])
 async def create_investigation(body: InvestigationRequest, response: Response,
                                state: AppState = Depends(app_state)) -> InvestigationAccepted:
     """Open an incident for the alert or question and queue its investigation."""
@@ -133,9 +135,10 @@ def _latest_report(store: Store, incident_id: int) -> ReportRow:
         return row
 
 
-@router.get("/v1/incidents/{incident_id}/report", summary="Latest report (JSON)")
+@router.get("/v1/incidents/{incident_id}/report", summary="Latest report (JSON)",
+            dependencies=[Depends(require(Scope.READ))])
 @router.get("/v1/incidents/{incident_id}/report.json", summary="Latest report (JSON)",
-            include_in_schema=False)
+            include_in_schema=False, dependencies=[Depends(require(Scope.READ))])
 async def report_json(incident_id: int, state: AppState = Depends(app_state)) -> JSONResponse:
     """The incident's latest report as JSON (see ``agent/report.schema.json``)."""
     row = await asyncio.to_thread(_latest_report, state.store, incident_id)
@@ -143,7 +146,7 @@ async def report_json(incident_id: int, state: AppState = Depends(app_state)) ->
 
 
 @router.get("/v1/incidents/{incident_id}/report.md", summary="Latest report (Markdown)",
-            response_class=PlainTextResponse)
+            response_class=PlainTextResponse, dependencies=[Depends(require(Scope.READ))])
 async def report_markdown(incident_id: int, state: AppState = Depends(app_state)) -> PlainTextResponse:
     """The incident's latest report as Markdown."""
     row = await asyncio.to_thread(_latest_report, state.store, incident_id)

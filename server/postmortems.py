@@ -9,7 +9,8 @@
   the result in the incident's Slack thread; while the investigation has not stored a report yet
   it fails so that the queue retries it later (on its last attempt it writes what it has).
 - ``GET /v1/incidents/{id}/postmortem.md|.html|.json`` and ``.../postmortem/{chart file}``
-  (generated on first request if the job has not run; ``?refresh=true`` regenerates).
+  (generated on first request if the job has not run; ``?refresh=true`` regenerates, which needs
+  the ``investigate`` scope; reading needs ``read``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 from sqlalchemy import select
 
 from augur.agent.report import Report
+from augur.server.auth import Principal, require
 from augur.server.errors import ApiError
 from augur.server.incidents import episodes_of, timeline_of
 from augur.server.intake import POSTMORTEM
@@ -34,6 +36,7 @@ from augur.server.models import Incident, IncidentEvent, Job, ProposalEvent, utc
 from augur.server.models import Proposal as ProposalRow
 from augur.server.models import Report as ReportRow
 from augur.server.queue import ClaimedJob
+from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.state import AppState, app_state
 from augur.server.store import Store
@@ -243,6 +246,13 @@ def postmortem_handler(settings: Settings, *, on_postmortem: Any = None) -> Any:
     return handle
 
 
+def _may_refresh(who: Principal, refresh: bool) -> None:
+    """``?refresh=true`` regenerates (seconds of CPU, Prometheus queries): it needs ``investigate``."""
+    if refresh and Scope.INVESTIGATE not in who.scopes:
+        raise ApiError(403, "forbidden", f"{who.name!r} may read this postmortem but not regenerate it: "
+                       "?refresh=true needs the 'investigate' scope")
+
+
 def _files(state: AppState, incident_id: int, refresh: bool) -> Path:
     target = postmortem_dir(state.settings, incident_id)
     if refresh or not (target / "postmortem.json").exists():
@@ -259,9 +269,11 @@ def _files(state: AppState, incident_id: int, refresh: bool) -> Path:
     summary="Postmortem (Markdown)",
 )
 async def postmortem_markdown(
-    incident_id: int, refresh: bool = Query(default=False), state: AppState = Depends(app_state)
+    incident_id: int, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
+    who: Principal = Depends(require(Scope.READ)),
 ) -> PlainTextResponse:
     """The incident's postmortem as Markdown (generated on first request)."""
+    _may_refresh(who, refresh)
     target = await run_in_threadpool(_files, state, incident_id, refresh)
     return PlainTextResponse(
         (target / "postmortem.md").read_text(), media_type="text/markdown; charset=utf-8"
@@ -272,23 +284,28 @@ async def postmortem_markdown(
     "/v1/incidents/{incident_id}/postmortem.html", response_class=HTMLResponse, summary="Postmortem (HTML)"
 )
 async def postmortem_html(
-    incident_id: int, refresh: bool = Query(default=False), state: AppState = Depends(app_state)
+    incident_id: int, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
+    who: Principal = Depends(require(Scope.READ, html=True)),
 ) -> HTMLResponse:
     """The incident's postmortem as an HTML page with its charts."""
+    _may_refresh(who, refresh)
     target = await run_in_threadpool(_files, state, incident_id, refresh)
     return HTMLResponse((target / "postmortem.html").read_text())
 
 
 @router.get("/v1/incidents/{incident_id}/postmortem.json", summary="Postmortem (JSON)")
 async def postmortem_json(
-    incident_id: int, refresh: bool = Query(default=False), state: AppState = Depends(app_state)
+    incident_id: int, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
+    who: Principal = Depends(require(Scope.READ)),
 ) -> JSONResponse:
     """The incident's postmortem as structured JSON (with the evidence its sentences cite)."""
+    _may_refresh(who, refresh)
     target = await run_in_threadpool(_files, state, incident_id, refresh)
     return JSONResponse(json.loads((target / "postmortem.json").read_text()))
 
 
-@router.get("/v1/incidents/{incident_id}/postmortem/{name}", summary="Postmortem chart file")
+@router.get("/v1/incidents/{incident_id}/postmortem/{name}", summary="Postmortem chart file",
+            dependencies=[Depends(require(Scope.READ))])
 async def postmortem_file(incident_id: int, name: str, state: AppState = Depends(app_state)) -> FileResponse:
     """A chart of the postmortem (``chain.png``, ``chain.svg``, ``chain.json``)."""
     if not _CHART_FILE.match(name):

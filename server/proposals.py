@@ -1,14 +1,17 @@
 """HTTP API for rule proposals: list, show, approve, reject (approving applies the rule).
 
-- ``GET /v1/proposals?state=pending&incident_id=7`` — proposals, newest first (both filters optional).
-- ``GET /v1/proposals/{id}`` — one proposal with its review events.
-- ``POST /v1/proposals/{id}/approve`` and ``/reject`` — ``Authorization: Bearer <reviewer token>``,
-  optional JSON body ``{"comment": "..."}``. Approving applies the rule when a rules directory is
+- ``GET /v1/proposals?state=pending&incident_id=7`` — proposals, newest first (both filters
+  optional); needs the ``read`` scope.
+- ``GET /v1/proposals/{id}`` — one proposal with its review events (``read``).
+- ``POST /v1/proposals/{id}/approve`` and ``/reject`` — a token with the ``review`` scope
+  (``Authorization: Bearer <reviewer token>``), optional JSON body ``{"comment": "..."}``.
+  Approving applies the rule when a rules directory is
   configured (``applied`` or ``failed`` with the reason). Both are idempotent: a replay answers the
   current state with ``changed: false``.
 
-Errors: 401 without a token, 403 for an unknown token or a reviewer off the allowlist, 404 for an
-unknown id, 409 when the state forbids the action (e.g. approving a rejected proposal).
+Errors: 401 without a token or with an unknown one, 403 for a token without the scope or a reviewer
+off the allowlist, 404 for an unknown id, 409 when the state forbids the action (e.g. approving a
+rejected proposal).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Body, Depends, Header, Query
+from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field
 
 from augur.rules.apply import ApplyConfig, apply_approved
@@ -30,8 +33,10 @@ from augur.rules.review import (
     approve,
     reject,
 )
+from augur.server.auth import Principal, require
 from augur.server.errors import ApiError
 from augur.server.proposal_store import SqlProposalStore
+from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.state import AppState, app_state
 
@@ -79,17 +84,6 @@ def proposal_json(proposal: Proposal, events: list[ProposalEvent] | None = None)
     return data
 
 
-def _bearer(authorization: str | None) -> str:
-    if authorization is None:
-        raise ApiError(401, "unauthorized", "missing Authorization header: send `Authorization: Bearer "
-                       "<token>` with your reviewer token", headers={"WWW-Authenticate": "Bearer"})
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "Authorization must be `Bearer <reviewer token>`",
-                       headers={"WWW-Authenticate": "Bearer"})
-    return token.strip()
-
-
 _CODES = {403: "forbidden", 404: "not_found", 409: "conflict"}
 
 
@@ -101,7 +95,7 @@ def proposal_service(state: AppState = Depends(app_state)) -> ProposalService:
 api = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 
 
-@api.get("")
+@api.get("", dependencies=[Depends(require(Scope.READ))])
 def list_proposals(
     state: ProposalState | None = Query(default=None),
     incident_id: int | None = Query(default=None, ge=1, description="Only proposals from this incident."),
@@ -115,7 +109,7 @@ def list_proposals(
     return {"proposals": [proposal_json(p) for p in found]}
 
 
-@api.get("/{proposal_id}")
+@api.get("/{proposal_id}", dependencies=[Depends(require(Scope.READ))])
 def get_proposal(proposal_id: str, service: ProposalService = Depends(proposal_service)) -> dict[str, Any]:
     """One proposal with its review history."""
     proposal = service.repo.get(proposal_id)
@@ -124,11 +118,11 @@ def get_proposal(proposal_id: str, service: ProposalService = Depends(proposal_s
     return proposal_json(proposal, service.repo.events(proposal_id))
 
 
-def _decide(service: ProposalService, proposal_id: str, action: str, authorization: str | None,
+def _decide(service: ProposalService, proposal_id: str, action: str, who: Principal,
             body: ReviewBody | None) -> dict[str, Any]:
-    token = _bearer(authorization)
     try:
-        outcome = service.decide(proposal_id, action, token, body.comment if body else "")
+        reviewer = service.reviewers.allow(who.name)
+        outcome = service.decide_as(proposal_id, action, reviewer, body.comment if body else "")
     except ReviewError as exc:
         raise ApiError(exc.status_code, _CODES.get(exc.status_code, "invalid_request"), str(exc)) from None
     return {
@@ -139,26 +133,27 @@ def _decide(service: ProposalService, proposal_id: str, action: str, authorizati
 
 @api.post("/{proposal_id}/approve")
 def approve_proposal(
-    proposal_id: str, authorization: str | None = Header(default=None),
+    proposal_id: str, who: Principal = Depends(require(Scope.REVIEW)),
     body: ReviewBody | None = Body(default=None), service: ProposalService = Depends(proposal_service),
 ) -> dict[str, Any]:
     """Approve (and apply, if a rules directory is configured); idempotent."""
-    return _decide(service, proposal_id, "approve", authorization, body)
+    return _decide(service, proposal_id, "approve", who, body)
 
 
 @api.post("/{proposal_id}/reject")
 def reject_proposal(
-    proposal_id: str, authorization: str | None = Header(default=None),
+    proposal_id: str, who: Principal = Depends(require(Scope.REVIEW)),
     body: ReviewBody | None = Body(default=None), service: ProposalService = Depends(proposal_service),
 ) -> dict[str, Any]:
     """Reject; idempotent."""
-    return _decide(service, proposal_id, "reject", authorization, body)
+    return _decide(service, proposal_id, "reject", who, body)
 
 
 def service_from_settings(settings: Settings, repo: ProposalRepository) -> ProposalService:
     """The service as configured: reviewer tokens and allowlist, and apply settings if a rules dir is set."""
-    reviewers = Reviewers.of({n: t.get_secret_value() for n, t in settings.reviewer_tokens.items()},
-                             settings.reviewers)
+    # Every token with the review scope (AUGUR_REVIEWER_TOKENS and AUGUR_API_TOKENS) names a reviewer.
+    reviewers = Reviewers.of({name: token for name, token, scopes in settings.token_grants()
+                              if Scope.REVIEW in scopes}, settings.reviewers)
     apply_config = None
     if settings.rules_dir is not None:
         apply_config = ApplyConfig(

@@ -2,14 +2,17 @@
 
 It lists pending proposals with the rule, the rationale (evidence ids), ``promtool``'s verdict
 and the backtest drawn as an inline SVG chart, and approve / reject buttons. A reviewer signs in
-once with their token (kept in an HttpOnly, SameSite=Strict cookie scoped to ``/review``, so
-another site cannot post with it), or pastes the token into the form.
+once with a token that has the ``review`` scope; the browser then holds a server-side session id
+(HttpOnly, SameSite=Lax, Secure over TLS; never the token), and every form carries the session's
+CSRF token (:mod:`augur.server.auth` checks it and the ``Origin``).
 """
 
 from __future__ import annotations
 
+import hmac
 import html
 import re
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -20,12 +23,21 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from augur.rules.proposal import Backtest, Proposal, ProposalEvent, ProposalState
-from augur.rules.review import Forbidden, ReviewError
+from augur.rules.review import ReviewError
+from augur.server.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Principal,
+    authenticated,
+    authenticator_of,
+    public,
+    require,
+)
 from augur.server.proposals import ProposalService, proposal_service
+from augur.server.scopes import Scope
 
-__all__ = ["COOKIE", "backtest_svg", "page"]
+__all__ = ["backtest_svg", "page", "signin_page"]
 
-COOKIE = "augur_reviewer"
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(["html"]),
@@ -118,16 +130,41 @@ def _summary(proposal: Proposal) -> str:
 page = APIRouter(prefix="/review", include_in_schema=False)
 
 
-def _render(svc: ProposalService, request: Request, message: str = "", status: int = 200,
+def _secure(request: Request) -> bool:
+    """Cookies get ``Secure`` when the page is served over TLS (directly or behind a proxy
+    uvicorn trusts for ``X-Forwarded-Proto``), or the public URL is https."""
+    auth = authenticator_of(request)
+    return request.url.scheme == "https" or bool(auth.public_base_url and
+                                                 auth.public_base_url.startswith("https://"))
+
+
+def _safe_next(path: str) -> str:
+    """Where to go after signing in: a local path only (never another site)."""
+    return path if path.startswith("/") and not path.startswith(("//", "/\\")) else "/review"
+
+
+def signin_page(request: Request, message: str = "", status: int = 401, next_path: str = "/review",
+                ) -> HTMLResponse:
+    """The sign-in form (what an HTML page answers to a request without a usable session).
+
+    The form carries a CSRF token that must equal the ``augur_csrf`` cookie set here (double
+    submit), so another site cannot sign a browser in as someone else.
+    """
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    body = _TEMPLATES.get_template("signin.html").render(
+        message=message, csrf_token=csrf, next_path=_safe_next(next_path))
+    response = HTMLResponse(body, status_code=status)
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/review",
+                        secure=_secure(request))
+    return response
+
+
+def _render(svc: ProposalService, request: Request, who: Principal, message: str = "", status: int = 200,
             error: bool = False) -> HTMLResponse:
-    """The page for the current reviewer cookie, with an optional message."""
-    reviewer = None
-    token = request.cookies.get(COOKIE)
-    if token:
-        try:
-            reviewer = svc.reviewers.authenticate(token)
-        except Forbidden:
-            reviewer = None
+    """The page for a signed-in reviewer, with an optional message."""
+    auth = authenticator_of(request)
+    signed_in = auth.principal_of_session(request)
+    csrf = signed_in[1].csrf if signed_in is not None else ""
     pending = svc.repo.find(ProposalState.PENDING)
     decided = [p for p in svc.repo.find() if p.state is not ProposalState.PENDING][:50]
     last_event: dict[str, ProposalEvent | None] = {}
@@ -139,54 +176,71 @@ def _render(svc: ProposalService, request: Request, message: str = "", status: i
             "p": p, "summary": _summary(p), "rationale": _rationale_html(p.rationale),
             "chart": Markup(backtest_svg(p.backtest)) if p.backtest else None,
         } for p in pending],
-        decided=decided, last_event=last_event, reviewer=reviewer,
+        decided=decided, last_event=last_event, reviewer=who.name, csrf_token=csrf,
         message=message or request.query_params.get("msg", ""), error=error,
     )
     return HTMLResponse(body, status_code=status)
 
 
 @page.get("", response_class=HTMLResponse)
-def review(request: Request, svc: ProposalService = Depends(proposal_service)) -> HTMLResponse:
-    """The page: pending proposals with their charts, and recent decisions."""
-    return _render(svc, request)
+def review(request: Request, svc: ProposalService = Depends(proposal_service),
+           who: Principal = Depends(require(Scope.REVIEW, html=True))) -> HTMLResponse:
+    """The page: pending proposals with their charts, and recent decisions (signed-in reviewers)."""
+    return _render(svc, request, who)
 
 
-@page.post("/login")
+@page.post("/login", dependencies=[Depends(public("the sign-in form: it checks the token it is given"))])
 def login(
-    request: Request, token: str = Form(...), svc: ProposalService = Depends(proposal_service),
+    request: Request, token: str = Form(""), csrf_token: str = Form(""), next_path: str = Form("/review"),
 ) -> Response:
-    """Check a reviewer token and keep it in a cookie for this page."""
-    try:
-        name = svc.reviewers.authenticate(token.strip())
-    except Forbidden as exc:
-        return _render(svc, request, str(exc), status=403, error=True)
-    response = RedirectResponse(f"/review?msg={quote(f'Signed in as {name}')}", status_code=303)
-    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/review")
+    """Check a token and start a server-side session (the cookie holds a random id, not the token)."""
+    auth = authenticator_of(request)
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    if auth.same_origin(request) is False or not expected or not hmac.compare_digest(
+            csrf_token.encode(), expected.encode()):
+        return signin_page(request, "This sign-in form did not come from this page: sign in here.",
+                           status=403, next_path=next_path)
+    principal = auth.principal_for(token.strip()) if token.strip() else None
+    if principal is None:
+        return signin_page(request, "Unknown token: use your token from AUGUR_REVIEWER_TOKENS "
+                           "or AUGUR_API_TOKENS.", status=401, next_path=next_path)
+    sid, _session = auth.sessions.create(principal)
+    target = _safe_next(next_path)
+    sep = "&" if "?" in target else "?"
+    note = quote(f"Signed in as {principal.name}")
+    response = RedirectResponse(f"{target}{sep}msg={note}", status_code=303)
+    response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax", path="/",
+                        secure=_secure(request), max_age=int(auth.sessions.ttl_seconds))
+    response.delete_cookie(CSRF_COOKIE, path="/review")
     return response
 
 
-@page.post("/logout")
-def logout() -> Response:
-    """Forget the reviewer cookie."""
+@page.post("/logout", dependencies=[Depends(authenticated())])
+def logout(request: Request) -> Response:
+    """End the session."""
+    sid = request.cookies.get(SESSION_COOKIE)
+    if sid:
+        authenticator_of(request).sessions.end(sid)
     response = RedirectResponse("/review?msg=Signed+out", status_code=303)
-    response.delete_cookie(COOKIE, path="/review")
+    response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 @page.post("/{proposal_id}/{action}")
 def decide(
-    request: Request, proposal_id: str, action: str, comment: str = Form(""), token: str = Form(""),
+    request: Request, proposal_id: str, action: str, comment: str = Form(""),
     svc: ProposalService = Depends(proposal_service),
+    who: Principal = Depends(require(Scope.REVIEW, html=True)),
 ) -> Response:
-    """Approve or reject from the page; the token comes from the form or the sign-in cookie."""
+    """Approve or reject from the page, as the signed-in reviewer (CSRF-checked by the dependency)."""
     if action not in ("approve", "reject"):
         message = f"unknown action {action!r}: use approve or reject"
-        return _render(svc, request, message, status=404, error=True)
-    credential = token.strip() or request.cookies.get(COOKIE)
+        return _render(svc, request, who, message, status=404, error=True)
     try:
-        outcome = svc.decide(proposal_id, action, credential, comment.strip())
+        reviewer = svc.reviewers.allow(who.name)
+        outcome = svc.decide_as(proposal_id, action, reviewer, comment.strip())
     except ReviewError as exc:
-        return _render(svc, request, str(exc), status=exc.status_code, error=True)
+        return _render(svc, request, who, str(exc), status=exc.status_code, error=True)
     state = outcome.proposal.state.value
     note = f"{proposal_id} is {state}" + ("" if outcome.changed else " (no change: already decided)")
     return RedirectResponse(f"/review?msg={quote(note)}", status_code=303)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,7 +21,9 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-__all__ = ["ConfigError", "Settings", "SlackRoute", "load_settings"]
+from augur.server.scopes import REVIEWER_SCOPES, WEBHOOK_PRINCIPAL, WEBHOOK_SCOPES, Scope
+
+__all__ = ["ApiToken", "ConfigError", "Settings", "SlackRoute", "load_settings"]
 
 
 class ConfigError(Exception):
@@ -39,6 +41,22 @@ class SlackRoute(BaseModel):
     channel: str = Field(description="Channel id or name.")
 
 
+class ApiToken(BaseModel):
+    """One API token: the secret and what it may do (see :mod:`augur.server.scopes`)."""
+
+    model_config = {"extra": "forbid"}
+
+    token: SecretStr = Field(description="The bearer token (at least 12 characters).")
+    scopes: list[Scope] = Field(min_length=1, description="alerts:write, read, investigate, review.")
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 12:
+            raise ValueError("a token must be at least 12 characters (e.g. `openssl rand -hex 24`)")
+        return value
+
+
 class Settings(BaseSettings):
     """Effective configuration of an augur process."""
 
@@ -52,6 +70,20 @@ class Settings(BaseSettings):
     webhook_token: SecretStr | None = Field(
         default=None,
         description="Bearer token Alertmanager must send; unset accepts webhooks from loopback only.",
+    )
+    api_tokens: dict[str, ApiToken] = Field(
+        default_factory=dict,
+        description='Name -> {"token": ..., "scopes": [...]}: who may call the API and what they may do '
+        '(JSON in the env, e.g. {"grafana": {"token": "...", "scopes": ["read"]}}); scopes are '
+        "alerts:write, read, investigate, review.",
+    )
+    dev_mode: bool = Field(
+        default=False,
+        description="Development only: loopback clients without a token get every scope. Never in "
+        "production; `augur serve` says so at start-up.",
+    )
+    session_ttl_seconds: int = Field(
+        default=8 * 3600, gt=0, description="How long a /review sign-in lasts (server-side session)."
     )
     webhook_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest webhook body.")
     group_window_seconds: int = Field(
@@ -197,6 +229,30 @@ class Settings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _distinct_tokens(self) -> Settings:
+        seen: dict[str, str] = {}
+        for name, token, _scopes in self.token_grants():
+            owner = seen.setdefault(token, name)
+            if owner != name:
+                raise ValueError(
+                    f"the same token is given to {owner!r} and {name!r}: give each its own token "
+                    "(a token names one caller; scopes say what it may do)"
+                )
+        return self
+
+    def token_grants(self) -> list[tuple[str, str, frozenset[Scope]]]:
+        """Every configured token as (principal name, token, scopes): ``api_tokens``, the webhook
+        token (``alertmanager``: alerts:write) and the reviewer tokens (name: review, read)."""
+        grants = [(name, t.token.get_secret_value(), frozenset(t.scopes))
+                  for name, t in self.api_tokens.items()]
+        if self.webhook_token is not None:
+            grants.append((WEBHOOK_PRINCIPAL, self.webhook_token.get_secret_value(), WEBHOOK_SCOPES))
+        for name, token in self.reviewer_tokens.items():
+            if token.get_secret_value():
+                grants.append((name, token.get_secret_value(), REVIEWER_SCOPES))
+        return grants
+
     @property
     def effective_database_url(self) -> str:
         """The store URL, with the SQLite default filled in."""
@@ -217,6 +273,19 @@ class Settings(BaseSettings):
                 out[name] = value
         out["effective_database_url"] = self.effective_database_url
         return out
+
+
+def _shown_input(err: Any) -> str:
+    """`` (got ...)`` for a validation error, unless the value could hold a secret: a secret field's
+    or a whole-settings error's input is never echoed, any other is redacted."""
+    from augur.agent.redact import redact
+
+    loc = [str(p) for p in err.get("loc", ())]
+    field = Settings.model_fields.get(loc[0]) if loc else None
+    if field is None or "token" in loc[0] or "secret" in loc[0] or "key" in loc[0] or any(
+            "token" in p for p in loc):
+        return ""
+    return f" (got {redact(repr(err.get('input')))})"
 
 
 def is_loopback(host: str | None) -> bool:
@@ -247,5 +316,5 @@ def load_settings(**overrides: Any) -> Settings:
         lines = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"])
-            lines.append(f"AUGUR_{name.upper()}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"AUGUR_{name.upper() or 'settings'}: {err['msg']}{_shown_input(err)}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc

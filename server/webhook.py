@@ -7,14 +7,14 @@ the transaction that stores the alerts has committed; a store failure answers 50
 Alertmanager retries (it never retries a 4xx). Every rejection says why in a JSON body
 ``{"error": code, "reason": text}`` and writes nothing.
 
-Authentication: ``Authorization: Bearer <AUGUR_WEBHOOK_TOKEN>`` compared in constant time (what
-Alertmanager's ``http_config.authorization`` sends). With no token configured only loopback
-clients are accepted.
+Authentication: a token with the ``alerts:write`` scope (``AUGUR_WEBHOOK_TOKEN``, or one in
+``AUGUR_API_TOKENS``) as ``Authorization: Bearer <token>`` (what Alertmanager's
+``http_config.authorization`` sends); see :mod:`augur.server.auth`. The body must be declared
+``application/json`` (415 otherwise), so a web page cannot post alerts with a form.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -24,9 +24,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 
+from augur.server.auth import require
 from augur.server.errors import ApiError
 from augur.server.intake import IngestResult, ingest
-from augur.server.settings import is_loopback
+from augur.server.scopes import Scope
 from augur.server.state import AppState, app_state
 
 __all__ = ["WebhookAlert", "WebhookPayload", "parse_payload", "router"]
@@ -130,26 +131,14 @@ def parse_payload(body: bytes) -> WebhookPayload:
     return payload
 
 
-def _authenticate(request: Request, state: AppState) -> None:
-    token = state.settings.webhook_token
-    if token is None:
-        host = request.client.host if request.client else None
-        if not is_loopback(host):
-            raise ApiError(
-                403,
-                "loopback_only",
-                f"no AUGUR_WEBHOOK_TOKEN is configured, so webhooks are accepted from loopback only "
-                f"(got {host}): set the token and configure it in Alertmanager's http_config.authorization",
-            )
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if not header:
-        raise ApiError(401, "unauthorized", "missing Authorization header: send 'Bearer <token>'")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        presented.strip().encode(), token.get_secret_value().encode()
-    ):
-        raise ApiError(401, "unauthorized", "wrong bearer token")
+def _require_json(request: Request) -> None:
+    """Refuse bodies that are not declared JSON: a browser page can send text/plain or form posts
+    to any site without a CORS preflight, never application/json."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json" and not (kind.startswith("application/") and kind.endswith("+json")):
+        raise ApiError(415, "unsupported_media_type",
+                       f"Content-Type must be application/json (got {kind or 'none'!r}): Alertmanager "
+                       "sends JSON; a form or text body is refused")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -176,13 +165,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/v1/alertmanager", summary="Receive an Alertmanager v4 webhook")
+@router.post("/v1/alertmanager", summary="Receive an Alertmanager v4 webhook",
+             dependencies=[Depends(require(Scope.ALERTS_WRITE))])
 async def receive_alertmanager(request: Request, state: AppState = Depends(app_state)) -> dict[str, Any]:
     """Persist the notification's alerts as episodes, group them into incidents, enqueue investigations."""
     metrics = state.metrics
     metrics.webhooks_received.inc()
     try:
-        _authenticate(request, state)
+        _require_json(request)
         payload = parse_payload(await _read_body(request, state.settings.webhook_max_bytes))
         try:
             result: IngestResult

@@ -7,7 +7,8 @@ Slack with right away (Slack wants it within 3 s) and the slow ``work`` to run a
 - events (``app_mention``): answered in the thread with ``chat.postMessage``; a retried delivery
   of an ``event_id`` already handled is acknowledged and ignored (``slack_events`` unique key);
 - slash commands (``/augur why|status|ask ...``): an ephemeral "looking into it" now, the answer
-  later through the command's ``response_url``;
+  later through the command's ``response_url``; a replayed command (same ``trigger_id`` or
+  signature) runs once, like events;
 - interactive payloads (``block_actions`` on proposal buttons): an empty 200 now, the review
   action and ``chat.update`` later (:mod:`augur.server.slack.approvals`).
 
@@ -96,8 +97,15 @@ class SlackHandlers:
 
         return Ack({"ok": True}, work)
 
-    def on_command(self, form: dict[str, str]) -> Ack:
-        """A slash command (``/augur why 12``): ephemeral ack now, the answer via ``response_url``."""
+    def on_command(self, form: dict[str, str], *, replay_key: str | None = None) -> Ack:
+        """A slash command (``/augur why 12``): ephemeral ack now, the answer via ``response_url``.
+
+        Each invocation runs once, like events: a request seen before (same ``trigger_id``, else
+        the same ``replay_key``, the HTTP signature) is acknowledged and ignored.
+        """
+        trigger = form.get("trigger_id") or replay_key
+        if trigger and not record_event(self.store, f"command:{trigger}"[:128]):
+            return Ack({"response_type": "ephemeral", "text": "Already answered (a replayed command)."})
         text = form.get("text", "").strip()
         response_url = form.get("response_url", "")
         if not text:

@@ -8,6 +8,7 @@ Interactivity request URLs at these paths.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import partial
 from typing import Any
@@ -17,6 +18,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from augur.server.auth import slack_signed
 from augur.server.errors import ApiError
 from augur.server.proposal_store import SqlProposalStore
 from augur.server.proposals import service_from_settings
@@ -31,7 +33,8 @@ from augur.server.store import Store
 
 __all__ = ["handlers_for", "router"]
 
-router = APIRouter(prefix="/slack", tags=["slack"])
+#: Every route is authenticated by Slack's signature (checked in :func:`_verified`), not by a token.
+router = APIRouter(prefix="/slack", tags=["slack"], dependencies=[Depends(slack_signed())])
 
 
 def handlers_for(settings: Settings, store: Store) -> SlackHandlers:
@@ -102,7 +105,9 @@ async def commands(request: Request, tasks: BackgroundTasks, state: AppState = D
                    handlers: SlackHandlers = Depends(_handlers)) -> Response:
     """``/augur why|status|ask ...``: acknowledged now, answered through ``response_url``."""
     body = await _verified(request, state)
-    return _answer(handlers.on_command(_form(body)), tasks)
+    # A signature covers the timestamp and the body: a replay within the 5-minute window repeats it.
+    signature = hashlib.sha256(request.headers.get("x-slack-signature", "").encode()).hexdigest()
+    return _answer(await run_in_threadpool(handlers.on_command, _form(body), replay_key=signature), tasks)
 
 
 @router.post("/interactive", summary="Slack interactivity (proposal buttons)")

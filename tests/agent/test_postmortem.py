@@ -42,7 +42,7 @@ from augur.server.worker import Worker
 from tests.agent.investigation_support import registry_for
 from tests.fixtures.slack_api import SlackRecorder, slack_api
 from tests.rules.samples import drift_proposal
-from tests.server.conftest import TOKEN, settings_for
+from tests.server.conftest import ADMIN_TOKEN, settings_for
 
 __all__ = ["slack_api"]
 
@@ -134,7 +134,7 @@ def resolved(
     client = TestClient(
         create_app(settings, store=store),
         client=("127.0.0.1", 5000),
-        headers={"Authorization": f"Bearer {TOKEN}"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
     alert_at = t_end - 50 * 60
     assert client.post("/v1/alertmanager", json=_webhook("firing", alert_at)).status_code < 300

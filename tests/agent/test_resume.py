@@ -89,8 +89,8 @@ def test_killed_worker_resumes_from_checkpoint_on_another_worker(
     # proxy passes those and one more, then stalls round 2.
     proxy = StallingProxy(prom_history.url, pass_first=5)
     try:
-        settings = Settings(database_url=store_url, data_dir=tmp_path, worker_in_process=False)
-        client = TestClient(create_app(settings, store=store, handlers={}))
+        settings = Settings(database_url=store_url, data_dir=tmp_path, worker_in_process=False, dev_mode=True)
+        client = TestClient(create_app(settings, store=store, handlers={}), client=("127.0.0.1", 5000))
         alert = latency_alert(prom_history.t_end - 5 * 60, prom_history.url)
         accepted = client.post("/v1/investigations", json={"alert": alert})
         assert accepted.status_code == 202, accepted.text

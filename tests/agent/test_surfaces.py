@@ -19,11 +19,13 @@ from sqlalchemy import func, select
 
 from augur.server.app import create_app
 from augur.server.models import Incident, IncidentEvent, Job
+from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.store import Store
 from augur.server.worker import Worker, default_handlers
 from tests.agent.investigation_support import PLATFORM, latency_alert, write_platform_logs
 from tests.fixtures.prometheus import PromHistory
+from tests.server.conftest import ADMIN_TOKEN
 
 AUGUR = str(Path(sys.executable).with_name("augur"))
 
@@ -32,10 +34,12 @@ AUGUR = str(Path(sys.executable).with_name("augur"))
 def setup(prom_history: PromHistory, tmp_path: Path) -> tuple[TestClient, Store, Settings]:
     """An app on a fresh SQLite store, configured for the Prometheus fixture and its catalog."""
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'augur.db'}", data_dir=tmp_path,
-                        prometheus_url=prom_history.url, catalog_file=PLATFORM, worker_in_process=False)
+                        prometheus_url=prom_history.url, catalog_file=PLATFORM, worker_in_process=False,
+                        api_tokens={"tester": {"token": ADMIN_TOKEN, "scopes": [s.value for s in Scope]}})
     store = Store.open(settings.effective_database_url)
     write_platform_logs(tmp_path, prom_history.t_end, prom_history.onsets)
-    return TestClient(create_app(settings, store=store, handlers={})), store, settings
+    return (TestClient(create_app(settings, store=store, handlers={}),
+                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}), store, settings)
 
 
 def _count(store: Store, model: type) -> int:

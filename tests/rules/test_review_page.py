@@ -1,14 +1,18 @@
-"""The review page in Debian's headless Chromium against the app on a loopback uvicorn: it lists a
-pending proposal with its backtest chart, an unlisted reviewer is refused, and approving there
-changes the proposal's state."""
+"""The review page in Debian's headless Chromium against the app on a loopback uvicorn: signed out
+it shows only the sign-in form; signed in it lists a pending proposal with its backtest chart, an
+unlisted reviewer is refused, a form posted from another origin with the reviewer's session is
+refused (CSRF), and approving on the page itself changes the proposal's state."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -62,13 +66,46 @@ def _submit(browser: Browser, form_selector: str, button: str, **fields: str) ->
     )
 
 
+@contextmanager
+def _foreign_site(tmp_path: Path, html_page: str) -> Iterator[str]:
+    """Another origin (a second loopback port) serving one page: the attacker's site."""
+    root = tmp_path / "evil"
+    root.mkdir()
+    (root / "index.html").write_text(html_page)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def _sign_in(browser: Browser, base: str, token: str) -> None:
+    browser.open(f"{base}/review")
+    browser.wait_for("document.querySelector('form#login')")
+    _submit(browser, "form#login", "button[type=submit]", token=token)
+    browser.wait_for("document.querySelector('#reviewer')")
+
+
 def test_review_page_lists_charts_refuses_and_approves(
         served: tuple[str, SqlProposalStore], tmp_path: Path) -> None:
     base, repo = served
     proposal, _ = repo.add(drift_proposal())
+    card = f"section.proposal[id='{proposal.id}']"
     with Browser() as browser:
+        # Signed out, the page shows only the sign-in form: no proposal, no rule.
         browser.open(f"{base}/review")
-        card = f"section.proposal[id='{proposal.id}']"
+        browser.wait_for("document.querySelector('form#login')")
+        assert browser.js(f"document.querySelector(\"{card}\")") is None
+
+        # eve has a reviewer token but is not on the allowlist: she sees the page, is refused.
+        _sign_in(browser, base, "tok-eve")
+        assert browser.js("document.querySelector('#reviewer').textContent") == "eve"
+        # The session cookie is HttpOnly (scripts cannot read it) and holds no token.
+        assert "augur_session" not in browser.js("document.cookie")
         assert browser.js(f"document.querySelector(\"{card} h2\").textContent").endswith(
             "RankerClickDurationDrift")
         chart = browser.js(f"""(() => {{
@@ -88,18 +125,30 @@ def test_review_page_lists_charts_refuses_and_approves(
         assert "ev-0123456789ab" in browser.js(f"document.querySelector(\"{card} .rationale\").textContent")
         assert "model_drift_score" in browser.js(f"document.querySelector(\"{card} pre.rule\").textContent")
         browser.screenshot(tmp_path / "review.png")
-
-        # eve has a token but is not on the allowlist: refused, nothing changes.
-        _submit(browser, f"{card} form.actions", "button.approve", token="tok-eve", comment="let me")
+        _submit(browser, f"{card} form.actions", "button.approve", comment="let me")
         browser.wait_for("document.querySelector('#message.flash.error')")
         assert "not on the reviewer allowlist" in browser.js("document.querySelector('#message').textContent")
         assert repo.get(proposal.id).state.value == "pending"  # type: ignore[union-attr]
+        _submit(browser, "header form", "button[type=submit]")
+        browser.wait_for("document.querySelector('form#login')")
 
-        # alice signs in once, then approves with a comment.
-        browser.open(f"{base}/review")
-        _submit(browser, "form#login", "button[type=submit]", token="tok-alice")
-        browser.wait_for("document.querySelector('#reviewer')")
+        # alice signs in once. A page of another origin posting a reject form with her cookie is
+        # refused (Origin and CSRF token checked), and changes nothing.
+        _sign_in(browser, base, "tok-alice")
         assert browser.js("document.querySelector('#reviewer').textContent") == "alice"
+        evil = (f'<form id="f" method="post" action="{base}/review/{proposal.id}/reject">'
+                '<input name="comment" value="rejected by alice (not)"></form>'
+                "<script>document.getElementById('f').submit()</script>")
+        with _foreign_site(tmp_path, evil) as evil_url:
+            browser.send("Page.navigate", url=evil_url)  # it submits itself at once
+            browser.wait_for(f"document.URL.startsWith({json.dumps(base)})")
+            browser.wait_for("document.querySelector('#message')")
+            assert "another site" in browser.js("document.querySelector('#message').textContent")
+        assert repo.get(proposal.id).state.value == "pending"  # type: ignore[union-attr]
+        assert len(repo.events(proposal.id)) == 1
+
+        # The same-origin form works.
+        browser.open(f"{base}/review")
         _submit(browser, f"{card} form.actions", "button.approve", comment="caught 30 min earlier")
         browser.wait_for("document.querySelector('#message') && "
                          "document.querySelector('#message').textContent.includes('approved')")

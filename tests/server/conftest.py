@@ -16,17 +16,23 @@ from sqlalchemy import func, select
 from augur.evals.servers import free_port
 from augur.server.app import create_app
 from augur.server.models import Base
+from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.store import Store
 
 TOKEN = "s3cret-token"
+#: A token with every scope, for tests about something other than authorization.
+ADMIN_TOKEN = "admin-test-token-0123"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def settings_for(store_url: str, **overrides: object) -> Settings:
-    """Settings for a test app: the given store, a token, no in-process worker unless asked."""
+    """Settings for a test app: the given store, the webhook token (what Alertmanager sends), an
+    all-scopes token for everything else, no in-process worker unless asked."""
     values: dict[str, object] = {
         "database_url": store_url,
         "webhook_token": TOKEN,
+        "api_tokens": {"tester": {"token": ADMIN_TOKEN, "scopes": [s.value for s in Scope]}},
         "worker_in_process": False,
         **overrides,
     }
@@ -50,8 +56,8 @@ def app(store: Store, store_url: str) -> FastAPI:
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    """A test client with the bearer token set, calling from loopback."""
-    with TestClient(app, client=("127.0.0.1", 50000), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+    """A test client with the all-scopes token set, calling from loopback."""
+    with TestClient(app, client=("127.0.0.1", 50000), headers=ADMIN_HEADERS) as c:
         yield c
 
 

@@ -26,7 +26,7 @@ from augur.server.grouping import GroupingPolicy
 from augur.server.models import AlertEpisode, Incident, IncidentEvent
 from augur.server.postmortems import generate
 from augur.server.store import Store
-from tests.server.conftest import row_counts, settings_for
+from tests.server.conftest import ADMIN_HEADERS, row_counts, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -192,7 +192,7 @@ def test_augur_pull_prints_what_it_ingested(store_url: str, am: AlertmanagerServ
 
 def test_serve_pulls_on_its_interval(store: Store, store_url: str, am: AlertmanagerServer) -> None:
     settings = settings_for(store_url, alertmanager_url=am.url, alertmanager_pull_seconds=0.2)
-    with TestClient(create_app(settings, store=store)) as client:
+    with TestClient(create_app(settings, store=store), headers=ADMIN_HEADERS) as client:
         def _stored() -> bool:
             with store.read_session() as session:
                 return len(session.scalars(select(AlertEpisode)).all()) == 3

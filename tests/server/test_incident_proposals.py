@@ -33,7 +33,7 @@ from augur.server.worker import Worker, default_handlers
 from tests.agent.investigation_support import PLATFORM, latency_alert, registry_for, write_platform_logs
 from tests.fixtures.prometheus import PromHistory
 from tests.fixtures.slack_api import SlackRecorder, slack_api
-from tests.server.conftest import TOKEN, settings_for
+from tests.server.conftest import ADMIN_TOKEN, settings_for
 
 __all__ = ["slack_api"]
 
@@ -43,7 +43,7 @@ DRIFT = 'model_drift_score{feature="click_duration",model="ranker"}'
 
 def _client(settings: Settings, store: Store) -> TestClient:
     return TestClient(create_app(settings, store=store), client=("127.0.0.1", 5000),
-                      headers={"Authorization": f"Bearer {TOKEN}"})
+                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
 
 
 def _events(store: Store, kind: str) -> list[dict[str, Any]]:

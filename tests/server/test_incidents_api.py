@@ -66,7 +66,7 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
     _post(client, alert("A", service="one"), alert("A", service="one", pod="2"))
-    client.post("/v1/alertmanager", content=b"nope")
+    client.post("/v1/alertmanager", content=b"nope", headers={"Content-Type": "application/json"})
     text = client.get("/metrics").text
     assert "augur_webhooks_received_total 2.0" in text
     assert 'augur_webhooks_rejected_total{reason="invalid_json"} 1.0' in text
@@ -80,18 +80,18 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
 
 def test_two_apps_do_not_share_metrics(store: Store, store_url: str) -> None:
     from augur.server.app import create_app
-    from tests.server.conftest import TOKEN, settings_for
+    from tests.server.conftest import ADMIN_TOKEN, settings_for
 
     apps = [create_app(settings_for(store_url), store=store) for _ in range(2)]
-    with TestClient(apps[0], headers={"Authorization": f"Bearer {TOKEN}"}) as first:
+    with TestClient(apps[0], headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as first:
         _post(first, alert("A"))
-    with TestClient(apps[1]) as second:
+    with TestClient(apps[1], headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as second:
         assert "augur_webhooks_received_total 0.0" in second.get("/metrics").text
 
 
 def test_an_unexpected_error_is_a_json_500_without_internals(store: Store, store_url: str) -> None:
     from augur.server.app import create_app
-    from tests.server.conftest import TOKEN, settings_for
+    from tests.server.conftest import ADMIN_TOKEN, settings_for
 
     app = create_app(settings_for(store_url), store=store)
 
@@ -99,7 +99,8 @@ def test_an_unexpected_error_is_a_json_500_without_internals(store: Store, store
     def boom() -> None:
         raise KeyError("secret-internal-detail")
 
-    with TestClient(app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+    with TestClient(app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+                    ) as c:
         response = c.get("/boom")
     assert response.status_code == 500
     assert response.json()["error"] == "internal_error"

@@ -36,7 +36,7 @@ def test_augur_serve_starts_in_under_3_s_on_a_fresh_sqlite_store(
 ) -> None:
     """Acceptance 5: the README's `augur serve`, a data dir that does not exist yet, nothing else running."""
     port = free_port()
-    env = _env(AUGUR_DATA_DIR=str(tmp_path / "data"))
+    env = _env(AUGUR_DATA_DIR=str(tmp_path / "data"), AUGUR_DEV_MODE="true")
     start = time.monotonic()
     proc = subprocess.Popen(
         [AUGUR, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -55,7 +55,7 @@ def test_augur_serve_starts_in_under_3_s_on_a_fresh_sqlite_store(
     )
     assert elapsed < 3.0, f"augur serve took {elapsed:.2f} s to become ready"
     assert (tmp_path / "data" / "augur.db").exists()
-    # It serves the webhook from loopback with no token configured, and its worker runs the job.
+    # In development mode it serves the webhook from loopback with no token, and its worker runs the job.
     body = notification([alert("HighLatency", service="ranker")])
     assert httpx.post(f"http://127.0.0.1:{port}/v1/alertmanager", json=body, timeout=5).status_code == 200
     deadline = time.monotonic() + 30
@@ -69,6 +69,8 @@ def test_augur_serve_starts_in_under_3_s_on_a_fresh_sqlite_store(
     proc.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises the signal it caught.
     assert proc.wait(15) in (0, -signal.SIGTERM)
+    output = proc.stdout.read().decode() if proc.stdout else ""
+    assert "DEVELOPMENT MODE" in output, output  # said at start-up, not hidden
 
 
 def test_augur_serve_with_an_invalid_setting_exits_2_with_the_fix(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from tests.agent.investigation_support import latency_alert, platform_catalog, r
 from tests.fixtures.incidents import ranker_report, seed_incident
 from tests.fixtures.prometheus import PromHistory
 from tests.fixtures.slack_api import SlackRecorder, signed_headers, slack_api
-from tests.server.conftest import TOKEN, row_counts, serving, settings_for
+from tests.server.conftest import ADMIN_TOKEN, row_counts, serving, settings_for
 
 __all__ = ["ranker_report", "slack_api"]
 
@@ -77,7 +77,7 @@ def test_investigation_posts_a_threaded_report(sqlite_store: tuple[str, Store], 
     url, store = sqlite_store
     settings = slack_settings(url, slack_api, tmp_path)
     client = TestClient(create_app(settings, store=store), client=("127.0.0.1", 5000),
-                        headers={"Authorization": f"Bearer {TOKEN}"})
+                        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     accepted = client.post("/v1/alertmanager",
                            json=latency_alert(prom_history.t_end - 40 * 60, prom_history.url))
     assert accepted.status_code < 300, accepted.text
