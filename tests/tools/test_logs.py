@@ -515,3 +515,21 @@ def test_the_same_line_gets_the_same_template_in_two_different_windows() -> None
         "connection from <IP> <*> at <TIME>", "VM Started (Lifecycle Event)", "VM Stopped (Lifecycle Event)",
         "VM Paused (Lifecycle Event)", "VM Resumed (Lifecycle Event)", "proxy CONNECT <*> took <NUM>",
     }
+
+
+def test_quote_glued_methods_and_address_lists_group_like_their_requests() -> None:
+    """`"GET` and `"POST` (glued to a quote) are two templates; `<IP>` and `<IP>,<IP>` are one."""
+    lines = []
+    for i in range(60):
+        client = "10.11.10.1" if i % 3 else "10.11.10.1,10.11.21.138"
+        method = ["GET", "POST", "DELETE"][i % 3 if i % 5 else 0]
+        lines.append(f'{client} "{method} /v2/54fadb41{i:02d}/servers/{i * 7919 % 1000:03d}/detail HTTP/1.1" '
+                     f"status: {[200, 202, 204][i % 3]} len: {1000 + i} time: 0.{i * 37 % 1000:03d}")
+    records = [LogRecord(ts=1_800_000_000 + i, message=m, id=str(i)) for i, m in enumerate(lines)]
+    mined = mine_templates(records, keep_assignments=True, max_templates=100)
+    by_method = {m: {mined.assignments[str(i)] for i, line in enumerate(lines) if f'"{m} ' in line}
+                 for m in ("GET", "POST", "DELETE")}
+    assert all(len(templates) == 1 for templates in by_method.values()), by_method
+    assert len(set().union(*by_method.values())) == 3 == mined.total_templates
+    assert by_method["GET"] == {
+        '<IP> "GET /v2/<ID>/servers/<NUM>/detail HTTP/<NUM>" status: <NUM> len: <NUM> time: <NUM>'}

@@ -15,10 +15,10 @@ How a message becomes tokens (:func:`mining_tokens`), one configuration for ever
 3. Drain treats a token holding a mask like one holding a digit (its parameter signal): such a
    token never becomes a branch of the prefix tree, so ``a.example:<NUM>`` and
    ``b.example:<NUM>`` do not split one template in two;
-4. where Drain put a wildcard over a word with a capital letter (letters only, not a ``key=``
-   value: ``Started``, ``NEW``, ``brightnessIn``), the line's word is kept: ``VM Started`` and
-   ``VM Stopped``, ``from NEW to RUNNING`` stay apart, while all-lower-case words (user, tenant
-   and host names) can be parameters.
+4. where Drain put a wildcard over a plain word (letters only, not a ``key=`` value), the line's
+   word is kept: ``VM Started`` and ``VM Stopped``, ``from NEW to RUNNING``, ``stored as bytes``
+   and ``as values`` stay apart; a lower-case word right after a noun that names things
+   (:data:`NAME_NOUNS`: ``for user cyrus``, ``tenant acme``) is a name and stays a wildcard.
 
 Every step looks at one line at a time; nothing depends on how many distinct values a window
 happens to hold, and lines are mined in (time, message) order, so the same window always gives the same
@@ -79,9 +79,17 @@ _WILDCARD = "<*>"
 #: Marks a token that is the value of a ``key=value`` pair (never kept as a plain word).
 _VALUE = "\x00"
 _KEY_VALUE = re.compile(r"([A-Za-z_][\w.-]*[=:])(?!//)([^=:].*)\Z")
-#: A word with a capital letter (``Started``, ``NEW``, ``brightnessIn``), quotes and punctuation around it.
+#: A word with a capital letter (``Started``, ``NEW``, ``brightnessIn``): never a name.
 _CAPITALISED_WORD = re.compile(r"[\"'(\[]?(?=[a-z_'-]*[A-Z])[A-Za-z][A-Za-z_'-]*[\"')\],.:;!?]*\Z")
 _MASK_TOKEN = re.compile(r"<[A-Z*]+>")
+_PLAIN_WORD = re.compile(r"[\"'(\[]?[A-Za-z][A-Za-z_'-]*[\"')\],.:;!?]*\Z")
+#: Nouns after which a lower-case word is a name (``for user cyrus``, ``tenant acme``): a parameter.
+NAME_NOUNS = frozenset((
+    "user", "username", "login", "tenant", "host", "hostname", "node", "server", "pod", "namespace",
+    "service", "job", "queue", "topic", "table", "database", "db", "schema", "account", "project",
+    "bucket", "container", "image", "model", "team", "group", "role", "domain", "cluster", "region",
+    "zone", "customer", "client", "owner", "org", "organization", "workspace", "device", "interface",
+))
 
 
 def template_drain(similarity: float = SIMILARITY, depth: int = DEPTH) -> Drain:
@@ -111,14 +119,19 @@ def mining_tokens(message: str) -> list[str]:
     return out
 
 
-def _display(tokens: Iterable[str]) -> str:
+def _display(tokens: list[str], line: list[str] | None = None) -> str:
     """Tokens as text: value marks removed, ``key=`` re-joined with its value (a wildcard key and
-    its value are one wildcard: ``<*>`` for ``api.example.com:443`` and ``cdn.example.com:8443``)."""
+    its value are one wildcard: ``<*>`` for ``api.example.com:443`` and ``cdn.example.com:8443``).
+
+    ``line`` is the line's own tokens when ``tokens`` is a template: where Drain put a wildcard
+    over a value, the line says it was one.
+    """
+    shape = line if line is not None and len(line) == len(tokens) else tokens
     out: list[str] = []
-    for token in tokens:
-        if token.startswith(_VALUE) and out:
+    for token, own in zip(tokens, shape, strict=True):
+        if own.startswith(_VALUE) and out:
             if out[-1] != _WILDCARD:
-                out[-1] += token[1:]
+                out[-1] += token.lstrip(_VALUE)
         else:
             out.append(token.lstrip(_VALUE))
     return " ".join(out)
@@ -222,7 +235,7 @@ def mine_templates(
     services: dict[str, Counter[str]] = {}
     assignments: dict[str, str] = {}
     for record, cluster_id, tokens in mined:
-        text = _display(_keep_words(final[cluster_id], tokens))
+        text = _display(_keep_words(final[cluster_id], tokens), tokens)
         if keep_assignments:
             assignments[record.id] = text
         entry = by_text.get(text)
@@ -250,16 +263,20 @@ def mine_templates(
 
 
 def _keep_words(template: tuple[str, ...], tokens: list[str]) -> list[str]:
-    """The cluster's template with this line's capitalised words where Drain put a wildcard over them.
+    """The cluster's template with this line's plain words where Drain put a wildcard over them.
 
     Drain merges lines that differ in one word when the rest is similar enough (``VM Started`` /
-    ``VM Stopped``, ``Transitioned from NEW to RUNNING``): a word with a capital letter and no
-    digits is a state, an action or a code identifier, a constant of the message. All-lower-case
-    words stay wildcards (``session
-    opened for user <*>``: names are written in lower case), and so do ``key=value`` values.
-    This looks at the line alone: no count of the values a window holds decides it.
+    ``VM Stopped``, ``Instance spawned`` / ``destroyed``): a word without digits is a state, an
+    action or a code identifier, a constant of the message. Names stay wildcards: a lower-case
+    word right after one of :data:`NAME_NOUNS` (``session opened for user <*>``), and the values of
+    ``key=value`` pairs. This looks at the line alone: no count of the values a window holds decides.
     """
     if len(template) != len(tokens):
         return list(template)
-    return [token if slot == _WILDCARD and _CAPITALISED_WORD.match(token) else slot
-            for slot, token in zip(template, tokens, strict=True)]
+    out = list(template)
+    for i, (slot, token) in enumerate(zip(template, tokens, strict=True)):
+        if slot != _WILDCARD or not _PLAIN_WORD.match(token):
+            continue
+        if _CAPITALISED_WORD.match(token) or i == 0 or tokens[i - 1] not in NAME_NOUNS:
+            out[i] = token
+    return out
