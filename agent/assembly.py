@@ -32,13 +32,14 @@ from augur.agent.report import (
     RootCause,
     RunStats,
     Sentence,
+    Unexamined,
 )
 from augur.agent.state import Budget, Finding, InvestigationState
 
 if TYPE_CHECKING:
     from augur.agent.graph import GraphContext
 
-__all__ = ["assemble_report", "backend_busy_s", "code_narrative", "evidence_row"]
+__all__ = ["assemble_report", "backend_busy_s", "code_narrative", "evidence_row", "unexamined_signals"]
 
 
 def _dt(ts: float | None) -> datetime:
@@ -94,6 +95,41 @@ def evidence_row(ev: dict[str, Any]) -> EvidenceRow:
 
 def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _signal_of(call: Mapping[str, Any]) -> str:
+    """What a call looked at: its catalog signal, else its query (or match), else its tool."""
+    args = call.get("args", {})
+    return str(call.get("signal") or args.get("query") or args.get("match") or call["tool"])
+
+
+def unexamined_signals(state: InvestigationState) -> list[Unexamined]:
+    """The signals none of whose calls got an answer (every call ``unavailable`` or ``error``).
+
+    A call with no catalog signal counts under its query (or tool). A signal one call answered
+    is examined, even if another call about it failed.
+    """
+    evidence = state.get("evidence", {})
+    groups: dict[str, list[Any]] = {}
+    for call in state.get("calls", []):
+        groups.setdefault(_signal_of(call), []).append(call)
+    out: list[Unexamined] = []
+    for signal, calls in groups.items():
+        statuses = [str(evidence.get(c["evidence_id"], {}).get("status", c.get("status"))) for c in calls]
+        if not calls or any(s in ("ok", "empty") for s in statuses):
+            continue
+        failed = [(c, s) for c, s in zip(calls, statuses, strict=True) if s in ("unavailable", "error")]
+        if not failed:
+            continue
+        call, status = next(((c, s) for c, s in failed if s == "unavailable"), failed[0])
+        ev = evidence.get(call["evidence_id"], {})
+        reason = str(ev.get("reason") or ev.get("summary") or status)[:300]
+        out.append(Unexamined(component=call.get("component"), signal=signal, tool=call["tool"],
+                              status="unavailable" if status == "unavailable" else "error", reason=reason,
+                              retryable=all(bool(evidence.get(c["evidence_id"], {}).get("retryable"))
+                                            for c, _ in failed),
+                              evidence_ids=[c["evidence_id"] for c, _ in failed]))
+    return out
 
 
 def _ids(f: Finding) -> list[str]:
@@ -181,6 +217,16 @@ async def assemble_report(state: InvestigationState, ctx: GraphContext) -> Repor
               for f in [*chain.links, *chain.symptoms] if f.get("layer") == "business"]
     impact = list({s.text: s for s in impact}.values())
     calls = state.get("calls", [])
+    unexamined = unexamined_signals(state)
+    why = str(verdict.get("why", ""))
+    names = ", ".join(u.signal for u in unexamined[:5]) + (" ..." if len(unexamined) > 5 else "")
+    not_examined = f". {len(unexamined)} signal(s) could not be examined ({names})." if unexamined else ""
+    if not identified and unexamined:
+        examined = len({_signal_of(c) for c in calls}) - len(unexamined)
+        why = (f"{len(unexamined)} signal(s) could not be examined ({names}: {unexamined[0].reason})"
+               + (f"; of the {examined} examined, {why}" if examined > 0 and why else
+                  "; nothing could be examined, so nothing is known to be normal" if examined <= 0 else ""))
+        root.summary = f"inconclusive: {why}"
     stats = RunStats(
         planner="sop" if ctx.planner is None else f"sop+{ctx.planner.name}",
         llm_used=any(c["planner"] != "sop" for c in calls) or ctx.writer is not None,
@@ -196,14 +242,15 @@ async def assemble_report(state: InvestigationState, ctx: GraphContext) -> Repor
                            starts_at=_dt(alert["starts_at"]), expr=alert.get("expr"),
                            question=state.get("question")),
         window_start=_dt(state["window"]["start"]), window_end=_dt(state["window"]["end"]),
-        summary=(f"Root cause: {root.summary}. Chain: {chain.text()}" if identified
-                 else f"Inconclusive: {verdict['why']}."),
+        summary=(f"Root cause: {root.summary}. Chain: {chain.text()}{not_examined}"
+                 if identified else f"Inconclusive: {why}."),
         impact=impact, root_cause=root, candidates=candidates, chain=links, chain_text=chain.text(),
         symptoms=[f["signal"] for f in chain.symptoms], fixes=fixes,
         evidence=[evidence_row(ev) for ev in evidence.values()],
         checked_normal=[CheckedNormal(component=f.get("component"), signal=f["signal"],
                                       note="no change in the window", evidence_ids=_ids(f))
                         for f in chain.normal],
+        unexamined=unexamined,
         open_questions=list(state.get("open_questions", []))
         + [f"{f['signal']} changed but is not explained by the chain" for f in chain.unexplained],
         stats=stats,

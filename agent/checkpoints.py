@@ -5,7 +5,13 @@ resumed by the next worker that runs it with the same thread id (the investigati
 ``open_checkpointer`` takes the store's SQLAlchemy URL, so the checkpoints live next to the
 store: a SQLite store ``sqlite:///DIR/augur.db`` keeps them in ``DIR/augur-checkpoints.db``
 (a separate file: the store and LangGraph each own their tables); a PostgreSQL store keeps them
-in the same database (LangGraph's ``checkpoint*`` tables, created on first use).
+in the same database (LangGraph's ``checkpoint*`` tables).
+
+The PostgreSQL tables are created by :func:`setup_checkpoint_schema`, which the store's migration
+(``augur migrate``, and every ``augur serve``/``augur worker`` start) runs once under an advisory
+lock — not each investigation: LangGraph's ``setup()`` is not safe to run from several processes
+at once (``UniqueViolation``/``DeadlockDetected`` when workers start together on an empty
+database). SQLite's checkpointer creates its tables itself, serialised by the file's lock.
 """
 
 from __future__ import annotations
@@ -15,7 +21,53 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["checkpoint_path", "open_checkpointer"]
+__all__ = ["CheckpointSchemaMissing", "checkpoint_path", "open_checkpointer", "setup_checkpoint_schema"]
+
+#: Key of the PostgreSQL advisory lock held while creating the checkpoint tables ("augc").
+_SETUP_LOCK = 0x61756763
+
+
+class CheckpointSchemaMissing(RuntimeError):
+    """The PostgreSQL database has no (or an old) checkpoint schema: run ``augur migrate``."""
+
+
+def _conninfo(database_url: str) -> str:
+    return "postgresql://" + database_url.split("://", 1)[1]  # drop the +psycopg driver
+
+
+#: Whether the checkpoint tables exist (a query on a missing table fails even under a CASE).
+_EXISTS_SQL = "SELECT to_regclass('checkpoint_migrations') IS NOT NULL AS present"
+_VERSION_SQL = "SELECT coalesce(max(v), -1) AS v FROM checkpoint_migrations"
+
+
+def setup_checkpoint_schema(database_url: str) -> bool:
+    """Create or upgrade LangGraph's checkpoint tables on a PostgreSQL store, once, under a lock.
+
+    Returns whether anything was created. A no-op (one query) when the schema is current, and on
+    SQLite. Several processes calling it together wait on the advisory lock; the first creates
+    the tables, the others find them current.
+    """
+    if not database_url.startswith("postgresql"):
+        return False
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg import Connection
+    from psycopg.rows import DictRow, dict_row
+
+    latest = len(PostgresSaver.MIGRATIONS) - 1
+    conn: Connection[DictRow]
+    with Connection.connect(_conninfo(database_url), autocommit=True, prepare_threshold=None,
+                            row_factory=dict_row) as conn:
+        present = conn.execute(_EXISTS_SQL).fetchone()
+        if present is not None and present["present"]:
+            row = conn.execute(_VERSION_SQL).fetchone()
+            if row is not None and row["v"] >= latest:
+                return False
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        try:
+            PostgresSaver(conn).setup()  # finds the tables current if another process made them meanwhile
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+    return True
 
 
 def checkpoint_path(sqlite_url: str) -> Path:
@@ -30,9 +82,16 @@ async def open_checkpointer(database_url: str) -> AsyncIterator[Any]:
     if database_url.startswith("postgresql"):
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-        conninfo = "postgresql://" + database_url.split("://", 1)[1]  # drop the +psycopg driver
-        async with AsyncPostgresSaver.from_conn_string(conninfo) as saver:
-            await saver.setup()
+        async with AsyncPostgresSaver.from_conn_string(_conninfo(database_url)) as saver:
+            conn: Any = saver.conn  # from_conn_string gives a connection, not a pool
+            present = await (await conn.execute(_EXISTS_SQL)).fetchone()
+            row = None
+            if present and present["present"]:
+                row = await (await conn.execute(_VERSION_SQL)).fetchone()
+            if row is None or row["v"] < len(AsyncPostgresSaver.MIGRATIONS) - 1:
+                raise CheckpointSchemaMissing(
+                    "the PostgreSQL store has no current checkpoint tables: run `augur migrate` (or start "
+                    "`augur serve`/`augur worker`, which migrate first) against AUGUR_DATABASE_URL")
             yield saver
         return
     if not database_url.startswith("sqlite"):

@@ -71,6 +71,12 @@ def render_markdown(report: Report) -> str:
         lines += [f"- `{signal_label(n.signal)}`: {n.note} {_cite(n.evidence_ids)}"
                   for n in report.checked_normal]
         lines.append("")
+    if report.unexamined:
+        lines += ["## Could not examine", "",
+                  "Nothing is known about these signals (not the same as normal):", ""]
+        lines += [f"- `{u.signal}` ({u.tool}, {u.status}): {_cell(u.reason)} {_cite(u.evidence_ids)}"
+                  for u in report.unexamined]
+        lines.append("")
     if report.open_questions:
         lines += ["## Open questions", ""] + [f"- {q}" for q in report.open_questions] + [""]
     lines += ["## Evidence", "", "| id | tool | status | query | value | link |", "|---|---|---|---|---|---|"]

@@ -28,6 +28,7 @@ __all__ = [
     "RootCause",
     "RunStats",
     "Sentence",
+    "Unexamined",
     "report_schema",
     "write_schema",
 ]
@@ -121,6 +122,23 @@ class CheckedNormal(BaseModel):
     evidence_ids: list[str] = Field(default_factory=list)
 
 
+class Unexamined(BaseModel):
+    """A signal the investigation meant to look at but could not: its backend failed or was not there.
+
+    Not the same as :class:`CheckedNormal`: nothing is known about this signal.
+    """
+
+    component: str | None
+    signal: str
+    tool: str
+    status: Literal["unavailable", "error"]
+    reason: str = Field(description="Why it could not be examined, and what to do about it.")
+    retryable: bool = Field(
+        default=False, description="Its backend is configured but did not answer: asking later may work."
+    )
+    evidence_ids: list[str] = Field(default_factory=list)
+
+
 class AlertSummary(BaseModel):
     """The alert or question the investigation started from."""
 
@@ -172,6 +190,10 @@ class Report(BaseModel):
     fixes: list[Fix] = Field(default_factory=list)
     evidence: list[EvidenceRow] = Field(default_factory=list)
     checked_normal: list[CheckedNormal] = Field(default_factory=list)
+    unexamined: list[Unexamined] = Field(
+        default_factory=list,
+        description="Signals that could not be examined (backend down or missing): not known to be normal.",
+    )
     open_questions: list[str] = Field(default_factory=list)
     stats: RunStats
 

@@ -12,6 +12,18 @@
   (thread id ``incident-<id>-<opened at>``, so a worker that dies mid-way is resumed by the next
   one), stores the report in the ``reports`` table, and proposes alert rules from it
   (:mod:`augur.server.proposer`).
+
+Exactly one report per investigation: the report and its ``report_ready`` event are stored in
+one transaction that first checks the job's lease (:func:`augur.server.queue.hold_lease`), so a
+worker paused past its lease, whose job another worker took over, stores nothing; a rerun of a
+job whose report is already stored (its worker died just after) stores none again and goes on to
+the proposer and the notifier.
+
+Outages: when signals could not be examined because a configured backend was unavailable
+(``report.unexamined``), the report is stored as it is (it says which signals and why), the
+timeline gets ``investigation_deferred``, and the job is queued again with back-off
+(:class:`augur.server.worker.RetryLater`) until the backends answer — then the incident gets its
+real report — or ``outage_retry_seconds`` after the first deferral have passed.
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from augur.server.auth import require
 from augur.server.errors import ApiError
 from augur.server.models import AlertEpisode, Incident, IncidentEvent, Job, utcnow
 from augur.server.models import Report as ReportRow
-from augur.server.queue import ClaimedJob, enqueue
+from augur.server.queue import ClaimedJob, enqueue, hold_lease
 from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.state import AppState, app_state
@@ -180,6 +192,35 @@ def _alert_from_incident(store: Store, incident_id: int) -> dict[str, Any]:
                 "fingerprint": ep.fingerprint}
 
 
+#: Timeline event of an investigation put off until its backends answer.
+DEFERRED = "investigation_deferred"
+#: Longest wait between two tries of an investigation whose backends were unavailable.
+MAX_OUTAGE_BACKOFF_S = 300.0
+
+
+def _deferrals(store: Store, incident_id: int) -> tuple[int, datetime | None]:
+    """How many times the incident's investigation was deferred for an outage, and when first."""
+    with store.read_session() as session:
+        times = list(session.scalars(select(IncidentEvent.at).where(
+            IncidentEvent.incident_id == incident_id, IncidentEvent.kind == DEFERRED)
+            .order_by(IncidentEvent.at)))
+    return len(times), (times[0] if times else None)
+
+
+def _already_reported(session: Any, incident_id: int, job_id: int) -> bool:
+    """Whether this job already stored its final report (its worker died before marking it done)."""
+    for detail in session.scalars(select(IncidentEvent.detail).where(
+            IncidentEvent.incident_id == incident_id, IncidentEvent.kind == "report_ready")):
+        if detail.get("job_id") == job_id and not detail.get("deferred"):
+            return True
+    return False
+
+
+def _outage(report: Any) -> list[Any]:
+    """The unexamined signals whose backend is configured but did not answer (down, not absent)."""
+    return [u for u in report.unexamined if u.retryable]
+
+
 def investigation_handler(settings: Settings, *, registry: Any = None, catalog: Any = None,
                           on_report: Any = None) -> Any:
     """The ``investigate`` job handler for ``settings`` (tools, catalog, LLM and checkpoints).
@@ -212,6 +253,9 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
             resolved = await asyncio.to_thread(resolve_catalog, settings, at=_anchor(alert, job.payload))
             cat, catalog_note = resolved.catalog, resolved.note
         thread_id = await asyncio.to_thread(_thread_id, store, incident_id)
+        deferrals, first_deferral = await asyncio.to_thread(_deferrals, store, incident_id)
+        if deferrals:  # a fresh run (its own checkpoint thread), not a resume of the one that saw the outage
+            thread_id = f"{thread_id}-retry{deferrals}"
         kwargs: dict[str, Any] = {}
         if job.payload.get("lookback_s"):
             kwargs["lookback_s"] = float(job.payload["lookback_s"])
@@ -225,20 +269,53 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
         if catalog_note:
             report.stats.notes.insert(0, catalog_note)
         markdown = render_markdown(report)
+        down = _outage(report)
+        now = utcnow()
+        first = first_deferral or now
+        waited = (now - first).total_seconds()
+        defer = bool(down) and waited < settings.outage_retry_seconds
+        delay = min(MAX_OUTAGE_BACKOFF_S, max(1.0, settings.worker_backoff_seconds) * 2 ** deferrals)
 
-        def store_report() -> None:
-            now = utcnow()
+        def store_report() -> bool:
+            at = utcnow()
             with store.transaction() as session:
-                session.add(ReportRow(incident_id=incident_id, created_at=now,
+                hold_lease(session, job)  # raises LeaseLost: this worker's results are discarded
+                if _already_reported(session, incident_id, job.id):
+                    return False
+                session.add(ReportRow(incident_id=incident_id, created_at=at,
                                       report=report.model_dump(mode="json"), markdown=markdown))
-                session.add(IncidentEvent(incident_id=incident_id, at=now, kind="report_ready", detail={
+                session.add(IncidentEvent(incident_id=incident_id, at=at, kind="report_ready", detail={
                     "root_cause": report.root_cause.component, "fault_type": report.root_cause.fault_type,
-                    "confidence": report.root_cause.confidence, "verdict": report.root_cause.verdict}))
+                    "confidence": report.root_cause.confidence, "verdict": report.root_cause.verdict,
+                    "job_id": job.id, "deferred": defer,
+                    "unexamined": [u.signal for u in report.unexamined]}))
+                if defer:
+                    session.add(IncidentEvent(incident_id=incident_id, at=at, kind=DEFERRED, detail={
+                        "unexamined": [{"signal": u.signal, "tool": u.tool, "reason": u.reason}
+                                       for u in down],
+                        "retry_in_s": delay,
+                        "gives_up_at": (first.timestamp() + settings.outage_retry_seconds),
+                        "why": f"{len(down)} signal(s) could not be examined because their backend was "
+                               f"unavailable; investigating again in {delay:.0f} s"}))
+                return True
 
-        await asyncio.to_thread(store_report)
+        stored = await asyncio.to_thread(store_report)
+        if defer:
+            from augur.server.worker import RetryLater
+
+            raise RetryLater(f"{len(down)} signal(s) could not be examined (backend unavailable): "
+                             + "; ".join(f"{u.signal}: {u.reason}" for u in down[:3]), delay)
+        if not stored:
+            log.info("incident %s: job %s had already stored its report; not storing it again",
+                     incident_id, job.id)
+
+        def fence(session: Any) -> None:
+            hold_lease(session, job)
+
         # Before on_report: the Slack hook posts the incident's pending proposals after the report.
-        await asyncio.to_thread(propose_for_report, settings, store, incident_id, report)
+        await asyncio.to_thread(propose_for_report, settings, store, incident_id, report, fence=fence)
         if on_report is not None:
+            await asyncio.to_thread(_check_lease, store, job)
             try:
                 await asyncio.to_thread(on_report, store, incident_id, report)
             except Exception:
@@ -258,6 +335,12 @@ def _anchor(alert: Any, payload: dict[str, Any]) -> float:
             pass  # the investigation reports what is wrong with the alert
     at = payload.get("at")
     return float(at) if isinstance(at, int | float) else time.time()
+
+
+def _check_lease(store: Store, job: ClaimedJob) -> None:
+    """Raise :class:`LeaseLost` unless this worker still holds ``job``'s lease (extending it)."""
+    with store.transaction() as session:
+        hold_lease(session, job)
 
 
 def _llm_parts(settings: Settings) -> tuple[Any, Any]:

@@ -20,6 +20,7 @@ proposal step must not fail or retry it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ import httpx
 
 from augur.agent.report import Report
 from augur.server.models import IncidentEvent, utcnow
+from augur.server.queue import LeaseLost
 from augur.server.settings import Settings
 from augur.server.store import Store
 
@@ -83,12 +85,19 @@ def _run(settings: Settings, store: Store, incident_id: int, report: Report,
 
 
 def propose_for_report(settings: Settings, store: Store, incident_id: int, report: Report, *,
-                       client: httpx.Client | None = None, now: float | None = None) -> ProposerOutcome:
+                       client: httpx.Client | None = None, now: float | None = None,
+                       fence: Callable[[Any], None] | None = None) -> ProposerOutcome:
     """Propose and store rules for the incident's report; record the outcome on its timeline.
 
     ``client`` reaches Prometheus (a fresh one when omitted); ``now`` ends the backtests' window
-    (default: the current time). Never raises; a failure is logged and becomes ``proposals_failed``.
+    (default: the current time). Never raises, except :class:`~augur.server.queue.LeaseLost`
+    from ``fence``: called (with a session) before the step and in the transaction that records
+    its outcome, it stops a worker that lost its job's lease from running or recording it (the
+    proposals themselves are stored once by fingerprint whoever runs the step).
     """
+    if fence is not None:
+        with store.transaction() as session:
+            fence(session)
     try:
         outcome = _run(settings, store, incident_id, report, client, now)
     except Exception as exc:
@@ -97,8 +106,12 @@ def propose_for_report(settings: Settings, store: Store, incident_id: int, repor
         outcome = ProposerOutcome(FAILED, {"reason": reason[:2000]})
     try:
         with store.transaction() as session:
+            if fence is not None:
+                fence(session)
             session.add(IncidentEvent(incident_id=incident_id, at=utcnow(), kind=outcome.kind,
                                       detail=outcome.detail))
+    except LeaseLost:
+        raise
     except Exception:
         log.exception("incident %s: could not record %s on the timeline", incident_id, outcome.kind)
     return outcome

@@ -7,6 +7,13 @@ number of workers share the queue without blocking one another; on SQLite the cl
 failed job is retried after an exponential back-off; after ``max_attempts`` it is ``parked`` for
 a human to look at, with the last error kept.
 
+Fencing: every claim counts an attempt, and ``(lease_owner, attempts)`` is the lease's token —
+the *epoch* of that claim. A worker writes a job's results only through :func:`hold_lease`, in the
+same transaction as the results: it checks that the job is still ``running`` under this very
+claim (and extends the lease), or raises :class:`LeaseLost`. A worker that was paused past its
+lease (SIGSTOP, a long GC, a frozen VM) and whose job another worker reclaimed therefore writes
+nothing when it wakes up: its work is discarded, and the job has exactly one result.
+
 :func:`enqueue` takes the caller's session, so a job is created in the same transaction as the
 rows that call for it (an incident and its investigation are stored together or not at all).
 """
@@ -26,12 +33,20 @@ from sqlalchemy.orm import Session
 from augur.server.models import Job, utcnow
 from augur.server.store import Store
 
-__all__ = ["ClaimedJob", "JobQueue", "enqueue", "worker_identity"]
+__all__ = ["ClaimedJob", "JobQueue", "LeaseLost", "enqueue", "hold_lease", "worker_identity"]
+
+
+class LeaseLost(RuntimeError):
+    """This worker no longer holds the job's lease (another worker reclaimed it): discard the work."""
 
 
 @dataclass(frozen=True)
 class ClaimedJob:
-    """A job a worker holds the lease on: what a job handler receives."""
+    """A job a worker holds the lease on: what a job handler receives.
+
+    ``attempts`` is also the lease's epoch: the claim that made it is the only one whose
+    results :func:`hold_lease` lets through.
+    """
 
     id: int
     kind: str
@@ -40,6 +55,33 @@ class ClaimedJob:
     max_attempts: int
     lease_owner: str
     lease_expires_at: datetime
+    lease_seconds: float = 60.0
+
+
+def _own(job_id: int, worker_id: str, attempts: int | None) -> Any:
+    cond = and_(Job.id == job_id, Job.lease_owner == worker_id, Job.status == "running")
+    return cond if attempts is None else and_(cond, Job.attempts == attempts)
+
+
+def hold_lease(session: Session, job: ClaimedJob, *, now: datetime | None = None) -> None:
+    """Check, inside the caller's write transaction, that ``job``'s lease is still this claim's.
+
+    Extends the lease by its length (so no other worker can reclaim the job between this check
+    and the commit: on PostgreSQL the update also row-locks the job until then). Raises
+    :class:`LeaseLost` when the job was reclaimed, finished or parked since this claim; the
+    caller's transaction then rolls back, writing nothing.
+    """
+    now = now or utcnow()
+    result = session.execute(
+        update(Job)
+        .where(_own(job.id, job.lease_owner, job.attempts))
+        .values(lease_expires_at=now + timedelta(seconds=job.lease_seconds), updated_at=now)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise LeaseLost(
+            f"job {job.id}: worker {job.lease_owner} no longer holds the lease of attempt {job.attempts} "
+            "(another worker reclaimed it after it expired); this attempt's results are discarded"
+        )
 
 
 def worker_identity() -> str:
@@ -131,24 +173,48 @@ class JobQueue:
                     max_attempts=job.max_attempts,
                     lease_owner=worker_id,
                     lease_expires_at=job.lease_expires_at,
+                    lease_seconds=self.lease.total_seconds(),
                 )
 
-    def _update_own(self, job_id: int, worker_id: str, **values: Any) -> bool:
+    def _update_own(self, job_id: int, worker_id: str, attempts: int | None = None, **values: Any) -> bool:
         with self.store.transaction() as session:
             result = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == "running")
-                .values(updated_at=utcnow(), **values)
+                update(Job).where(_own(job_id, worker_id, attempts)).values(updated_at=utcnow(), **values)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def renew(self, job_id: int, worker_id: str) -> bool:
-        """Extend the lease; ``False`` if this worker no longer holds it (another reclaimed the job)."""
-        return self._update_own(job_id, worker_id, lease_expires_at=utcnow() + self.lease)
+    def renew(self, job_id: int, worker_id: str, attempts: int | None = None) -> bool:
+        """Extend the lease; ``False`` if this worker no longer holds it (another reclaimed the job).
 
-    def complete(self, job_id: int, worker_id: str) -> bool:
+        With ``attempts`` (the claim's epoch) only that claim's lease is extended.
+        """
+        return self._update_own(job_id, worker_id, attempts, lease_expires_at=utcnow() + self.lease)
+
+    def complete(self, job_id: int, worker_id: str, attempts: int | None = None) -> bool:
         """Mark the job done; ``False`` if this worker had lost the lease."""
-        return self._update_own(job_id, worker_id, status="done", lease_expires_at=None, last_error=None)
+        return self._update_own(
+            job_id, worker_id, attempts, status="done", lease_expires_at=None, last_error=None
+        )
+
+    def retry_later(self, job: ClaimedJob, reason: str, delay_seconds: float) -> bool:
+        """Put the job back in the queue to run again after ``delay_seconds``, keeping its attempt count.
+
+        For work that could not be done *yet* (a backend it needs was unavailable) rather than
+        work that failed: the job gets one more allowed attempt, so waiting for a backend never
+        parks it (``attempts`` itself only grows: it is the lease's epoch). ``False`` if this
+        worker no longer held the lease.
+        """
+        return self._update_own(
+            job.id,
+            job.lease_owner,
+            job.attempts,
+            status="queued",
+            lease_expires_at=None,
+            lease_owner=None,
+            last_error=reason[-4000:],
+            max_attempts=Job.max_attempts + 1,
+            run_after=utcnow() + timedelta(seconds=delay_seconds),
+        )
 
     def fail(self, job: ClaimedJob, error: str) -> str:
         """Record a failure: back to ``queued`` after a back-off, or ``parked`` after the last attempt.
@@ -160,6 +226,7 @@ class JobQueue:
             ok = self._update_own(
                 job.id,
                 job.lease_owner,
+                job.attempts,
                 status="parked",
                 lease_expires_at=None,
                 lease_owner=None,
@@ -170,6 +237,7 @@ class JobQueue:
         ok = self._update_own(
             job.id,
             job.lease_owner,
+            job.attempts,
             status="queued",
             lease_expires_at=None,
             lease_owner=None,

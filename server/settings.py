@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     worker_backoff_seconds: float = Field(
         default=5.0, ge=0, description="Retry delay after a job's first failure; doubles each attempt."
     )
+    outage_retry_seconds: float = Field(
+        default=3600.0, ge=0, description="How long an investigation whose backends were unavailable keeps "
+        "being retried (with back-off) before its report is left saying what could not be examined.",
+    )
     worker_debug_handlers: bool = Field(
         default=False, description="Register the test-only `debug.sleep` job kind (lease-expiry tests)."
     )

@@ -196,6 +196,7 @@ class Store:
             head = ScriptDirectory.from_config(config).get_current_head()
             try:
                 if self.current_revision() == head:
+                    self._checkpoint_schema()
                     return
             except SQLAlchemyError as exc:
                 raise StoreUnavailable(f"store {self.safe_url} unreachable: {exc}") from exc
@@ -211,7 +212,18 @@ class Store:
                 if self.dialect == "postgresql":
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
                     conn.commit()
+        self._checkpoint_schema()
         log.info("store %s migrated to %s", self.safe_url, revision)
+
+    def _checkpoint_schema(self) -> None:
+        """The investigation graph's checkpoint tables (PostgreSQL), made once under their own lock."""
+        from augur.agent.checkpoints import setup_checkpoint_schema
+
+        try:
+            if setup_checkpoint_schema(self.engine.url.render_as_string(hide_password=False)):
+                log.info("store %s: checkpoint tables created", self.safe_url)
+        except Exception as exc:  # psycopg's OperationalError: the server went away meanwhile
+            raise StoreUnavailable(f"store {self.safe_url}: checkpoint schema not created: {exc}") from exc
 
     def dispose(self) -> None:
         """Close every pooled connection."""

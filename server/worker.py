@@ -6,6 +6,13 @@ in the background while the handler runs, marks the job done when it returns, an
 failure (retry with back-off, or park) when it raises. If the worker dies, its lease expires and
 another worker reclaims the job.
 
+Handlers write their results under the lease (:func:`augur.server.queue.hold_lease` in the same
+transaction); one that raises :class:`~augur.server.queue.LeaseLost` — the worker was paused past
+its lease and the job now belongs to another worker — is *discarded*: nothing is recorded for
+this attempt, the job is left to its new owner. A handler may also raise :class:`RetryLater`:
+the work cannot be done yet (a backend it needs is unavailable), and the job is queued again
+after the given delay without using up an attempt.
+
 :func:`default_handlers` is the registry ``augur serve`` and ``augur worker`` use; its
 ``investigate`` handler runs the investigation graph (:mod:`augur.server.investigations`).
 """
@@ -22,19 +29,28 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from augur.server.models import IncidentEvent, utcnow
-from augur.server.queue import ClaimedJob, JobQueue, worker_identity
+from augur.server.queue import ClaimedJob, JobQueue, LeaseLost, hold_lease, worker_identity
 from augur.server.settings import Settings
 from augur.server.store import Store
 
 if TYPE_CHECKING:
     from augur.server.metrics import Metrics
 
-__all__ = ["DEBUG_SLEEP", "JobHandler", "Worker", "default_handlers", "record_run"]
+__all__ = ["DEBUG_SLEEP", "JobHandler", "RetryLater", "Worker", "default_handlers", "record_run"]
 
 log = logging.getLogger(__name__)
 
 #: A job handler: gets the claimed job and the store; may be a coroutine function.
 JobHandler = Callable[[ClaimedJob, Store], Awaitable[None] | None]
+
+class RetryLater(Exception):
+    """Raised by a handler: not done yet (a backend is unavailable); run the job again after a delay."""
+
+    def __init__(self, reason: str, delay_seconds: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay_seconds = delay_seconds
+
 
 #: Test-only kind (registered when ``AUGUR_WORKER_DEBUG_HANDLERS`` is true): sleeps, then records.
 DEBUG_SLEEP = "debug.sleep"
@@ -46,6 +62,7 @@ def record_run(job: ClaimedJob, store: Store) -> None:
     if not isinstance(incident_id, int):
         return
     with store.transaction() as session:
+        hold_lease(session, job)
         session.add(
             IncidentEvent(
                 incident_id=incident_id,
@@ -109,7 +126,7 @@ class Worker:
         interval = max(0.05, self.lease_seconds / 3)
         while not done.wait(interval):
             try:
-                if not self.queue.renew(job.id, self.worker_id):
+                if not self.queue.renew(job.id, self.worker_id, job.attempts):
                     log.warning("worker %s lost the lease on job %s", self.worker_id, job.id)
                     return
             except Exception as exc:
@@ -134,6 +151,20 @@ class Worker:
             result = self.handlers[job.kind](job, self.store)
             if inspect.isawaitable(result):
                 asyncio.run(_await(result))
+        except LeaseLost as exc:
+            done.set()
+            log.warning("worker %s discards its work on job %s: %s", self.worker_id, job.id, exc)
+            self._outcome(job, "lost")
+            return True
+        except RetryLater as exc:
+            done.set()
+            if self.queue.retry_later(job, exc.reason, exc.delay_seconds):
+                log.warning("job %s (%s) will run again in %.0f s: %s", job.id, job.kind, exc.delay_seconds,
+                            exc.reason)
+                self._outcome(job, "retry_later")
+            else:
+                self._outcome(job, "lost")
+            return True
         except Exception as exc:
             done.set()
             error = "".join(traceback.format_exception_only(exc)).strip()
@@ -146,7 +177,7 @@ class Worker:
         finally:
             done.set()
             renewer.join()
-        if self.queue.complete(job.id, self.worker_id):
+        if self.queue.complete(job.id, self.worker_id, job.attempts):
             self._outcome(job, "done")
         else:
             log.warning("job %s finished after its lease was lost; another worker owns it", job.id)

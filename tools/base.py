@@ -23,11 +23,26 @@ __all__ = ["Tool", "ToolError", "ToolRegistry", "Unavailable"]
 
 
 class ToolError(Exception):
-    """Raised inside ``_run`` to return ``error`` evidence with an actionable reason."""
+    """Raised inside ``_run`` to return ``error`` evidence with an actionable reason.
+
+    ``retryable``: the backend did not answer (timed out, overloaded): the same call may work later.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
 
 
 class Unavailable(Exception):
-    """Raised inside ``_run`` when the backend is not there (down, not configured, no driver)."""
+    """Raised inside ``_run`` when the backend is not there (down, not configured, no driver).
+
+    ``retryable``: it is configured but did not answer (refused, unreachable) — an outage, not an
+    absence; the same call may work later.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
 
 
 class Tool(ABC):
@@ -60,15 +75,17 @@ class Tool(ABC):
                 self.name, canonical, EvidenceStatus.ERROR,
                 f"{self.name}: timed out after {self.timeout_s:g} s",
                 reason="the backend is slow or overloaded: narrow the time range or query, or retry later",
+                retryable=True,
             )
         except Unavailable as exc:
             evidence = Evidence.make(
                 self.name, canonical, EvidenceStatus.UNAVAILABLE, f"{self.name}: backend unavailable",
-                reason=str(exc),
+                reason=str(exc), retryable=exc.retryable,
             )
         except ToolError as exc:
             evidence = Evidence.make(
-                self.name, canonical, EvidenceStatus.ERROR, f"{self.name}: failed", reason=str(exc)
+                self.name, canonical, EvidenceStatus.ERROR, f"{self.name}: failed", reason=str(exc),
+                retryable=exc.retryable,
             )
         except Exception as exc:  # a tool must never raise into the agent
             evidence = Evidence.make(

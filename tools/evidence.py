@@ -58,6 +58,11 @@ class Evidence(BaseModel):
     reason: str | None = Field(
         default=None, description="For error/unavailable/empty: why, and what to do next."
     )
+    retryable: bool = Field(
+        default=False,
+        description="For error/unavailable: the backend is configured but did not answer (down, "
+        "refused, timed out), so the same call may work later — an outage, not an absence.",
+    )
     data: dict[str, Any] = Field(default_factory=dict, description="Bounded structured result.")
     truncated: list[str] = Field(
         default_factory=list, description="What the guards cut, e.g. 'series: 412 -> 20'."

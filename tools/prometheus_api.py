@@ -229,7 +229,7 @@ def _http_error(status: int, body: bytes | str, url: str) -> ToolError:
         return ToolError(f"{url} answered 404 for a Prometheus API path: check that the URL is the "
                          f"Prometheus base URL (including any route prefix); body: {snippet!r}")
     return ToolError(f"Prometheus at {url} answered HTTP {status}: {snippet!r}: retry later or check "
-                     "the server's logs")
+                     "the server's logs", retryable=status >= 500)
 
 
 def garbage_error(url: str, what: str) -> ToolError:
@@ -272,7 +272,7 @@ def _guarded(url: str, fn: Callable[[], Any]) -> Any:
             raise _timeout(url) from None
         raise Unavailable(
             f"cannot reach Prometheus at {url} ({_root_cause(exc)}): check that it is running and "
-            "that the configured Prometheus URL (host and port) is right"
+            "that the configured Prometheus URL (host and port) is right", retryable=True,
         ) from None
     except requests.exceptions.RequestException as exc:
         raise ToolError(f"request to Prometheus at {url} failed: {type(exc).__name__}: {exc}") from None
@@ -285,7 +285,8 @@ def _guarded(url: str, fn: Callable[[], Any]) -> Any:
 def _timeout(url: str) -> ToolError:
     return ToolError(
         f"Prometheus at {url} did not answer within the request timeout: it is slow or "
-        "overloaded; narrow the time range or label selectors, raise the step, or retry later"
+        "overloaded; narrow the time range or label selectors, raise the step, or retry later",
+        retryable=True,
     )
 
 

@@ -87,7 +87,20 @@ def worker(
     store.dispose()
 
 
+def migrate() -> None:
+    """Create or upgrade the store's schema (and, on PostgreSQL, the checkpoint tables), then exit.
+
+    ``augur serve`` and ``augur worker`` do this at start-up too; run it first to keep schema
+    changes out of the start of many replicas. Safe to run from several places at once (locked).
+    """
+    settings = settings_or_exit()
+    store = store_or_exit(settings)
+    typer.echo(f"store {store.safe_url} at schema {store.current_revision()}")
+    store.dispose()
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``serve`` and ``worker`` to the ``augur`` command."""
+    """Add ``serve``, ``worker`` and ``migrate`` to the ``augur`` command."""
     app.command()(serve)
     app.command()(worker)
+    app.command()(migrate)

@@ -26,7 +26,7 @@ from augur.server.cli import app as cli
 from augur.server.investigations import investigation_handler
 from augur.server.models import IncidentEvent, Job
 from augur.server.proposal_store import SqlProposalStore
-from augur.server.queue import ClaimedJob
+from augur.server.queue import ClaimedJob, JobQueue
 from augur.server.settings import Settings
 from augur.server.store import Store
 from augur.server.worker import Worker, default_handlers
@@ -53,12 +53,14 @@ def _events(store: Store, kind: str) -> list[dict[str, Any]]:
 
 
 def _job(store: Store) -> ClaimedJob:
-    """The incident's investigate job, as a worker would hold it (to run the handler again)."""
-    with store.read_session() as session:
+    """The incident's investigate job queued again and claimed, as a worker would hold it (a rerun)."""
+    with store.transaction() as session:
         job = session.scalars(select(Job).where(Job.kind == "investigate")).one()
-        return ClaimedJob(id=job.id, kind=job.kind, payload=dict(job.payload), attempts=job.attempts + 1,
-                          max_attempts=job.max_attempts, lease_owner="test",
-                          lease_expires_at=datetime.now(UTC) + timedelta(minutes=5))
+        job.status, job.run_after = "queued", datetime.now(UTC) - timedelta(seconds=1)
+        job.max_attempts = max(job.max_attempts, job.attempts + 1)
+    claimed = JobQueue(store, lease_seconds=300).claim("test")
+    assert claimed is not None
+    return claimed
 
 
 def test_an_investigated_webhook_leaves_pending_rule_proposals_once(

@@ -178,3 +178,68 @@ def test_a_long_handler_keeps_its_lease_while_it_runs(store: Store, lease: float
         assert rival.claim("rival") is None, "the lease was renewed, so nobody may reclaim the job"
     thread.join(10)
     assert _job(store, job_id).status == "done"
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing_under_it(store: Store) -> None:
+    """Fencing: a claim's results pass `hold_lease` only while that very claim holds the job."""
+    from augur.server.models import Incident, IncidentEvent
+    from augur.server.queue import LeaseLost, hold_lease
+
+    now = utcnow()
+    with store.transaction() as session:
+        incident = Incident(status="open", group_key="g", title="t", opened_at=now, updated_at=now)
+        session.add(incident)
+        session.flush()
+        incident_id = incident.id
+        enqueue(session, "investigate", {"incident_id": incident_id})
+    queue = JobQueue(store, lease_seconds=0.2)
+    paused = queue.claim("paused-worker")
+    assert paused is not None
+    time.sleep(0.3)  # paused past its lease
+    reclaimed = queue.claim("w2")
+    assert reclaimed is not None and reclaimed.attempts == 2
+
+    def write(job: ClaimedJob, note: str) -> None:
+        with store.transaction() as session:
+            hold_lease(session, job)
+            session.add(IncidentEvent(incident_id=incident_id, at=utcnow(), kind="report_ready",
+                                      detail={"by": note}))
+
+    with pytest.raises(LeaseLost, match="no longer holds the lease of attempt 1"):
+        write(paused, "paused")
+    write(reclaimed, "w2")
+    assert queue.complete(reclaimed.id, "w2", reclaimed.attempts)
+    with pytest.raises(LeaseLost):  # done: nobody's results pass any more, not even the finisher's
+        write(reclaimed, "w2 again")
+    # The same worker name on an older claim is not the same lease either.
+    assert not queue.renew(paused.id, "paused-worker", paused.attempts)
+    with store.read_session() as session:
+        details = [e.detail for e in session.query(IncidentEvent).filter_by(kind="report_ready")]
+    assert details == [{"by": "w2"}]
+
+
+def test_holding_the_lease_extends_it_so_nobody_reclaims_before_the_commit(store: Store) -> None:
+    from augur.server.queue import hold_lease
+
+    _add(store)
+    queue = JobQueue(store, lease_seconds=0.3)
+    job = queue.claim("w1")
+    assert job is not None
+    time.sleep(0.2)
+    with store.transaction() as session:
+        hold_lease(session, job)
+    time.sleep(0.2)  # past the original expiry, within the extended one
+    assert queue.claim("w2") is None
+
+
+def test_retry_later_requeues_without_using_up_an_attempt(store: Store) -> None:
+    job_id = _add(store, max_attempts=1)
+    queue = JobQueue(store)
+    job = queue.claim("w")
+    assert job is not None
+    assert queue.retry_later(job, "prometheus down", 0.0)
+    row = _job(store, job_id)
+    assert (row.status, row.attempts, row.max_attempts, row.last_error) == ("queued", 1, 2, "prometheus down")
+    again = queue.claim("w")
+    assert again is not None and again.attempts == 2, "attempts only grow: they are the lease's epoch"
+    assert queue.fail(again, "real failure") == "parked"
