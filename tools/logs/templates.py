@@ -11,7 +11,8 @@ How a message becomes tokens (:func:`mining_tokens`), one configuration for ever
    unit: ``512 KB`` is one ``<NUM>``) are masked wherever they stand, also inside a token
    (``blk_<NUM>``, ``host:<NUM>``);
 2. ``key=value`` and ``key:value`` tokens are split into the key and the value, so a value is a
-   token of its own that Drain can turn into a wildcard (displayed re-joined: ``uid=<*>``);
+   token of its own; a value is a parameter by definition, so the template always shows it as a
+   wildcard (re-joined: ``uid=<*>``), whether or not the window's lines happen to vary there;
 3. Drain treats a token holding a mask like one holding a digit (its parameter signal): such a
    token never becomes a branch of the prefix tree, so ``a.example:<NUM>`` and
    ``b.example:<NUM>`` do not split one template in two;
@@ -268,13 +269,17 @@ def _keep_words(template: tuple[str, ...], tokens: list[str]) -> list[str]:
     Drain merges lines that differ in one word when the rest is similar enough (``VM Started`` /
     ``VM Stopped``, ``Instance spawned`` / ``destroyed``): a word without digits is a state, an
     action or a code identifier, a constant of the message. Names stay wildcards: a lower-case
-    word right after one of :data:`NAME_NOUNS` (``session opened for user <*>``), and the values of
-    ``key=value`` pairs. This looks at the line alone: no count of the values a window holds decides.
+    word right after one of :data:`NAME_NOUNS` (``session opened for user <*>``). The values of
+    ``key=value`` pairs always become wildcards, also where the window's lines agree on one.
+    This looks at the line alone: no count of the values a window holds decides.
     """
     if len(template) != len(tokens):
         return list(template)
     out = list(template)
     for i, (slot, token) in enumerate(zip(template, tokens, strict=True)):
+        if token.startswith(_VALUE):
+            out[i] = _WILDCARD
+            continue
         if slot != _WILDCARD or not _PLAIN_WORD.match(token):
             continue
         if _CAPITALISED_WORD.match(token) or i == 0 or tokens[i - 1] not in NAME_NOUNS:
