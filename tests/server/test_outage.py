@@ -24,14 +24,18 @@ from augur.server.worker import Worker
 from tests.agent.investigation_support import PLATFORM, latency_alert, registry_for, write_platform_logs
 from tests.fixtures.gate import tcp_gate
 from tests.fixtures.prometheus import PromHistory
-from tests.server.conftest import TOKEN, settings_for
+from tests.server.conftest import ADMIN_TOKEN, TOKEN, settings_for
 
 pytestmark = pytest.mark.slow
 
 
 def _client(settings: Settings, store: Store) -> TestClient:
     return TestClient(create_app(settings, store=store), client=("127.0.0.1", 5000),
-                      headers={"Authorization": f"Bearer {TOKEN}"})
+                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+
+def _webhook(client: TestClient, body: dict[str, Any]) -> Any:
+    return client.post("/v1/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 def _job(store: Store) -> Job:
@@ -52,7 +56,7 @@ def test_prometheus_down_then_back_gives_an_honest_report_then_the_real_one(
         settings = settings_for(store_url, data_dir=tmp_path, catalog_file=PLATFORM,
                                 worker_backoff_seconds=0.5)
         client = _client(settings, store)
-        hook = client.post("/v1/alertmanager", json=latency_alert(prom_history.t_end - 5 * 60, gate.url))
+        hook = _webhook(client, latency_alert(prom_history.t_end - 5 * 60, gate.url))
         assert hook.status_code == 200, hook.text
         incident_id = hook.json()["opened_incidents"][0]
         handler = investigation_handler(settings, registry=registry_for(gate.url, tmp_path))
@@ -100,7 +104,7 @@ def test_past_the_outage_deadline_the_report_stays_and_says_what_was_not_examine
     dead = f"http://127.0.0.1:{free_port()}"
     settings = settings_for(store_url, data_dir=tmp_path, catalog_file=PLATFORM, outage_retry_seconds=0)
     client = _client(settings, store)
-    hook = client.post("/v1/alertmanager", json=latency_alert(time.time() - 600, dead))
+    hook = _webhook(client, latency_alert(time.time() - 600, dead))
     incident_id = hook.json()["opened_incidents"][0]
     handler = investigation_handler(settings, registry=registry_for(dead, tmp_path))
     assert Worker(store, {"investigate": handler}, lease_seconds=30).run_once()
