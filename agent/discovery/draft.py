@@ -105,7 +105,7 @@ class DraftCatalog:
         ]
         lines += [f"# Edges: {_comment(s)}" for s in self.sources]
         lines += [f"# Left out: {_comment(s)}" for s in self.left_out]
-        lines += ["version: 1", "components:"]
+        lines += ["version: 1", "components:" if self.drafts else "components: []"]
         for draft in self.ordered():
             lines.append(f"  # {_comment('; '.join(dict.fromkeys(draft.origins)))}")
             lines.append(f"  - name: {_scalar(draft.name)}")

@@ -27,6 +27,7 @@ from typing import Any
 from prometheus_api_client import PrometheusConnect
 
 from augur.agent.discovery.naming import WORKLOAD_RE
+from augur.tools.base import ToolError
 from augur.tools.prometheus_api import api_get, fetch_range_blocking
 
 __all__ = [
@@ -169,13 +170,30 @@ def read_inventory(
     requests = 2
     # A step under the 5-minute look-back: every series that had a sample in the window shows up.
     step = min(300.0, max(60.0, window_s / 12))
+    failed: list[str] = []
+
+    def group(names: list[str], host: bool) -> list[Any]:
+        nonlocal requests
+        requests += 1
+        return fetch_range_blocking(prom, _group_query(names, host), start, at, step)
+
     for host in (True, False):
         batch_names = sorted(s for s, f in by_series.items() if f.name.startswith(HOST_PREFIXES) == host)
         for i in range(0, len(batch_names), BATCH):
             chunk = batch_names[i:i + BATCH]
-            result = fetch_range_blocking(prom, _group_query(chunk, host), start, at, step)
-            requests += 1
-            for series in result:
+            try:
+                results = group(chunk, host)
+            except ToolError as exc:
+                # A batch Prometheus cannot answer (too slow, too big) is asked family by family;
+                # what still fails is left out and named; the rest of the catalog is written.
+                say(f"a batch of {len(chunk)} families failed ({exc}); asking one by one")
+                results = []
+                for name in chunk:
+                    try:
+                        results += group([name], host)
+                    except ToolError:
+                        failed.append(name)
+            for series in results:
                 family = by_series.get(series.labels.get("__name__", ""))
                 if family is None:
                     continue
@@ -184,8 +202,11 @@ def read_inventory(
                     family.rows.append(row)
             say(f"grouped {min(i + BATCH, len(batch_names))}/{len(batch_names)} "
                 f"{'host' if host else 'other'} families")
-    empty = [n for n, f in families.items() if not f.rows]
-    for name in empty:
+    if failed:
+        shown = ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")
+        skipped[f"too slow or refused to group ({shown})"] = len(failed)
+    empty = [n for n, f in families.items() if not f.rows and f.series_name not in failed]
+    for name in [n for n, f in families.items() if not f.rows]:
         del families[name]
     if empty:
         skipped["no series in the window"] = len(empty)

@@ -17,9 +17,10 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -114,9 +115,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prometh
 class _Recorder(ThreadingHTTPServer):
     """A loopback proxy to the real Prometheus that records each request's path."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, refuse: Callable[[str], bool] = lambda query: False) -> None:
         super().__init__(("127.0.0.1", 0), _Forward)
         self.upstream = upstream
+        self.refuse = refuse  # queries answered as Prometheus answers one that timed out
         self.paths: list[str] = []
         self.lock = threading.Lock()
 
@@ -131,6 +133,15 @@ class _Forward(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         with self.server.lock:
             self.server.paths.append(self.path.split("?", 1)[0])
+        query = parse_qs(urlsplit(self.path).query).get("query", [""])[0]
+        if self.server.refuse(query):
+            body = b'{"status":"error","errorType":"timeout","error":"query timed out"}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         answer = httpx.get(self.server.upstream + self.path, timeout=30)
         self.send_response(answer.status_code)
         self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
@@ -245,6 +256,26 @@ def test_an_edge_table_gives_depends_on_and_layers_can_be_left_out(
     assert not any(s.kind == "trace" for c in catalog.components for s in c.signals)  # a table has no traces
 
 
+def test_a_batch_prometheus_cannot_answer_is_asked_family_by_family(
+        platform: tuple[PrometheusServer, float]) -> None:
+    """The real Prometheus behind a proxy that answers some queries as timed out (HTTP 503)."""
+    server, t_end = platform
+
+    def refuse(query: str) -> bool:  # every batch of several families, and queue_depth alone
+        names = query.partition('__name__=~"')[2].partition('"')[0]
+        return "|" in names or names == "queue_depth"
+
+    with serving(_Recorder(server.url, refuse)) as proxy:
+        result = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", proxy.url,
+                                          "--at", str(t_end)])
+    assert result.exit_code == 0, result.output
+    assert "failed" in result.stderr and "asking one by one" in result.stderr
+    catalog = parse_catalog(result.stdout)
+    assert "queue_depth" not in {s.name for c in catalog.components for s in c.signals}
+    assert "p99_latency" in {s.name for s in catalog.component("llm-serving").signals}
+    assert "# Left out: 1 too slow or refused to group (queue_depth) families" in result.stdout
+
+
 def test_bad_input_exits_2_with_the_fix(platform: tuple[PrometheusServer, float], tmp_path: Path) -> None:
     server, _ = platform
     bad = tmp_path / "bad.csv"
@@ -258,6 +289,9 @@ def test_bad_input_exits_2_with_the_fix(platform: tuple[PrometheusServer, float]
     nothing = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", server.url, "--traces"],
                                  env=no_spans)
     assert nothing.exit_code == 2 and "augur traces ingest" in nothing.stderr
+    empty = CliRunner().invoke(app, ["catalog", "discover", "--prometheus-url", server.url, "--at", "100000"])
+    assert empty.exit_code == 0 and "warning: " in empty.stderr and "--at" in empty.stderr
+    assert parse_catalog(empty.stdout).components == []  # still a valid catalog
     with pytest.raises(EdgeError, match=":3: expected Source,Target"):
         (tmp_path / "short.csv").write_text("Source,Target,Weight\na,b,1\nc,d,heavy\n")
         EdgeTable(tmp_path / "short.csv").edges()
