@@ -13,13 +13,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from augur.agent.catalog import Layer
+from augur.agent.catalog import Layer, Signal
 from augur.agent.discovery.families import Owner, OwnerFamilies, SignalSpec
 
 __all__ = ["LAYER_ORDER", "Draft", "DraftCatalog"]
 
 LAYER_ORDER = (Layer.RESOURCE, Layer.DATA, Layer.MODEL, Layer.SERVICE, Layer.BUSINESS)
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
+#: Whether the catalog schema lets a signal declare its fault type (a playbook key).
+_DECLARES_FAULT_TYPE = "fault_type" in Signal.model_fields
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 
@@ -126,6 +128,8 @@ class DraftCatalog:
                 if sig.unit:
                     lines.append(f"        unit: {_scalar(sig.unit)}")
                 lines.append(f"        bad: {sig.bad}")
+                if sig.fault_type and _DECLARES_FAULT_TYPE:
+                    lines.append(f"        fault_type: {sig.fault_type}  # what the exporter's metric means")
             if draft.trace_service:
                 lines.append("      - name: traces  # the service's spans: which hop of a request grew")
                 lines.append("        kind: trace")

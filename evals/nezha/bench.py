@@ -79,7 +79,8 @@ def _baselines(prometheus_url: str, catalog: Any, fault: Fault,
 
 async def _run_day(data: NezhaData, day: str, workdir: Path, registry_factory: RegistryFactory,
                    baselines: Sequence[str], case_ids: set[str] | None,
-                   on_case: Callable[[NezhaCase], None] | None, notes: list[str]) -> list[NezhaCase]:
+                   on_case: Callable[[NezhaCase], None] | None, notes: list[str],
+                   discovered_catalog: bool = False) -> list[NezhaCase]:
     from augur.agent.catalog import load_catalog
     from augur.evals.servers import PrometheusServer
     from augur.tools.logs.sqlite import SqliteLogStore
@@ -112,7 +113,10 @@ async def _run_day(data: NezhaData, day: str, workdir: Path, registry_factory: R
                 case.alert_delay_s = round(firing.at - fault.inject_time, 1)
                 started = time.perf_counter()
                 try:
-                    report = await investigate_firing(prom.url, firing, catalog, registry)
+                    used = catalog
+                    if discovered_catalog:  # as the worker does with no catalog configured
+                        used = (await asyncio.to_thread(_discover, prom.url, firing.at)).catalog
+                    report = await investigate_firing(prom.url, firing, used, registry)
                 except Exception as exc:  # one broken case must not hide the others' figures
                     case.error = f"{type(exc).__name__}: {exc}"
                 else:
@@ -144,8 +148,14 @@ async def run_nezha(
     baselines: Sequence[str] = (),
     case_ids: Sequence[str] | None = None,
     on_case: Callable[[NezhaCase], None] | None = None,
+    discovered_catalog: bool = False,
 ) -> NezhaResult:
-    """Run the benchmark over ``days`` (optionally only the faults ``case_ids``)."""
+    """Run the benchmark over ``days`` (optionally only the faults ``case_ids``).
+
+    ``discovered_catalog``: investigate with the catalog ``augur catalog discover`` finds in the
+    day's Prometheus as of each alert (what the worker uses when no catalog is configured)
+    instead of the one written from ``dependency.csv``; baselines keep the written one.
+    """
     if registry_factory is None:
         from augur.evals.runner import default_registry
 
@@ -159,11 +169,18 @@ async def run_nezha(
             if wanted is not None and not any(c.startswith(day) for c in wanted):
                 continue
             cases += await _run_day(data, day, root / day, registry_factory, baselines, wanted, on_case,
-                                    notes)
+                                    notes, discovered_catalog)
     finally:
         if workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     return NezhaResult(cases, notes)
+
+
+def _discover(prometheus_url: str, at: float) -> Any:
+    from augur.agent.discovery import discover
+    from augur.tools.prometheus_api import connect
+
+    return discover(connect(prometheus_url, timeout_s=20.0), at=at)
 
 
 def _pct(v: float | None) -> str:

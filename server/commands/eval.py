@@ -65,12 +65,16 @@ def eval_command(
     day: list[str] = typer.Option(None, "--day", help="With --dataset nezha-ob: 2022-08-22 or 2022-08-23."),
     archive: Path | None = typer.Option(None, "--archive", help="With --dataset nezha-ob: the "
                                         "nezha-ob-rca_data.tar.xz (default ../shared/datasets/...)."),
+    discovered_catalog: bool = typer.Option(
+        False, "--discovered-catalog", help="With --dataset nezha-ob: investigate with the catalog "
+        "discovered from each day's Prometheus (as with no catalog configured), not the written one."),
     cache: Path | None = typer.Option(None, "--cache", help="With --dataset: where to unpack "
                                       "(default ~/.cache/augur/nezha-ob)."),
 ) -> None:
     """Replay the incident scenarios and score AC@1, AC@3, fault type, chain accuracy and time."""
     if dataset is not None:
-        _dataset_eval(dataset, case or [], day or [], archive, cache, baseline, as_json, workdir, min_ac1)
+        _dataset_eval(dataset, case or [], day or [], archive, cache, baseline, as_json, workdir, min_ac1,
+                      discovered_catalog)
         return
     from augur.evals.runner import render_table, run_suite
     from augur.evals.scenario import ScenarioError, list_scenarios, load_scenario
@@ -120,7 +124,8 @@ def eval_command(
 
 
 def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path | None, cache: Path | None,
-                  baseline: bool, as_json: bool, workdir: Path | None, min_ac1: float | None) -> None:
+                  baseline: bool, as_json: bool, workdir: Path | None, min_ac1: float | None,
+                  discovered_catalog: bool = False) -> None:
     """``augur eval --dataset nezha-ob``: the real-data benchmark (see :mod:`augur.evals.nezha`)."""
     if dataset != "nezha-ob":
         raise _fail(f"--dataset {dataset!r} is not known: the real-data benchmark is nezha-ob")
@@ -154,6 +159,7 @@ def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path
                       f"({c.seconds:.2f} s)[/]")
 
     result = asyncio.run(run_nezha(data, days=days or DAYS, workdir=workdir, baselines=methods,
+                                   discovered_catalog=discovered_catalog,
                                    case_ids=cases or None, on_case=progress))
     if as_json:
         json.dump(result.as_dict(), sys.stdout, indent=2, default=str)

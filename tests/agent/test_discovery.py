@@ -26,7 +26,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from augur.agent.catalog import load_catalog, parse_catalog
+from augur.agent.catalog import Signal, load_catalog, parse_catalog
 from augur.agent.discovery import EdgeError, EdgeTable, JaegerDependencies, workload_of
 from augur.agent.discovery.inventory import BATCH
 from augur.evals.servers import PrometheusServer, Sample, write_openmetrics
@@ -217,6 +217,12 @@ def test_discover_writes_the_components_layers_signals_and_edges(
     assert catalog.find_cycle() is not None  # checkout calls the frontend back: kept
     assert catalog.component("frontend").match == {"service": "frontend"}
     assert catalog.component("gpu-node-1").match == {"Hostname": "gpu-node-1"}
+    if "fault_type" in Signal.model_fields:  # the schema lets a signal say what its change means
+        fault = {(c.name, s.name): s.fault_type for c in catalog.components for s in c.signals}
+        assert fault[("gpu-node-1", "fb_used")] == "gpu_oom"
+        assert fault[("checkout", "error_ratio")] == "error_rate"
+        assert fault[("llm-serving", "p99_latency")] == "latency_regression"
+        assert fault[("frontend", "qps")] is None  # a traffic change's type depends on its direction
     p99 = catalog.component("llm-serving").signal("p99_latency")
     assert p99.bad == "up" and p99.unit == "s" and "vllm:e2e_request_latency_seconds_bucket" in str(p99.query)
     text = out.read_text()
