@@ -180,3 +180,33 @@ def test_a_file_with_no_readable_line_is_refused_with_the_reason(tmp_path: Path)
     file = write(tmp_path / "notes.txt", ["shopping list", "milk"])
     with pytest.raises(LineError, match=r"notes\.txt:1: not a log line.*--format"):
         SqliteLogStore(tmp_path / "logs.db").ingest_file(file)
+
+
+#: Lines in the layouts of other systems (Zookeeper, Windows CBS, HPC, Proxifier, HealthApp, macOS,
+#: OpenSSH), written for this test: (line, time, level, message).
+MORE: list[tuple[str, float, str | None, str]] = [
+    ("2026-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0.0.0.0:2181:FastLeaderElection@774] - "
+     "Notification time out: 3200", utc(2026, 7, 29, 17, 41, 44, 747000), "info",
+     "[QuorumPeer[myid=1]/0.0.0.0:2181:FastLeaderElection@774] - Notification time out: 3200"),
+    ("2026-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505",
+     utc(2026, 9, 28, 4, 30, 30), "info", "CBS    Loaded Servicing Stack v6.1.7601.23505"),
+    ("134681 node-246 unix.hw state_change.unavailable 1077804742 1 Component State Change",
+     1077804742.0, None, "1 Component State Change"),
+    ("[10.30 16:49:06] chrome.exe - proxy.example.edu:5070 open through proxy proxy.example.edu:5070 HTTPS",
+     utc(2026, 10, 30, 16, 49, 6), None,
+     "chrome.exe - proxy.example.edu:5070 open through proxy proxy.example.edu:5070 HTTPS"),
+    ("20261124-02:10:03:606|Step_LSC|30002312|onStandStepChanged 3579",
+     utc(2026, 11, 24, 2, 10, 3, 606000), None, "onStandStepChanged 3579"),
+    ("Jul  1 09:00:55 calvisitor-10-105-160-95 kernel[0]: IOThunderboltSwitch<0>(0x0)::listenerCallback",
+     utc(2026, 7, 1, 9, 0, 55), None, "IOThunderboltSwitch<0>(0x0)::listenerCallback"),
+    ("Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
+     utc(2026, 12, 10, 6, 55, 46), None, "Invalid user webmaster from 173.234.31.186"),
+]
+
+
+@pytest.mark.parametrize(("line", "ts", "level", "message"), MORE, ids=[m[0][:24] for m in MORE])
+def test_layouts_of_other_systems_are_read(line: str, ts: float, level: str | None, message: str) -> None:
+    stats = ReadStats()
+    (record,) = parse_lines([line], year=2026, stats=stats)
+    assert not stats.refused
+    assert (record.ts, record.level, record.message) == (pytest.approx(ts), level, message)

@@ -51,7 +51,8 @@ _DATED = (rf"(?:{_ISO}|\d{{4}}/\d{{2}}/\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}(?:[.,]\d+
           r"\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:[.,]\d+)?)")
 _SYSLOG_TIME = r"[A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?"
 #: Any leading time a generic layout accepts.
-_ANY_TIME = rf"(?:{_DATED}|{_SYSLOG_TIME}(?: \d{{4}})?|\d{{2}}-\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?)"
+_ANY_TIME = (rf"(?:{_DATED}|{_SYSLOG_TIME}(?: \d{{4}})?|\d{{2}}[-.]\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?|"
+             r"\d{8}-\d{2}:\d{2}:\d{2}(?:[:.,]\d{1,6})?)")
 _PROGRAM = r"(?P<component>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?:(?: (?P<content>.*))?"
 
 
@@ -125,10 +126,15 @@ FORMATS: tuple[LineFormat, ...] = (
          "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; rhost=218.188.2.4"),
     _fmt("syslog-iso", rf"(?:<(?P<pri>\d{{1,3}})>)?(?P<time>{_ISO}) (?P<host>\S+) {_PROGRAM}",
          "2026-11-24T02:10:03.123456+00:00 gpu-1 kernel: NVRM: Xid 79, GPU has fallen off the bus"),
-    _fmt("leveled", rf"\[?(?P<time>{_ANY_TIME})\]?\s+[\[(]?{LEVEL}[\])]?:?(?:\s+(?P<content>.*))?",
+    _fmt("pipes", rf"(?P<time>{_ANY_TIME})\|(?P<component>[^|]*)\|(?P<pid>[^|]*)\|(?P<content>.*)",
+         "20261124-02:10:03:606|Step_LSC|30002312|onStandStepChanged 3579"),
+    _fmt("leveled",
+         rf"\[?(?P<time>{_ANY_TIME})\]?,?\s+(?:-\s+)?[\[(]?{LEVEL}[\])]?:?(?:\s+-)?(?:\s+(?P<content>.*))?",
          "2026-11-24T02:10:04.250Z WARN slow upstream call took 812 ms"),
     _fmt("epoch", r"(?:(?P<label>\S+) )?(?P<time>\d{10}(?:\.\d{1,9})?|\d{13}) (?P<content>.*)",
          "1795486203 ranker: slow upstream call"),
+    _fmt("epoch-inline", r"(?P<prefix>(?:\S+ ){1,5}?)(?P<time>1\d{9}(?:\.\d{1,9})?) (?P<content>.*)",
+         "134681 node-246 unix.hw state_change.unavailable 1077804742 1 Component State Change"),
     _fmt("syslog-bare", rf"(?P<time>{_SYSLOG_TIME}) (?P<host>\S+) (?P<content>.*)",
          "Jun 14 15:16:01 combo ALERT exited abnormally"),
     _fmt("timed", rf"\[?(?P<time>{_ANY_TIME})\]?:?\s+(?P<content>.*)",

@@ -14,7 +14,8 @@ vLLM) takes the year it is given (``augur logs ingest --year``, else the file's 
 ``Jun 14 15:16:01`` (``Jun  7``, ``2024``)  syslog RFC 3164 (year optional)
 ``Sun Dec 04 04:47:44 2005``              Apache error log (C ``ctime``)
 ``10/Oct/2000:13:55:36 -0700``            Apache/NGINX access log
-``03-17 16:13:38.811``                    Android logcat, vLLM (year-less)
+``03-17 16:13:38.811``, ``10.30 16:49:06``  Android logcat, vLLM, Proxifier (year-less)
+``20171223-22:15:29:606``                 compact date, milliseconds after a colon
 ``1124 02:10:03.123456``                  glog (``mmdd``, after the level letter)
 ``1117838570``, ``1117838570.5``, ms      Unix epoch seconds, milli-, micro-, nanoseconds
 ========================================  ===========================================
@@ -121,7 +122,9 @@ _LAYOUTS: tuple[tuple[re.Pattern[str], _Builder], ...] = tuple((re.compile(p + r
     (r"(?:[A-Za-z]{3},? )?" + _MON + r" +(?P<d>\d{1,2}),? " + _HMS + r"(?: (?P<Y>\d{4}))?" + _TZ,
      _named_month),  # syslog, ctime (Apache error)
     (r"(?P<d>\d{1,2})/" + _MON + r"/(?P<Y>\d{4}):" + _HMS + _TZ, _named_month),  # access log
-    (r"(?P<m>\d{2})-(?P<d>\d{2}) " + _HMS + _TZ, _yearless),  # logcat, vLLM
+    (r"(?P<m>\d{2})[-.](?P<d>\d{2}) " + _HMS + _TZ, _yearless),  # logcat, vLLM, Proxifier
+    (r"(?P<Y>\d{4})(?P<m>\d{2})(?P<d>\d{2})-(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})(?:[:.,](?P<frac>\d{1,6}))?",
+     _full),  # 20171223-22:15:29:606
     (r"(?P<m>\d{2})(?P<d>\d{2}) " + _HMS, _yearless),  # glog mmdd
     (r"(?P<d>\d{1,2}) " + _MON + r" (?P<Y>\d{4}) " + _HMS + _TZ, _named_month),  # 24 Nov 2026 ...
 ))
