@@ -533,3 +533,16 @@ def test_quote_glued_methods_and_address_lists_group_like_their_requests() -> No
     assert len(set().union(*by_method.values())) == 3 == mined.total_templates
     assert by_method["GET"] == {
         '<IP> "GET /v2/<ID>/servers/<NUM>/detail HTTP/<NUM>" status: <NUM> len: <NUM> time: <NUM>'}
+
+
+def test_words_are_constants_names_after_a_naming_noun_are_parameters() -> None:
+    """States and actions split templates; names after `user`/`tenant` do not; verbs stay verbs."""
+    messages = [f"job {w} after {i} retries on queue {q}" for i, (w, q) in enumerate(
+        [("started", "alpha"), ("finished", "beta"), ("started", "gamma"), ("finished", "delta")] * 5)]
+    messages += [f"Transitioned from {a} to {b}" for a, b in [("NEW", "RUNNING"), ("RUNNING", "DONE")] * 5]
+    records = [LogRecord(ts=1_800_000_000 + i, message=m, id=str(i)) for i, m in enumerate(messages)]
+    templates = {t.template for t in mine_templates(records, max_templates=100).templates}
+    assert templates == {
+        "job started after <NUM> retries on queue <*>", "job finished after <NUM> retries on queue <*>",
+        "Transitioned from NEW to RUNNING", "Transitioned from RUNNING to DONE",
+    }

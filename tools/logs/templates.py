@@ -19,7 +19,8 @@ How a message becomes tokens (:func:`mining_tokens`), one configuration for ever
 4. where Drain put a wildcard over a plain word (letters only, not a ``key=`` value), the line's
    word is kept: ``VM Started`` and ``VM Stopped``, ``from NEW to RUNNING``, ``stored as bytes``
    and ``as values`` stay apart; a lower-case word right after a noun that names things
-   (:data:`NAME_NOUNS`: ``for user cyrus``, ``tenant acme``) is a name and stays a wildcard.
+   (:data:`NAME_NOUNS`: ``for user cyrus``, ``tenant acme``) is a name and stays a wildcard,
+   unless it is a verb form (``job started``, ``disk failing``).
 
 Every step looks at one line at a time; nothing depends on how many distinct values a window
 happens to hold, and lines are mined in (time, message) order, so the same window always gives the same
@@ -90,7 +91,11 @@ NAME_NOUNS = frozenset((
     "service", "job", "queue", "topic", "table", "database", "db", "schema", "account", "project",
     "bucket", "container", "image", "model", "team", "group", "role", "domain", "cluster", "region",
     "zone", "customer", "client", "owner", "org", "organization", "workspace", "device", "interface",
+    "file", "path", "dir", "directory", "key", "channel", "app", "application", "process", "task",
+    "worker", "peer", "deployment", "volume", "disk", "partition", "stream", "endpoint", "index",
 ))
+#: A verb form (``started``, ``running``) after such a noun is what happened to it, not its name.
+_VERB_FORM = re.compile(r"[a-z]+(?:ed|ing)\W*\Z")
 
 
 def template_drain(similarity: float = SIMILARITY, depth: int = DEPTH) -> Drain:
@@ -282,6 +287,7 @@ def _keep_words(template: tuple[str, ...], tokens: list[str]) -> list[str]:
             continue
         if slot != _WILDCARD or not _PLAIN_WORD.match(token):
             continue
-        if _CAPITALISED_WORD.match(token) or i == 0 or tokens[i - 1] not in NAME_NOUNS:
+        if (_CAPITALISED_WORD.match(token) or i == 0 or tokens[i - 1] not in NAME_NOUNS
+                or _VERB_FORM.match(token)):
             out[i] = token
     return out
