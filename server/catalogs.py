@@ -82,8 +82,7 @@ def resolve_catalog(
     cache = CatalogCache(settings.data_dir / "catalogs", settings.catalog_discovery_ttl_s)
     cached = cache.get(url, described, now=wall)
     if cached is not None:
-        return ResolvedCatalog(cached.catalog, "cached", f"no catalog configured: using the catalog "
-                               f"{cached.provenance} (cached in {cached.path})", cached.path)
+        return ResolvedCatalog(cached.catalog, "cached", _note(cached.provenance, cached.path), cached.path)
     try:
         found = discover(connect(url, timeout_s=DISCOVERY_TIMEOUT_S), at=at, edge_sources=sources,
                          on_progress=on_progress)
@@ -91,6 +90,11 @@ def resolve_catalog(
         return ResolvedCatalog(None, "failed", f"no catalog configured and discovery from {url} failed "
                                f"({exc}): worked from the alert's expression and labels only")
     path = cache.put(url, described, found.yaml, found.provenance, now=wall)
-    return ResolvedCatalog(found.catalog, "discovered", f"no catalog configured: using the catalog "
-                           f"{found.provenance} (saved to {path}; review it and set AUGUR_CATALOG_FILE)",
-                           path)
+    return ResolvedCatalog(found.catalog, "discovered", _note(found.provenance, path), path)
+
+
+def _note(provenance: str, path: Path) -> str:
+    # The same words whether it was just discovered or read from the cache: the same alert gives
+    # the same report.
+    return (f"no catalog configured: using the catalog {provenance} (kept in {path}: review it and set "
+            "AUGUR_CATALOG_FILE)")

@@ -61,7 +61,8 @@ def test_the_cache_is_reused_within_its_ttl_and_a_file_wins(
     first = resolve_catalog(settings, at=at, now=1_000.0)
     assert first.source == "discovered" and first.catalog is not None
     again = resolve_catalog(settings, at=at, now=1_500.0)
-    assert again.source == "cached" and again.catalog == first.catalog and "cached in" in str(again.note)
+    assert again.source == "cached" and again.catalog == first.catalog
+    assert again.note == first.note and f"kept in {again.path}" in str(again.note)  # same report text
     assert resolve_catalog(settings, at=at, now=1_700.0).source == "discovered"  # past the TTL
     slash = Settings(prometheus_url=prom_history.url + "/", data_dir=tmp_path, catalog_discovery_ttl_s=600)
     assert resolve_catalog(slash, at=at, now=1_710.0).source == "cached"  # the same Prometheus
