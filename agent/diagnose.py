@@ -12,6 +12,10 @@ evidence shows, each in 0..1:
 - **corroboration** (0.20): the distinct layers among its changed downstream components, logs
   of its own that changed, and a hop of its traces that grew slower, out of three.
 
+Trace evidence that a caller's requests wait on this component while the caller's own time did
+not grow (a finding's ``waited_by``) is an edge too: the caller counts as downstream of it
+whatever the catalog says, and the caller is marked down as its symptom.
+
 Confidence is the top score shrunk when the runner-up is close, when the chain has a single link
 (unless everything the candidate depends on was checked and found normal), or when onsets are
 missing. Below :data:`INCONCLUSIVE_BELOW` the verdict is ``inconclusive``,
@@ -90,12 +94,15 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
     head = _key(chain.links[0]) if chain.links else None
     others_n = max(1, len(reps) - 1)
     normal = {str(f["component"]) for f in chain.normal if f.get("component")}
+    waited = {(_key(f), str(f["waited_by"])) for f in changed if f.get("waited_by")}  # (callee, caller)
     scored: list[ScoredCandidate] = []
     for key, rep in reps.items():
-        downstream = [o for k, o in reps.items() if k != key and can_cause(catalog, rep, o)]
+        downstream = [o for k, o in reps.items()
+                      if k != key and (can_cause(catalog, rep, o) or (key, k) in waited)]
         # Alone: nothing to explain, nothing to be explained by; half the precedence.
         precedence = len(downstream) / others_n if len(reps) > 1 else 0.5
-        earlier_upstream = [k for k, o in reps.items() if k != key and can_cause(catalog, o, rep)]
+        earlier_upstream = [k for k, o in reps.items()
+                            if k != key and (can_cause(catalog, o, rep) or (k, key) in waited)]
         strength = min(max(abs(f.get("magnitude") or 0.0) for f in per_component[key]), 8.0) / 8.0
         layers = {o.get("layer") for o in downstream if o.get("layer")}
         logs = any(f.get("kind") == "log" for f in per_component[key])
@@ -110,12 +117,18 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
                            if downstream and not earlier_upstream else "its onset is on the chain")
         if downstream:
             reasons.append("explains " + ", ".join(_key(o) for o in downstream))
+        waits_on = [k for k in earlier_upstream if (k, key) in waited]
+        if waits_on:
+            reasons.append("its traces wait on " + ", ".join(waits_on) + " and its own time did not grow")
         if earlier_upstream:
             reasons.append("a dependency changed before it: " + ", ".join(earlier_upstream))
             score *= 0.6  # a symptom of something upstream
         reasons.append(f"strength {fmt_z(abs(rep.get('z', rep.get('magnitude')) or 0.0))}")
         if logs:
             reasons.append("its logs changed too")
+        callers = sorted({caller for callee, caller in waited if callee == key and caller != key})
+        if callers:
+            reasons.append("the traces of " + ", ".join(callers) + " wait on it")
         for f in slow_hops:
             hop = str(f.get("query") or "").removeprefix("slow hop: ")
             reasons.append(f"its traces show a slower hop: {hop} {f.get('before') or 0:.0f} ms → "

@@ -19,6 +19,7 @@ from typing import Any
 from augur.agent.catalog import Catalog
 from augur.agent.scan import SCAN_PREFIX, expand_scan
 from augur.agent.state import CallRecord, Finding, InvestigationState
+from augur.agent.trace_findings import component_for_service, trace_findings, trace_strength
 
 __all__ = ["MIN_STRENGTH", "collect_findings", "read_onset"]
 
@@ -124,13 +125,9 @@ def _attribute_hop(finding: Finding, catalog: Catalog | None, service: str, oper
 
     The trace of ``ranker-serving`` showing ``feature-store get_features`` 8x slower corroborates
     the feature store, so the finding moves to ``feature-store`` as ``feature-store.trace:get_features``.
+    A client span's own time (wire, queue) is the called service's: ``service`` is the hop's owner.
     """
-    if catalog is None:
-        return
-    owner = next((c for c in catalog.components if c.match.get("service") == service), None)
-    owner = owner or next((c for c in catalog.components if c.name == service), None)
-    owner = owner or next((c for c in catalog.components
-                           if any(s.kind == "trace" and s.trace_service == service for s in c.signals)), None)
+    owner = component_for_service(catalog, service)
     if owner is None or owner.name == finding.get("component"):
         return
     finding["component"] = owner.name
@@ -178,6 +175,7 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                           direction=None, magnitude=0.0, before=None, after=None, bad=bad or "any",
                           unit=unit, evidence_ids=[])
         usable = False
+        traces: list[dict[str, Any]] = []
         for call in calls:
             ev = views.get((signal, call["evidence_id"])) or evidence.get(call["evidence_id"])
             if ev is None:
@@ -233,6 +231,7 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
             elif call["tool"] == "trace_search":
                 usable = True
                 finding["kind"] = "trace"
+                traces.append(data)
                 grown = data.get("grown")
                 if isinstance(grown, dict):  # a hop's median self time grew against the baseline
                     finding["anomalous"] = True
@@ -244,12 +243,16 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                     finding["source_id"] = call["evidence_id"]
                     finding["query"] = (f"slow hop: {grown.get('service')} {grown.get('operation')} "
                                         f"self p{grown.get('quantile')}")
-                    finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
-                    _attribute_hop(finding, catalog, str(grown.get("service")), str(grown.get("operation")))
+                    strength = trace_strength(grown.get("z"))
+                    finding["magnitude"] = max(finding.get("magnitude") or 0.0, strength)
+                    owner = grown.get("owner") or grown.get("service")
+                    _attribute_hop(finding, catalog, str(owner), str(grown.get("operation")))
         if not usable:
             continue
         # Scoring caps the strength; reports show the robust z the evidence holds (``z``).
         finding.setdefault("z", finding.get("magnitude") or 0.0)
+        for data in traces:
+            findings.extend(trace_findings(finding, data, catalog, component))
         finding["magnitude"] = max(-MAX_STRENGTH, min(MAX_STRENGTH, finding.get("magnitude") or 0.0))
         if finding["anomalous"]:
             if abs(finding.get("magnitude") or 0.0) < MIN_STRENGTH and finding["kind"] == "metric":

@@ -104,6 +104,8 @@ class Finding(TypedDict, total=False):
     bad: str  # which direction is a fault: up, down, any
     unit: str | None
     evidence_ids: list[str]
+    #: A trace finding: the component whose requests wait on this one (and whose own time did not grow).
+    waited_by: str
 
 
 class InvestigationState(TypedDict, total=False):

@@ -162,11 +162,24 @@ class TraceSearchTool(Tool):
         if limit < args.limit:
             truncated.append(f"traces per window: {args.limit} -> {limit}")
         services: list[str] = []
-        windows = [(start, cut), (cut, end)] if cut > start else [(start, end)]
-        queries = [TraceQuery(service=args.service, start=a, end=b, limit=limit, operation=args.operation,
-                              min_duration=args.min_duration, tags=dict(args.tags)) for a, b in windows]
-        read = [_Window(traces=t, asked=limit)
-                for t in await asyncio.gather(*(self.backend.find(q) for q in queries))]
+        # The baseline ends just before the cut: a trace at the cut belongs to the incident only.
+        windows = [(start, cut - 1e-6), (cut, end)] if cut > start else [(start, end)]
+        queries = [
+            TraceQuery(
+                service=args.service,
+                start=a,
+                end=b,
+                limit=limit,
+                operation=args.operation,
+                min_duration=args.min_duration,
+                tags=dict(args.tags),
+            )
+            for a, b in windows
+        ]
+        read = [
+            _Window(traces=t, asked=limit)
+            for t in await asyncio.gather(*(self.backend.find(q) for q in queries))
+        ]
         if not any(w.traces for w in read):
             services = await self.backend.services()
         baseline, current = (read[0], read[1]) if len(read) == 2 else (_Window(), read[0])
@@ -178,8 +191,9 @@ class TraceSearchTool(Tool):
         result = read_traces(baseline.traces, current.traces, max_spans=lim.max_spans)
         if result.spans_cut:
             truncated.append(f"spans read: {result.spans_seen} -> {lim.max_spans} (later traces skipped)")
-        source_url = self.backend.source_url(TraceQuery(
-            service=args.service, start=start, end=end, limit=limit, operation=args.operation))
+        source_url = self.backend.source_url(
+            TraceQuery(service=args.service, start=start, end=end, limit=limit, operation=args.operation)
+        )
         where = self.backend.description
         if not result.current and not result.baseline:
             known = ", ".join(services[:20]) or "none"
@@ -201,6 +215,8 @@ class TraceSearchTool(Tool):
             )
         hops = sorted(result.current.values(), key=lambda h: -(h.self_p(50) or 0.0))
         grown = result.grown(lim.min_samples, lim.min_ratio, lim.min_added_ms)
+        changes = result.service_changes(lim.min_samples, lim.min_ratio, lim.min_added_ms)
+        waits = result.waits_on(lim.min_samples, lim.min_ratio, lim.min_added_ms)
         slowest = result.critical_slowest()
         hop_rows = [_hop_json(h) for h in hops]
         if len(hop_rows) > lim.max_hops:
@@ -222,6 +238,8 @@ class TraceSearchTool(Tool):
             "hops": hop_rows,
             "critical_path_slowest": slowest,
             "grown": grown,
+            "services": changes[: lim.max_hops],
+            "waits_on": waits,
         }
         summary = self._summary(args, data, grown, slowest, cut > start)
         return Evidence.make(
@@ -261,6 +279,27 @@ class TraceSearchTool(Tool):
                 f"slowest on the critical path: {slowest['service']} {slowest['operation']} "
                 f"(p50 self {_fmt_ms(slowest['self_p50_ms'])}, in {slowest['traces']} traces)"
             )
+        waits = data.get("waits_on")
+        if waits and waits["service"] != waits["caller"]:
+            hop = waits["path"][-1]
+            how = {
+                "call": "the call's own time (wire, queue) grew",
+                "calls": "its calls to several services all grew",
+                "self": "its own time grew",
+                "spread": "no single call explains it",
+            }[waits["via"]]
+            parts.append(
+                f"{waits['caller']} waits on {waits['service']}: {hop['service']} {hop['operation']} "
+                f"p{hop['quantile']} {_fmt_ms(hop['before_ms'])} → {_fmt_ms(hop['after_ms'])}, {how}"
+                + ("" if waits["caller_self_grew"] else f"; {waits['caller']}'s own time did not grow")
+            )
         if data["error_spans"]:
             parts.append(f"{data['error_spans']} error spans")
+        failing = [c for c in data.get("services", []) if c.get("errors")]
+        for c in failing[:3]:
+            e = c["errors"]
+            parts.append(
+                f"errors starting in {c['service']} ({e['service']} {e['operation']}): "
+                f"{e['before_share']:.0%} → {e['after_share']:.0%} of its spans"
+            )
         return "; ".join(parts) + "."

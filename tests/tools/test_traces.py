@@ -190,3 +190,92 @@ def test_the_embedded_store_answers_like_jaeger(jaeger: ScriptedJaeger, tmp_path
     assert unknown.status is EvidenceStatus.EMPTY and "the span store knows no service 'ranker'" in (
         unknown.reason or ""
     )
+
+
+def _checkout_spans(n: int = 120, onset_index: int = 60) -> list[Any]:
+    """checkout POST /checkout -> client span 'charge' -> payment Charge; from ``onset_index`` on the
+    call's wire time grows 2 -> 200 ms (the payment pod's network) and a third of the Charges fail,
+    their error passing up through the client span and the root."""
+    from augur.tools.span_store import Span
+
+    spans = []
+    for i in range(n):
+        t0, slow = int((T0 + i * 30) * 1e6), i >= onset_index
+        wire, fail = (200_000 if slow else 2_000), slow and i % 3 == 0
+        tid = f"{i:032x}"
+        spans += [
+            Span(tid, f"{i:08x}root", None, "checkout", "POST /checkout", t0, wire + 23_000, error=fail),
+            Span(
+                tid,
+                f"{i:08x}call",
+                f"{i:08x}root",
+                "checkout",
+                "charge",
+                t0 + 1_000,
+                wire + 20_000,
+                error=fail,
+            ),
+            Span(
+                tid,
+                f"{i:08x}serv",
+                f"{i:08x}call",
+                "payment",
+                "Charge",
+                t0 + 1_000 + wire // 2,
+                20_000,
+                error=fail,
+            ),
+        ]
+    return spans
+
+
+def test_a_client_hop_counts_for_its_callee_and_errors_where_they_start(tmp_path: Path) -> None:
+    """From the embedded store: the slow call's wire time is payment's, the errors start in payment
+    (not in checkout, which only passes them up), and checkout waits on payment."""
+    from augur.tools.span_store import SqliteSpanStore
+
+    SqliteSpanStore(tmp_path / "traces.db").ingest(_checkout_spans())
+    args = {"service": "checkout", "start": T0, "end": T0 + 3600, "baseline_end": T0 + 60 * 30}
+    ev = asyncio.run(build_registry(Settings(data_dir=tmp_path)).call("trace_search", args))
+    assert ev.status is EvidenceStatus.OK, ev.reason
+    grown = ev.data["grown"]
+    assert (grown["service"], grown["operation"], grown["owner"], grown["callee"]) == (
+        "checkout",
+        "charge",
+        "payment",
+        "payment",
+    )
+    changes = {c["service"]: c for c in ev.data["services"]}
+    assert set(changes) == {"payment"}  # checkout's own work did not change
+    latency, errors = changes["payment"]["latency"], changes["payment"]["errors"]
+    assert (
+        latency["via"] == "call"
+        and latency["before_ms"] == pytest.approx(2)
+        and latency["after_ms"] == pytest.approx(200)
+    )
+    assert (
+        errors["before_share"] == 0
+        and errors["after_share"] == pytest.approx(20 / 60, abs=1e-4)
+        and errors["z"] >= 3
+    )
+    waits = ev.data["waits_on"]
+    assert (waits["service"], waits["via"], waits["caller"], waits["caller_self_grew"]) == (
+        "payment",
+        "call",
+        "checkout",
+        False,
+    )
+    assert [p["operation"] for p in waits["path"]] == ["POST /checkout", "charge"]
+    assert (
+        "checkout waits on payment: checkout charge p50 22 ms → 220 ms, the call's own time (wire, "
+        "queue) grew" in ev.summary
+    )
+    assert "errors starting in payment (payment Charge): 0% → 33% of its spans" in ev.summary
+
+
+def test_the_jaeger_case_waits_on_the_feature_store(jaeger: ScriptedJaeger) -> None:
+    ev = _search(jaeger.url)
+    waits = ev.data["waits_on"]
+    assert (waits["service"], waits["via"], waits["caller"]) == ("feature-store", "self", "gateway")
+    assert not waits["caller_self_grew"]
+    assert [c["service"] for c in ev.data["services"]] == ["feature-store"]
