@@ -86,7 +86,7 @@ def _finding(
         bad="up",
         unit=unit,
         evidence_ids=ids,
-        z=_num(z) if _num(z) is not None else magnitude,
+        z=_num(z) or magnitude,
         source_id=ids[-1] if ids else None,
     )
 
