@@ -95,6 +95,11 @@ class Signal(BaseModel):
     drift: DriftSource | None = None
     unit: str | None = None
     bad: Literal["up", "down", "any"] = Field(default="any", description="Which direction is a fault.")
+    fault_type: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9_]*$",
+        description="The fault this signal's change means (a playbook key such as gpu_oom or "
+        "data_freshness); default: inferred from what the signal is (augur.agent.fault_type).",
+    )
     description: str | None = None
 
     @model_validator(mode="after")

@@ -30,7 +30,7 @@ from typing import Any
 from augur.agent.catalog import Catalog
 from augur.agent.correlate import Chain, can_cause, representatives
 from augur.agent.numbers import fmt_z
-from augur.agent.playbook import fault_type
+from augur.agent.playbook import classify
 from augur.agent.state import Finding
 
 __all__ = ["INCONCLUSIVE_BELOW", "Diagnosis", "ScoredCandidate", "diagnose"]
@@ -80,6 +80,14 @@ def _names(catalog: Catalog) -> set[str]:
 
 def _key(f: Finding) -> str:
     return str(f.get("component") or f["signal"])
+
+
+def _dependents(changed: list[Finding], key: str, catalog: Catalog | None) -> list[Finding]:
+    """The changed signals of the components that depend on ``key`` (whatever their onsets)."""
+    if catalog is None or key not in _names(catalog):
+        return []
+    return [f for f in changed if f.get("component") and f["component"] != key
+            and catalog.is_upstream(key, str(f["component"]))]
 
 
 def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
@@ -138,7 +146,8 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
             reasons.append("everything it depends on was checked and is normal")
         ids = [i for f in per_component[key] for i in f.get("evidence_ids", [])]
         scored.append(ScoredCandidate(
-            component=key, signal=rep["signal"], layer=rep.get("layer"), fault_type=fault_type(rep),
+            component=key, signal=rep["signal"], layer=rep.get("layer"),
+            fault_type=classify(per_component[key], _dependents(changed, key, catalog) or downstream),
             onset=rep.get("onset"), score=round(score, 4), parts=parts, reasons=reasons,
             evidence_ids=list(dict.fromkeys(ids)),
         ))

@@ -160,6 +160,7 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
         layer: str | None = None
         bad: str | None = None
         unit: str | None = None
+        declared: str | None = None
         kind = "metric"
         if catalog is not None and component:
             comp = catalog.component(component)
@@ -167,13 +168,15 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
             name = signal.partition(".")[2]
             sig = next((s for s in comp.signals if s.name == name), None)
             if sig is not None:
-                bad, unit, kind = sig.bad, sig.unit, sig.kind
+                bad, unit, kind, declared = sig.bad, sig.unit, sig.kind, sig.fault_type
         if signal.startswith("alert:"):
             bad = state.get("alert", {}).get("bad", "any")
         finding = Finding(component=component, signal=signal, layer=layer, kind=kind,
                           query=str(calls[0]["args"].get("query", "")), anomalous=False, onset=None,
                           direction=None, magnitude=0.0, before=None, after=None, bad=bad or "any",
                           unit=unit, evidence_ids=[])
+        if declared:
+            finding["fault_type"] = declared
         usable = False
         traces: list[dict[str, Any]] = []
         for call in calls:

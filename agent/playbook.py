@@ -1,11 +1,11 @@
 """The remediation playbook: what to do, keyed by the type of the root cause.
 
-:func:`fault_type` names a finding's kind of fault from its layer, kind and signal name (the
-catalog's vocabulary: ``click_duration_psi`` on a data component is ``data_drift``);
-:func:`fixes_for` returns the playbook's steps for it, citing the evidence they rest on. The
-steps come from the domain (see the project's domain notes): roll back a model version, retrain on
-fresh data, restore the feature pipeline, reduce batch/sequence size on GPU OOM, scale out, fix the
-network when AllReduce takes more than 30 % of a step. An LLM may add steps; those are marked
+The fault type itself comes from what the changed signals are (:mod:`augur.agent.fault_type`,
+re-exported here as :func:`fault_type` and :func:`classify`); :func:`fixes_for` returns the
+playbook's steps for it, citing the evidence they rest on. The steps come from the domain (see
+the project's domain notes): roll back a model version, retrain on fresh data, restore the
+feature pipeline, reduce batch/sequence size on GPU OOM, scale out, fix the network when
+AllReduce takes more than 30 % of a step. An LLM may add steps; those are marked
 ``source="llm"`` and must cite evidence too.
 """
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from augur.agent.fault_type import classify, fault_type
 from augur.agent.report import Fix
-from augur.agent.state import Finding
 
-__all__ = ["PLAYBOOK", "fault_type", "fixes_for"]
+__all__ = ["PLAYBOOK", "classify", "fault_type", "fixes_for"]
 
 #: fault type -> [(action, why)]
 PLAYBOOK: dict[str, list[tuple[str, str]]] = {
@@ -75,10 +75,8 @@ PLAYBOOK: dict[str, list[tuple[str, str]]] = {
     ],
     "bad_deploy": [
         ("Roll back the last deployment.", "errors started with it"),
-    ],
-    "error_rate": [
-        ("Split errors into business (4xx, bad input) and system (5xx, OOM) and roll back the last "
-         "deployment if system errors started with it.", "system errors after a change point to it"),
+        ("Split errors into business (4xx, bad input) and system (5xx, OOM) and read the new error "
+         "templates in the logs before redeploying.", "system errors after a change point to it"),
     ],
     "gpu_oom": [
         ("Reduce batch size or maximum sequence length on the affected GPUs.",
@@ -132,53 +130,6 @@ PLAYBOOK: dict[str, list[tuple[str, str]]] = {
          "the evidence does not match a known fault type"),
     ],
 }
-
-#: (words in the signal name or query, layers where they apply (None: any), fault type), in order.
-_KEYWORDS: list[tuple[tuple[str, ...], tuple[str, ...] | None, str]] = [
-    (("allreduce", "all_reduce", "nccl", "gradient_sync", "grad_sync", "network", "transmit", "receive",
-      "nic_", "rdma", "infiniband"), ("resource",), "network_bottleneck"),
-    (("xid", "ecc", "retired", "row_remap", "throttl"), ("resource",), "gpu_hardware"),
-    (("oom", "out_of_memory", "fb_used", "memory_used", "mem_used", "memory"), ("resource",), "gpu_oom"),
-    (("sm_active", "sm_occupancy", "batch_size", "tensor_active"), ("resource",), "gpu_underutilized"),
-    (("util", "saturat"), ("resource",), "gpu_saturation"),
-    (("skew", "train_serve", "training_serving"), None, "train_serve_skew"),
-    (("psi", "drift", "ks_stat", "wasserstein", "jensen"), None, "data_drift"),
-    (("missing", "null_rate", "nan_rate", "empty"), None, "missing_features"),
-    (("fresh", "stale", "lag", "delay", "backlog", "age_seconds"), None, "data_freshness"),
-    (("slice", "segment_accuracy", "by_slice", "cohort"), ("model",), "slice_degradation"),
-    (("accuracy", "auc", "rmse", "map_at", "precision", "recall", "f1", "loss"), None, "model_degradation"),
-    (("model_version", "version", "weight", "rollout", "deploy"), ("model",), "bad_model_version"),
-    (("cache", "hit_ratio", "hit_rate"), None, "upstream_latency"),
-    (("latency", "duration", "p99", "p95", "p50"), None, "latency_regression"),
-    (("5xx", "error", "fail"), None, "error_rate"),
-    (("cpu", "load", "disk"), ("resource",), "resource_saturation"),
-]
-_TRAFFIC = ("qps", "throughput", "requests_total", "rps", "traffic", "sessions", "active_users")
-
-
-def fault_type(finding: Finding) -> str:
-    """The playbook key for a changed signal (``unknown`` when nothing matches)."""
-    if finding.get("kind") == "drift":
-        return "data_drift"
-    if finding.get("kind") == "log":
-        return "error_logs"
-    text = f"{finding.get('component') or ''} {finding.get('signal', '')} {finding.get('query', '')}".lower()
-    layer = finding.get("layer")
-    errors = any(w in text for w in ("5xx", "error", "fail", 'code=~"5'))
-    if any(w in text for w in _TRAFFIC) and not errors:
-        return "traffic_surge" if finding.get("direction") == "up" else "traffic_drop"
-    if layer == "business":
-        return "kpi_drop"
-    for words, layers, kind in _KEYWORDS:
-        if any(w in text for w in words) and (layers is None or layer in (None, *layers)):
-            return kind
-    if layer == "data":
-        return "data_drift" if (finding.get("unit") or "") in ("psi", "score") else "data_freshness"
-    if layer == "model":
-        return "model_degradation"
-    if layer == "resource":
-        return "resource_saturation"
-    return "unknown"
 
 
 def fixes_for(kind: str, evidence_ids: list[str], *, symptoms: Sequence[str] = ()) -> list[Fix]:

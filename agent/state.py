@@ -103,6 +103,7 @@ class Finding(TypedDict, total=False):
     after: float | None
     bad: str  # which direction is a fault: up, down, any
     unit: str | None
+    fault_type: str | None  # the catalog's declared fault type for this signal, if any
     evidence_ids: list[str]
     #: A trace finding: the component whose requests wait on this one (and whose own time did not grow).
     waited_by: str

@@ -7,8 +7,11 @@
 - ``logs.jsonl``: one JSON object a line (``timestamp``, ``level``, ``component``, ``service``,
   ``message`` and the template's fields), sorted by time;
 - ``drift/<component>/{reference,current}.parquet``: the feature samples;
-- ``rules.yml`` (the scenario's Prometheus rules), ``catalog.yaml`` (its catalog, drift paths made
-  absolute) and ``scenario.json`` (times, fault onsets, truth).
+- ``rules.yml`` (the scenario's Prometheus rules) and ``catalog.yaml`` (its catalog, drift paths
+  made absolute);
+- ``scenario.json`` (times, fault onsets, truth) in ``truth_dir``, **outside** ``out_dir`` (default:
+  a sibling ``<out_dir>.truth``): the agent's tools are given ``out_dir``'s files, the scorer alone
+  reads the truth.
 
 Everything is a pure function of (scenario, seed, ``t_end``): the same inputs give byte-identical
 files. Each series draws its noise from its own generator seeded by (seed, series id), so adding
@@ -44,6 +47,7 @@ __all__ = [
     "histogram_quantile",
     "le_label",
     "round_sample",
+    "truth_dir_for",
 ]
 
 Array = NDArray[np.float64]
@@ -300,6 +304,7 @@ class Generated:
     samples: int
     onsets: dict[str, float] = field(default_factory=dict)
     drift: dict[str, tuple[Path, Path]] = field(default_factory=dict)
+    truth_dir: Path | None = None
 
     @property
     def openmetrics(self) -> Path:
@@ -321,6 +326,11 @@ class Generated:
         """The catalog file, drift paths absolute."""
         return self.out_dir / "catalog.yaml"
 
+    @property
+    def truth(self) -> Path:
+        """The truth manifest (``scenario.json``), outside :attr:`out_dir`."""
+        return (self.truth_dir or truth_dir_for(self.out_dir)) / "scenario.json"
+
     def files(self) -> list[Path]:
         """Every file written, sorted (for determinism checks)."""
         return sorted(p for p in self.out_dir.rglob("*") if p.is_file())
@@ -339,10 +349,19 @@ def _catalog_document(scenario: Scenario, out_dir: Path) -> dict[str, object]:
     return doc
 
 
-def generate(scenario: Scenario, out_dir: Path, *, t_end: float, seed: int | None = None) -> Generated:
-    """Write the scenario's telemetry under ``out_dir`` (see the module docstring)."""
+def truth_dir_for(out_dir: Path) -> Path:
+    """Where the truth of the data in ``out_dir`` goes by default: a sibling folder, not inside it."""
+    return out_dir.parent / f"{out_dir.name}.truth"
+
+
+def generate(scenario: Scenario, out_dir: Path, *, t_end: float, seed: int | None = None,
+             truth_dir: Path | None = None) -> Generated:
+    """Write the scenario's telemetry under ``out_dir``, its truth in ``truth_dir`` (module docstring)."""
     seed = scenario.seed if seed is None else seed
     out_dir.mkdir(parents=True, exist_ok=True)
+    truth_at = truth_dir or truth_dir_for(out_dir)
+    if truth_at.resolve().is_relative_to(out_dir.resolve()):
+        raise ValueError(f"truth_dir {truth_at} is inside out_dir {out_dir}: the agent's tools could read it")
     model = SeriesModel(scenario, seed, t_end)
 
     samples: list[Sample] = []
@@ -384,5 +403,6 @@ def generate(scenario: Scenario, out_dir: Path, *, t_end: float, seed: int | Non
         "alert": scenario.alert,
         "truth": scenario.truth.model_dump(mode="json"),
     }
-    (out_dir / "scenario.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return Generated(scenario, seed, out_dir, model.t_start, t_end, count, onsets, drift)
+    truth_at.mkdir(parents=True, exist_ok=True)
+    (truth_at / "scenario.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return Generated(scenario, seed, out_dir, model.t_start, t_end, count, onsets, drift, truth_at)

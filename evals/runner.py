@@ -86,7 +86,9 @@ async def run_case(
     # daily seasonality included) and query the same windows, so their reports are identical.
     # Nothing here scrapes live, so a history in the past is served as it is.
     end = t_end if t_end is not None else float(int(time.time()) // 86400 * 86400)
-    gen = await asyncio.to_thread(generate, scenario, workdir / "data", t_end=end, seed=seed)
+    # The tools read workdir (data and log store); the truth goes beside it, where they cannot.
+    gen = await asyncio.to_thread(generate, scenario, workdir / "data", t_end=end, seed=seed,
+                                  truth_dir=workdir.parent / f"{workdir.name}.truth")
     log_db = workdir / "logs.db"
     await asyncio.to_thread(_ingest_logs, gen.logs, log_db)
     prom = await asyncio.to_thread(

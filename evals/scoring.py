@@ -4,9 +4,8 @@
   components the report ranks. AC@1 also needs a verdict (an inconclusive report names no cause).
   With no true cause (a benign case), a report is right when it is inconclusive or when its top
   component is not one of ``truth.not_blamed``. A top cause in ``not_blamed`` is always wrong.
-- **Fault type**: the report's ``root_cause.fault_type`` is accepted if it equals the truth's or
-  is one of the agent playbook's names for it (:data:`ACCEPTED_FAULT_TYPES`, kept explicit so
-  a reader sees exactly what counts).
+- **Fault type**: strict — the report's ``root_cause.fault_type`` must equal the truth's
+  (:class:`~augur.evals.scenario.FaultType`, which the classifier's vocabulary uses); no aliases.
 - **Chain accuracy**: ordered-pair agreement between the truth chain and the report's chain, on
   components: of all pairs (a before b) in the truth, the share the report also has in that order.
   A one-link truth scores 1 when the report's chain contains it.
@@ -22,10 +21,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from augur.evals.scenario import FaultType, Scenario
+from augur.evals.scenario import Scenario
 
 __all__ = [
-    "ACCEPTED_FAULT_TYPES",
     "CaseScore",
     "chain_agreement",
     "ranked_components",
@@ -33,24 +31,6 @@ __all__ = [
     "score_ranking",
     "summarise",
 ]
-
-#: The truth's fault type -> the report fault types that count as naming it.
-ACCEPTED_FAULT_TYPES: dict[FaultType, frozenset[str]] = {
-    FaultType.DATA_DRIFT: frozenset({"data_drift"}),
-    FaultType.BAD_MODEL_VERSION: frozenset({"bad_model_version"}),
-    FaultType.GPU_OOM: frozenset({"gpu_oom"}),
-    FaultType.GPU_UNDERUTILIZED: frozenset({"gpu_underutilized", "gpu_saturation"}),
-    FaultType.NETWORK_BOTTLENECK: frozenset({"network_bottleneck"}),
-    FaultType.DATA_FRESHNESS: frozenset({"data_freshness", "feature_pipeline_stale"}),
-    FaultType.MISSING_FEATURES: frozenset({"missing_features", "feature_pipeline_stale"}),
-    FaultType.SLICE_DEGRADATION: frozenset({"slice_degradation"}),
-    FaultType.TRAIN_SERVE_SKEW: frozenset({"train_serve_skew"}),
-    FaultType.UPSTREAM_LATENCY: frozenset({"upstream_latency", "latency_regression"}),
-    FaultType.GPU_HARDWARE: frozenset({"gpu_hardware", "gpu_xid", "gpu_ecc"}),
-    FaultType.BAD_DEPLOY: frozenset({"bad_deploy", "error_rate"}),
-    FaultType.TRAFFIC_SURGE: frozenset({"traffic_surge"}),
-}
-
 
 @dataclass
 class CaseScore:
@@ -131,8 +111,8 @@ def score(scenario: Scenario, report: Any, seconds: float) -> CaseScore:
     fault_ok: bool | None = None
     chain_acc: float | None = None
     if truth.root_cause is not None:
-        accepted = ACCEPTED_FAULT_TYPES[truth.fault_type] if truth.fault_type else frozenset()
-        fault_ok = verdict == "identified" and report.root_cause.fault_type in accepted
+        fault_ok = (verdict == "identified" and truth.fault_type is not None
+                    and report.root_cause.fault_type == truth.fault_type.value)
         chain_acc = chain_agreement(scenario.chain_components(), chain)
     return CaseScore(
         name=scenario.name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,27 @@ def _llm_parts() -> tuple[Any, Any]:
     return LLMPlanner(client), LLMNarrator(client)
 
 
+def _variant(subtle: float | None, anonymise: bool) -> Callable[[Any], Any] | None:
+    """The scenario transformation the options ask for (``--subtle`` then ``--anonymise``), if any."""
+    from augur.evals.variants import anonymise as make_anonymous
+    from augur.evals.variants import subtle as make_subtle
+
+    steps: list[Callable[[Any], Any]] = []
+    if subtle is not None:
+        steps.append(lambda sc: make_subtle(sc, scale=subtle))
+    if anonymise:
+        steps.append(make_anonymous)
+    if not steps:
+        return None
+
+    def apply(scenario: Any) -> Any:
+        for step in steps:
+            scenario = step(scenario)
+        return scenario
+
+    return apply
+
+
 def eval_command(
     scenario: list[str] = typer.Option(None, "--scenario", "-s", help="Scenario name (repeatable)."),
     llm: bool = typer.Option(False, "--llm", help="Use the configured LLM planner and narrator."),
@@ -54,6 +76,9 @@ def eval_command(
         None, "--subtle", min=0.01, max=1.0,
         help="Harder variant: keep this share of each cause's own change and double the noise.",
     ),
+    anonymise: bool = typer.Option(
+        False, "--anonymise", help="Rename every component, signal, alert and operator-named metric to "
+        "opaque names (evals/variants.py): fault typing must not rest on names."),
     baseline: bool = typer.Option(
         False, "--baseline", help="Also run RCAEval's BARO and N-Sigma on the same data (needs the "
         "`baselines` extra)."
@@ -103,13 +128,7 @@ def eval_command(
             mark = "skip" if case.skipped else "ok " if case.ac1 else ("ERR" if case.error else "miss")
             err.print(f"[dim]{mark} {case.name} ({case.seconds:.2f} s)[/]")
 
-    variant = None
-    if subtle is not None:
-        from functools import partial
-
-        from augur.evals.variants import subtle as make_subtle
-
-        variant = partial(make_subtle, scale=subtle)
+    variant = _variant(subtle, anonymise)
     result = asyncio.run(run_suite(chosen, workdir=workdir, seed=seed, planner=planner, writer=writer,
                                    on_case=progress, baselines=methods, variant=variant))
     if as_json:

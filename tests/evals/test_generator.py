@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from augur.evals.generator import generate
 from augur.evals.scenario import load_scenario
@@ -54,3 +55,14 @@ def _iso(ts: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_the_truth_is_written_outside_the_data_the_tools_read(tmp_path: Path) -> None:
+    gen = generate(load_scenario("bad-deploy-5xx"), tmp_path / "case" / "data", t_end=T_END)
+    assert gen.truth.is_file() and not gen.truth.is_relative_to(gen.out_dir)
+    assert json.loads(gen.truth.read_text())["truth"]["root_cause"] == "ranker-serving"
+    texts = [p.read_text(errors="ignore") for p in gen.files() if p.suffix in (".json", ".yaml", ".yml")]
+    assert texts and not any("root_cause" in text for text in texts)
+    inside = tmp_path / "case" / "data" / "truth"
+    with pytest.raises(ValueError, match="inside out_dir"):
+        generate(load_scenario("bad-deploy-5xx"), tmp_path / "case" / "data", t_end=T_END, truth_dir=inside)

@@ -1,4 +1,4 @@
-"""Scoring: AC@k, fault-type acceptance, chain order agreement and the summary."""
+"""Scoring: AC@k, strict fault type, chain order agreement and the summary."""
 
 from __future__ import annotations
 
@@ -66,3 +66,17 @@ def test_summary_keys_and_errors() -> None:
     s = summarise([ok, failed])
     assert {"scenarios", "ac1", "ac3", "fault_type_accuracy", "chain_accuracy", "median_seconds"} <= set(s)
     assert s["scenarios"] == 2 and s["errors"] == 1 and s["ac1"] == 0.5 and s["median_seconds"] == 0.2
+
+
+@pytest.mark.parametrize(("scenario", "alias"), [
+    ("bad-deploy-5xx", "error_rate"),  # names the classifier once used: no longer accepted
+    ("slow-feature-store", "latency_regression"),
+    ("gpu-low-sm-tiny-batches", "gpu_saturation"),
+    ("data-freshness-lag", "feature_pipeline_stale"),
+])
+def test_fault_type_is_scored_strictly(scenario: str, alias: str) -> None:
+    case = load_scenario(scenario)
+    root = str(case.truth.root_cause)
+    exact = score(case, _report("identified", [root], str(case.truth.fault_type), [root]), 0.1)
+    near = score(case, _report("identified", [root], alias, [root]), 0.1)
+    assert exact.fault_type_ok is True and near.fault_type_ok is False

@@ -11,7 +11,7 @@ import pytest
 from augur.evals.runner import run_suite
 from augur.evals.scenario import load_scenario
 from augur.evals.scoring import CaseScore, summarise
-from augur.evals.variants import subtle
+from augur.evals.variants import anonymise, subtle
 
 
 def test_subtle_scales_only_the_causes_own_changes() -> None:
@@ -56,3 +56,23 @@ def test_a_variant_whose_alert_stops_firing_is_skipped(tmp_path: Path) -> None:
     assert deploy.skipped and "returned nothing" in (deploy.error or "")
     assert not store.skipped and store.error is None and store.ranked
     assert result.summary["skipped"] == 1 and result.summary["scenarios"] == 1
+
+
+def test_anonymise_renames_names_and_keeps_what_signals_are() -> None:
+    story = load_scenario("bad-deploy-5xx")
+    opaque = anonymise(story)
+    names = {c.name for c in opaque.catalog.components}
+    assert names == {f"c{i:02d}" for i in range(1, len(story.catalog.components) + 1)}
+    text = opaque.model_dump_json()
+    for word in ("ranker-serving", "feature-pipeline", "gpu-pool-a", "business_ctr", "model_drift_score",
+                 "RankerServerErrorsHigh", "error_ratio", "p99_latency", "click_duration_psi"):
+        assert word not in text, word
+    # Same layers, units, directions, edges and query shapes; standard exporter metrics keep their names.
+    for before, after in zip(story.catalog.components, opaque.catalog.components, strict=True):
+        assert after.layer == before.layer and len(after.depends_on) == len(before.depends_on)
+        shape = [(s.kind, s.unit, s.bad) for s in before.signals]
+        assert [(s.kind, s.unit, s.bad) for s in after.signals] == shape
+    assert "http_requests_total" in text and "DCGM_FI_DEV_XID_ERRORS" in text
+    assert opaque.truth.root_cause == "c05" and opaque.truth.fault_type == story.truth.fault_type
+    assert opaque.truth.chain == ["c05.s2", "c06.s1"]
+    assert opaque.alert.startswith("A") and opaque.rule()["alert"] == opaque.alert
