@@ -5,7 +5,8 @@ series name the vLLM pod using it (Kubernetes pod name with its replica suffixes
 deployment's latency histogram, queue gauge and request counter, two HTTP services with a latency
 histogram and status-coded request counters, a StatefulSet (``redis-0``, ``redis-1``) with a gauge
 no rule knows, a bare pod with a summary, Istio's request counter (a call it sees), cAdvisor CPU
-series, an unknown counter and a Go runtime gauge (left out). Call edges come from
+series, Triton's counters, node exporter CPU and memory, KServe's predict histogram, a family
+labelled only by ``job``, an unknown counter and a Go runtime gauge (left out). Call edges come from
 spans loaded into the embedded span store with `augur traces ingest` (with a cycle, as real call
 graphs have), or from an edge table. Every request discovery makes passes through a loopback
 proxy that records its path, so the test also proves discovery stays bounded: no series listing.
@@ -36,6 +37,8 @@ from tests.fixtures.loopback import serving
 STEP = 60
 HOURS = 2
 POD = "llm-serving-7c9d8f6b5d-x2x4k"
+TRITON = "triton-6b7c8d9f5b-q2w4x"
+NODE = "10.0.0.7:9100"
 LE = ("0.1", "0.5", "1", "2.5", "+Inf")
 EDGES = ("Source,Target,Weight\nfrontend,checkout,12\ncheckout,llm-serving,3\nfrontend,redis,40\n"
          "checkout,frontend,1\n")
@@ -77,6 +80,16 @@ def _history(t_end: float) -> list[Sample]:
                     Sample("container_cpu_usage_seconds_total",
                            {"service": "kubelet", "pod": "redis-0", "container": "redis"},
                            count(("cpu", "r"), 12), t),
+                    # Triton (counters without _total), node exporter, KServe, a job-only family.
+                    *[Sample(f"nv_inference_{kind}", {"model": "resnet50", "version": "1", "pod": TRITON},
+                             count(("triton", kind), inc), t)
+                      for kind, inc in (("request_success", 40), ("request_failure", 1),
+                                        ("request_duration_us", 41 * 8000))],
+                    *[Sample("node_cpu_seconds_total", {"instance": NODE, "cpu": "0", "mode": mode},
+                             count(("node", mode), inc), t) for mode, inc in (("idle", 40), ("user", 20))],
+                    Sample("node_memory_MemAvailable_bytes", {"instance": NODE}, 6e9 + 1e8 * wave, t),
+                    Sample("node_memory_MemTotal_bytes", {"instance": NODE}, 16e9, t),
+                    Sample("etl_rows_processed_total", {"job": "nightly-etl"}, count(("etl", ""), 900), t),
                     Sample("frontend_cache_misses_total", {"service": "frontend"}, count(("miss", ""), 7), t),
                     Sample("go_goroutines", {"service": "frontend"}, 80, t)]
         for j, le in enumerate(LE):
@@ -84,6 +97,13 @@ def _history(t_end: float) -> list[Sample]:
             samples.append(Sample("vllm:e2e_request_latency_seconds_bucket", {**vllm, "le": le},
                                   count(("vllm-le", le), 50 * share), t))
         samples.append(Sample("vllm:e2e_request_latency_seconds_count", vllm, count(("vllm", "n"), 50), t))
+        for j, le in enumerate(LE):
+            samples.append(Sample("request_predict_seconds_bucket",
+                                  {"service": "sklearn-iris", "model_name": "iris", "le": le},
+                                  count(("kserve", le), 20 * (0.6, 0.9, 0.99, 1.0, 1.0)[j]), t))
+        samples.append(Sample("request_predict_seconds_count",
+                              {"service": "sklearn-iris", "model_name": "iris"},
+                              count(("kserve", "n"), 20), t))
         for service in ("frontend", "checkout"):
             for j, le in enumerate(LE):
                 share = (0.7, 0.9, 0.97, 0.995, 1.0)[j]
@@ -103,7 +123,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prometh
     t_end = float(int(time.time()) // STEP * STEP - 2 * STEP)
     types = {"vllm:request_success_total": "counter", "frontend_cache_misses_total": "counter",
              "http_requests_total": "counter", "istio_requests_total": "counter",
-             "container_cpu_usage_seconds_total": "counter"}
+             "container_cpu_usage_seconds_total": "counter", "node_cpu_seconds_total": "counter",
+             "etl_rows_processed_total": "counter"}
     write_openmetrics(_history(t_end), tmp / "history.om", types)
     server = PrometheusServer.start(tmp / "prom", openmetrics=tmp / "history.om")
     try:
@@ -195,7 +216,8 @@ def test_discover_writes_the_components_layers_signals_and_edges(
     layers = {c.name: c.layer.value for c in catalog.components}
     assert layers == {"gpu-node-1": "resource", "llm-serving": "service", "frontend": "service",
                       "checkout": "service", "redis": "service", "batcher": "service", "payment": "service",
-                      "redis-pods": "resource"}
+                      "redis-pods": "resource", "triton": "service", "node-10.0.0.7": "resource",
+                      "sklearn-iris": "service", "nightly-etl": "service"}
     signals = {c.name: sorted(s.name for s in c.signals) for c in catalog.components}
     assert signals["gpu-node-1"] == ["fb_used", "gpu_util"]
     assert signals["llm-serving"] == ["p99_latency", "qps", "requests_waiting", "traces"]
@@ -207,13 +229,22 @@ def test_discover_writes_the_components_layers_signals_and_edges(
     assert signals["batcher"] == ["inbound_error_ratio", "inbound_qps", "queue_depth",
                                   "queue_wait_seconds_p99"]
     assert signals["redis-pods"] == ["cpu"]
+    assert signals["triton"] == ["avg_latency", "error_ratio", "qps"]
+    assert signals["node-10.0.0.7"] == ["cpu_busy", "memory_used"]
+    assert signals["sklearn-iris"] == ["p99_latency"]  # KServe's predict histogram
+    assert signals["nightly-etl"] == ["etl_rows_processed_rate"]
+    assert catalog.component("nightly-etl").match == {"job": "nightly-etl"}
     assert signals["payment"] == ["traces"]  # seen only in the traces
     assert catalog.component("payment").signal("traces").trace_service == "payment"
     deps = {c.name: sorted(c.depends_on) for c in catalog.components}
-    assert deps == {"gpu-node-1": [], "redis": ["redis-pods"], "batcher": [], "payment": [], "redis-pods": [],
+    node = ["node-10.0.0.7"]  # a node nothing is known to run on: assumed under what has no resource
+    assert deps == {"gpu-node-1": [], "redis": ["redis-pods"], "batcher": node, "payment": node,
+                    "redis-pods": [], "node-10.0.0.7": [], "triton": node, "sklearn-iris": node,
+                    "nightly-etl": node,
                     "llm-serving": ["gpu-node-1"],  # DCGM names its pod
-                    "frontend": ["checkout", "redis"],
-                    "checkout": ["batcher", "frontend", "llm-serving", "payment"]}  # batcher: the mesh's
+                    "frontend": ["checkout", "node-10.0.0.7", "redis"],
+                    # batcher: the service mesh saw checkout call it
+                    "checkout": ["batcher", "frontend", "llm-serving", "node-10.0.0.7", "payment"]}
     assert catalog.find_cycle() is not None  # checkout calls the frontend back: kept
     assert catalog.component("frontend").match == {"service": "frontend"}
     assert catalog.component("gpu-node-1").match == {"Hostname": "gpu-node-1"}
@@ -239,7 +270,8 @@ def test_discover_writes_the_components_layers_signals_and_edges(
             assert answer["status"] == "success" and answer["data"]["result"], (comp.name, sig.query)
     # Bounded: names, metadata and one grouped range query per batch of families; no series listing.
     assert set(proxy.paths) == {"/api/v1/label/__name__/values", "/api/v1/metadata", "/api/v1/query_range"}
-    assert len(proxy.paths) == 2 + 1 + math.ceil(11 / BATCH)  # 2 DCGM families + 11 others
+    assert len(proxy.paths) == 2 + 1 + math.ceil(16 / BATCH)  # 5 DCGM/node families + 16 others
+    assert "- node-10.0.0.7  # serving runs on resources; assumed from layers" in text
     check = CliRunner().invoke(app, ["catalog", "check", str(out)])
     assert check.exit_code == 0, check.output
 
@@ -257,7 +289,8 @@ def test_an_edge_table_gives_depends_on_and_layers_can_be_left_out(
     deps = {c.name: sorted(c.depends_on) for c in catalog.components}
     assert deps == {"gpu-node-1": [], "redis": ["redis-pods"], "batcher": [], "redis-pods": [],
                     "llm-serving": ["gpu-node-1"], "frontend": ["checkout", "redis"],
-                    "checkout": ["batcher", "frontend", "llm-serving"]}
+                    "checkout": ["batcher", "frontend", "llm-serving"], "triton": [], "node-10.0.0.7": [],
+                    "sklearn-iris": [], "nightly-etl": []}
     assert "- checkout  # calls it (weight 12, edge table" in result.stdout
     assert not any(s.kind == "trace" for c in catalog.components for s in c.signals)  # a table has no traces
 
