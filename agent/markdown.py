@@ -2,11 +2,14 @@
 
 Sections, most urgent first: summary and root cause, the chain, impact, fixes, narrative (with
 its citations), candidates, what was checked and found normal, open questions, the evidence
-table with links to Prometheus, and how the investigation ran.
+table with links to Prometheus, and how the investigation ran. Every value that comes from
+telemetry or text (names, labels, questions, sentences, queries) is escaped
+(:mod:`augur.agent.escape`): a backtick in an alert name cannot break out of its code span.
 """
 
 from __future__ import annotations
 
+from augur.agent.escape import md_code, md_text
 from augur.agent.numbers import fmt_z, signal_label
 from augur.agent.report import Report
 
@@ -14,7 +17,7 @@ __all__ = ["render_markdown"]
 
 
 def _cell(text: object) -> str:
-    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+    return md_text(text)
 
 
 def _cite(ids: list[str]) -> str:
@@ -24,51 +27,55 @@ def _cite(ids: list[str]) -> str:
 def render_markdown(report: Report) -> str:
     """The report as Markdown."""
     rc = report.root_cause
-    lines = [f"# {report.title}", ""]
-    lines += [f"**Alert**: `{report.alert.name}` {_labels(report.alert.labels)} — started "
+    lines = [f"# {md_text(report.title)}", ""]
+    lines += [f"**Alert**: {md_code(report.alert.name)} {md_text(_labels(report.alert.labels))} — started "
               f"{report.alert.starts_at:%Y-%m-%d %H:%M} UTC"]
     if report.alert.question:
-        lines += [f"**Question**: {report.alert.question}"]
+        lines += [f"**Question**: {md_text(report.alert.question)}"]
     if report.alert.expr:
-        lines += [f"**Expression**: `{report.alert.expr}`"]
+        lines += [f"**Expression**: {md_code(report.alert.expr)}"]
     lines += [f"**Window**: {report.window_start:%Y-%m-%d %H:%M} – {report.window_end:%H:%M} UTC", ""]
-    lines += ["## Summary", "", report.summary, ""]
+    lines += ["## Summary", "", md_text(report.summary), ""]
     if rc.verdict == "identified":
-        lines += [f"**Root cause**: `{rc.component}` — {rc.fault_type.replace('_', ' ')} "
-                  f"(signal `{signal_label(rc.signal or '')}`), confidence **{rc.confidence:.2f}** "
+        lines += [f"**Root cause**: {md_code(rc.component)} — {md_text(rc.fault_type.replace('_', ' '))} "
+                  f"(signal {md_code(signal_label(rc.signal or ''))}), confidence **{rc.confidence:.2f}** "
                   f"{_cite(rc.evidence_ids)}", ""]
     else:
-        lines += [f"**Root cause**: inconclusive (best confidence {rc.confidence:.2f}). {rc.summary}", ""]
+        lines += [f"**Root cause**: inconclusive (best confidence {rc.confidence:.2f}). "
+                  f"{md_text(rc.summary)}", ""]
     if report.chain:
-        lines += ["## Chain (ordered by onset)", "", f"`{report.chain_text}`", "",
+        lines += ["## Chain (ordered by onset)", "", md_code(report.chain_text), "",
                   "| # | role | signal | layer | onset (UTC) | change | strength |",
                   "|---|---|---|---|---|---|---|"]
         for i, link in enumerate(report.chain, 1):
-            label = _cell(signal_label(link.signal))
-            lines.append(f"| {i} | {link.role} | `{label}` | {_cell(link.layer)} | "
+            label = md_code(signal_label(link.signal), cell=True)
+            lines.append(f"| {i} | {link.role} | {label} | {_cell(link.layer)} | "
                          f"{link.onset:%H:%M} | {_cell(link.change)} | {fmt_z(link.strength)} |")
         lines.append("")
     if report.impact:
-        lines += ["## Impact", ""] + [f"- {s.text} {_cite(s.evidence_ids)}" for s in report.impact] + [""]
+        lines += ["## Impact", ""] + [f"- {md_text(s.text)} {_cite(s.evidence_ids)}" for s in report.impact]
+        lines.append("")
     if report.fixes:
         lines += ["## Fixes", ""]
-        lines += [f"{i}. {f.action} — _{f.why}_"
+        lines += [f"{i}. {md_text(f.action)} — _{md_text(f.why)}_"
                   + (f" (suggested by the LLM, citing {_cite(f.evidence_ids)})" if f.source == "llm" else "")
                   for i, f in enumerate(report.fixes, 1)]
         lines.append("")
     if report.narrative:
-        lines += ["## What happened", ""] + [f"{s.text} {_cite(s.evidence_ids)}" for s in report.narrative]
+        lines += ["## What happened", ""] + [f"{md_text(s.text)} {_cite(s.evidence_ids)}"
+                                             for s in report.narrative]
         lines.append("")
     if report.candidates:
         lines += ["## Candidates", "", "| rank | component | fault type | score | confidence | why |",
                   "|---|---|---|---|---|---|"]
         for c in report.candidates:
-            lines.append(f"| {c.rank} | `{_cell(c.component)}` | {_cell(c.fault_type)} | {c.score:.2f} | "
+            lines.append(f"| {c.rank} | {md_code(c.component, cell=True)} | {_cell(c.fault_type)} | "
+                         f"{c.score:.2f} | "
                          f"{c.confidence:.2f} | {_cell('; '.join(c.reasons))} |")
         lines.append("")
     if report.checked_normal:
         lines += ["## Checked and normal", ""]
-        lines += [f"- `{signal_label(n.signal)}`: {n.note} {_cite(n.evidence_ids)}"
+        lines += [f"- {md_code(signal_label(n.signal))}: {md_text(n.note)} {_cite(n.evidence_ids)}"
                   for n in report.checked_normal]
         lines.append("")
     if report.unexamined:
@@ -78,11 +85,12 @@ def render_markdown(report: Report) -> str:
                   for u in report.unexamined]
         lines.append("")
     if report.open_questions:
-        lines += ["## Open questions", ""] + [f"- {q}" for q in report.open_questions] + [""]
+        lines += ["## Open questions", ""] + [f"- {md_text(q)}" for q in report.open_questions] + [""]
     lines += ["## Evidence", "", "| id | tool | status | query | value | link |", "|---|---|---|---|---|---|"]
     for row in report.evidence:
         graph = f"[graph]({row.link})" if row.link else ""
-        lines.append(f"| {row.id} | {row.tool} | {row.status} | `{_cell(row.query)}` | {_cell(row.value)} | "
+        lines.append(f"| {row.id} | {row.tool} | {row.status} | {md_code(row.query, cell=True)} | "
+                     f"{_cell(row.value)} | "
                      f"{graph} |")
     s = report.stats
     lines += ["", "## How this investigation ran", "",
@@ -90,11 +98,11 @@ def render_markdown(report: Report) -> str:
               f"rounds; {s.wall_s:.2f} s wall, {s.backend_s:.2f} s in backend queries; "
               f"LLM tokens: {s.llm_tokens}."]
     if s.llm_failed:
-        lines.append(f"**LLM**: {s.llm_failed}.")
-    lines += [f"- {n}" for n in s.notes if n != s.llm_failed]
+        lines.append(f"**LLM**: {md_text(s.llm_failed)}.")
+    lines += [f"- {md_text(n)}" for n in s.notes if n != s.llm_failed]
     if report.dropped_sentences:
         lines += ["", "Narrative sentences removed by the grounding check:"]
-        lines += [f"- ~~{dropped.text}~~" for dropped in report.dropped_sentences]
+        lines += [f"- ~~{md_text(dropped.text)}~~" for dropped in report.dropped_sentences]
     return "\n".join(lines) + "\n"
 
 

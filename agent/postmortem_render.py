@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jinja2
 
+from augur.agent.escape import md_code, md_text
 from augur.agent.numbers import fmt, signal_label
 from augur.agent.postmortem import KeyFacts, Postmortem
 
@@ -52,7 +53,7 @@ def _cell(value: float | None) -> str:
 
 def render_markdown(pm: Postmortem, *, chart_prefix: str = "") -> str:
     """The postmortem as Markdown; charts are linked as ``chart_prefix`` + file name."""
-    lines = [f"# Postmortem — incident #{pm.incident_id}: {pm.title}", ""]
+    lines = [f"# Postmortem — incident #{pm.incident_id}: {md_text(pm.title)}", ""]
     resolved = f"{pm.resolved_at:%Y-%m-%d %H:%M} UTC" if pm.resolved_at else "not yet"
     lines += [
         f"**Status**: {pm.status} · **opened** {pm.opened_at:%Y-%m-%d %H:%M} UTC · **resolved** {resolved}",
@@ -61,35 +62,38 @@ def render_markdown(pm: Postmortem, *, chart_prefix: str = "") -> str:
         "|---|---|",
     ]
     lines += [f"| {label} | {value} |" for label, value in fact_rows(pm.facts)] + [""]
-    lines += ["## Summary", ""] + [f"{s.text} {_cite(s.evidence_ids)}".strip() for s in pm.summary] + [""]
-    lines += [pm.verdict, ""]
+    lines += ["## Summary", ""] + [f"{md_text(s.text)} {_cite(s.evidence_ids)}".strip() for s in pm.summary]
+    lines += ["", md_text(pm.verdict), ""]
     if pm.impact:
         lines += ["## Impact", "", "| signal | before | after the change | change | after resolution |",
                   "|---|---|---|---|---|"]
         for row in pm.impact:
-            lines.append(f"| `{signal_label(row.signal)}` | {_cell(row.before)} | {_cell(row.during)} | "
+            lines.append(f"| {md_code(signal_label(row.signal), cell=True)} | {_cell(row.before)} | "
+                         f"{_cell(row.during)} | "
                          f"{row.change or '–'} | {_cell(row.after)} |")
-        lines += [""] + [f"- {s.text} {_cite(s.evidence_ids)}" for s in pm.impact_text] + [""]
+        lines += [""] + [f"- {md_text(s.text)} {_cite(s.evidence_ids)}" for s in pm.impact_text] + [""]
     lines += ["## Timeline (UTC)", ""]
     lines += [
-        f"- **{e.at:%Y-%m-%d %H:%M:%S}** — {e.sentence.text} {_cite(e.sentence.evidence_ids)}".rstrip()
+        f"- **{e.at:%Y-%m-%d %H:%M:%S}** — {md_text(e.sentence.text)} "
+        f"{_cite(e.sentence.evidence_ids)}".rstrip()
         for e in pm.timeline
     ]
     lines.append("")
     if pm.chain:
-        lines += ["## Root cause and chain", "", f"`{pm.chain_text}`", "",
+        lines += ["## Root cause and chain", "", md_code(pm.chain_text), "",
                   "| # | role | signal | onset | change |", "|---|---|---|---|---|"]
-        lines += [f"| {i} | {c.role} | `{signal_label(c.signal)}` | {c.onset:%H:%M} | {c.change} |"
+        lines += [f"| {i} | {c.role} | {md_code(signal_label(c.signal), cell=True)} | {c.onset:%H:%M} | "
+                  f"{md_text(c.change)} |"
                   for i, c in enumerate(pm.chain, 1)]
         lines.append("")
     lines += ["## What went well", ""]
-    lines += [f"- {s.text} {_cite(s.evidence_ids)}".rstrip() for s in pm.went_well]
+    lines += [f"- {md_text(s.text)} {_cite(s.evidence_ids)}".rstrip() for s in pm.went_well]
     lines += ["", "## What went badly", ""]
-    lines += [f"- {s.text} {_cite(s.evidence_ids)}".rstrip() for s in pm.went_badly]
+    lines += [f"- {md_text(s.text)} {_cite(s.evidence_ids)}".rstrip() for s in pm.went_badly]
     lines += ["", "## Action items", "", "| | kind | action | owner | state |", "|---|---|---|---|---|"]
     lines += [
-        f"| [{'x' if a.state in ('approved', 'applied') else ' '}] | {a.kind} | {a.text.replace('|', '/')}"
-        + (f" `{a.ref}`" if a.ref else "") + f" | {a.owner} | {a.state} |"
+        f"| [{'x' if a.state in ('approved', 'applied') else ' '}] | {a.kind} | {md_text(a.text)}"
+        + (f" {md_code(a.ref, cell=True)}" if a.ref else "") + f" | {md_text(a.owner)} | {a.state} |"
         for a in pm.action_items
     ]
     pngs = [c for c in pm.charts if c.endswith(".png")]
@@ -97,8 +101,8 @@ def render_markdown(pm: Postmortem, *, chart_prefix: str = "") -> str:
         lines += ["", "## Charts", ""]
         lines += [f"![the chain's series with onsets marked]({chart_prefix}{c})" for c in pngs]
     if pm.dropped or pm.notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in pm.notes]
-        lines += [f"- removed: ~~{d.text}~~" for d in pm.dropped]
+        lines += ["", "## Notes", ""] + [f"- {md_text(n)}" for n in pm.notes]
+        lines += [f"- removed: ~~{md_text(d.text)}~~" for d in pm.dropped]
     return "\n".join(lines) + "\n"
 
 

@@ -35,6 +35,7 @@ import yaml
 
 from augur.rules.backtest import BacktestError, PrometheusHistory, backtest
 from augur.rules.incident import Findings, Signal
+from augur.rules.matchers import LABEL_NAME, any_of, equal
 from augur.rules.proposal import Proposal, ProposalKind, normalise_expr
 from augur.rules.review import ProposalRepository
 from augur.rules.validate import check_inhibit_rule, check_rule_group
@@ -375,11 +376,11 @@ def _inhibition(engine: _Engine, root: Signal, source_name: str) -> None:
              if k in ("service", "namespace", "model", "job") and k not in shared_keys}
     sources = sorted({source_name, *(r.name for r in engine.covered(root))})
     inhibit = {
-        "source_matchers": [f'alertname=~"{"|".join(sources)}"',
-                            *(f'{k}="{v}"' for k, v in sorted(root.labels.items()))],
-        "target_matchers": [f'alertname=~"{"|".join(names)}"',
-                            *(f'{k}="{v}"' for k, v in sorted(scope.items()))],
-        "equal": shared_keys,
+        "source_matchers": [any_of("alertname", sources),
+                            *(equal(k, v) for k, v in sorted(root.labels.items()) if LABEL_NAME.match(k))],
+        "target_matchers": [any_of("alertname", names),
+                            *(equal(k, v) for k, v in sorted(scope.items()) if LABEL_NAME.match(k))],
+        "equal": [k for k in shared_keys if LABEL_NAME.match(k)],
     }
     validation = check_inhibit_rule(inhibit, engine.cfg.amtool)
     if not validation.ok:

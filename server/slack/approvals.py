@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 
+from augur.agent.escape import slack_text
 from augur.rules.review import Forbidden, ReviewError, ReviewOutcome
 from augur.server.proposals import ProposalService
 from augur.server.slack.blocks import APPROVE, REJECT, proposal_blocks
@@ -81,7 +82,7 @@ class SlackApprovals:
             log.info("Slack click by %s on %s refused: %s", click.user_id, click.proposal_id, exc)
             if click.channel:
                 self.client.chat_postEphemeral(channel=click.channel, user=click.user_id,
-                                               text=f"Not done: {exc}")
+                                               text=f"Not done: {slack_text(exc)}")
             return None
         events = self.service.repo.events(click.proposal_id)
         reviewer = next((e.actor for e in reversed(events)
@@ -90,6 +91,6 @@ class SlackApprovals:
         if click.channel and click.message_ts:
             self.client.chat_update(
                 channel=click.channel, ts=click.message_ts,
-                text=f"Rule proposal {outcome.proposal.title}: {outcome.proposal.state.value}",
+                text=f"Rule proposal {slack_text(outcome.proposal.title)}: {outcome.proposal.state.value}",
                 blocks=proposal_blocks(outcome.proposal, actor=reviewer, detail=detail))
         return outcome

@@ -2,7 +2,9 @@
 
 Pure functions from augur's data to Slack ``blocks`` (lists of dicts), kept within Slack's limits
 (3,000 characters per section, 150 per header). A proposal's buttons carry only its id in
-``value``; the server looks everything else up again when a button is clicked.
+``value``; the server looks everything else up again when a button is clicked. Every value that
+comes from telemetry, a report or a person (labels, names, questions, sentences) is escaped with
+:mod:`augur.agent.escape`: ``<!channel>`` or ``<https://x|label>`` in a label shows as typed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from augur.agent.chat import Answer
+from augur.agent.escape import slack_code, slack_link, slack_text
 from augur.agent.report import Report
 from augur.rules.proposal import Proposal, ProposalState
 
@@ -45,13 +48,14 @@ def _context(text: str) -> Block:
 
 def incident_blocks(incident_id: int, title: str, labels: dict[str, str], link: str | None) -> list[Block]:
     """The incident's first message, under which everything about it is threaded."""
-    shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
+    shown = ", ".join(slack_text(f"{k}={v}") for k, v in sorted(labels.items()) if k != "alertname")
     header = truncate(f"Incident #{incident_id}: {title}", 150)
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": header}}]
-    blocks.append(_section(f"*Alert* `{labels.get('alertname', title)}`" + (f"  {shown}" if shown else "")
+    blocks.append(_section(f"*Alert* {slack_code(labels.get('alertname', title))}"
+                           + (f"  {shown}" if shown else "")
                            + "\naugur is investigating; the report will follow in this thread."))
     if link:
-        blocks.append(_context(f"<{link}|Incident #{incident_id}>"))
+        blocks.append(_context(slack_link(link, f"Incident #{incident_id}")))
     return blocks
 
 
@@ -59,49 +63,53 @@ def report_blocks(incident_id: int, report: Report, base_url: str | None) -> lis
     """A compact report: root cause, confidence, chain, top fixes and links."""
     rc = report.root_cause
     if rc.verdict == "identified":
-        verdict = (f"*Root cause*: `{rc.component}` — {rc.fault_type.replace('_', ' ')} "
-                   f"(signal `{rc.signal}`)\n*Confidence*: {rc.confidence:.2f}")
+        fault = slack_text(rc.fault_type.replace("_", " "))
+        verdict = (f"*Root cause*: {slack_code(rc.component)} — {fault} "
+                   f"(signal {slack_code(rc.signal)})\n*Confidence*: {rc.confidence:.2f}")
     else:
-        verdict = f"*Root cause*: inconclusive (best confidence {rc.confidence:.2f}). {rc.summary}"
+        verdict = (f"*Root cause*: inconclusive (best confidence {rc.confidence:.2f}). "
+                   f"{slack_text(rc.summary)}")
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": truncate(report.title, 150)}},
         _section(verdict),
     ]
     if report.chain_text:
-        blocks.append(_section(f"*Chain* (by onset): `{report.chain_text}`"))
+        blocks.append(_section(f"*Chain* (by onset): {slack_code(report.chain_text)}"))
     if report.fixes:
-        fixes = "\n".join(f"{i}. {fix.action}" for i, fix in enumerate(report.fixes[:3], 1))
+        fixes = "\n".join(f"{i}. {slack_text(fix.action)}" for i, fix in enumerate(report.fixes[:3], 1))
         blocks.append(_section(f"*Top fixes*\n{fixes}"))
     links = []
     if base_url:
-        links.append(f"<{base_url}/v1/incidents/{incident_id}/report.md|Full report>")
+        links.append(slack_link(f"{base_url}/v1/incidents/{incident_id}/report.md", "Full report"))
     cause_rows = [row for row in report.evidence if row.id in set(rc.evidence_ids) and row.link]
     if cause_rows:
-        links.append(f"<{cause_rows[0].link}|Cause in Prometheus>")
+        links.append(slack_link(cause_rows[0].link or "", "Cause in Prometheus"))
     stats = report.stats
-    links.append(f"{stats.tool_calls} tool calls in {stats.wall_s:.1f} s ({stats.planner})")
+    links.append(f"{stats.tool_calls} tool calls in {stats.wall_s:.1f} s ({slack_text(stats.planner)})")
     blocks.append(_context(" · ".join(links)))
     return blocks
 
 
 def _outcome_line(proposal: Proposal, actor: str | None, detail: str) -> str:
-    who = f" by {actor}" if actor else ""
+    who = f" by {slack_text(actor)}" if actor else ""
     marks = {ProposalState.APPLIED: ":white_check_mark: Approved and applied",
              ProposalState.APPROVED: ":white_check_mark: Approved",
              ProposalState.REJECTED: ":x: Rejected",
              ProposalState.FAILED: ":warning: Approved, but applying failed"}
     line = marks.get(proposal.state, f"State: {proposal.state.value}") + who
-    return line + (f" — {truncate(detail, 500)}" if detail else "")
+    return line + (f" — {slack_text(truncate(detail, 500))}" if detail else "")
 
 
 def proposal_blocks(proposal: Proposal, *, actor: str | None = None, detail: str = "") -> list[Block]:
     """A rule proposal: what and why, the rule, and Approve/Reject while it is pending."""
-    header = f"*Rule proposal* — {proposal.title}\n{truncate(proposal.rationale, 1200)}"
+    header = (f"*Rule proposal* — {slack_text(proposal.title)}\n"
+              f"{slack_text(truncate(proposal.rationale, 1200))}")
     if proposal.backtest is not None and proposal.backtest.lead_minutes is not None:
         header += (f"\n_Backtest_: {proposal.backtest.episodes} firing episode(s) over "
                    f"{proposal.backtest.days:.1f} days; {proposal.backtest.lead_minutes:.0f} min before "
                    "the incident's first alert.")
-    blocks: list[Block] = [_section(header), _section(f"```{truncate(proposal.rule_yaml, 2500)}```")]
+    rule = slack_text(truncate(proposal.rule_yaml, 2500)).replace("```", "ʼʼʼ")
+    blocks: list[Block] = [_section(header), _section(f"```{rule}```")]
     if proposal.state in (ProposalState.PENDING, ProposalState.FAILED):
         blocks.append({
             "type": "actions", "block_id": f"proposal:{proposal.id}",
@@ -115,25 +123,28 @@ def proposal_blocks(proposal: Proposal, *, actor: str | None = None, detail: str
     if proposal.state is not ProposalState.PENDING:
         blocks.append(_context(_outcome_line(proposal, actor, detail)))
     else:
-        blocks.append(_context(f"`{proposal.id}` · pending review by an allowed reviewer"))
+        blocks.append(_context(f"{slack_code(proposal.id)} · pending review by an allowed reviewer"))
     return blocks
 
 
 def answer_blocks(answer: Answer) -> list[Block]:
     """A chat answer as blocks (the same text as :meth:`Answer.as_text`, in sections)."""
-    blocks = [_section(answer.headline)]
-    body = "\n".join(filter(None, [answer.verdict, f"*Chain*: `{answer.chain}`" if answer.chain else ""]))
+    blocks = [_section(slack_text(answer.headline))]
+    body = "\n".join(filter(None, [slack_text(answer.verdict),
+                                   f"*Chain*: {slack_code(answer.chain)}" if answer.chain else ""]))
     if body:
         blocks.append(_section(body))
     if answer.sentences:
         blocks.append(_section("\n".join(
-            f"• {s.text} " + " ".join(f"`{i}`" for i in s.evidence_ids) for s in answer.sentences)))
+            f"• {slack_text(s.text)} " + " ".join(slack_code(i) for i in s.evidence_ids)
+            for s in answer.sentences)))
     if answer.fixes:
-        blocks.append(_section("*Fixes*\n" + "\n".join(f"{i}. {f}" for i, f in enumerate(answer.fixes, 1))))
+        blocks.append(_section("*Fixes*\n" + "\n".join(
+            f"{i}. {slack_text(f)}" for i, f in enumerate(answer.fixes, 1))))
     if answer.others:
-        blocks.append(_context("Also matching: " + "; ".join(answer.others)))
+        blocks.append(_context("Also matching: " + "; ".join(slack_text(o) for o in answer.others)))
     if answer.tool_evidence:
-        blocks.append(_context("Checked now: " + "; ".join(answer.tool_evidence)))
+        blocks.append(_context("Checked now: " + "; ".join(slack_text(t) for t in answer.tool_evidence)))
     if answer.notes:
-        blocks.append(_context(" ".join(answer.notes)))
+        blocks.append(_context(" ".join(slack_text(n) for n in answer.notes)))
     return blocks

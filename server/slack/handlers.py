@@ -26,6 +26,7 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import IntegrityError
 
+from augur.agent.escape import slack_code, slack_text
 from augur.server.models import SlackEvent, utcnow
 from augur.server.questions import ask
 from augur.server.slack.approvals import Click, SlackApprovals
@@ -93,7 +94,7 @@ class SlackHandlers:
         def work() -> None:
             result = ask(self.store, text, chat=self.chat() if self.chat else None)
             self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or None,
-                                         text=result.as_text(), blocks=answer_blocks(result))
+                                         text=slack_text(result.as_text()), blocks=answer_blocks(result))
 
         return Ack({"ok": True}, work)
 
@@ -115,9 +116,10 @@ class SlackHandlers:
             result = ask(self.store, text, chat=self.chat() if self.chat else None)
             if response_url:
                 self.response_client(response_url).send(
-                    text=result.as_text(), blocks=answer_blocks(result), response_type="in_channel")
+                    text=slack_text(result.as_text()), blocks=answer_blocks(result),
+                    response_type="in_channel")
 
-        return Ack({"response_type": "ephemeral", "text": f"Looking into `{text}`…"}, work)
+        return Ack({"response_type": "ephemeral", "text": f"Looking into {slack_code(text)}…"}, work)
 
     def on_interactive(self, payload: dict[str, Any]) -> Ack:
         """An interactive payload: proposal buttons in ``block_actions``; anything else is acked."""

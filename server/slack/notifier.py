@@ -19,6 +19,7 @@ from typing import Any
 from slack_sdk import WebClient
 from sqlalchemy import select
 
+from augur.agent.escape import slack_text
 from augur.agent.report import Report
 from augur.rules.proposal import Proposal, ProposalState
 from augur.server.models import AlertEpisode, Incident, IncidentEvent, SlackThread, utcnow
@@ -93,7 +94,8 @@ class SlackNotifier:
                         incident_id)
             return None
         link = f"{self.base_url}/v1/incidents/{incident_id}" if self.base_url else None
-        response = self.client.chat_postMessage(channel=channel, text=f"Incident #{incident_id}: {title}",
+        response = self.client.chat_postMessage(channel=channel,
+                                                text=slack_text(f"Incident #{incident_id}: {title}"),
                                                 blocks=incident_blocks(incident_id, title, labels, link))
         posted_channel, ts = str(response["channel"]), str(response["ts"])
         with self.store.transaction() as session:
@@ -107,14 +109,14 @@ class SlackNotifier:
             return None
         channel, thread_ts = thread
         response = self.client.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, text=report.title,
+            channel=channel, thread_ts=thread_ts, text=slack_text(report.title),
             blocks=report_blocks(incident_id, report, self.base_url))
         return str(response["ts"])
 
     def post_proposal(self, proposal: Proposal, channel: str, thread_ts: str) -> str:
         """Post one proposal with Approve/Reject buttons; its message ``ts``."""
         response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
-                                                text=f"Rule proposal: {proposal.title}",
+                                                text=slack_text(f"Rule proposal: {proposal.title}"),
                                                 blocks=proposal_blocks(proposal))
         return str(response["ts"])
 
@@ -148,7 +150,7 @@ class SlackNotifier:
         if self.base_url:
             where = f"{self.base_url}/v1/incidents/{incident_id}"
             link = f"\n<{where}/postmortem.html|Postmortem> · <{where}/postmortem.md|Markdown>"
-        text = f"Postmortem of incident #{incident_id}: {summary}{link}"
+        text = f"Postmortem of incident #{incident_id}: {slack_text(summary)}{link}"
         response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
         if chart is not None and chart.exists():
             try:
