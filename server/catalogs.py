@@ -56,10 +56,13 @@ def edge_sources(settings: Settings, *, traces: bool, edge_files: Sequence[Path]
 
 
 def resolve_catalog(
-    settings: Settings, *, at: float, on_progress: Callable[[str], None] | None = None,
-    now: float | None = None,
+    settings: Settings, *, at: float, window_s: float = 4 * 3600.0,
+    on_progress: Callable[[str], None] | None = None, now: float | None = None,
 ) -> ResolvedCatalog:
     """The catalog for an investigation of an alert at ``at`` (see the module docstring).
+
+    ``window_s`` is the investigation's look-back: a service whose series stopped during it (it
+    crashed) is still a component.
 
     Raises :class:`~augur.agent.catalog.CatalogError` only for an invalid configured file.
     """
@@ -84,8 +87,8 @@ def resolve_catalog(
     if cached is not None:
         return ResolvedCatalog(cached.catalog, "cached", _note(cached.provenance, cached.path), cached.path)
     try:
-        found = discover(connect(url, timeout_s=DISCOVERY_TIMEOUT_S), at=at, edge_sources=sources,
-                         on_progress=on_progress)
+        found = discover(connect(url, timeout_s=DISCOVERY_TIMEOUT_S), at=at, window_s=max(window_s, 3600.0),
+                         edge_sources=sources, on_progress=on_progress)
     except (ToolError, Unavailable, EdgeError) as exc:
         return ResolvedCatalog(None, "failed", f"no catalog configured and discovery from {url} failed "
                                f"({exc}): worked from the alert's expression and labels only")

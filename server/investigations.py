@@ -250,7 +250,8 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
             alert = await asyncio.to_thread(_alert_from_incident, store, incident_id)
         cat, catalog_note = catalog, None
         if cat is None:  # the configured file, else a discovered (cached) catalog, else none
-            resolved = await asyncio.to_thread(resolve_catalog, settings, at=_anchor(alert, job.payload))
+            resolved = await asyncio.to_thread(resolve_catalog, settings, at=_anchor(alert, job.payload),
+                                               window_s=float(job.payload.get("lookback_s") or 4 * 3600))
             cat, catalog_note = resolved.catalog, resolved.note
         thread_id = await asyncio.to_thread(_thread_id, store, incident_id)
         deferrals, first_deferral = await asyncio.to_thread(_deferrals, store, incident_id)

@@ -105,7 +105,7 @@ def investigate(
     anchor = _question_anchor(settings, question, at, err, quiet) if alert is None and question else None
     try:
         resolved = resolve_catalog(settings, at=anchor if anchor is not None else _alert_time(alert),
-                                   on_progress=None if quiet else (
+                                   window_s=lookback_s, on_progress=None if quiet else (
                                        lambda text: err.print(f"[dim]catalog: {text}[/]", highlight=False)))
     except CatalogError as exc:
         err.print(f"error: the catalog is invalid:\n{exc}")
