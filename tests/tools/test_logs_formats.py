@@ -135,14 +135,19 @@ def test_ingest_counts_stored_merged_and_refused_lines(tmp_path: Path) -> None:
     ])
     result = SqliteLogStore(tmp_path / "logs.db").ingest_file(file)
     assert result.stats is not None
-    assert (result.lines, result.stats.merged) == (2, 2)
-    assert result.stats.refused == {"no time, and no record before it to continue": 1,
-                                    "JSON without a time field": 1}
-    assert result.stats.first_refused["JSON without a time field"][0] == 5
+    assert (result.lines, result.stats.merged) == (2, 3)
+    assert result.stats.refused == {"no time, and no record before it to continue": 1}
+    assert result.stats.first_refused["no time, and no record before it to continue"][0] == 1
     with sqlite3.connect(tmp_path / "logs.db") as conn:
         first = conn.execute("SELECT message FROM logs ORDER BY id").fetchone()[0]
     assert first.splitlines() == ["job failed", "java.lang.IllegalStateException: boom",
-                                  "\tat org.example.Job.run(Job.java:42)"]
+                                  "\tat org.example.Job.run(Job.java:42)", '{"msg": "no time here"}']
+    # In a JSON-lines file an object without a time is refused, not glued to the one before.
+    jsonl = write(tmp_path / "app.jsonl",
+                  [json.dumps({"ts": 1795486203, "msg": "a"}), json.dumps({"msg": "b"})])
+    again = SqliteLogStore(tmp_path / "logs.db").ingest_file(jsonl)
+    assert again.stats is not None and again.lines == 1
+    assert again.stats.refused == {"JSON without a time field": 1} and again.stats.merged == 0
 
 
 def test_yearless_times_take_the_flag_or_the_files_year_and_never_land_after_it(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ Each line decides for itself what it is, in this order:
 3. a plain line in one of the :data:`~augur.tools.logs.formats.FORMATS` layouts: the file's own
    layout first (detected on its first lines, or given with ``--format``), then the others;
    the header is split into time, level, host and fields, and the message is the rest;
-4. a line with no time continues the record before it (a stack trace, a wrapped message) and is
-   counted as *merged*; with no record before it, it is *refused* with the reason.
+4. a line with no time continues the record before it (a stack trace, a wrapped message, a JSON
+   payload in a plain-text log) and is counted as *merged*; with no record before it, or when it
+   is a JSON object without a time in a JSON-lines file, it is *refused* with the reason.
 
 A Kubernetes container-runtime (CRI) line's own text is read as JSON when it is; its partial
 lines (tag ``P``) are joined to the next. :class:`ReadStats` counts what was stored, merged and
@@ -111,6 +112,8 @@ class _Reader:
                 obj = None
             if isinstance(obj, dict):
                 record = record_from_json(obj, service=self.service, guess=self.guess)
+                if record is None and self.fmt is not None:
+                    return False  # a JSON payload inside a plain-text log: it continues a record
                 if record is None:
                     self.stats.refuse(JSON_WITHOUT_TIME, number, line)
                     return None
