@@ -44,7 +44,12 @@ def render_markdown(report: Report) -> str:
         lines += [f"**Root cause**: inconclusive (best confidence {rc.confidence:.2f}). "
                   f"{md_text(rc.summary)}", ""]
     if report.chain:
-        lines += ["## Chain (ordered by onset)", "", md_code(report.chain_text), "",
+        onsets = [link.onset for link in report.chain]
+        # The chain follows the dependency edges; onsets estimated within the correlator's
+        # tolerance of each other may then read out of order, and the heading must not claim otherwise.
+        heading = ("## Chain (ordered by onset)" if onsets == sorted(onsets) else
+                   "## Chain (cause first along the dependencies; onsets within 2 min may be out of order)")
+        lines += [heading, "", md_code(report.chain_text), "",
                   "| # | role | signal | layer | onset (UTC) | change | strength |",
                   "|---|---|---|---|---|---|---|"]
         for i, link in enumerate(report.chain, 1):

@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 
 from augur.agent.correlate import TOLERANCE_S
 from augur.agent.investigation import TriageError, investigate
-from augur.agent.report import Report
+from augur.agent.markdown import render_markdown
+from augur.agent.report import ChainLink, Report
 from augur.server.cli import app
 from augur.server.settings import Settings
 from augur.server.store import Store
@@ -86,14 +87,34 @@ def test_the_same_alert_a_minute_later_gives_the_same_answer(
     assert first.window_end.timestamp() == starts_at + 15 * 60
 
 
-def test_chain_table_is_ordered_by_onset(prom_history: PromHistory, data_dir: Path) -> None:
-    """The report's chain reads in onset order (within the onset estimates' tolerance)."""
+@pytest.fixture(scope="module")
+def report(prom_history: PromHistory, data_dir: Path) -> Report:
     alert = latency_alert(prom_history.t_end - 5 * 60, prom_history.url)
-    report = asyncio.run(investigate(alert, registry=registry_for(prom_history.url, data_dir),
-                                     catalog=platform_catalog()))
+    return asyncio.run(investigate(alert, registry=registry_for(prom_history.url, data_dir),
+                                   catalog=platform_catalog()))
+
+
+def test_chain_table_is_ordered_by_onset(report: Report) -> None:
+    """The report's chain reads in onset order (within the onset estimates' tolerance)."""
     onsets = [link.onset.timestamp() for link in report.chain]
     assert len(onsets) >= 3
     assert all(b >= a - TOLERANCE_S for a, b in itertools.pairwise(onsets)), report.chain_text
+    claims_order = "## Chain (ordered by onset)" in render_markdown(report)
+    assert claims_order == (onsets == sorted(onsets))
+
+
+def test_the_chain_heading_claims_onset_order_only_when_it_holds(report: Report) -> None:
+    """A chain whose effect's onset estimate lands a minute before its cause's says so."""
+    def link(i: int, minute: int) -> ChainLink:
+        return ChainLink(component=f"c{i}", signal=f"c{i}.s", layer="service",
+                         onset=datetime(2026, 11, 24, 2, minute, tzinfo=UTC), change="×2", before=1.0,
+                         after=2.0, strength=4.0, role="cause" if i == 0 else "symptom", evidence_ids=[])
+
+    ordered = report.model_copy(update={"chain": [link(0, 10), link(1, 20)]})
+    close = report.model_copy(update={"chain": [link(0, 10), link(1, 9)]})
+    assert "## Chain (ordered by onset)" in render_markdown(ordered)
+    text = render_markdown(close)
+    assert "ordered by onset" not in text and "onsets within 2 min may be out of order" in text
 
 
 def test_a_question_without_a_time_is_refused_not_anchored_at_now(prom_history: PromHistory) -> None:
