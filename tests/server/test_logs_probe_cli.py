@@ -83,3 +83,21 @@ def test_probe_command_serves_the_endpoint_and_the_tool_reads_it(tmp_path: Path)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_ingest_reports_stored_merged_refused_and_the_year(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_text("-- rotated --\n"
+                   "Jun 14 15:16:01 combo sshd[19939]: error: PAM: authentication failure for root\n"
+                   "  from 218.188.2.4\n"
+                   "Jun 14 15:16:02 combo sshd[19937]: check pass; user unknown\n")
+    done = augur("logs", "ingest", "--year", "2005", str(log), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr  # some lines refused, but lines were read
+    assert "2 lines stored" in done.stdout and "(1 merged, 1 refused; layout: syslog 2)" in done.stdout
+    assert "refused 1 lines: no time, and no record before it to continue (first: line 1:" in done.stdout
+    assert "times without a year took 2005 from --year" in done.stdout
+    bad = augur("logs", "ingest", "--format", "<Level> <Content>", str(log), tmp_path=tmp_path)
+    assert bad.returncode == 2 and "needs a time and a message" in bad.stderr
+    user = augur("logs", "ingest", "--db", str(tmp_path / "other.db"), "--year", "2005", "--format",
+                 "<Month> <Day> <Time> <Host> <Component>\\[<Pid>\\]: <Content>", str(log), tmp_path=tmp_path)
+    assert user.returncode == 0 and "layout: user 2" in user.stdout
