@@ -3,8 +3,8 @@
 ``augur catalog discover`` and the no-catalog fallback of ``augur investigate`` and the worker
 use :func:`discover`: it reads what Prometheus holds in a bounded number of requests
 (:mod:`.inventory`), maps known exporter families to components, layers and signals
-(:mod:`.families`), adds ``depends_on`` from call edges, labels and layers (:mod:`.discover`,
-:mod:`.edges`) and renders a commented YAML catalog (:mod:`.draft`). :mod:`.cache` keeps a
+(:mod:`.families`, :mod:`.signals`), adds ``depends_on`` from call edges, labels and layers
+(:mod:`.discover`, :mod:`.edges`) and renders a commented YAML catalog (:mod:`.draft`). :mod:`.cache` keeps a
 discovered catalog in the data directory for a while.
 """
 

@@ -35,10 +35,10 @@ from augur.agent.discovery.families import (
     kind_of,
     owner_of,
     priority,
-    signals_for,
 )
 from augur.agent.discovery.inventory import Inventory, read_inventory
 from augur.agent.discovery.naming import component_name
+from augur.agent.discovery.signals import signals_for
 
 __all__ = ["MAX_ORPHAN_RESOURCES", "Discovered", "build_draft", "discover"]
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from augur.agent.catalog import Layer, Signal
-from augur.agent.discovery.families import Owner, OwnerFamilies, SignalSpec
+from augur.agent.discovery.families import Owner, OwnerFamilies
+from augur.agent.discovery.signals import SignalSpec
 
 __all__ = ["LAYER_ORDER", "Draft", "DraftCatalog"]
 
