@@ -546,3 +546,13 @@ def test_words_are_constants_names_after_a_naming_noun_are_parameters() -> None:
         "job started after <NUM> retries on queue <*>", "job finished after <NUM> retries on queue <*>",
         "Transitioned from NEW to RUNNING", "Transitioned from RUNNING to DONE",
     }
+
+
+def test_host_and_port_first_in_a_line_are_one_parameter() -> None:
+    """`host:443` masked to `host:<NUM>` keeps Drain's parameter signal: one template, not one per host."""
+    hosts = ["api.example.com", "cdn.example.com", "auth.example.org", "db-7.internal"]
+    messages = [f"{hosts[i % 4]}:{[443, 8443, 5432][i % 3]} connect timed out after {i} ms"
+                for i in range(24)]
+    records = [LogRecord(ts=1_800_000_000 + i, message=m, id=str(i)) for i, m in enumerate(messages)]
+    mined = mine_templates(records, max_templates=100)
+    assert [t.template for t in mined.templates] == ["<*> connect timed out after <NUM>"]

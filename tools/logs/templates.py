@@ -15,7 +15,7 @@ How a message becomes tokens (:func:`mining_tokens`), one configuration for ever
    wildcard (re-joined: ``uid=<*>``), whether or not the window's lines happen to vary there;
 3. Drain treats a token holding a mask like one holding a digit (its parameter signal): such a
    token never becomes a branch of the prefix tree, so ``a.example:<NUM>`` and
-   ``b.example:<NUM>`` do not split one template in two;
+   ``b.example:<NUM>`` (a ``host:port`` is not split) do not split one template in two;
 4. where Drain put a wildcard over a plain word (letters only, not a ``key=`` value), the line's
    word is kept: ``VM Started`` and ``VM Stopped``, ``from NEW to RUNNING``, ``stored as bytes``
    and ``as values`` stay apart; a lower-case word right after a noun that names things
@@ -23,10 +23,10 @@ How a message becomes tokens (:func:`mining_tokens`), one configuration for ever
    unless it is a verb form (``job started``, ``disk failing``).
 
 Every step looks at one line at a time; nothing depends on how many distinct values a window
-happens to hold, and lines are mined in (time, message) order, so the same window always gives the same
-templates and a line keeps its template when the window around it changes (unless the lines
-around it change where Drain puts a wildcard over a non-word token). Drain runs in memory; a miner
-lives for one tool call.
+happens to hold, and lines are mined in (time, message) order, so the same window always gives
+the same templates and a line keeps its template when the window around it changes (unless the
+lines around it change where Drain puts a wildcard over a non-word token). Drain runs in memory;
+a miner lives for one tool call.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def mining_tokens(message: str) -> list[str]:
     out: list[str] = []
     for token in text.split():
         kv = _KEY_VALUE.match(token)
-        if kv:
+        if kv and not (kv[1].endswith(":") and kv[2].rstrip(",;)]") == "<NUM>"):  # host:port stays whole
             out += [kv[1], _VALUE + kv[2]]
         else:
             out.append(token)
