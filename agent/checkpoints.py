@@ -16,6 +16,7 @@ database). SQLite's checkpointer creates its tables itself, serialised by the fi
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,7 +41,12 @@ _EXISTS_SQL = "SELECT to_regclass('checkpoint_migrations') IS NOT NULL AS presen
 _VERSION_SQL = "SELECT coalesce(max(v), -1) AS v FROM checkpoint_migrations"
 
 
-def setup_checkpoint_schema(database_url: str) -> bool:
+def _try_lock(conn: Any) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (_SETUP_LOCK,)).fetchone()
+    return bool(row and row["got"])
+
+
+def setup_checkpoint_schema(database_url: str, *, lock_timeout_s: float = 300.0) -> bool:
     """Create or upgrade LangGraph's checkpoint tables on a PostgreSQL store, once, under a lock.
 
     Returns whether anything was created. A no-op (one query) when the schema is current, and on
@@ -62,7 +68,14 @@ def setup_checkpoint_schema(database_url: str) -> bool:
             row = conn.execute(_VERSION_SQL).fetchone()
             if row is not None and row["v"] >= latest:
                 return False
-        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        # Poll with try-lock: LangGraph's migrations run CREATE INDEX CONCURRENTLY, which waits for
+        # every open transaction, so a process blocked inside pg_advisory_lock() would deadlock with it.
+        deadline = time.monotonic() + lock_timeout_s
+        while not _try_lock(conn):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another process held the checkpoint-schema lock for {lock_timeout_s:g} s"
+                                   " (a migration still running?)")
+            time.sleep(0.1)
         try:
             PostgresSaver(conn).setup()  # finds the tables current if another process made them meanwhile
         finally:
