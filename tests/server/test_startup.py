@@ -58,8 +58,8 @@ def test_three_workers_starting_together_on_an_empty_database_fail_no_job(
     empty_postgres: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]],
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUGUR_")}
-    env.update(AUGUR_DATABASE_URL=empty_postgres, AUGUR_DATA_DIR=str(tmp_path), AUGUR_WORKER_POLL_SECONDS="0.1",
-               AUGUR_GPU_PROBE_LOCAL="false")
+    env.update(AUGUR_DATABASE_URL=empty_postgres, AUGUR_DATA_DIR=str(tmp_path),
+               AUGUR_WORKER_POLL_SECONDS="0.1", AUGUR_GPU_PROBE_LOCAL="false")
     logs = [(tmp_path / f"worker-{i}.log").open("wb") for i in range(3)]
     workers = [subprocess.Popen([AUGUR, "worker"], env=env, stderr=log) for log in logs]
     processes.extend(workers)
