@@ -21,6 +21,7 @@ from augur.agent.grounding import ground
 from augur.agent.narrate import grounded_fixes
 from augur.agent.numbers import fmt, fmt_z, signal_label
 from augur.agent.playbook import fault_type, fixes_for
+from augur.agent.redact import redact_model
 from augur.agent.report import (
     AlertSummary,
     Candidate,
@@ -276,4 +277,5 @@ async def assemble_report(state: InvestigationState, ctx: GraphContext) -> Repor
         extra, refused = grounded_fixes(proposed, report, evidence)
         report.fixes += extra
         report.stats.notes += [f"LLM fix dropped: {why}" for why in refused]
-    return report
+    # Secrets in log lines, labels or annotations never reach a report (nor what is made from it).
+    return redact_model(report)

@@ -1,4 +1,4 @@
-"""Redaction: secrets are removed from anything augur sends to an LLM.
+"""Redaction: secrets are removed from everything augur shows or sends — one pass for every surface.
 
 Telemetry is untrusted and leaky: log lines carry bearer tokens, connection strings carry
 passwords, alert annotations carry e-mail addresses. Before a prompt leaves for an LLM endpoint
@@ -12,16 +12,30 @@ are left alone so that the LLM can still cite and reason.
 
 :func:`redact_value` walks JSON-shaped data (dicts, lists, strings) and redacts every string,
 including dictionary keys' values whose key names a secret (``{"password": "hunter2"}``).
+:func:`redact_model` does it to a pydantic model (string fields only, types kept).
+
+The same pass serves every output: LLM prompts, reports in all formats (the report is redacted
+when it is assembled, so its JSON, Markdown, postmortem and Slack message inherit it), stored
+alerts (labels and annotations at intake), API error reasons, the server's log lines
+(:class:`RedactingFilter`), ``augur config`` and configuration errors. Deployments add their own
+patterns with :func:`add_patterns` (``AUGUR_REDACT_PATTERNS``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["PATTERNS", "Redactor", "redact", "redact_value"]
+from pydantic import BaseModel
+
+__all__ = ["PATTERNS", "RedactingFilter", "Redactor", "add_patterns", "redact", "redact_model",
+           "redact_value"]
+
+M = TypeVar("M", bound=BaseModel)
 
 # Key names whose values are secrets, in key=value, key: value and JSON forms. A key matches
 # when it *ends* with one of these words (``db_password``, ``X-Api-Key``, ``aws_secret_access_key``),
@@ -58,8 +72,15 @@ PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
     # "basic", "token", "digest" are also ordinary words: only a value with a digit is a credential.
     ("bearer", re.compile(r"(?i)\b(basic|token|digest)(\s+)(?!\[REDACTED)"
                           r"(?=[^\s\"',;0-9]*[0-9])[^\s\"',;]{12,}"), r"\1\2[REDACTED:bearer]"),
-    ("url_credentials", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/:@]*):([^\s/@]+)@"),
+    # The password runs to the last "@" before the host, so a password holding "@" is hidden whole.
+    ("url_credentials", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/:@\[\]]*):(?!\[REDACTED)([^\s/]+)@(?=[^\s@/]*(?:[/?#\s\"']|$))"),
      r"\1\2:[REDACTED:password]@"),
+    ("url_credentials", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?!\[REDACTED)([^\s/:@]{16,})@"),
+     r"\1[REDACTED:token]@"),
+    # An AWS secret access key: 40 characters of base64 with both cases and a digit, standing alone.
+    ("aws_secret_key", re.compile(r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[0-9])(?=[A-Za-z0-9/+]*[a-z])"
+                                  r"(?=[A-Za-z0-9/+]*[A-Z])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
+     "[REDACTED:aws_secret_key]"),
     ("key_value", re.compile(
         r"(?i)(?P<key>\b[\w.-]*" + _SECRET_KEY + r")(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
         r"(?!\[REDACTED|(?:bearer|basic|token|digest)\s)(?P<value>[^\s\"',;&}\]]+)"),
@@ -69,6 +90,16 @@ PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 _SECRET_KEY_NAME = re.compile(r"(?i)" + _SECRET_KEY + r"$")
+
+
+def add_patterns(patterns: Iterable[str]) -> None:
+    """Also redact matches of these regular expressions (a deployment's own secret shapes), as
+    ``[REDACTED:custom]``. Idempotent; an invalid pattern raises :class:`re.error`."""
+    known = {p.pattern for kind, p, _ in PATTERNS if kind == "custom"}
+    for pattern in patterns:
+        if pattern and pattern not in known:
+            PATTERNS.insert(0, ("custom", re.compile(pattern), "[REDACTED:custom]"))
+            known.add(pattern)
 
 
 @dataclass
@@ -121,3 +152,34 @@ def redact(text: str) -> str:
 def redact_value(value: Any) -> Any:
     """A copy of JSON-shaped ``value`` with every string (and every secret-named field) redacted."""
     return Redactor().redact_value(value)
+
+
+def _strings(value: Any, redactor: Redactor) -> Any:
+    if isinstance(value, str):
+        return redactor.redact(value)
+    if isinstance(value, dict):
+        return {k: _strings(v, redactor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strings(v, redactor) for v in value]
+    return value
+
+
+def redact_model(model: M) -> M:
+    """A copy of ``model`` with every string in it redacted (numbers, times and structure kept)."""
+    data = model.model_dump(mode="json")
+    cleaned = _strings(data, Redactor())
+    return model if cleaned == data else type(model).model_validate(cleaned)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts each record's message (with its arguments) before it is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
+from augur.agent.redact import add_patterns
 from augur.server import incidents, investigations, ops, postmortems, probe, proposals, webhook
 from augur.server.auth import Authenticator, AuthError, check_routes, require
 from augur.server.errors import install_error_handlers
@@ -144,6 +145,7 @@ def create_app(
             if own_store:
                 the_store.dispose()
 
+    add_patterns(settings.redact_patterns)
     auth = Authenticator.from_settings(settings)
     # No open /docs or /redoc; the schema is /openapi.json with the read scope (server/ops.py).
     app = FastAPI(

@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from augur.agent.redact import redact
+
 __all__ = ["ApiError", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,8 @@ class ApiError(Exception):
 
     def response(self) -> JSONResponse:
         """The JSON response for this error."""
-        return JSONResponse({"error": self.code, "reason": self.reason}, self.status, headers=self.headers)
+        return JSONResponse({"error": self.code, "reason": redact(self.reason)}, self.status,
+                            headers=self.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -47,13 +50,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
-        return JSONResponse({"error": "invalid_request", "reason": "; ".join(parts)}, 422)
+        return JSONResponse({"error": "invalid_request", "reason": redact("; ".join(parts))}, 422)
 
     async def _http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
-            {"error": code, "reason": str(exc.detail)}, exc.status_code, headers=dict(exc.headers or {})
+            {"error": code, "reason": redact(str(exc.detail))}, exc.status_code,
+            headers=dict(exc.headers or {}),
         )
 
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

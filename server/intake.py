@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from augur.agent.redact import redact
 from augur.server.grouping import GroupingPolicy, OpenIncident, choose_incident, component_of, incident_title
 from augur.server.models import AlertEpisode, Incident, IncidentEvent
 from augur.server.queue import enqueue
@@ -232,6 +233,7 @@ def ingest_many(
     ``then``, if given, runs in the same transaction after the notifications are stored (the
     Alertmanager puller records suppression there), so its writes commit or roll back with them.
     """
+    payloads = [_redacted(p) for p in payloads]
     with store.transaction() as session:
         if store.dialect == "postgresql":
             session.execute(select(func.pg_advisory_xact_lock(_INTAKE_LOCK)))
@@ -239,6 +241,19 @@ def ingest_many(
         if then is not None:
             then(session)
         return results
+
+
+def _redacted(payload: WebhookPayload) -> WebhookPayload:
+    """The notification with secrets in label and annotation values redacted: they are never stored,
+    so no API answer, report, postmortem or Slack message can show them."""
+    alerts = [a.model_copy(update={"labels": {k: redact(v) for k, v in a.labels.items()},
+                                   "annotations": {k: redact(v) for k, v in a.annotations.items()}})
+              for a in payload.alerts]
+    return payload.model_copy(update={
+        "alerts": alerts,
+        "common_labels": {k: redact(v) for k, v in payload.common_labels.items()},
+        "common_annotations": {k: redact(v) for k, v in payload.common_annotations.items()},
+    })
 
 
 def _ingest_one(

@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
+from augur.agent.redact import redact_value
 from augur.server.auth import require
 from augur.server.errors import ApiError
 from augur.server.models import AlertEpisode, Incident, IncidentEvent, Job, utcnow
@@ -94,6 +95,7 @@ async def create_investigation(body: InvestigationRequest, response: Response,
     """Open an incident for the alert or question and queue its investigation."""
     from augur.agent.triage import TriageError, normalise_alert
 
+    body = InvestigationRequest.model_validate(redact_value(body.model_dump(mode="json")))
     payload: dict[str, Any] = {}
     title = body.question or ""
     component = None

@@ -204,6 +204,11 @@ class Settings(BaseSettings):
         description="Slack user id -> reviewer name who may click Approve/Reject "
         '(e.g. {"U024BE7LH": "alice"}); with `reviewers` set, the name must also be on it.',
     )
+    redact_patterns: list[str] = Field(
+        default_factory=list,
+        description="Extra regular expressions whose matches are redacted everywhere augur writes "
+        "(JSON list), besides the built-in keys, tokens and credentials.",
+    )
     public_base_url: str | None = Field(
         default=None, description="Where people reach this augur (links in Slack, e.g. https://augur.example)."
     )
@@ -231,6 +236,18 @@ class Settings(BaseSettings):
                 "must be a SQLAlchemy URL starting with sqlite:// or postgresql:// "
                 "(e.g. postgresql+psycopg://user@127.0.0.1:5432/augur)"
             )
+        return value
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        import re
+
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
         return value
 
     @model_validator(mode="after")
@@ -263,19 +280,23 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'augur.db'}"
 
     def masked(self) -> dict[str, Any]:
-        """The configuration as plain data with secrets masked, for `augur config`."""
+        """The configuration as plain data with secrets masked, for `augur config`: secret fields as
+        ``********``, tokens hidden (scopes shown), and every other value through the redaction pass
+        (credentials in URLs, DSN passwords, keys and tokens wherever they were put)."""
+        from augur.agent.redact import redact_value
+
         out: dict[str, Any] = {}
         for name, value in self.model_dump(mode="json").items():
             field_value = getattr(self, name)
             if isinstance(field_value, SecretStr):
                 out[name] = "********"
-            elif name == "database_url" and value and "@" in value and ":" in value.split("@")[0][12:]:
-                scheme, rest = value.split("://", 1)
-                creds, host = rest.split("@", 1)
-                out[name] = f"{scheme}://{creds.split(':', 1)[0]}:********@{host}"
+            elif name == "reviewer_tokens":
+                out[name] = {k: "********" for k in value}
+            elif name == "api_tokens":
+                out[name] = {k: {"token": "********", "scopes": v["scopes"]} for k, v in value.items()}
             else:
-                out[name] = value
-        out["effective_database_url"] = self.effective_database_url
+                out[name] = redact_value(value)
+        out["effective_database_url"] = redact_value(self.effective_database_url)
         return out
 
 

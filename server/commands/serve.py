@@ -22,7 +22,11 @@ log = logging.getLogger("augur")
 
 
 def _logging(level: str) -> None:
+    from augur.agent.redact import RedactingFilter
+
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # every line the server logs passes the redaction
+        handler.addFilter(RedactingFilter())
 
 
 def serve(
