@@ -49,7 +49,7 @@ demo-stop:
 	@test -x $(VENV)/bin/augur && $(VENV)/bin/augur demo --stop || true
 
 # The benchmarks whose figures are in the README (a few minutes; run on a quiet machine).
-BENCHES := bench_webhook bench_drift bench_onset bench_investigation bench_backtest bench_logs
+BENCHES := bench_webhook bench_drift bench_onset bench_investigation bench_backtest bench_logs bench_startup
 bench: setup
 	@for b in $(BENCHES); do echo ">> python -m augur.evals.$$b"; $(PY) -m augur.evals.$$b || exit 1; done
 
