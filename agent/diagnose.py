@@ -3,14 +3,26 @@
 Every component with a changed signal is a candidate. Its score adds up four things the
 evidence shows, each in 0..1:
 
-- **precedence** (weight 0.45): the share of the other changed components that lie downstream of
-  it (catalog edges) and started after it, within the lag window. A symptom has a changed
-  dependency that started earlier, so its precedence is lower; the chain's first link has the most.
-  A lone changed component gets half.
-- **first on the chain** (0.20): it is the chain's first link.
-- **strength** (0.15): how far it moved, robust z capped at 8.
+- **precedence** (weight 0.40): the mean of two shares: how much of the other changed
+  components' change it explains, and how much of its own change no changed dependency
+  explains. A change explains one downstream of it (catalog edges) fully when it clearly
+  started first (more than the onset tolerance earlier); when their onsets tie at
+  the data's resolution (one-minute telemetry puts a cause and its symptoms in the same minute),
+  only by the ratio of its strength to theirs: a weak change does not explain a stronger one
+  beside it. A lone changed component gets half.
+- **first on the chain** (0.10): it is the chain's first link.
+- **strength** (0.30): how far it moved (noise-aware robust z, see
+  :func:`augur.agent.findings.noise_aware_strength`) on a log scale, relative to the strongest
+  change in this investigation (``log1p(z) / log1p(z_max)``): real telemetry has many changed
+  services at once, and it is how much more one moved than the others that tells.
 - **corroboration** (0.20): the distinct layers among its changed downstream components, logs
-  of its own that changed, and a hop of its traces that grew slower, out of three.
+  of its own that changed, a hop of its traces that grew slower, and up to two more of its own
+  signals that changed (CPU and latency moving together), out of three.
+
+A candidate explained by a changed dependency (by the same rule, the other way round) is a
+symptom: its score is cut by up to 40 % as much as that dependency explains it. So a service
+whose own signals moved most, while what it depends on moved less or not at all, is not ranked
+below a weaker change upstream of it just because the call graph puts that one first.
 
 Trace evidence that a caller's requests wait on this component while the caller's own time did
 not grow (a finding's ``waited_by``) is an edge too: the caller counts as downstream of it
@@ -24,11 +36,12 @@ which is better than a confident wrong answer.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from augur.agent.catalog import Catalog
-from augur.agent.correlate import Chain, can_cause, representatives
+from augur.agent.correlate import TOLERANCE_S, Chain, can_cause, representatives
 from augur.agent.numbers import fmt_z
 from augur.agent.playbook import classify
 from augur.agent.state import Finding
@@ -37,7 +50,11 @@ __all__ = ["INCONCLUSIVE_BELOW", "Diagnosis", "ScoredCandidate", "diagnose"]
 
 INCONCLUSIVE_BELOW = 0.35
 MAX_CONFIDENCE = 0.95
-WEIGHTS = {"precedence": 0.45, "first": 0.20, "strength": 0.15, "corroboration": 0.20}
+WEIGHTS = {"precedence": 0.40, "first": 0.10, "strength": 0.30, "corroboration": 0.20}
+#: A symptom's score is cut by up to this share, as much as a changed dependency explains it.
+SYMPTOM_CUT = 0.4
+#: Own changed signals beyond the first that count as corroboration (at most).
+OWN_SIGNALS = 2
 
 
 @dataclass
@@ -90,6 +107,23 @@ def _dependents(changed: list[Finding], key: str, catalog: Catalog | None) -> li
             and catalog.is_upstream(key, str(f["component"]))]
 
 
+def _explains(catalog: Catalog | None, cause: Finding, effect: Finding, strength: dict[str, float],
+              waited: set[tuple[str, str]]) -> float:
+    """How much of ``effect``'s change ``cause``'s change explains, 0..1 (see the module docstring).
+
+    Traces showing ``effect`` waiting on ``cause`` (``waited``: callee, caller) explain it fully.
+    """
+    if (_key(cause), _key(effect)) in waited:
+        return 1.0
+    if not can_cause(catalog, cause, effect):
+        return 0.0
+    oc, oe = cause.get("onset"), effect.get("onset")
+    if oc is None or oe is None or oe - oc > TOLERANCE_S:
+        return 1.0
+    se, sc = strength[_key(effect)], strength[_key(cause)]
+    return 1.0 if se <= 0 else min(1.0, sc / se)
+
+
 def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
     """Rank the changed components as root causes (see the module docstring)."""
     changed = [f for f in [*chain.links, *chain.symptoms, *chain.unexplained]]
@@ -104,18 +138,24 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
     normal = {str(f["component"]) for f in chain.normal if f.get("component")}
     waited = {(_key(f), str(f["waited_by"])) for f in changed if f.get("waited_by")}  # (callee, caller)
     scored: list[ScoredCandidate] = []
+    power = {key: max(abs(f.get("magnitude") or 0.0) for f in per_component[key]) for key in reps}
+    strongest = max(max(power.values()), 1.0)
     for key, rep in reps.items():
-        downstream = [o for k, o in reps.items()
-                      if k != key and (can_cause(catalog, rep, o) or (key, k) in waited)]
+        explained = {k: _explains(catalog, rep, o, power, waited) for k, o in reps.items() if k != key}
+        downstream = [reps[k] for k, share in explained.items() if share > 0]
+        explained_by = {k: _explains(catalog, o, rep, power, waited) for k, o in reps.items() if k != key}
+        earlier_upstream = [k for k, share in explained_by.items() if share > 0]
         # Alone: nothing to explain, nothing to be explained by; half the precedence.
-        precedence = len(downstream) / others_n if len(reps) > 1 else 0.5
-        earlier_upstream = [k for k, o in reps.items()
-                            if k != key and (can_cause(catalog, o, rep) or (k, key) in waited)]
-        strength = min(max(abs(f.get("magnitude") or 0.0) for f in per_component[key]), 8.0) / 8.0
+        unexplained = 1.0 - max(explained_by.values(), default=0.0)
+        share = sum(explained.values()) / others_n
+        precedence = (share + unexplained) / 2 if len(reps) > 1 else 0.5
+        strength = math.log1p(power[key]) / math.log1p(strongest)
         layers = {o.get("layer") for o in downstream if o.get("layer")}
+        own = len({str(f["signal"]) for f in per_component[key] if f.get("kind") == "metric"})
         logs = any(f.get("kind") == "log" for f in per_component[key])
         slow_hops = [f for f in per_component[key] if f.get("kind") == "trace"]
-        corroboration = min(1.0, (len(layers) + (1 if logs else 0) + (1 if slow_hops else 0)) / 3.0)
+        corroboration = min(1.0, (len(layers) + (1 if logs else 0) + (1 if slow_hops else 0)
+                                  + min(OWN_SIGNALS, max(0, own - 1))) / 3.0)
         parts = {"precedence": precedence, "first": 1.0 if key == head else 0.0,
                  "strength": strength, "corroboration": corroboration}
         score = sum(WEIGHTS[p] * v for p, v in parts.items())
@@ -130,7 +170,7 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
             reasons.append("its traces wait on " + ", ".join(waits_on) + " and its own time did not grow")
         if earlier_upstream:
             reasons.append("a dependency changed before it: " + ", ".join(earlier_upstream))
-            score *= 0.6  # a symptom of something upstream
+            score *= 1.0 - SYMPTOM_CUT * max(explained_by.values())  # a symptom of something upstream
         reasons.append(f"strength {fmt_z(abs(rep.get('z', rep.get('magnitude')) or 0.0))}")
         if logs:
             reasons.append("its logs changed too")

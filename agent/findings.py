@@ -12,21 +12,29 @@ before/after values when the onset evidence lacks them.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
 from augur.agent.catalog import Catalog
+from augur.agent.correlate import TOLERANCE_S
 from augur.agent.scan import SCAN_PREFIX, expand_scan
 from augur.agent.state import CallRecord, Finding, InvestigationState
 from augur.agent.trace_findings import component_for_service, trace_findings, trace_strength
 
-__all__ = ["MIN_STRENGTH", "collect_findings", "read_onset"]
+__all__ = ["MIN_STRENGTH", "REL_NOISE", "collect_findings", "noise_aware_strength", "read_onset"]
 
 #: A change weaker than this (robust z) is treated as noise even if a change point was found.
 MIN_STRENGTH = 1.0
 #: Robust z is capped here: a flat baseline (MAD 0) makes any change "infinitely" strong.
 MAX_STRENGTH = 100.0
+#: The noise a metric's level is assumed to carry however flat its baseline looked: a tenth of
+#: the level (of its distance from the nearest bound, for a ratio in [0, 1]). Real telemetry at
+#: one-minute resolution often has a quantised or idle baseline (MAD 0: a latency of 4.6 ms that
+#: reads 4.7 ms is a robust z of 100); scaling the change by at least this much keeps such
+#: noise from outranking a real change of several times the level.
+REL_NOISE = 0.1
 
 _ONSET_KEYS = ("onset", "onset_time", "onset_ts", "changed_at", "onset_at")
 _CHANGED_KEYS = ("found", "changed", "anomalous", "detected", "has_onset", "change_detected")
@@ -112,6 +120,25 @@ def _is_changed(rec: dict[str, Any]) -> bool:
     return _ts(_first(rec, _ONSET_KEYS)) is not None
 
 
+def noise_aware_strength(finding: Finding) -> float:
+    """The finding's robust z, its scale floored at :data:`REL_NOISE` of the level (unsigned).
+
+    ``min(|z|, |after - before| / (REL_NOISE x level))``: the robust z when the baseline's own
+    spread is the larger yardstick, the relative change otherwise. Only a metric with both
+    levels known is floored; other evidence keeps its strength.
+    """
+    z = abs(finding.get("magnitude") or 0.0)
+    before, after = finding.get("before"), finding.get("after")
+    if finding.get("kind") != "metric" or before is None or after is None:
+        return z
+    level = abs(before)
+    if (finding.get("unit") or "").lower() == "ratio" and 0.0 <= before <= 1.0:
+        level = min(before, 1.0 - before)
+    if level <= 0.0:
+        return z
+    return min(z, abs(after - before) / (REL_NOISE * level))
+
+
 def _range_values(data: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
     series = data.get("series") or []
     if not series or not isinstance(series[0], dict):
@@ -133,6 +160,15 @@ def _attribute_hop(finding: Finding, catalog: Catalog | None, service: str, oper
     finding["component"] = owner.name
     finding["layer"] = owner.layer.value
     finding["signal"] = f"{owner.name}.trace:{operation}"
+
+
+def _before_quiet_end(finding: Finding, state: InvestigationState) -> bool:
+    """Whether the finding's onset is more than the onset tolerance before the quiet baseline's end."""
+    window = state.get("window")
+    ref_end = window.get("reference_end") if window else None
+    onset = finding.get("onset")
+    return (ref_end is not None and onset is not None and finding.get("kind") in ("metric", "trace")
+            and onset < float(ref_end) - TOLERANCE_S)
 
 
 def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list[Finding]:
@@ -256,11 +292,18 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
         finding.setdefault("z", finding.get("magnitude") or 0.0)
         for data in traces:
             findings.extend(trace_findings(finding, data, catalog, component))
-        finding["magnitude"] = max(-MAX_STRENGTH, min(MAX_STRENGTH, finding.get("magnitude") or 0.0))
+        magnitude = max(-MAX_STRENGTH, min(MAX_STRENGTH, finding.get("magnitude") or 0.0))
+        # Scoring reads the noise-aware strength, with the change's sign.
+        finding["magnitude"] = round(math.copysign(noise_aware_strength(finding), magnitude), 6)
         if finding["anomalous"]:
             if abs(finding.get("magnitude") or 0.0) < MIN_STRENGTH and finding["kind"] == "metric":
                 finding["anomalous"] = False
             elif finding["bad"] in ("up", "down") and finding.get("direction") not in (None, finding["bad"]):
                 finding["anomalous"] = False  # it moved, but in the healthy direction
+            elif _before_quiet_end(finding, state):
+                # The window's quiet baseline ends at reference_end: a change that had begun well
+                # inside it is an earlier incident's (or its wander), not this alert's.
+                finding["anomalous"] = False
+                finding["before_baseline"] = True
         findings.append(finding)
     return findings

@@ -99,6 +99,7 @@ class Finding(TypedDict, total=False):
     magnitude: float  # robust z of the change (|.| is its strength), capped for scoring
     z: float  # the robust z as the evidence holds it (uncapped): what reports show
     source_id: str | None  # the evidence ``before``/``after`` were read from
+    before_baseline: bool  # its change had begun inside the quiet baseline: set aside
     before: float | None
     after: float | None
     bad: str  # which direction is a fault: up, down, any

@@ -209,7 +209,14 @@ def render_table(result: NezhaResult) -> Any:
     lines = [f"{s['faults']} faults, alert fired for {s['alert_fired']} · AC@1 {_pct(s['ac1'])} · "
              f"AC@3 {_pct(s['ac3'])} · AC@5 {_pct(s['ac5'])} (fired only: AC@1 {_pct(s['fired']['ac1'])}, "
              f"AC@3 {_pct(s['fired']['ac3'])}) · median {s['median_seconds']} s, "
-             f"{s['median_tool_calls']} tool calls"]
+             f"{s['median_tool_calls']} tool calls",
+             f"ranking alone (top candidate, any verdict): AC@1 {_pct(s['ranked_ac1'])} · named a cause in "
+             f"{s['identified']['cases']} reports, right in {s['identified']['right']}"]
+    for d, f in s["by_day"].items():
+        lines.append(f"{d}: {f['faults']} faults, fired {f['alert_fired']}, AC@1 {_pct(f['ac1'])}, "
+                     f"AC@3 {_pct(f['ac3'])}, AC@5 {_pct(f['ac5'])}, "
+                     f"ranking alone AC@1 {_pct(f['ranked_ac1'])}"
+                     + "".join(f", {m} AC@1 {_pct(f[m]['ac1'])}" for m in methods))
     for m in methods:
         b = s["baselines"][m]
         lines.append(f"RCAEval {m} (given the true injection time): AC@1 {_pct(b['ac1'])} · "

@@ -86,8 +86,19 @@ def _rate(flags: Sequence[bool]) -> float | None:
     return round(sum(flags) / len(flags), 4) if flags else None
 
 
+def _identified(ran: Sequence[NezhaCase]) -> dict[str, Any]:
+    named = [c for c in ran if c.verdict == "identified"]
+    right = sum(1 for c in named if ac_at(c.ranked, c.truth, 1))
+    return {"cases": len(named), "right": right,
+            "accuracy": round(right / len(named), 4) if named else None}
+
+
 def summarise(cases: Sequence[NezhaCase]) -> dict[str, Any]:
-    """AC@1/3/5 over all faults and over those whose alert fired, per fault type, time, baselines."""
+    """AC@1/3/5 over all faults and over those whose alert fired, per fault type and per day, time, baselines.
+
+    ``ac1`` needs the verdict ``identified``; ``ranked_ac1`` scores the top candidate whatever the
+    verdict; ``identified`` is how many reports named a cause and how many of those were right.
+    """
     fired = [c for c in cases if c.fired]
     ran = [c for c in fired if c.error is None]
     out: dict[str, Any] = {
@@ -95,6 +106,9 @@ def summarise(cases: Sequence[NezhaCase]) -> dict[str, Any]:
         **{f"ac{k}": _rate([c.ac(k) for c in cases]) for k in KS},
         "fired": {f"ac{k}": _rate([c.ac(k) for c in fired]) for k in KS},
         "inconclusive": sum(1 for c in ran if c.verdict != "identified"),
+        # The ranking alone (the top candidate, whatever the verdict), and how often a named cause is right.
+        "ranked_ac1": _rate([c.fired and c.error is None and ac_at(c.ranked, c.truth, 1) for c in cases]),
+        "identified": _identified(ran),
         "median_seconds": round(statistics.median([c.seconds for c in ran]), 3) if ran else None,
         "median_tool_calls": statistics.median([c.tool_calls for c in ran]) if ran else None,
     }
@@ -107,6 +121,17 @@ def summarise(cases: Sequence[NezhaCase]) -> dict[str, Any]:
             **{f"ac{k}": _rate([c.ac(k) for c in cs]) for k in KS},
             **{m: {f"ac{k}": _rate([c.baseline_ac(m, k) for c in cs]) for k in KS} for m in methods}}
         for t, cs in sorted(types.items())
+    }
+    days: dict[str, list[NezhaCase]] = {}
+    for c in cases:
+        days.setdefault(c.day, []).append(c)
+    out["by_day"] = {
+        d: {"faults": len(cs), "alert_fired": sum(c.fired for c in cs),
+            **{f"ac{k}": _rate([c.ac(k) for c in cs]) for k in KS},
+            "ranked_ac1": _rate([c.fired and c.error is None and ac_at(c.ranked, c.truth, 1) for c in cs]),
+            "identified": _identified([c for c in cs if c.fired and c.error is None]),
+            **{m: {f"ac{k}": _rate([c.baseline_ac(m, k) for c in cs]) for k in KS} for m in methods}}
+        for d, cs in sorted(days.items())
     }
     out["baselines"] = {m: {f"ac{k}": _rate([c.baseline_ac(m, k) for c in cases]) for k in KS}
                         for m in methods}

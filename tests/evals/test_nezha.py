@@ -68,6 +68,10 @@ def test_ac_at_k_and_the_summary_match_a_hand_computation() -> None:
     assert s["fired"] == {"ac1": 0.25, "ac3": 0.75, "ac5": 1.0}
     assert s["median_seconds"] == 2.5  # of 1, 3, 2, 5 (the unfired case did not run)
     assert s["inconclusive"] == 2
+    # The ranking alone: c1 and c5 have the truth on top = 2/5; named causes: c1 right, c2 wrong.
+    assert s["ranked_ac1"] == 0.4
+    assert s["identified"] == {"cases": 2, "right": 1, "accuracy": 0.5}
+    assert s["by_day"]["d"]["ac3"] == 0.6 and s["by_day"]["d"]["identified"]["right"] == 1
     # BARO on every fault: c1 top-3 only, c5 top-1, the rest rank nothing.
     assert s["baselines"]["baro"] == {"ac1": 0.2, "ac3": 0.4, "ac5": 0.4}
     by_type = s["by_fault_type"]
