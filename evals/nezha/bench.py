@@ -26,7 +26,14 @@ from typing import Any
 from augur.evals.nezha.alerting import Firing, firings
 from augur.evals.nezha.dataset import DAYS, Fault, NezhaData
 from augur.evals.nezha.scoring import NezhaCase, match_firings, summarise
-from augur.evals.nezha.telemetry import alert_rules, catalog_for, convert_day, log_lines, write_yaml
+from augur.evals.nezha.telemetry import (
+    alert_rules,
+    catalog_for,
+    convert_day,
+    ingest_traces,
+    log_lines,
+    write_yaml,
+)
 
 __all__ = ["INVESTIGATION", "NezhaResult", "investigate_firing", "render_table", "run_nezha"]
 
@@ -80,15 +87,19 @@ def _baselines(prometheus_url: str, catalog: Any, fault: Fault,
 async def _run_day(data: NezhaData, day: str, workdir: Path, registry_factory: RegistryFactory,
                    baselines: Sequence[str], case_ids: set[str] | None,
                    on_case: Callable[[NezhaCase], None] | None, notes: list[str],
-                   discovered_catalog: bool = False) -> list[NezhaCase]:
+                   discovered_catalog: bool = False, traces: bool = False) -> list[NezhaCase]:
     from augur.agent.catalog import load_catalog
     from augur.evals.servers import PrometheusServer
     from augur.tools.logs.sqlite import SqliteLogStore
 
-    await asyncio.to_thread(data.ensure, [day], ("metric", "log"))
+    await asyncio.to_thread(data.ensure, [day], ("metric", "log", "trace") if traces else ("metric", "log"))
     tel = await asyncio.to_thread(convert_day, data.day_dir(day), workdir)
     notes += [f"{day}: {n}" for n in tel.notes]
-    catalog_path = write_yaml(catalog_for(tel), workdir / "catalog.yaml")
+    if traces:
+        # The toolbox's span store is <data_dir>/traces.db; the registry's data_dir is workdir.
+        spans, refused = await asyncio.to_thread(ingest_traces, data.day_dir(day), workdir / "traces.db")
+        notes.append(f"{day}: {spans} spans ingested into the embedded span store ({refused} refused)")
+    catalog_path = write_yaml(catalog_for(tel, traces=traces), workdir / "catalog.yaml")
     catalog = load_catalog(catalog_path)
     rules = alert_rules()
     rules_path = write_yaml(rules, workdir / "slo-rules.yml")
@@ -149,12 +160,15 @@ async def run_nezha(
     case_ids: Sequence[str] | None = None,
     on_case: Callable[[NezhaCase], None] | None = None,
     discovered_catalog: bool = False,
+    traces: bool = False,
 ) -> NezhaResult:
     """Run the benchmark over ``days`` (optionally only the faults ``case_ids``).
 
     ``discovered_catalog``: investigate with the catalog ``augur catalog discover`` finds in the
     day's Prometheus as of each alert (what the worker uses when no catalog is configured)
     instead of the one written from ``dependency.csv``; baselines keep the written one.
+    ``traces``: also ingest the day's trace CSVs into the case's embedded span store and give the
+    frontend (where user requests enter) a trace signal, so the investigation reads its traces.
     """
     if registry_factory is None:
         from augur.evals.runner import default_registry
@@ -169,7 +183,7 @@ async def run_nezha(
             if wanted is not None and not any(c.startswith(day) for c in wanted):
                 continue
             cases += await _run_day(data, day, root / day, registry_factory, baselines, wanted, on_case,
-                                    notes, discovered_catalog)
+                                    notes, discovered_catalog, traces)
     finally:
         if workdir is None:
             shutil.rmtree(root, ignore_errors=True)

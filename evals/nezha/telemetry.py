@@ -59,6 +59,7 @@ __all__ = [
     "alert_rules",
     "catalog_for",
     "convert_day",
+    "ingest_traces",
     "log_lines",
     "parse_time",
     "write_yaml",
@@ -235,8 +236,12 @@ def _signal(name: str, query: str, unit: str, bad: str, description: str) -> dic
             "description": description}
 
 
-def catalog_for(tel: DayTelemetry) -> dict[str, Any]:
-    """The catalog an operator would write for the cluster (see the module docstring)."""
+def catalog_for(tel: DayTelemetry, *, traces: bool = False) -> dict[str, Any]:
+    """The catalog an operator would write for the cluster (see the module docstring).
+
+    ``traces``: the frontend, where user requests enter, gets a trace signal (its spans and
+    everything they call are in the embedded span store, see :func:`ingest_traces`).
+    """
     callers = {b for _, b in tel.edges}
     components = []
     for svc in tel.services:
@@ -277,6 +282,9 @@ def catalog_for(tel: DayTelemetry) -> dict[str, Any]:
                         "up",
                         "median user request latency"),
             ]
+            if traces:
+                signals.append({"name": "trace", "kind": "trace",
+                                "description": "user requests' traces: which call they wait on"})
         components.append({
             "name": svc, "layer": "service", "match": {"service": svc},
             "depends_on": sorted({b for a, b in tel.edges if a == svc}),
@@ -308,6 +316,22 @@ def alert_rules() -> dict[str, Any]:
          "annotations": {"summary": "frontend success ratio {{ $value }}, below its last hour"}},
     ]
     return {"groups": [{"name": "online-boutique-slo", "interval": "1m", "rules": rules}]}
+
+
+def ingest_traces(day_dir: Path, db: Path) -> tuple[int, int]:
+    """The day's trace CSVs (``trace/*_trace.csv``, as they are) into the span store at ``db``.
+
+    Returns (spans stored, rows refused).
+    """
+    from augur.tools.span_store import SqliteSpanStore
+
+    store = SqliteSpanStore(db)
+    stored = refused = 0
+    for path in sorted((day_dir / "trace").glob("*_trace.csv")):
+        result = store.ingest_file(path)
+        stored += result.stored
+        refused += result.refused_total
+    return stored, refused
 
 
 def write_yaml(data: dict[str, Any], path: Path) -> Path:

@@ -93,13 +93,16 @@ def eval_command(
     discovered_catalog: bool = typer.Option(
         False, "--discovered-catalog", help="With --dataset nezha-ob: investigate with the catalog "
         "discovered from each day's Prometheus (as with no catalog configured), not the written one."),
+    traces: bool = typer.Option(
+        False, "--traces", help="With --dataset nezha-ob: also load each day's trace CSVs into the "
+        "embedded span store and let the investigation read the frontend's traces."),
     cache: Path | None = typer.Option(None, "--cache", help="With --dataset: where to unpack "
                                       "(default ~/.cache/augur/nezha-ob)."),
 ) -> None:
     """Replay the incident scenarios and score AC@1, AC@3, fault type, chain accuracy and time."""
     if dataset is not None:
         _dataset_eval(dataset, case or [], day or [], archive, cache, baseline, as_json, workdir, min_ac1,
-                      discovered_catalog)
+                      discovered_catalog, traces)
         return
     from augur.evals.runner import render_table, run_suite
     from augur.evals.scenario import ScenarioError, list_scenarios, load_scenario
@@ -144,7 +147,7 @@ def eval_command(
 
 def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path | None, cache: Path | None,
                   baseline: bool, as_json: bool, workdir: Path | None, min_ac1: float | None,
-                  discovered_catalog: bool = False) -> None:
+                  discovered_catalog: bool = False, traces: bool = False) -> None:
     """``augur eval --dataset nezha-ob``: the real-data benchmark (see :mod:`augur.evals.nezha`)."""
     if dataset != "nezha-ob":
         raise _fail(f"--dataset {dataset!r} is not known: the real-data benchmark is nezha-ob")
@@ -178,7 +181,7 @@ def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path
                       f"({c.seconds:.2f} s)[/]")
 
     result = asyncio.run(run_nezha(data, days=days or DAYS, workdir=workdir, baselines=methods,
-                                   discovered_catalog=discovered_catalog,
+                                   discovered_catalog=discovered_catalog, traces=traces,
                                    case_ids=cases or None, on_case=progress))
     if as_json:
         json.dump(result.as_dict(), sys.stdout, indent=2, default=str)

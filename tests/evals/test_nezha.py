@@ -81,6 +81,31 @@ def test_ac_at_k_and_the_summary_match_a_hand_computation() -> None:
     assert ac_at(["a", "a", "b"], "b", 2) and not ac_at(["a", "b"], "a", 1, identified=False)
 
 
+def test_the_days_traces_load_into_the_span_store_and_the_frontend_reads_them(tmp_path: Path) -> None:
+    from augur.evals.nezha.telemetry import DayTelemetry, catalog_for, ingest_traces
+    from augur.tools.span_store import SqliteSpanStore
+
+    trace = tmp_path / "day" / "trace"
+    trace.mkdir(parents=True)
+    t0 = 1661145517588444295
+    (trace / "05_19_trace.csv").write_text(  # Nezha's columns as they are
+        "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration\n"
+        f"04c8,9890,root,frontend-579b9bff58-t2dbm,hipstershop.Frontend/Recv.,{t0},{t0 + 5_408_440},5408440\n"
+        f"04c8,efe7,9890,frontend-579b9bff58-t2dbm,hipstershop.ProductCatalogService/GetProduct,{t0 + 100},"
+        f"{t0 + 9_153},9053\n"
+        f"04c8,a1b2,efe7,productcatalogservice-668d5f85fb-wckp8,hipstershop.ProductCatalogService/GetProduct,"
+        f"{t0 + 200},{t0 + 8_000},7800\n")
+    assert ingest_traces(tmp_path / "day", tmp_path / "traces.db") == (3, 0)
+    store = SqliteSpanStore(tmp_path / "traces.db")
+    assert store.services() == ["frontend", "productcatalogservice"]
+    tel = DayTelemetry("d", tmp_path / "x.om", 0, 0.0, 1.0, ["frontend", "productcatalogservice"],
+                       [("frontend", "productcatalogservice")], {})
+    written = catalog_for(tel, traces=True)["components"]
+    kinds = {c["name"]: [s["kind"] for s in c["signals"]] for c in written}
+    assert kinds["frontend"].count("trace") == 1 and "trace" not in kinds["productcatalogservice"]
+    assert "trace" not in [s["kind"] for c in catalog_for(tel)["components"] for s in c["signals"]]
+
+
 needs_dataset = pytest.mark.skipif(not DEFAULT_ARCHIVE.is_file(),
                                    reason=f"the Nezha dataset is not at {DEFAULT_ARCHIVE}")
 
