@@ -26,6 +26,7 @@ from augur.server.auth import Authenticator, AuthError, check_routes, require
 from augur.server.errors import install_error_handlers
 from augur.server.group_commit import GroupCommitter
 from augur.server.grouping import GroupingPolicy
+from augur.server.limits import RequestLimits
 from augur.server.metrics import Metrics, RequestMetricsMiddleware
 from augur.server.queue import JobQueue
 from augur.server.scopes import Scope
@@ -165,6 +166,9 @@ def create_app(
         app.include_router(router)
     check_routes(app)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestLimits, max_body_bytes=settings.http_max_body_bytes,
+                       timeout_s=settings.http_body_timeout_seconds,
+                       route_limits={"/v1/alertmanager": settings.webhook_max_bytes})
     return app
 
 

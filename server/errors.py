@@ -54,7 +54,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 408: "body_timeout", 413: "body_too_large"}.get(
+            exc.status_code, "http_error")
         return JSONResponse(
             {"error": code, "reason": redact(str(exc.detail))}, exc.status_code,
             headers=dict(exc.headers or {}),

@@ -21,6 +21,7 @@ from augur.server.models import AlertEpisode, Incident, IncidentEvent
 from augur.server.scopes import Scope
 from augur.server.state import AppState, app_state
 from augur.server.store import Store
+from augur.server.validation import IncidentId
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -206,7 +207,7 @@ async def incidents(
 
 @router.get("/v1/incidents/{incident_id}", response_model=IncidentDetail, summary="One incident",
             dependencies=[Depends(require(Scope.READ))])
-async def incident(incident_id: int, state: AppState = Depends(app_state)) -> IncidentDetail:
+async def incident(incident_id: IncidentId, state: AppState = Depends(app_state)) -> IncidentDetail:
     """An incident with its alert episodes and timeline."""
     try:
         found = await run_in_threadpool(get_incident, state.store, incident_id)

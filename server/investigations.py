@@ -49,6 +49,7 @@ from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.state import AppState, app_state
 from augur.server.store import Store
+from augur.server.validation import IncidentId
 
 __all__ = ["InvestigationRequest", "investigation_handler", "router"]
 
@@ -88,6 +89,28 @@ def _error(status: int, code: str, message: str) -> ApiError:
     return ApiError(status, code, message)
 
 
+def _validate(body: InvestigationRequest) -> None:
+    """The write endpoints' shared rules (:mod:`augur.server.validation`) on an investigation request."""
+    from augur.server.validation import check_alert_dict, check_labels, reject_nul
+
+    reject_nul(body.model_dump(mode="json"), code="invalid_request")
+    check_labels(body.labels, "labels", required=False)
+    for name, at in (("start", body.start), ("end", body.end)):
+        if at is not None and (at.tzinfo is None or at.year <= 1):
+            raise _error(422, "invalid_request", f"{name}: give a real time with a timezone, e.g. "
+                                                 "2026-01-01T00:00:00Z")
+    if body.alert is None:
+        return
+    alerts = body.alert.get("alerts")
+    if alerts is None:
+        check_alert_dict(body.alert, "alert", code="invalid_alert")
+        return
+    if not isinstance(alerts, list) or not alerts or not all(isinstance(a, dict) for a in alerts):
+        raise _error(422, "invalid_alert", "alert.alerts: must be a non-empty list of alerts")
+    for i, one in enumerate(alerts):
+        check_alert_dict(one, f"alert.alerts.{i}", code="invalid_alert")
+
+
 @router.post("/v1/investigations", status_code=202, response_model=InvestigationAccepted,
              summary="Investigate an alert or a question", dependencies=[Depends(require(Scope.INVESTIGATE))])
 async def create_investigation(body: InvestigationRequest, response: Response,
@@ -95,6 +118,7 @@ async def create_investigation(body: InvestigationRequest, response: Response,
     """Open an incident for the alert or question and queue its investigation."""
     from augur.agent.triage import TriageError, normalise_alert
 
+    _validate(body)
     body = InvestigationRequest.model_validate(redact_value(body.model_dump(mode="json")))
     payload: dict[str, Any] = {}
     title = body.question or ""
@@ -153,7 +177,7 @@ def _latest_report(store: Store, incident_id: int) -> ReportRow:
             dependencies=[Depends(require(Scope.READ))])
 @router.get("/v1/incidents/{incident_id}/report.json", summary="Latest report (JSON)",
             include_in_schema=False, dependencies=[Depends(require(Scope.READ))])
-async def report_json(incident_id: int, state: AppState = Depends(app_state)) -> JSONResponse:
+async def report_json(incident_id: IncidentId, state: AppState = Depends(app_state)) -> JSONResponse:
     """The incident's latest report as JSON (see ``agent/report.schema.json``)."""
     row = await asyncio.to_thread(_latest_report, state.store, incident_id)
     return JSONResponse(row.report)
@@ -161,7 +185,7 @@ async def report_json(incident_id: int, state: AppState = Depends(app_state)) ->
 
 @router.get("/v1/incidents/{incident_id}/report.md", summary="Latest report (Markdown)",
             response_class=PlainTextResponse, dependencies=[Depends(require(Scope.READ))])
-async def report_markdown(incident_id: int, state: AppState = Depends(app_state)) -> PlainTextResponse:
+async def report_markdown(incident_id: IncidentId, state: AppState = Depends(app_state)) -> PlainTextResponse:
     """The incident's latest report as Markdown."""
     row = await asyncio.to_thread(_latest_report, state.store, incident_id)
     return PlainTextResponse(row.markdown, media_type="text/markdown; charset=utf-8")

@@ -40,6 +40,7 @@ from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.state import AppState, app_state
 from augur.server.store import Store
+from augur.server.validation import IncidentId
 
 if TYPE_CHECKING:  # matplotlib and jinja2 load only when a postmortem is written (fast start-up)
     from augur.agent.charts import SeriesData
@@ -269,7 +270,7 @@ def _files(state: AppState, incident_id: int, refresh: bool) -> Path:
     summary="Postmortem (Markdown)",
 )
 async def postmortem_markdown(
-    incident_id: int, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
+    incident_id: IncidentId, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
     who: Principal = Depends(require(Scope.READ)),
 ) -> PlainTextResponse:
     """The incident's postmortem as Markdown (generated on first request)."""
@@ -284,7 +285,7 @@ async def postmortem_markdown(
     "/v1/incidents/{incident_id}/postmortem.html", response_class=HTMLResponse, summary="Postmortem (HTML)"
 )
 async def postmortem_html(
-    incident_id: int, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
+    incident_id: IncidentId, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
     who: Principal = Depends(require(Scope.READ, html=True)),
 ) -> HTMLResponse:
     """The incident's postmortem as an HTML page with its charts."""
@@ -295,7 +296,7 @@ async def postmortem_html(
 
 @router.get("/v1/incidents/{incident_id}/postmortem.json", summary="Postmortem (JSON)")
 async def postmortem_json(
-    incident_id: int, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
+    incident_id: IncidentId, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
     who: Principal = Depends(require(Scope.READ)),
 ) -> JSONResponse:
     """The incident's postmortem as structured JSON (with the evidence its sentences cite)."""
@@ -306,7 +307,8 @@ async def postmortem_json(
 
 @router.get("/v1/incidents/{incident_id}/postmortem/{name}", summary="Postmortem chart file",
             dependencies=[Depends(require(Scope.READ))])
-async def postmortem_file(incident_id: int, name: str, state: AppState = Depends(app_state)) -> FileResponse:
+async def postmortem_file(incident_id: IncidentId, name: str,
+                          state: AppState = Depends(app_state)) -> FileResponse:
     """A chart of the postmortem (``chain.png``, ``chain.svg``, ``chain.json``)."""
     if not _CHART_FILE.match(name):
         raise ApiError(404, "not_found", f"{name!r} is not a postmortem chart; see the postmortem's `charts`")

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Body, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from augur.rules.apply import ApplyConfig, apply_approved
 from augur.rules.proposal import Proposal, ProposalEvent, ProposalState
@@ -39,6 +39,7 @@ from augur.server.proposal_store import SqlProposalStore
 from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.state import AppState, app_state
+from augur.server.validation import MAX_ID
 
 __all__ = ["ProposalService", "proposal_service", "router", "service_from_settings"]
 
@@ -47,6 +48,13 @@ class ReviewBody(BaseModel):
     """Optional body of approve / reject."""
 
     comment: str = Field(default="", max_length=2000, description="Why; recorded with the transition.")
+
+    @field_validator("comment")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("contains a NUL character (\\u0000), which augur does not store")
+        return value
 
 
 @dataclass
@@ -98,7 +106,8 @@ api = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 @api.get("", dependencies=[Depends(require(Scope.READ))])
 def list_proposals(
     state: ProposalState | None = Query(default=None),
-    incident_id: int | None = Query(default=None, ge=1, description="Only proposals from this incident."),
+    incident_id: int | None = Query(default=None, ge=1, le=MAX_ID,
+                                    description="Only proposals from this incident."),
     service: ProposalService = Depends(proposal_service),
 ) -> dict[str, Any]:
     """Proposals, newest first; ``state`` filters (pending, approved, rejected, applied, failed),

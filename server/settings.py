@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         default=8 * 3600, gt=0, description="How long a /review sign-in lasts (server-side session)."
     )
     webhook_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest webhook body.")
+    http_max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest request body on every route but the webhook."
+    )
+    http_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request whose body has not fully arrived by then gets 408."
+    )
     group_window_seconds: int = Field(
         default=1800, ge=0, description="An alert joins an open incident sharing a component label "
         "if that incident's last alert is at most this old."

@@ -29,6 +29,13 @@ from augur.server.errors import ApiError
 from augur.server.intake import IngestResult, ingest
 from augur.server.scopes import Scope
 from augur.server.state import AppState, app_state
+from augur.server.validation import (
+    MAX_ANNOTATION_VALUE,
+    MAX_LABELS,
+    check_alert_times,
+    check_labels,
+    reject_nul,
+)
 
 __all__ = ["WebhookAlert", "WebhookPayload", "parse_payload", "router"]
 
@@ -105,16 +112,6 @@ def _describe(exc: ValidationError) -> tuple[str, str]:
     return "invalid_payload", "; ".join(parts) + more
 
 
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 def parse_payload(body: bytes) -> WebhookPayload:
     """Validate a webhook body; raise :class:`ApiError` (400/422) with the reason if it is not one."""
     try:
@@ -122,12 +119,18 @@ def parse_payload(body: bytes) -> WebhookPayload:
     except ValidationError as exc:
         code, reason = _describe(exc)
         raise ApiError(400 if code == "invalid_json" else 422, code, reason) from None
-    if b"\\u0000" in body and _has_nul(payload.model_dump()):
+    if b"\\u0000" in body:
         # PostgreSQL text cannot hold NUL; refusing it here keeps both stores' behaviour the same
         # and gives a 4xx (a 5xx would make Alertmanager retry it forever).
-        raise ApiError(
-            422, "invalid_payload", "a string contains a NUL character (\\u0000), which augur does not store"
-        )
+        reject_nul(payload.model_dump(by_alias=True), code="invalid_payload")
+    for i, alert in enumerate(payload.alerts):
+        where = f"alerts.{i}"
+        check_labels(alert.labels, f"{where}.labels", code="invalid_payload")
+        if len(alert.annotations) > MAX_LABELS or any(len(v) > MAX_ANNOTATION_VALUE
+                                                      for v in alert.annotations.values()):
+            check_labels(alert.annotations, f"{where}.annotations", code="invalid_payload", required=False,
+                         max_value=MAX_ANNOTATION_VALUE)
+        check_alert_times(alert.starts_at, alert.ends_at, where, code="invalid_payload")
     return payload
 
 

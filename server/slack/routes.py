@@ -30,6 +30,7 @@ from augur.server.slack.notifier import web_client
 from augur.server.slack.signature import SignatureError, verify
 from augur.server.state import AppState, app_state
 from augur.server.store import Store
+from augur.server.validation import reject_nul
 
 __all__ = ["handlers_for", "router"]
 
@@ -68,9 +69,11 @@ async def _verified(request: Request, state: AppState) -> bytes:
 
 def _form(body: bytes) -> dict[str, str]:
     try:
-        return {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+        form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
     except UnicodeDecodeError:
         raise ApiError(400, "invalid_body", "the body is not UTF-8 form data") from None
+    reject_nul(form)
+    return form
 
 
 def _json(text: str | bytes, what: str) -> dict[str, Any]:
@@ -80,6 +83,7 @@ def _json(text: str | bytes, what: str) -> dict[str, Any]:
         raise ApiError(400, "invalid_json", f"{what} is not JSON") from None
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_json", f"{what} must be a JSON object")
+    reject_nul(value)
     return value
 
 
