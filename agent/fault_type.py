@@ -15,6 +15,7 @@ signal gets a **nature** — what kind of quantity moved — from, in order:
    share (missing values); a ratio that must not fall on a model is quality, on a resource
    utilisation; requests per second are traffic.
 
+A backlog (queued work) on a data component is late data; on a service it is queueing delay.
 The component's type is then the most specific nature among its signals (hardware errors before
 the saturation they cause, errors before the traffic they cost). A service whose latency (or a
 success ratio such as a cache hit ratio) degraded while its changed dependents slowed down is
@@ -123,6 +124,8 @@ def classify(changed: Sequence[Finding], downstream: Sequence[Finding] = ()) -> 
     dependents_slower = any(signal_nature(d) == "latency" for d in downstream)
     if nature == "declared":
         return str(f["fault_type"])
+    if nature == "backlog" and layer == "service":
+        nature = "latency"  # requests queueing in a server: its callers wait (not data freshness)
     if nature in ("latency", "degraded_ratio"):
         return "upstream_latency" if dependents_slower or nature == "degraded_ratio" else "latency_regression"
     if nature == "drift":

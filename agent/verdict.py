@@ -4,7 +4,8 @@
 cannot see — what was *not* learned — and lower the confidence to ``inconclusive`` when:
 
 - **the evidence failed**: the onset (or drift) evidence of most examined signals is an error
-  (typically a look-back that reaches before the data starts: no baseline to compare with), or
+  (typically a look-back that reaches before the data starts: no baseline to compare with) or
+  found no series at all (a query that matches nothing is missing evidence, not "normal"), or
   the best candidate rests on log lines alone while metric evidence failed. A first ERROR line in
   a window whose metrics could not be read is not a root cause;
 - **nothing ties the changes to the alert**: with a catalog, the alert matches no component (by
@@ -31,7 +32,7 @@ _USABLE = ("ok", "empty")
 
 
 def evidence_coverage(state: InvestigationState) -> tuple[int, list[str], str | None]:
-    """(signals judged, signals whose every onset/drift call failed, the first failure's reason)."""
+    """(signals judged, signals whose every onset/drift call failed or found no data, the first reason)."""
     status: dict[str, list[str]] = {}
     reasons: dict[str, str] = {}
     evidence = state.get("evidence", {})
@@ -40,6 +41,8 @@ def evidence_coverage(state: InvestigationState) -> tuple[int, list[str], str | 
             continue
         ev = evidence.get(call["evidence_id"], {})
         state_of = str(ev.get("status", call.get("status", "error")))
+        if state_of == "empty" and ev.get("data", {}).get("series") == []:
+            state_of = "no series"  # nothing matched: missing evidence, not "no change"
         status.setdefault(str(call["signal"]), []).append(state_of)
         if state_of not in _USABLE:
             reasons.setdefault(str(call["signal"]), str(ev.get("reason") or ev.get("summary") or state_of))

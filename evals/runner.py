@@ -81,9 +81,10 @@ async def run_case(
     from augur.agent.catalog import load_catalog
     from augur.agent.investigation import investigate
 
-    # The history ends at the last UTC midnight, and the investigation runs "at" that moment
-    # (``now=end``): two runs of a scenario see byte-identical data at the same time of day (its
-    # daily seasonality included) and query the same windows, so their reports are identical.
+    # The history ends at the last UTC midnight and the window stops there (``data_end=end``; it
+    # is anchored at the alert, never the clock): two runs of a scenario see byte-identical data at
+    # the same time of day (its daily seasonality included) and query the same windows, so their
+    # reports are identical.
     # Nothing here scrapes live, so a history in the past is served as it is.
     end = t_end if t_end is not None else float(int(time.time()) // 86400 * 86400)
     # The tools read workdir (data and log store); the truth goes beside it, where they cannot.
@@ -103,7 +104,7 @@ async def run_case(
         registry = registry_factory(prom.url, log_db)
         started = time.perf_counter()
         report = await investigate(body, registry=registry, catalog=load_catalog(gen.catalog),
-                                   planner=planner, writer=writer, now=end)
+                                   planner=planner, writer=writer, data_end=end)
         seconds = time.perf_counter() - started
         ranked_by: dict[str, list[str]] = {}
         if baselines:

@@ -44,6 +44,8 @@ def _f(component: str, signal: str, layer: str, query: str, unit: str | None, di
     (_f("c1", "s11", "service", ERRORS, "ratio"), "bad_deploy"),
     (_f("c1", "s12", "service", "sum(rate(http_requests_total[5m]))", "req/s"), "traffic_surge"),
     (_f("c1", "s13", "service", P99.replace("{c}", "x"), "s"), "latency_regression"),
+    (_f("c1", "s14", "data", 'sum(kafka_consumergroup_lag{topic="t"})', "messages"), "data_freshness"),
+    (_f("c1", "s15", "service", 'vllm:num_requests_waiting{model_name="m"}', None), "latency_regression"),
 ])
 def test_one_signal_is_typed_by_what_it_is(finding: Finding, expected: str) -> None:
     assert fault_type(finding) == expected

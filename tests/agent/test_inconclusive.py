@@ -83,3 +83,24 @@ def test_the_known_alert_is_still_identified(prom_history: PromHistory, tmp_path
                                      registry=registry_for(prom_history.url, tmp_path),
                                      catalog=platform_catalog()))
     assert report.root_cause.verdict == "identified" and report.root_cause.component == "feature-pipeline"
+
+
+def test_missing_series_count_as_missing_evidence_not_as_normal() -> None:
+    """Coverage over plain state (no servers): empty and failed onsets are both missing evidence."""
+    from augur.agent.state import CallRecord, InvestigationState
+    from augur.agent.verdict import evidence_coverage
+
+    def call(signal: str, ev_id: str) -> CallRecord:
+        return CallRecord(key=ev_id, tool="onset", args={}, why="", component=signal.split(".")[0],
+                          signal=signal, planner="sop", evidence_id=ev_id, status="", started=0.0,
+                          duration_s=0.0)
+
+    state = InvestigationState(
+        calls=[call("a.x", "ev-1"), call("b.y", "ev-2"), call("c.z", "ev-3"), call("d.w", "ev-4")],
+        evidence={"ev-1": {"status": "ok"},
+                  "ev-2": {"status": "empty", "reason": "nothing matched", "data": {"series": []}},
+                  "ev-3": {"status": "error", "reason": "the reference window has 0 points"},
+                  # Empty with series: they were read and did not change, which is evidence.
+                  "ev-4": {"status": "empty", "data": {"series": [{"series": "w", "found": False}]}}})
+    judged, missing, reason = evidence_coverage(state)
+    assert (judged, sorted(missing), reason) == (4, ["b.y", "c.z"], "nothing matched")
