@@ -92,8 +92,8 @@ class ChatLLM:
 
     def _offer(self, max_tokens: int) -> list[Tool]:
         """The tools shown to the model: the planner's preferred ones first, then by name, while
-        their schemas fit in ``max_tokens`` (ten full schemas cost ~2,500 tokens a round). A
-        registry tool the model names without being shown it is still accepted."""
+        their schemas fit in ``max_tokens`` (ten full schemas cost ~2,500 tokens a round). Only
+        these may be called: a registry tool the model names without being shown it is refused."""
         rank = {name: i for i, name in enumerate(CHAT_TOOLS)}
         offered: list[Tool] = []
         total = 0
@@ -227,8 +227,11 @@ class ChatLLM:
                     args = json.loads(raw) if raw.strip() else {}
                 except json.JSONDecodeError:
                     args = None
+            offered = [t.name for t in self._offered]
             if name not in self.tools:
                 reason = f"unknown tool {name!r} (only read-only registry tools can be called)"
+            elif name not in offered:
+                reason = f"{name!r} was not offered for this question (offered: {', '.join(offered)})"
             elif not isinstance(args, dict):
                 reason = "malformed arguments (expected a JSON object)"
             elif room <= 0:

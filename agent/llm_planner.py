@@ -175,8 +175,8 @@ class LLMPlanner:
 
         Tool schemas are the largest part of a prompt (ten tools cost ~2,500 tokens), so the
         tools the investigation already used come first, then ``preferred_tools``, then the rest
-        by name, as long as they fit. A registry tool the model names without being shown it is
-        still accepted.
+        by name, as long as they fit. Only these may be called in the round: a registry tool the
+        model names without being shown it is refused (tool output cannot widen what it may do).
         """
         used = Counter(str(ev.get("tool")) for ev in (state.get("evidence") or {}).values())
         rank = {name: i for i, name in enumerate(self.preferred_tools)}
@@ -259,7 +259,7 @@ class LLMPlanner:
         if redactor.total:
             notes.append(f"{redactor.total} secret(s) redacted from the prompt sent to {self.name}")
         proposals = self._proposals(completion, mode, notes, tokens)
-        return self._check(proposals, state, tools, budget, notes, tokens, completion)
+        return self._check(proposals, state, tools, budget, notes, tokens, completion, offered)
 
     def _proposals(
         self, completion: Completion, mode: str, notes: list[str], tokens: int
@@ -302,9 +302,9 @@ class LLMPlanner:
 
     def _check(
         self, proposals: list[tuple[str, Any, str]], state: InvestigationState, tools: ToolRegistry,
-        budget: Budget, notes: list[str], tokens: int, completion: Completion,
+        budget: Budget, notes: list[str], tokens: int, completion: Completion, offered: list[str],
     ) -> PlanResult:
-        """Keep the proposals that name a registry tool with valid, new arguments."""
+        """Keep the proposals that name a tool offered this round, with valid, new arguments."""
         names = self._names(tools)
         seen = {c["key"] for c in state.get("calls") or []} | set(state.get("evidence") or {})
         room = max(0, min(self.max_calls, budget.calls_left))
@@ -320,6 +320,9 @@ class LLMPlanner:
             if name not in names:
                 refuse(name, raw, why, f"unknown tool {name!r}: the LLM may only call registry tools "
                        f"({', '.join(names)})")
+                continue
+            if name not in offered:
+                refuse(name, raw, why, f"{name!r} was not offered this round (offered: {', '.join(offered)})")
                 continue
             args = raw
             if isinstance(raw, str):

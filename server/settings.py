@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     )
     gpu_probe_local: bool = Field(default=True, description="gpu_probe also reads this host's GPUs via NVML.")
     catalog_file: Path | None = Field(default=None, description="Platform catalog YAML.")
+    data_roots: list[Path] = Field(
+        default_factory=list,
+        description="Directories file-reading tools (drift's CSV/Parquet tables) may read (JSON list); "
+        "empty = data_dir and the catalog file's directory. Anything else is refused.",
+    )
     catalog_discovery: bool = Field(
         default=True, description="Without catalog_file, investigations discover a catalog from "
         "prometheus_url (cached in data_dir/catalogs) instead of working from the alert alone.",
@@ -279,6 +284,13 @@ class Settings(BaseSettings):
             if token.get_secret_value():
                 grants.append((name, token.get_secret_value(), REVIEWER_SCOPES))
         return grants
+
+    @property
+    def effective_data_roots(self) -> list[Path]:
+        """Where file-reading tools may read: ``data_roots``, else the data dir and the catalog's dir."""
+        if self.data_roots:
+            return list(self.data_roots)
+        return [self.data_dir, *([self.catalog_file.parent] if self.catalog_file is not None else [])]
 
     @property
     def effective_database_url(self) -> str:

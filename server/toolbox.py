@@ -162,7 +162,8 @@ def _drift_tools(settings: Settings) -> list[Tool]:
     from augur.tools.drift import DriftTool
     from augur.tools.prometheus import PromLimits
 
-    return [DriftTool(prometheus_client(settings), PromLimits(request_timeout_s=PROMETHEUS_TIMEOUT_S))]
+    return [DriftTool(prometheus_client(settings), PromLimits(request_timeout_s=PROMETHEUS_TIMEOUT_S),
+                      roots=settings.effective_data_roots)]
 
 
 #: One function per backend; each returns its tools (real or not-configured stand-ins).

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -158,8 +158,26 @@ def _row(result: StatResult, kind: str, n_ref: int, n_cur: int, ref_missing: tup
     return row
 
 
-def _read_chunks(path: str, columns: list[str]) -> Iterator[pd.DataFrame]:
-    file = Path(path)
+def confined(path: str, roots: Sequence[Path] | None) -> Path:
+    """``path`` resolved (symlinks and ``..`` followed) if it lies under one of ``roots``; a
+    :class:`ToolError` otherwise. ``roots=None`` confines nothing (a library caller's choice); the
+    server always passes its configured roots, so a model cannot name ``/etc`` or ``~/.ssh``."""
+    file = Path(path).expanduser()
+    if roots is None:
+        return file
+    real = file.resolve()
+    for root in roots:
+        base = Path(root).expanduser().resolve()
+        if real == base or base in real.parents:
+            return real
+    allowed = ", ".join(str(r) for r in roots) or "none"
+    raise ToolError(f"{path} is outside the directories drift may read ({allowed}): put the table "
+                    "there or add its directory to AUGUR_DATA_ROOTS")
+
+
+def _read_chunks(path: str, columns: list[str],
+                 roots: Sequence[Path] | None = None) -> Iterator[pd.DataFrame]:
+    file = confined(path, roots)
     if not file.is_file():
         raise ToolError(f"{path} is not a readable file: check the path (it is read on the augur host)")
     name = file.name.lower()
@@ -255,8 +273,11 @@ class DriftTool(Tool):
     )
     Args = DriftArgs
 
-    def __init__(self, prometheus: PrometheusConnect | None = None, limits: PromLimits | None = None) -> None:
+    def __init__(self, prometheus: PrometheusConnect | None = None, limits: PromLimits | None = None,
+                 roots: Sequence[Path] | None = None) -> None:
         self.prom = prometheus
+        #: Tables are read only under these directories (None: anywhere; the server always sets them).
+        self.roots = list(roots) if roots is not None else None
         self.limits = limits or PromLimits()
         self.timeout_s = 120.0
 
@@ -306,15 +327,15 @@ class DriftTool(Tool):
         if args.path is not None:
             assert args.timestamp_column is not None and args.split_at is not None
             split = pd.Timestamp(parse_time(args.split_at), unit="s", tz="UTC")
-            for chunk in _read_chunks(args.path, wanted):
+            for chunk in _read_chunks(args.path, wanted, self.roots):
                 stamps = _timestamps(chunk[args.timestamp_column])
                 ref.add(chunk[stamps < split], args.timestamp_column)
                 cur.add(chunk[stamps >= split], args.timestamp_column)
         else:
             assert args.reference_path is not None and args.current_path is not None
-            for chunk in _read_chunks(args.reference_path, wanted):
+            for chunk in _read_chunks(args.reference_path, wanted, self.roots):
                 ref.add(chunk, args.timestamp_column)
-            for chunk in _read_chunks(args.current_path, wanted):
+            for chunk in _read_chunks(args.current_path, wanted, self.roots):
                 cur.add(chunk, args.timestamp_column)
         rows: list[dict[str, Any]] = []
         forced = None if args.kind == "auto" else ColumnKind(args.kind)

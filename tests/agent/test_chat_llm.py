@@ -36,8 +36,9 @@ def _incidents() -> list[IncidentBrief]:
     ]
 
 
-def _ask(endpoint: ScriptedEndpoint, text: str = QUESTION, timeout_s: float = 5.0) -> Answer:
-    chat = ChatLLM(LLMClient(base_url=endpoint.url, model="scripted", timeout_s=timeout_s), sample_registry())
+def _ask(endpoint: ScriptedEndpoint, text: str = QUESTION, timeout_s: float = 5.0, **options: Any) -> Answer:
+    chat = ChatLLM(LLMClient(base_url=endpoint.url, model="scripted", timeout_s=timeout_s), sample_registry(),
+                   **options)
     return asyncio.run(chat.answer(text, _incidents()))
 
 
@@ -102,7 +103,9 @@ def test_requested_tool_calls_run_bounded_and_their_evidence_is_citable(
         return _sentences((f"Re-checked now, the drift has PSI {match.group(2)}.", [match.group(1)]))
 
     llm_endpoint.push(Reply(chat_completion(None, calls)), final)
-    out = _ask(llm_endpoint, "ask is click_duration still drifting on feature-pipeline?")
+    # Every tool offered (drift is past the default schema budget; an unoffered tool is refused).
+    out = _ask(llm_endpoint, "ask is click_duration still drifting on feature-pipeline?",
+               max_tool_tokens=100_000)
 
     assert len(out.tool_evidence) == 3  # four asked for, three allowed
     assert any("over the limit of 3" in note for note in out.notes)
@@ -111,6 +114,20 @@ def test_requested_tool_calls_run_bounded_and_their_evidence_is_citable(
         (f"Re-checked now, the drift has PSI {cited['psi']}.", [cited["id"]])]
     assert "tools" in llm_endpoint.requests[0]
     assert len(llm_endpoint.requests) == 2
+
+
+def test_a_registry_tool_not_offered_for_the_question_is_refused(llm_endpoint: ScriptedEndpoint) -> None:
+    reference = [1, 2, 3, 4, 5] * 10
+    llm_endpoint.push(Reply(chat_completion(None, [tool_call("drift", {"reference": reference,
+                                                                         "current": reference})])),
+                      _sentences(("The click_duration feature drifted first.",
+                                  [sample_report().chain[0].evidence_ids[0]])))
+    out = _ask(llm_endpoint, "ask is click_duration still drifting on feature-pipeline?")
+
+    assert out.tool_evidence == []  # drift was not among the offered tools: never run
+    assert any("'drift' was not offered" in note for note in out.notes)
+    offered = {t["function"]["name"] for t in llm_endpoint.requests[0]["tools"]}
+    assert "drift" not in offered and "drift" in sample_registry().names()
 
 
 def test_llm_timeout_falls_back_to_the_deterministic_answer(llm_endpoint: ScriptedEndpoint) -> None:
@@ -154,7 +171,7 @@ def test_endpoint_without_tool_calling_gets_tools_as_json(llm_endpoint: Scripted
         Reply(chat_completion(json.dumps({"calls": [{"tool": "gpu_probe", "args": {}}]}))),
         _sentences(("The click_duration feature drifted first.", [cause])),
     )
-    out = _ask(llm_endpoint)
+    out = _ask(llm_endpoint, max_tool_tokens=100_000)  # gpu_probe offered too
 
     assert "tools" not in llm_endpoint.requests[1]
     assert "promql(" in llm_endpoint.requests[1]["messages"][0]["content"]

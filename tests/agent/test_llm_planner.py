@@ -126,6 +126,22 @@ def test_malformed_tool_call_is_skipped_and_recorded(llm_endpoint: ScriptedEndpo
     assert any("2 of 3 call(s)" in n for n in calls.notes)
 
 
+def test_a_registry_tool_not_offered_this_round_is_refused(llm_endpoint: ScriptedEndpoint) -> None:
+    """Only the tools shown to the model may be called: naming another registry tool (as a log line
+    might tell it to) runs nothing."""
+    llm_endpoint.push(Reply(chat_completion(None, [
+        tool_call("gpu_probe", {}),
+        tool_call("promql", {"query": "sum(rate(feature_rows_total[5m]))"}),
+    ])))
+    planner = _planner(llm_endpoint, max_tool_tokens=1)  # room for one schema: the used promql_range
+    calls = _plan(planner)
+
+    sent = {t["function"]["name"] for t in llm_endpoint.requests[0]["tools"]}
+    assert "gpu_probe" not in sent and "gpu_probe" in sample_registry().names()
+    assert list(calls) == [] and {r["tool"] for r in calls.refused} == {"gpu_probe", "promql"} - sent
+    assert all("was not offered this round" in r["reason"] for r in calls.refused)
+
+
 def test_unknown_tool_is_refused_and_recorded(llm_endpoint: ScriptedEndpoint) -> None:
     llm_endpoint.push(Reply(chat_completion(None, [
         tool_call("kubectl_exec", {"cmd": "kubectl rollout undo deploy/ranker"}),

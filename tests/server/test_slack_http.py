@@ -136,6 +136,31 @@ def test_slash_command_acks_within_3_s_and_answers_later(
     assert f"Incident #{incident}" in answer["text"] and "feature-pipeline" in answer["text"]
 
 
+def test_a_replayed_signed_command_runs_once(
+    sqlite_store: tuple[str, Store], slack_api: SlackRecorder, ranker_report: Report, tmp_path: Path
+) -> None:
+    """The same signed request sent again inside the 5-minute window (an attacker who saw it, or a
+    retry) is acknowledged and ignored, like a redelivered event; a new invocation still runs."""
+    url, store = sqlite_store
+    seed_incident(store, ranker_report)
+    app = create_app(slack_settings(url, slack_api, tmp_path), store=store)
+    body = _command_body("why ranker-serving", slack_api.response_url())
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **signed_headers(SECRET, body)}
+    with serving(app) as base:
+        first = httpx.post(f"{base}/slack/commands", content=body, timeout=10, headers=headers)
+        slack_api.wait_for(lambda calls: any(c.path == "/response/cmd" for c in calls))
+        replay = httpx.post(f"{base}/slack/commands", content=body, timeout=10, headers=headers)
+        assert first.status_code == replay.status_code == 200
+        assert "Looking into" in first.json()["text"] and "replayed" in replay.json()["text"]
+        other = body.replace(b"trigger_id=1.2.3", b"trigger_id=1.2.4")
+        again = httpx.post(f"{base}/slack/commands", content=other, timeout=10, headers={
+            "Content-Type": "application/x-www-form-urlencoded", **signed_headers(SECRET, other)})
+        assert "Looking into" in again.json()["text"]
+        slack_api.wait_for(lambda calls: len([c for c in calls if c.path == "/response/cmd"]) == 2)
+    time.sleep(0.3)
+    assert len(slack_api.calls_to("/response/cmd")) == 2  # the replay answered nothing
+
+
 def _mention(event_id: str, text: str = "<@U0AUGUR> why did ranker p99 jump?") -> bytes:
     return json.dumps({
         "type": "event_callback", "event_id": event_id, "team_id": "T0", "api_app_id": "A0",
