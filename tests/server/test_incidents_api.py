@@ -18,7 +18,7 @@ def _post(client: TestClient, *alerts: dict[str, object]) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_list_filters_by_status_and_since_and_carries_episodes(client: TestClient, store: Store) -> None:
+def test_list_filters_by_status_and_since_and_carries_summaries(client: TestClient, store: Store) -> None:
     firing = alert("A", service="one")
     _post(client, firing)
     _post(client, alert("B", service="two"), alert("B", service="two", pod="p"))
@@ -27,8 +27,11 @@ def test_list_filters_by_status_and_since_and_carries_episodes(client: TestClien
     assert everything["count"] == 2
     by_title = {i["title"]: i for i in everything["incidents"]}
     assert by_title["A on one"]["status"] == "resolved"
-    assert len(by_title["B on two"]["episodes"]) == 2
-    assert {e["labels"]["alertname"] for e in by_title["B on two"]["episodes"]} == {"B"}
+    two = by_title["B on two"]
+    assert (two["episode_count"], two["firing_count"], by_title["A on one"]["firing_count"]) == (2, 2, 0)
+    assert "episodes" not in two
+    episodes = client.get(two["episodes_url"]).json()["episodes"]
+    assert len(episodes) == 2 and {e["labels"]["alertname"] for e in episodes} == {"B"}
     assert [
         i["title"] for i in client.get("/v1/incidents", params={"status": "open"}).json()["incidents"]
     ] == ["B on two"]
@@ -105,3 +108,38 @@ def test_an_unexpected_error_is_a_json_500_without_internals(store: Store, store
     assert response.status_code == 500
     assert response.json()["error"] == "internal_error"
     assert "secret-internal-detail" not in response.text
+
+
+def test_incidents_and_their_episodes_come_a_page_at_a_time(client: TestClient, store: Store) -> None:
+    """After a storm the list stays small: summaries, ``limit`` per page, a cursor to the next one."""
+    for n in range(5):
+        alerts = [alert("Storm", service=f"svc-{n}", pod=f"p{i}") for i in range(7)]
+        body = notification(alerts, group_key=f"g{n}")
+        assert client.post("/v1/alertmanager", json=body).status_code == 200
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/incidents", params=params).json()
+        assert page["count"] == len(page["incidents"]) <= 2
+        seen += [i["id"] for i in page["incidents"]]
+        assert all(i["episode_count"] == 7 for i in page["incidents"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == [1, 2, 3, 4, 5] and len(seen) == 5, seen
+    episodes: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/incidents/2/episodes", params=params).json()
+        episodes += [e["labels"]["pod"] for e in page["episodes"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(episodes) == [f"p{i}" for i in range(7)]
+    detail = client.get("/v1/incidents/2").json()
+    assert detail["episode_count"] == 7 and detail["episodes_url"] == "/v1/incidents/2/episodes"
+    bad = client.get("/v1/incidents", params={"cursor": "nope"})
+    assert bad.status_code == 422 and "cursor" in bad.json()["reason"]
+    assert client.get("/v1/incidents/99/episodes").status_code == 404
