@@ -26,7 +26,8 @@ below a weaker change upstream of it just because the call graph puts that one f
 
 Trace evidence that a caller's requests wait on this component while the caller's own time did
 not grow (a finding's ``waited_by``) is an edge too: the caller counts as downstream of it
-whatever the catalog says, and the caller is marked down as its symptom.
+whatever the catalog says, and the caller is marked down as its symptom. A component whose spans
+were in the slow requests and did not slow down (a trace finding's ``clears``) is marked down too.
 
 Confidence is the top score shrunk when the runner-up is close, when the chain has a single link
 (unless everything the candidate depends on was checked and found normal), or when onsets are
@@ -137,6 +138,8 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
     others_n = max(1, len(reps) - 1)
     normal = {str(f["component"]) for f in chain.normal if f.get("component")}
     waited = {(_key(f), str(f["waited_by"])) for f in changed if f.get("waited_by")}  # (callee, caller)
+    traced = {_key(f) for f in changed if f.get("kind") == "trace"}
+    cleared = {c for f in changed for c in f.get("clears", [])} - traced
     scored: list[ScoredCandidate] = []
     power = {key: max(abs(f.get("magnitude") or 0.0) for f in per_component[key]) for key in reps}
     strongest = max(max(power.values()), 1.0)
@@ -172,6 +175,9 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
             reasons.append("a dependency changed before it: " + ", ".join(earlier_upstream))
             score *= 1.0 - SYMPTOM_CUT * max(explained_by.values())  # a symptom of something upstream
         reasons.append(f"strength {fmt_z(abs(rep.get('z', rep.get('magnitude')) or 0.0))}")
+        if key in cleared:
+            reasons.append("its spans in the slow requests did not slow down")
+            score *= 0.6  # traces say where the requests' time went, and it was not here
         if logs:
             reasons.append("its logs changed too")
         callers = sorted({caller for callee, caller in waited if callee == key and caller != key})

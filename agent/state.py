@@ -108,6 +108,8 @@ class Finding(TypedDict, total=False):
     evidence_ids: list[str]
     #: A trace finding: the component whose requests wait on this one (and whose own time did not grow).
     waited_by: str
+    #: A trace finding: components whose spans were in the same requests and did not slow down.
+    clears: list[str]
 
 
 class InvestigationState(TypedDict, total=False):

@@ -9,6 +9,11 @@ that started there, by a two-proportion test), each attributed through the catal
 serving that service. A service the catalog does not know yields nothing: evidence never invents a
 component.
 
+Services the traces observed in both windows (``data.observed``) that did not change are, when
+another service's time grew, *cleared*: the finding about the growth carries ``clears`` (their
+components), and the diagnosis discounts a metric change of theirs — their part of the slow
+requests did not slow down, so it does not explain them.
+
 ``data.waits_on`` says which child a slow request waits on. When the caller's own time did not
 grow, the finding about the child's component carries ``waited_by`` (the caller's component): the
 diagnosis then treats the caller as the child's symptom, whatever the catalog's edges say.
@@ -172,4 +177,13 @@ def trace_findings(
                     magnitude=MIN_TRACE_STRENGTH,
                 )
             target["waited_by"] = caller_name
+    changed = {base.get("component")} | set(by_component) if base.get("anomalous") else set(by_component)
+    if changed:
+        cleared = []
+        for service in data.get("observed") or []:
+            comp = component_for_service(catalog, str(service))
+            if comp is not None and comp.name not in changed and comp.name != searched:
+                cleared.append(comp.name)
+        holder = base if base.get("anomalous") else next(iter(by_component.values()))
+        holder["clears"] = sorted(set(cleared))
     return list(by_component.values())

@@ -371,11 +371,14 @@ class SqliteSpanStore:
         error: bool | None = None,
         attributes: dict[str, str] | None = None,
         limit: int = 200,
+        spread: bool = False,
     ) -> list[str]:
         """Traces with a span of ``service`` (and ``operation``...) starting in the range, newest first.
 
         The span must also last at least ``min_duration_us``, fail (``error=True``) and carry the
-        ``attributes`` given (compared as text) — Jaeger's search semantics.
+        ``attributes`` given (compared as text) — Jaeger's search semantics. With more than
+        ``limit`` matches, ``spread`` takes them evenly over time (same data, same pick) instead
+        of the newest: a baseline then is not only the last minutes before its end.
         """
         where, params = self._where(service, operation, start, end)
         if min_duration_us is not None:
@@ -391,8 +394,11 @@ class SqliteSpanStore:
             rows = conn.execute(
                 f"SELECT trace_id, MAX(start_us) AS latest FROM spans WHERE {where} GROUP BY trace_id "
                 "ORDER BY latest DESC, trace_id LIMIT ?",
-                [*params, limit],
+                [*params, -1 if spread else limit],
             ).fetchall()
+        if spread and len(rows) > limit > 0:
+            step = len(rows) / limit
+            rows = [rows[int(i * step)] for i in range(limit)]
         return [r[0] for r in rows]
 
     def traces(
@@ -406,6 +412,7 @@ class SqliteSpanStore:
         error: bool | None = None,
         attributes: dict[str, str] | None = None,
         limit: int = 200,
+        spread: bool = False,
     ) -> list[list[Span]]:
         """The whole traces :meth:`trace_ids` finds (each trace's spans by start), newest first."""
         ids = self.trace_ids(
@@ -417,6 +424,7 @@ class SqliteSpanStore:
             error=error,
             attributes=attributes,
             limit=limit,
+            spread=spread,
         )
         if not ids:
             return []

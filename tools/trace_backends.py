@@ -227,7 +227,8 @@ class StoreTraceBackend:
         return None
 
     async def find(self, query: TraceQuery) -> list[JaegerTrace]:
-        """Traces with a matching span (duration, ``error`` and other tags too), newest first."""
+        """Traces with a matching span (duration, ``error`` and other tags too), newest first; past
+        ``query.limit`` matches, spread evenly over the window (Jaeger answers the newest)."""
         min_us = duration_us(query.min_duration) if query.min_duration else None
         tags = dict(query.tags)
         error_tag = tags.pop("error", None)
@@ -242,6 +243,7 @@ class StoreTraceBackend:
             error=error,
             attributes=tags,
             limit=query.limit,
+            spread=True,
         )
         return [as_jaeger_trace(t) for t in traces]
 

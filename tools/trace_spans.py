@@ -287,6 +287,15 @@ class HopStats:
             }
         return best
 
+    def observed(self, min_samples: int) -> list[str]:
+        """Services (as hop owners) with at least ``min_samples`` spans in both windows: what the
+        traces can speak for, changed or not."""
+        seen: dict[bool, Counter[str]] = {True: Counter(), False: Counter()}
+        for current, hops in ((True, self.current), (False, self.baseline)):
+            for hop in hops.values():
+                seen[current][hop.owner] += hop.count
+        return sorted(s for s, n in seen[True].items() if n >= min_samples and seen[False][s] >= min_samples)
+
     def service_changes(
         self, min_samples: int, min_ratio: float, min_added_ms: float
     ) -> list[dict[str, Any]]:

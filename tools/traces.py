@@ -239,6 +239,7 @@ class TraceSearchTool(Tool):
             "critical_path_slowest": slowest,
             "grown": grown,
             "services": changes[: lim.max_hops],
+            "observed": result.observed(lim.min_samples)[:200],
             "waits_on": waits,
         }
         summary = self._summary(args, data, grown, slowest, cut > start)

@@ -371,3 +371,10 @@ def test_a_real_nezha_trace_file(tmp_path: Path, store: SqliteSpanStore) -> None
     edges = {(e.parent, e.child) for e in store.call_edges()}
     assert ("frontend", "productcatalogservice") in edges and ("checkoutservice", "paymentservice") in edges
     assert all(not s.endswith(tuple("0123456789")) for s in store.services())  # pod suffixes stripped
+
+
+def test_spread_takes_traces_evenly_over_the_range(tmp_path: Path, store: SqliteSpanStore) -> None:
+    store.ingest_file(write_nezha_csv(tmp_path / "t.csv", traces=6))
+    t0 = T0_NS / 1e9
+    assert store.trace_ids("frontend", t0, t0 + 10, limit=2) == [f"{i:031x}" for i in (5, 4)]
+    assert store.trace_ids("frontend", t0, t0 + 10, limit=2, spread=True) == [f"{i:031x}" for i in (5, 2)]
