@@ -18,8 +18,23 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"augur {version('augur-agent')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("augur (not installed: run make setup)")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print augur's version and exit."
+    ),
+) -> None:
     """augur: an incident agent for AI/ML platforms."""
 
 

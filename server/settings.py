@@ -11,6 +11,7 @@ import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -18,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -285,6 +287,24 @@ class Settings(BaseSettings):
                 grants.append((name, token.get_secret_value(), REVIEWER_SCOPES))
         return grants
 
+    @field_validator(
+        "prometheus_url", "alertmanager_url", "elasticsearch_url", "kibana_url", "jaeger_url", "llm_base_url",
+        "slack_api_url", "public_base_url",
+    )
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value and not _is_http_url(value):
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("gpu_probe_urls")
+    @classmethod
+    def _check_urls(cls, value: list[str]) -> list[str]:
+        bad = [u for u in value if not _is_http_url(u)]
+        if bad:
+            raise ValueError(f"every entry must be an http:// or https:// URL with a host, not {bad[0]!r}")
+        return value
+
     @property
     def effective_data_roots(self) -> list[Path]:
         """Where file-reading tools may read: ``data_roots``, else the data dir and the catalog's dir."""
@@ -318,17 +338,9 @@ class Settings(BaseSettings):
         return out
 
 
-def _shown_input(err: Any) -> str:
-    """`` (got ...)`` for a validation error, unless the value could hold a secret: a secret field's
-    or a whole-settings error's input is never echoed, any other is redacted."""
-    from augur.agent.redact import redact
-
-    loc = [str(p) for p in err.get("loc", ())]
-    field = Settings.model_fields.get(loc[0]) if loc else None
-    if field is None or "token" in loc[0] or "secret" in loc[0] or "key" in loc[0] or any(
-            "token" in p for p in loc):
-        return ""
-    return f" (got {redact(repr(err.get('input')))})"
+def _is_http_url(value: str) -> bool:
+    parsed = urlsplit(value)
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
 
 
 def is_loopback(host: str | None) -> bool:
@@ -353,11 +365,16 @@ def load_settings(**overrides: Any) -> Settings:
             yaml.safe_load(Path(config_file).read_text())
         except yaml.YAMLError as exc:
             raise ConfigError(f"AUGUR_CONFIG_FILE={config_file} is not valid YAML: {exc}") from exc
+    from augur.server.config_errors import data_dir_problem, describe_parse_error, describe_validation
+
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"])
-            lines.append(f"AUGUR_{name.upper() or 'settings'}: {err['msg']}{_shown_input(err)}")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc
+        lines = describe_validation(exc, Settings)
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    except SettingsError as exc:  # a JSON setting whose value is not JSON
+        raise ConfigError("invalid configuration:\n  " + describe_parse_error(exc, Settings)) from None
+    problem = data_dir_problem(settings.data_dir)
+    if problem:
+        raise ConfigError("invalid configuration:\n  " + problem)
+    return settings

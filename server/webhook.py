@@ -102,9 +102,12 @@ def _describe(exc: ValidationError) -> tuple[str, str]:
         return "invalid_payload", "body must be a JSON object (Alertmanager's webhook payload)"
     for err in errors:
         if tuple(err["loc"]) == ("version",):
-            got = err.get("input")
+            if err["type"] == "missing":  # its input is the whole body: never echo that back
+                return "unsupported_version", 'version is missing: augur accepts webhook version "4"'
+            got = repr(err.get("input"))
+            got = got if len(got) <= 40 else got[:37] + "..."
             return "unsupported_version", (
-                f'version {got!r} is not supported: augur accepts Alertmanager\'s webhook version "4"'
+                f'version {got} is not supported: augur accepts Alertmanager\'s webhook version "4"'
             )
     parts = []
     for err in errors[:5]:

@@ -79,13 +79,13 @@ class Tool(ABC):
             )
         except Unavailable as exc:
             evidence = Evidence.make(
-                self.name, canonical, EvidenceStatus.UNAVAILABLE, f"{self.name}: backend unavailable",
-                reason=str(exc), retryable=exc.retryable,
+                self.name, canonical, EvidenceStatus.UNAVAILABLE,
+                f"{self.name}: backend unavailable ({_gist(exc)})", reason=str(exc), retryable=exc.retryable,
             )
         except ToolError as exc:
             evidence = Evidence.make(
-                self.name, canonical, EvidenceStatus.ERROR, f"{self.name}: failed", reason=str(exc),
-                retryable=exc.retryable,
+                self.name, canonical, EvidenceStatus.ERROR, f"{self.name}: failed ({_gist(exc)})",
+                reason=str(exc), retryable=exc.retryable,
             )
         except Exception as exc:  # a tool must never raise into the agent
             evidence = Evidence.make(
@@ -157,3 +157,9 @@ class ToolRegistry:
                 reason=f"choose one of: {', '.join(self.names())}",
             )
         return await self._tools[name].run(args)
+
+
+def _gist(exc: BaseException) -> str:
+    """The first clause of an error (what failed and where, e.g. the backend's URL), for a summary."""
+    text = str(exc).split(": ", 1)[0].strip() or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."

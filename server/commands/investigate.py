@@ -49,7 +49,7 @@ def investigate(
     from augur.server.toolbox import build_registry
     from augur.tools.prometheus_api import parse_duration
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     if alert_file is None and not question:
         err.print("error: give ALERT.json (or - for stdin) or --question TEXT")
         raise typer.Exit(code=2)
@@ -125,14 +125,20 @@ def investigate(
         report.stats.notes.insert(0, resolved.note)
     if as_json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
-        return
-    markdown = render_markdown(report)
-    if sys.stdout.isatty():
-        from rich.markdown import Markdown
-
-        Console().print(Markdown(markdown))
     else:
-        sys.stdout.write(markdown)
+        markdown = render_markdown(report)
+        if sys.stdout.isatty():
+            from rich.markdown import Markdown
+
+            Console().print(Markdown(markdown))
+        else:
+            sys.stdout.write(markdown)
+    failed = [row for row in report.evidence if row.status in ("error", "unavailable")]
+    if report.evidence and len(failed) == len(report.evidence):
+        # Nothing was observed: the report says so, and the shell must not read it as a success.
+        err.print(f"error: all {len(failed)} tool calls failed, e.g. {failed[0].summary}", highlight=False,
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(code=1)
 
 
 def _question_anchor(settings: Any, question: str, at: str | None, err: Any, quiet: bool) -> float:

@@ -13,6 +13,7 @@ id), 2 a usage or configuration error.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -56,11 +57,16 @@ def _show(service: ProposalService, proposal: Proposal) -> None:
     from rich.markup import escape
     from rich.syntax import Syntax
 
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(f"[bold]{escape(proposal.title)}[/bold]  ({proposal.id}, {proposal.state.value})")
     console.print(f"backtest: {_summary(proposal)}")
     console.print(f"rationale: {proposal.rationale}", markup=False, highlight=False, soft_wrap=True)
-    console.print(Syntax(proposal.rule_yaml, "yaml", theme="ansi_dark", background_color="default"))
+    if console.is_terminal:
+        width = max(map(len, proposal.rule_yaml.splitlines()), default=0)
+        console.print(Syntax(proposal.rule_yaml, "yaml", theme="ansi_dark", background_color="default",
+                             word_wrap=False, code_width=width), soft_wrap=True)
+    else:  # piped: the YAML exactly as stored, never cut to a width (the reviewer copies it)
+        sys.stdout.write(proposal.rule_yaml.rstrip("\n") + "\n")
     console.print(f"{proposal.validation.tool}: {'passed' if proposal.validation.ok else 'FAILED'}")
     for event in service.repo.events(proposal.id):
         console.print(f"  {event.at:%Y-%m-%d %H:%M:%S} {event.actor}: "

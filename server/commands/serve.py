@@ -7,8 +7,10 @@ first start on a fresh machine needs nothing else. Heavy imports stay inside the
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 from types import FrameType
 
@@ -31,7 +33,7 @@ def _logging(level: str) -> None:
 
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8080, help="TCP port to listen on."),
+    port: int = typer.Option(8080, min=1, max=65535, help="TCP port to listen on (1-65535)."),
     worker: bool = typer.Option(True, "--worker/--no-worker", help="Also run one worker in this process."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
     access_log: bool = typer.Option(False, help="Log every HTTP request."),
@@ -39,6 +41,8 @@ def serve(
     """Run the HTTP API (webhook, incidents, /metrics) and, unless --no-worker, an in-process worker."""
     settings = settings_or_exit(**({} if worker else {"worker_in_process": False}))
     _logging(log_level)
+    # Bind before anything else: a busy port fails here, before "serving on" is ever printed.
+    sock = _listen(host, port)
     import uvicorn
 
     from augur.server.app import create_app
@@ -46,8 +50,30 @@ def serve(
     store = store_or_exit(settings)
     app = create_app(settings, store=store)
     log.info("augur serving on http://%s:%d (store %s)", host, port, store.safe_url)
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=access_log)
-    store.dispose()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(),
+                                           access_log=access_log))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        store.dispose()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; when it cannot be had, say why and exit 1."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            hint = "another process listens there: stop it or pick another --port"
+        else:
+            hint = "check --host (an address of this machine, e.g. 127.0.0.1 or 0.0.0.0)"
+        typer.echo(f"error: cannot listen on {host}:{port}: {why}; {hint}", err=True)
+        raise typer.Exit(code=1) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def worker(

@@ -2,9 +2,10 @@
 
 ``augur tool list`` prints one tool a line (name and the first line of its description);
 ``augur tool run NAME --args JSON`` prints the evidence as JSON — the same record the agent
-gets. The exit status is non-zero only when the command itself is wrong (unknown tool, arguments
-that are not a JSON object, invalid configuration); a tool that fails returns ``error`` or
-``unavailable`` evidence and exit 0, because that evidence *is* the answer.
+gets. Exit 2 when the command itself is wrong (unknown tool, arguments that are not a JSON
+object or that the tool rejects, invalid configuration); exit 1 when the tool's evidence is
+``error`` or ``unavailable`` (the evidence is still printed, and stderr says why, naming the
+backend's URL).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="List augur's tools and run one by hand.", no_args_is_help=True)
 
 _USAGE_EXIT = 2
+_BACKEND_EXIT = 1
 
 
 def _fail(message: str) -> typer.Exit:
@@ -82,3 +84,8 @@ def run_tool(
     evidence = asyncio.run(registry.call(name, parsed))
     sys.stdout.write(evidence.model_dump_json(indent=2))
     sys.stdout.write("\n")
+    if evidence.status.value in ("error", "unavailable"):
+        # The evidence is printed (it is what the agent would see), and the shell learns it failed.
+        typer.echo(f"error: {name} {evidence.status.value}: {evidence.reason or evidence.summary}", err=True)
+        usage = evidence.summary == f"{name}: invalid arguments"  # the arguments, not the backend
+        raise typer.Exit(code=_USAGE_EXIT if usage else _BACKEND_EXIT)

@@ -28,8 +28,8 @@ def augur(*args: str, tmp_path: Path, env: dict[str, str] | None = None) -> subp
     return subprocess.run([AUGUR, *args], capture_output=True, text=True, env=clean, timeout=60, check=False)
 
 
-def evidence(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert result.returncode == 0, result.stderr
+def evidence(result: subprocess.CompletedProcess[str], rc: int = 0) -> dict[str, Any]:
+    assert result.returncode == rc, result.stderr
     parsed: dict[str, Any] = json.loads(result.stdout)
     return parsed
 
@@ -68,20 +68,22 @@ def test_run_uses_the_configured_url_from_the_environment(prom_history: PromHist
 
 def test_run_against_a_down_prometheus_is_unavailable_evidence(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    out = evidence(augur("tool", "run", "promql_range", "--args", '{"query": "up"}', "--prometheus-url", url,
-                         tmp_path=tmp_path))
+    result = augur("tool", "run", "promql_range", "--args", '{"query": "up"}', "--prometheus-url", url,
+                   tmp_path=tmp_path)
+    out = evidence(result, rc=1)  # the evidence is printed, and the exit status says it failed
     assert out["status"] == "unavailable" and "connection refused" in out["reason"]
+    assert url in out["summary"] and url in result.stderr and "Traceback" not in result.stderr
 
 
 def test_run_without_prometheus_configured_says_which_setting(tmp_path: Path) -> None:
-    out = evidence(augur("tool", "run", "prom_alerts", tmp_path=tmp_path))
+    out = evidence(augur("tool", "run", "prom_alerts", tmp_path=tmp_path), rc=1)
     assert out["status"] == "unavailable"
     assert "AUGUR_PROMETHEUS_URL" in out["reason"] and "--prometheus-url" in out["reason"]
 
 
 def test_invalid_tool_arguments_are_error_evidence_not_a_crash(tmp_path: Path) -> None:
     out = evidence(augur("tool", "run", "promql", "--args", '{"limit": 5}', "--prometheus-url",
-                         "http://127.0.0.1:9", tmp_path=tmp_path))
+                         "http://127.0.0.1:9", tmp_path=tmp_path), rc=2)
     assert out["status"] == "error" and "query" in out["reason"]
 
 
