@@ -57,7 +57,7 @@ CASES: list[tuple[str, dict[str, str], list[str], int, list[str], list[str]]] = 
      ["AUGUR_SLACK_ROUTES[0]", "valid dictionary", '"channel"'], []),
     ("database-url-password-masked", {"AUGUR_DATABASE_URL": f"mysql://augur:{SECRET}@db/augur"},
      ["config"], 2,
-     ["AUGUR_DATABASE_URL='mysql://augur:********@db/augur'", "postgresql"], [SECRET]),
+     ["AUGUR_DATABASE_URL='mysql://augur:", "@db/augur'", "postgresql"], [SECRET]),
     ("negative-pull-interval", {"AUGUR_ALERTMANAGER_PULL_SECONDS": "-5"}, ["pull"], 2,
      ["AUGUR_ALERTMANAGER_PULL_SECONDS='-5'", "greater than or equal to 0"], []),
     ("config-file-missing", {"AUGUR_CONFIG_FILE": "/nonexistent/augur.yaml"}, ["config"], 2,
