@@ -64,7 +64,10 @@ class InvestigationRequest(BaseModel):
     alert: dict[str, Any] | None = Field(default=None, description="Alertmanager v4 body or one alert.")
     question: str | None = Field(default=None, max_length=2000, description="Free-text question.")
     start: datetime | None = Field(default=None, description="With a question: start of the range.")
-    end: datetime | None = Field(default=None, description="With a question: end (default now).")
+    end: datetime | None = Field(
+        default=None, description="With a question: the time it is about, where the window is anchored "
+        "(default: a time written in the question, else the alert time of the incident it matches; "
+        "never the wall clock).")
     labels: dict[str, str] = Field(default_factory=dict, description="Labels naming what it is about.")
 
     @model_validator(mode="after")
@@ -111,6 +114,28 @@ def _validate(body: InvestigationRequest) -> None:
         check_alert_dict(one, f"alert.alerts.{i}", code="invalid_alert")
 
 
+def _question_time(store: Store, body: InvestigationRequest) -> float:
+    """When the question is about: ``end``, a time in its text, or its matched incident's alert time.
+
+    Never the wall clock (see :mod:`augur.server.question_time`): the same question asked a minute
+    later is anchored at the same time and gets the same answer.
+    """
+    from augur.server.question_time import incident_time, time_in_text
+
+    if body.end is not None:
+        return body.end.timestamp()
+    question = body.question or ""
+    written = time_in_text(question)
+    if written is not None:
+        return written
+    matched = incident_time(store, question)
+    if matched is not None:
+        return matched[1]
+    raise _error(422, "invalid_request", "end: give the time the question is about (RFC 3339, e.g. "
+                 "2026-11-24T02:40:00Z): the question names no time and matches no incident, and augur "
+                 "never anchors an investigation at the wall clock")
+
+
 @router.post("/v1/investigations", status_code=202, response_model=InvestigationAccepted,
              summary="Investigate an alert or a question", dependencies=[Depends(require(Scope.INVESTIGATE))])
 async def create_investigation(body: InvestigationRequest, response: Response,
@@ -133,7 +158,7 @@ async def create_investigation(body: InvestigationRequest, response: Response,
         labels = info["labels"]
         component = next((labels[k] for k in state.settings.group_labels if k in labels), None)
     else:
-        end = (body.end or datetime.now(UTC)).timestamp()
+        end = await asyncio.to_thread(_question_time, state.store, body)
         start = body.start.timestamp() if body.start else end - 4 * 3600
         payload.update(question=body.question, at=end, lookback_s=end - start, labels=body.labels)
     now = utcnow()

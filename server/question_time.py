@@ -56,19 +56,22 @@ def time_in_text(question: str) -> float | None:
 
 
 def incident_time(store: Store, question: str) -> tuple[int, float] | None:
-    """``(incident id, its first alert's startsAt)`` of the stored incident the question is about."""
+    """``(incident id, its first alert's startsAt)`` of the stored incident the question is about.
+
+    Incidents are matched as ``augur ask`` matches them, best first; one with neither an alert nor
+    a report (a question asked moments ago) is passed over: its only time would be when it was asked.
+    """
     from augur.agent.chat import match_incidents
     from augur.server.models import AlertEpisode
     from augur.server.questions import load_briefs
 
-    matches = match_incidents(question, load_briefs(store))
-    if not matches:
-        return None
-    incident = matches[0][1]
-    with store.read_session() as session:
-        first = session.scalar(select(func.min(AlertEpisode.starts_at))
-                               .where(AlertEpisode.incident_id == incident.id))
-    if first is None and incident.report is not None:
-        first = incident.report.alert.starts_at
-    at = first if first is not None else incident.opened_at
-    return incident.id, (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+    for _score, incident in match_incidents(question, load_briefs(store)):
+        with store.read_session() as session:
+            first = session.scalar(select(func.min(AlertEpisode.starts_at))
+                                   .where(AlertEpisode.incident_id == incident.id))
+        if first is None and incident.report is not None:
+            first = incident.report.alert.starts_at  # an earlier question's own anchor
+        if first is None:
+            continue  # no alert and no report yet (a question just asked): it has no time of its own
+        return incident.id, (first if first.tzinfo else first.replace(tzinfo=UTC)).timestamp()
+    return None
