@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from augur.agent.redact import add_patterns
-from augur.server import incidents, investigations, ops, postmortems, probe, proposals, webhook
+from augur.server import incidents, investigations, ops, pages, postmortems, probe, proposals, webhook
 from augur.server.auth import Authenticator, AuthError, check_routes, require
 from augur.server.errors import install_error_handlers
 from augur.server.group_commit import GroupCommitter
@@ -60,6 +60,7 @@ ROUTERS: list[APIRouter] = [
     _probe_router(),
     slack_routes.router,
     postmortems.router,
+    pages.router,
 ]
 
 
