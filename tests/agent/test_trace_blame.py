@@ -52,8 +52,26 @@ components:
 """
 
 
-def _catalog() -> Catalog:
-    return parse_catalog(CATALOG)
+MODEL = """
+  - name: ranker-model
+    layer: model
+    match: {service: ranker-model}
+    signals:
+      - name: accuracy
+        query: model_accuracy{model="ranker"}
+        unit: ratio
+        bad: down
+"""
+
+
+def _catalog(extra: str = "") -> Catalog:
+    text = CATALOG
+    if extra:  # ranker-serving depends on the extra component (the catalog knows that edge)
+        text = text.replace(
+            "    match: {service: ranker-serving}\n",
+            "    match: {service: ranker-serving}\n    depends_on: [ranker-model]\n",
+        )
+    return parse_catalog(text + extra)
 
 
 def _requests(t_start: float, t_end: float, slow_from: float) -> list[Span]:
@@ -98,10 +116,10 @@ def _requests(t_start: float, t_end: float, slow_from: float) -> list[Span]:
     return spans
 
 
-def _investigate(prom: PromHistory, data_dir: Path) -> Report:
+def _investigate(prom: PromHistory, data_dir: Path, catalog: Catalog | None = None) -> Report:
     registry = build_registry(Settings(prometheus_url=prom.url, data_dir=data_dir))
     alert = latency_alert(prom.t_end - 5 * 60, prom.url)
-    return asyncio.run(investigate(alert, registry=registry, catalog=_catalog(), now=prom.t_end))
+    return asyncio.run(investigate(alert, registry=registry, catalog=catalog or _catalog(), now=prom.t_end))
 
 
 @pytest.fixture
@@ -139,3 +157,33 @@ def test_without_traces_the_alerting_service_ranks_first(prom_history: PromHisto
     assert [row.status for row in report.evidence if row.tool == "trace_search"] == ["unavailable"]
     assert report.candidates[0].component == "ranker-serving"  # (confidence too low to call it identified)
     assert all(c.component != "feature-cache" for c in report.candidates)
+
+
+def test_a_component_whose_spans_did_not_slow_down_is_marked_down(
+    prom_history: PromHistory, tmp_path: Path
+) -> None:
+    """ranker-model's accuracy metric changes (15 min before the latency) and ranker-serving calls it
+    on every request, but its spans in the slow requests stay at 8 ms: the traces clear it, and the
+    ranking goes from ranker-model (metrics alone) to feature-cache."""
+    spans = _requests(
+        prom_history.t_end - 5 * 3600,
+        prom_history.t_end,
+        prom_history.onsets["http_request_duration_seconds"],
+    )
+    spans += [
+        Span(
+            s.trace_id, s.span_id[:-4] + "0009", s.span_id, "ranker-model", "predict", s.start_us + 500, 8_000
+        )
+        for s in spans
+        if s.operation == "POST /rank"
+    ]
+    SqliteSpanStore(tmp_path / "traces.db").ingest(spans)
+    report = _investigate(prom_history, tmp_path, _catalog(MODEL))
+    model = next(c for c in report.candidates if c.component == "ranker-model")
+    assert "its spans in the slow requests did not slow down" in model.reasons
+    assert report.candidates[0].component == "feature-cache"
+    without = _investigate(prom_history, tmp_path / "no-traces", _catalog(MODEL))
+    plain = next(c for c in without.candidates if c.component == "ranker-model")
+    assert "its spans in the slow requests did not slow down" not in plain.reasons
+    assert model.score < plain.score
+    assert without.candidates[0].component == "ranker-model"  # the metrics alone blame the model
