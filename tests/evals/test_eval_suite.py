@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,9 +29,15 @@ ANONYMISED_MAX_DROP = 0.02
 
 
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory: pytest.TempPathFactory) -> EvalResult:
+def suite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the suite run below keeps its generated data."""
+    return tmp_path_factory.mktemp("eval")
+
+
+@pytest.fixture(scope="module")
+def suite(suite_dir: Path) -> EvalResult:
     """One run of the whole suite, shared by the tests below."""
-    return asyncio.run(run_suite(list_scenarios(), workdir=tmp_path_factory.mktemp("eval")))
+    return asyncio.run(run_suite(list_scenarios(), workdir=suite_dir))
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +57,9 @@ def test_fault_type_does_not_rest_on_names(suite: EvalResult, anonymised: EvalRe
 
 
 @pytest.mark.slow
-def test_the_truth_lies_outside_what_the_tools_read(
-    suite: EvalResult, tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    root = tmp_path_factory.getbasetemp()
-    truths = list(root.rglob("scenario.json"))
-    assert truths, "the suite wrote no truth manifest"
+def test_the_truth_lies_outside_what_the_tools_read(suite: EvalResult, suite_dir: Path) -> None:
+    truths = list(suite_dir.rglob("scenario.json"))
+    assert len(truths) == len(suite.cases), truths
     for truth in truths:
         assert truth.parent.name.endswith(".truth"), truth
         case_dir = truth.parent.with_name(truth.parent.name.removesuffix(".truth"))
