@@ -134,6 +134,6 @@ def test_augur_config_and_config_errors_show_no_secret(monkeypatch: pytest.Monke
         load_settings()
     assert _leaks(str(error.value)) == [] and "tiny" not in str(error.value)
     monkeypatch.setenv("AUGUR_REVIEWER_TOKENS", f"not json {CORPUS['jwt'][1]}")
-    with pytest.raises(ConfigError, match="AUGUR_REVIEWER_TOKENS.*not valid JSON") as unparsable:
+    with pytest.raises(ConfigError, match=r"AUGUR_REVIEWER_TOKENS.*not valid JSON") as unparsable:
         load_settings()
     assert _leaks(str(unparsable.value)) == []
