@@ -28,6 +28,8 @@ def _minutes(value: float | None) -> str:
         return "–"
     if abs(value) >= 90:
         return f"{fmt(value / 60)} h"
+    if abs(value) < 1:
+        return f"{value * 60:.0f} s"
     return f"{fmt(value)} min"
 
 

@@ -399,13 +399,12 @@ def run_demo(workdir: Path, *, env: Mapping[str, str], console: Any, wait: bool 
             f"prometheus   {stack.prometheus.url}/alerts    alertmanager {stack.alertmanager.url}\n"
             f"time to report: {elapsed:.1f} s — stop with Ctrl-C or `make demo-stop`",
             title="open", highlight=False))
-        console.print(Panel(
-            f"export AUGUR_CONFIG_FILE={stack.config_file}\n"
-            f".venv/bin/augur ask \"why did ranker-serving alert?\"\n"
-            f".venv/bin/augur rules review\n"
-            f".venv/bin/augur postmortem {iid}\n"
-            f".venv/bin/augur investigate {alert_file}",
-            title="in another shell: the CLI on the demo's data", highlight=False), soft_wrap=True)
+        # Plain lines, not a panel: they are meant to be copied into another shell as they are.
+        console.print("[bold]In another shell, the CLI on the demo's data:[/]")
+        for line in (f"export AUGUR_CONFIG_FILE={stack.config_file}",
+                     '.venv/bin/augur ask "why did ranker-serving alert?"', ".venv/bin/augur rules review",
+                     f".venv/bin/augur postmortem {iid}", f".venv/bin/augur investigate {alert_file}"):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         if wait:
             while not stop_requested.is_set():
                 time.sleep(0.5)
