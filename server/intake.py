@@ -43,6 +43,8 @@ POSTMORTEM = "postmortem"
 #: PostgreSQL advisory lock key serialising intakes ("augi").
 _INTAKE_LOCK = 0x61756769
 _EPISODES = cast(Table, AlertEpisode.__table__)
+#: Most values in one ``IN (...)`` list.
+_IN_CHUNK = 10_000
 _SEVERITY_RANK = {"critical": 4, "page": 4, "error": 3, "high": 3, "warning": 2, "info": 1}
 
 
@@ -256,6 +258,12 @@ def _redacted(payload: WebhookPayload) -> WebhookPayload:
     })
 
 
+def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    """``values`` in slices small enough for one ``IN (...)`` (PostgreSQL takes at most 65,535 parameters)."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
 def _ingest_one(
     session: Session, payload: WebhookPayload, policy: GroupingPolicy, now: datetime, max_attempts: int
 ) -> IngestResult:
@@ -263,9 +271,10 @@ def _ingest_one(
     for alert in payload.alerts:
         alerts[(alert.fingerprint, alert.starts_at)] = alert  # the last copy of a repeated alert wins
     result = IngestResult(alerts=len(payload.alerts))
-    fingerprints = {fp for fp, _ in alerts}
+    fingerprints = sorted({fp for fp, _ in alerts})
     existing = {
         (row.fingerprint, row.starts_at): row
+        for chunk in _chunks(fingerprints)
         for row in session.execute(
             select(
                 AlertEpisode.id,
@@ -273,7 +282,7 @@ def _ingest_one(
                 AlertEpisode.starts_at,
                 AlertEpisode.status,
                 AlertEpisode.incident_id,
-            ).where(AlertEpisode.fingerprint.in_(fingerprints))
+            ).where(AlertEpisode.fingerprint.in_(chunk))
         )
         if (row.fingerprint, row.starts_at) in alerts
     }
@@ -319,7 +328,7 @@ def _ingest_one(
     result.resolved_episodes = len(resolving) + sum(1 for a in new if a.status == "resolved")
     resolved_ids = {row.id for row, _ in resolving}
     seen_only = [row.id for row in existing.values() if row.id not in resolved_ids]
-    if seen_only:
-        session.execute(update(AlertEpisode).where(AlertEpisode.id.in_(seen_only)).values(last_seen=now))
+    for chunk in _chunks(seen_only):
+        session.execute(update(AlertEpisode).where(AlertEpisode.id.in_(chunk)).values(last_seen=now))
     _resolve_finished(session, touched, now, result)
     return result
