@@ -84,6 +84,9 @@ def reject_nul(value: object, path: str = "", *, code: str = "invalid_request") 
 def check_labels(labels: object, path: str, *, code: str = "invalid_request", required: bool = True,
                  max_value: int = MAX_LABEL_VALUE) -> None:
     """Labels (or annotations, with ``required=False``) are a bounded string-to-string map."""
+    if labels is None and required:
+        raise ApiError(422, code, f"{path}: missing: an alert needs `labels` (at least alertname) to be "
+                                  "grouped and investigated")
     if not isinstance(labels, dict):
         raise ApiError(422, code, f"{path}: must be an object of name -> value strings")
     if required and not labels:
