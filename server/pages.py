@@ -30,6 +30,7 @@ from augur.server.proposal_store import SqlProposalStore
 from augur.server.questions import load_briefs
 from augur.server.scopes import Scope
 from augur.server.state import AppState, app_state
+from augur.server.validation import IncidentId
 
 __all__ = ["age", "chain_svg", "router"]
 
@@ -113,7 +114,7 @@ async def incidents_page(state: AppState = Depends(app_state)) -> HTMLResponse:
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse,
             dependencies=[Depends(require(Scope.READ, html=True))])
-async def incident_page(incident_id: int, state: AppState = Depends(app_state)) -> HTMLResponse:
+async def incident_page(incident_id: IncidentId, state: AppState = Depends(app_state)) -> HTMLResponse:
     """One incident: its report, evidence links, rule proposals and postmortem."""
     brief = await run_in_threadpool(_brief, state, incident_id)
     proposals = await run_in_threadpool(SqlProposalStore(state.store).find, None, incident_id=incident_id)

@@ -268,6 +268,7 @@ CASES = [
         method="GET",
         names="incident_id",
     ),
+    Case("incident page of a huge id", "/incidents/99999999999999999999", method="GET", names="incident_id"),
     Case(
         "proposals of a huge incident",
         "/v1/proposals?incident_id=99999999999999999999",
