@@ -20,10 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from augur.agent.escape import slack_code, slack_text
@@ -36,7 +38,7 @@ from augur.server.store import Store
 if TYPE_CHECKING:
     from augur.agent.chat_llm import ChatLLM
 
-__all__ = ["Ack", "SlackHandlers", "record_event", "run_safely"]
+__all__ = ["SLACK_EVENT_RETENTION", "Ack", "SlackHandlers", "record_event", "run_safely"]
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,21 @@ class Ack:
     work: Callable[[], None] | None = None
 
 
-def record_event(store: Store, event_id: str) -> bool:
-    """Remember a Slack event id; False if it was already handled (a retry)."""
+#: How long a handled Slack event id is remembered: Slack retries a delivery within minutes.
+SLACK_EVENT_RETENTION = timedelta(days=1)
+
+
+def record_event(store: Store, event_id: str, *, retention: timedelta = SLACK_EVENT_RETENTION) -> bool:
+    """Remember a Slack event id; False if it was already handled (a retry).
+
+    Ids older than ``retention`` are forgotten in the same transaction, so ``slack_events`` holds
+    about a day of events instead of growing for ever.
+    """
+    now = utcnow()
     try:
         with store.transaction() as session:
-            session.add(SlackEvent(event_id=event_id, received_at=utcnow()))
+            session.execute(delete(SlackEvent).where(SlackEvent.received_at < now - retention))
+            session.add(SlackEvent(event_id=event_id, received_at=now))
     except IntegrityError:
         return False
     return True
