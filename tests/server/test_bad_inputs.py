@@ -40,6 +40,8 @@ class Case:
     method: str = "POST"
     raw: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: Signed as Slack signs, at request time (a signature made at collection is stale past 300 s).
+    slack_signed: bool = False
 
 
 def _hook(**overrides: Any) -> dict[str, Any]:
@@ -60,8 +62,8 @@ def _alert(**overrides: Any) -> dict[str, Any]:
     return one
 
 
-def _slack(body: bytes, content_type: str = "application/json") -> dict[str, str]:
-    return {"Content-Type": content_type, **signed_headers(SECRET, body)}
+def _slack(content_type: str = "application/json") -> dict[str, str]:
+    return {"Content-Type": content_type}
 
 
 SLACK_NUL_EVENT = json.dumps(
@@ -232,25 +234,26 @@ CASES = [
         "slack event: NUL",
         "/slack/events",
         raw=SLACK_NUL_EVENT,
-        headers=_slack(SLACK_NUL_EVENT),
+        headers=_slack(), slack_signed=True,
         names="event_id",
     ),
     Case(
         "slack command: NUL",
         "/slack/commands",
         raw=SLACK_NUL_COMMAND,
-        headers=_slack(SLACK_NUL_COMMAND, "application/x-www-form-urlencoded"),
+        headers=_slack("application/x-www-form-urlencoded"), slack_signed=True,
         names="text",
     ),
     Case(
         "slack action: NUL",
         "/slack/interactive",
         raw=SLACK_NUL_ACTION,
-        headers=_slack(SLACK_NUL_ACTION, "application/x-www-form-urlencoded"),
+        headers=_slack("application/x-www-form-urlencoded"), slack_signed=True,
         names="user.id",
     ),
     Case(
-        "slack event: not JSON", "/slack/events", raw=b"{x", headers=_slack(b"{x"), status=400, names="JSON"
+        "slack event: not JSON", "/slack/events", raw=b"{x", headers=_slack(), slack_signed=True, status=400,
+        names="JSON",
     ),
     # Integer ids out of range (were a 500 OverflowError on SQLite, a DataError on PostgreSQL).
     Case("incident id past 64 bits", "/v1/incidents/99999999999999999999", method="GET", names="incident_id"),
@@ -313,6 +316,8 @@ def test_bad_input_gets_a_4xx_naming_the_field_and_writes_nothing(
         if case.raw is not None
         else (json.dumps(case.body).encode() if case.body is not None else None)
     )
+    if case.slack_signed:
+        headers.update(signed_headers(SECRET, content or b""))
     answer = bad_client.request(case.method, case.path, content=content, headers=headers)
     assert answer.status_code == case.status, answer.text[:500]
     reason = answer.json()["reason"]
