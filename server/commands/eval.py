@@ -134,15 +134,7 @@ def eval_command(
     variant = _variant(subtle, anonymise)
     result = asyncio.run(run_suite(chosen, workdir=workdir, seed=seed, planner=planner, writer=writer,
                                    on_case=progress, baselines=methods, variant=variant))
-    if as_json:
-        json.dump(result.as_dict(), sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
-    else:
-        Console().print(render_table(result))
-    ac1 = result.summary["ac1"] or 0.0
-    if min_ac1 is not None and ac1 < min_ac1:
-        typer.echo(f"AC@1 {ac1:.2f} is below the floor {min_ac1:.2f}", err=True)
-        raise typer.Exit(code=1)
+    _finish(result, render_table, as_json, min_ac1)
 
 
 def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path | None, cache: Path | None,
@@ -183,6 +175,18 @@ def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path
     result = asyncio.run(run_nezha(data, days=days or DAYS, workdir=workdir, baselines=methods,
                                    discovered_catalog=discovered_catalog, traces=traces,
                                    case_ids=cases or None, on_case=progress))
+    _finish(result, render_table, as_json, min_ac1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``augur eval`` to the CLI."""
+    app.command(name="eval")(eval_command)
+
+
+def _finish(result: Any, render_table: Any, as_json: bool, min_ac1: float | None) -> None:
+    """Print a run's result (JSON or the table) and exit 1 when its AC@1 is below ``min_ac1``."""
+    from rich.console import Console
+
     if as_json:
         json.dump(result.as_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -192,8 +196,3 @@ def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path
     if min_ac1 is not None and ac1 < min_ac1:
         typer.echo(f"AC@1 {ac1:.2f} is below the floor {min_ac1:.2f}", err=True)
         raise typer.Exit(code=1)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``augur eval`` to the CLI."""
-    app.command(name="eval")(eval_command)
