@@ -14,11 +14,13 @@ and when none of them exists, the caller says so and asks for ``--at`` instead o
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC
 
 from sqlalchemy import func, select
 
 from augur.server.store import Store
+from augur.tools.base import ToolError
+from augur.tools.prometheus_api import parse_time
 
 __all__ = ["QuestionTimeError", "incident_time", "parse_at", "time_in_text"]
 
@@ -33,15 +35,12 @@ def parse_at(value: str) -> float:
     """Unix seconds of an ``--at`` value: RFC 3339 (UTC when no offset is given) or Unix seconds."""
     text = value.strip()
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if text.startswith("now"):  # relative to the wall clock: exactly what an anchor must not be
+            raise ToolError(text)
+        return parse_time(text, now=0.0)
+    except ToolError:
         raise QuestionTimeError(
             f"--at {value!r} is not a time: give RFC 3339 (2026-11-24T02:40:00Z) or Unix seconds") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def time_in_text(question: str) -> float | None:
