@@ -64,8 +64,8 @@ class TimelineEventOut(BaseModel):
     detail: dict[str, Any]
 
 
-class IncidentOut(BaseModel):
-    """An incident and its alert episodes."""
+class IncidentColumns(BaseModel):
+    """An incident's own columns, shared by its full view and its summary in the list."""
 
     id: int
     status: str
@@ -76,21 +76,17 @@ class IncidentOut(BaseModel):
     opened_at: datetime
     resolved_at: datetime | None
     updated_at: datetime
+
+
+class IncidentOut(IncidentColumns):
+    """An incident and its alert episodes."""
+
     episodes: list[EpisodeOut]
 
 
-class IncidentSummary(BaseModel):
+class IncidentSummary(IncidentColumns):
     """An incident in the list: its columns and how many episodes it has (not the episodes)."""
 
-    id: int
-    status: str
-    title: str
-    severity: str | None
-    component: str | None
-    group_key: str
-    opened_at: datetime
-    resolved_at: datetime | None
-    updated_at: datetime
     episode_count: int
     firing_count: int
     episodes_url: str
