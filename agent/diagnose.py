@@ -38,6 +38,7 @@ which is better than a confident wrong answer.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,8 +126,13 @@ def _explains(catalog: Catalog | None, cause: Finding, effect: Finding, strength
     return 1.0 if se <= 0 else min(1.0, sc / se)
 
 
-def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
-    """Rank the changed components as root causes (see the module docstring)."""
+def diagnose(chain: Chain, catalog: Catalog | None,
+             prior: Callable[[list[ScoredCandidate]], None] | None = None) -> Diagnosis:
+    """Rank the changed components as root causes (see the module docstring).
+
+    ``prior`` may move the evidence scores before they are ranked, and says why in the reasons
+    (past verdicts: :class:`augur.agent.memory.VerdictPrior`, bounded).
+    """
     changed = [f for f in [*chain.links, *chain.symptoms, *chain.unexplained]]
     per_component: dict[str, list[Finding]] = {}
     for f in changed:
@@ -197,6 +203,8 @@ def diagnose(chain: Chain, catalog: Catalog | None) -> Diagnosis:
             onset=rep.get("onset"), score=round(score, 4), parts=parts, reasons=reasons,
             evidence_ids=list(dict.fromkeys(ids)),
         ))
+    if prior is not None:
+        prior(scored)
     scored.sort(key=lambda c: (-c.score, c.onset if c.onset is not None else float("inf")))
     top = scored[0]
     runner = scored[1].score if len(scored) > 1 else 0.0

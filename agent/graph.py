@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from augur.agent.catalog import Catalog
 from augur.agent.correlate import Chain, correlate
 from augur.agent.diagnose import diagnose
 from augur.agent.findings import collect_findings
+from augur.agent.memory import PastIncident, remember, verdict_prior
 from augur.agent.planner import NarrativeWriter, Planner
 from augur.agent.sop import SopPlanner
 from augur.agent.state import Budget, CallRecord, InvestigationState, ToolCall, call_key
@@ -59,6 +60,8 @@ class GraphContext:
     llm_timeout_s: float = 60.0
     max_llm_rounds: int = 3
     on_event: Event | None = None
+    #: Past incidents and their verdicts (:mod:`augur.agent.memory`): listed when alike, and a bounded prior.
+    memory: Sequence[PastIncident] = ()
     #: Called after every node with the node's name; tests use it to stop a worker mid-way.
     after_node: Callable[[str], Awaitable[None] | None] | None = None
     sop: SopPlanner = field(init=False)
@@ -254,7 +257,8 @@ async def _correlate(state: InvestigationState, runtime: Runtime[GraphContext]) 
 
 async def _diagnose(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     ctx = runtime.context
-    result = apply_verdict_rules(diagnose(Chain.from_dict(state["chain"]), ctx.catalog), state, ctx.catalog)
+    ranked = diagnose(Chain.from_dict(state["chain"]), ctx.catalog, prior=verdict_prior(state, ctx.memory))
+    result = apply_verdict_rules(ranked, state, ctx.catalog)
     ctx.emit("diagnose", verdict=result.verdict, top=result.top.component if result.top else None)
     await _checkpoint(ctx, "diagnose")
     return {"candidates": [c.to_dict() for c in result.candidates],
@@ -265,7 +269,7 @@ async def _report(state: InvestigationState, runtime: Runtime[GraphContext]) -> 
     ctx = runtime.context
     from augur.agent.assembly import assemble_report
 
-    report = await assemble_report(state, ctx)
+    report = remember(await assemble_report(state, ctx), state, ctx.memory)
     ctx.emit("report", root_cause=report.root_cause.component, confidence=report.root_cause.confidence)
     await _checkpoint(ctx, "report")
     return {"report": report.model_dump(mode="json"), "done": True}

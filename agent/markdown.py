@@ -1,8 +1,9 @@
 """Markdown rendering of a :class:`~augur.agent.report.Report`, for people at 3 a.m.
 
-Sections, most urgent first: summary and root cause, the chain, impact, fixes, narrative (with
-its citations), candidates, what was checked and found normal, open questions, the evidence
-table with links to Prometheus, and how the investigation ran. Every value that comes from
+Sections, most urgent first: summary and root cause, the chain, impact, fixes, similar past
+incidents (their confirmed causes and fixes), narrative (with its citations), candidates, what
+was checked and found normal, open questions, the evidence table with links to Prometheus, and
+how the investigation ran. Every value that comes from
 telemetry or text (names, labels, questions, sentences, queries) is escaped
 (:mod:`augur.agent.escape`): a backtick in an alert name cannot break out of its code span.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from augur.agent.escape import md_code, md_text
 from augur.agent.numbers import fmt_z, signal_label
-from augur.agent.report import Report
+from augur.agent.report import Report, SimilarIncident
 
 __all__ = ["render_markdown"]
 
@@ -66,6 +67,8 @@ def render_markdown(report: Report) -> str:
                   + (f" (suggested by the LLM, citing {_cite(f.evidence_ids)})" if f.source == "llm" else "")
                   for i, f in enumerate(report.fixes, 1)]
         lines.append("")
+    if report.similar_incidents:
+        lines += ["## Similar past incidents", ""] + [_similar(s) for s in report.similar_incidents] + [""]
     if report.narrative:
         lines += ["## What happened", ""] + [f"{md_text(s.text)} {_cite(s.evidence_ids)}"
                                              for s in report.narrative]
@@ -114,3 +117,17 @@ def render_markdown(report: Report) -> str:
 def _labels(labels: dict[str, str]) -> str:
     shown = {k: v for k, v in labels.items() if k != "alertname"}
     return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(shown.items())) + "}" if shown else ""
+
+
+def _similar(s: SimilarIncident) -> str:
+    """One past incident: how alike (and why), what a person said caused it, and what fixed it."""
+    named = md_code(s.named_cause) if s.named_cause else "no cause (inconclusive)"
+    cause = md_code(s.cause) + (f" ({md_text(s.fault_type.replace('_', ' '))})" if s.fault_type else "") \
+        if s.cause else ""
+    said = {"confirmed": f"cause confirmed: {cause}",
+            "wrong": f"augur named {named}, judged wrong" + (f": it was {cause}" if s.cause else ""),
+            "not_actionable": f"augur named {named}; judged not actionable",
+            "none": f"augur named {named}; no verdict yet"}[s.verdict]
+    fix = f"; fix: {md_text(s.fix)}" if s.fix else "; no fix recorded"
+    return (f"- **{md_text(s.id)}** {md_text(s.title)} ({s.at:%Y-%m-%d %H:%M} UTC) — {said}{fix}. "
+            f"Similarity {s.similarity:.2f}: {md_text(s.why)}")

@@ -24,10 +24,13 @@ __all__ = [
     "CheckedNormal",
     "EvidenceRow",
     "Fix",
+    "IncidentProfile",
+    "PastVerdict",
     "Report",
     "RootCause",
     "RunStats",
     "Sentence",
+    "SimilarIncident",
     "Unexamined",
     "report_schema",
     "write_schema",
@@ -149,6 +152,40 @@ class AlertSummary(BaseModel):
     question: str | None = None
 
 
+#: What a person said about an incident's named cause: right, wrong (and what it really was),
+#: not actionable (the alert should not have paged), or nothing yet.
+PastVerdict = Literal["confirmed", "wrong", "not_actionable", "none"]
+
+
+class IncidentProfile(BaseModel):
+    """What incident memory compares (:mod:`augur.agent.memory`): what changed, and how.
+
+    A stored report carries its own profile, so it can be compared with later incidents.
+    """
+
+    components: list[str] = Field(default_factory=list, description="Components with a changed signal.")
+    signals: list[str] = Field(default_factory=list, description="Changed ``component.signal``s.")
+    fault_type: str | None = Field(default=None, description="The named cause's fault type; None if none.")
+    templates: list[str] = Field(default_factory=list, description="Log templates new in this incident.")
+
+
+class SimilarIncident(BaseModel):
+    """A past incident like this one: how alike (and why), what caused it and what fixed it."""
+
+    id: str
+    title: str
+    at: datetime
+    similarity: float = Field(ge=0.0, le=1.0, description="Weighted Jaccard over the profiles, 0..1.")
+    why: str = Field(description="Each compared feature's weight, its matched share and items.")
+    matched: dict[str, list[str]] = Field(default_factory=dict, description="Feature -> items both share.")
+    verdict: PastVerdict
+    named_cause: str | None = Field(default=None, description="The component augur named then.")
+    cause: str | None = Field(
+        default=None, description="The cause a person confirmed: the named one, or the real one they gave.")
+    fault_type: str | None = Field(default=None, description="The confirmed cause's fault type, if known.")
+    fix: str | None = Field(default=None, description="What was done that fixed it, as recorded.")
+
+
 class RunStats(BaseModel):
     """How the investigation ran: planners, budgets, time."""
 
@@ -195,6 +232,10 @@ class Report(BaseModel):
         description="Signals that could not be examined (backend down or missing): not known to be normal.",
     )
     open_questions: list[str] = Field(default_factory=list)
+    similar_incidents: list[SimilarIncident] = Field(
+        default_factory=list, description="Past incidents like this one, most similar first.")
+    profile: IncidentProfile | None = Field(
+        default=None, description="What incident memory compares this incident by.")
     stats: RunStats
 
     def evidence_ids(self) -> set[str]:
