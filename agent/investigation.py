@@ -26,6 +26,7 @@ from augur.agent.report import Report
 from augur.agent.state import AlertInfo, Budget, InvestigationState
 from augur.agent.triage import TriageError, normalise_alert, question_alert, window_for
 from augur.tools.base import ToolRegistry
+from augur.tools.range_cache import shared_ranges
 
 __all__ = ["TriageError", "investigate", "investigation_id_for"]
 
@@ -118,7 +119,8 @@ async def investigate(
             notes = [*snapshot.values.get("notes", []),
                      f"resumed from a checkpoint before {', '.join(snapshot.next)}"]
             await graph.aupdate_state(config, {"budget": resumed.to_dict(), "notes": notes})
-            final = await graph.ainvoke(None, config, context=ctx)
+            with shared_ranges():  # promql_range and onset of a signal share one range query
+                final = await graph.ainvoke(None, config, context=ctx)
             return Report.model_validate(final["report"])
     window = window_for(info["starts_at"], lookback_s=lookback_s, after_s=after_s,
                         data_end=data_end if data_end is not None else now, step_s=step_s)
@@ -131,5 +133,6 @@ async def investigate(
         window=window,
         budget=start_budget.to_dict(), notes=[], calls=[], evidence={}, pending=[], refused=[],
     )
-    final = await graph.ainvoke(initial, config, context=ctx)
+    with shared_ranges():  # promql_range and onset of a signal share one range query
+        final = await graph.ainvoke(initial, config, context=ctx)
     return Report.model_validate(final["report"])

@@ -7,7 +7,6 @@ ordered by onset, earliest first: the order the correlator builds a chain in.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,6 @@ from augur.tools.onset import OnsetResult, detect_onset
 from augur.tools.prometheus_api import (
     TIME_HELP,
     PromLimits,
-    fetch_range_blocking,
     fmt,
     graph_url,
     parse_range,
@@ -27,6 +25,7 @@ from augur.tools.prometheus_api import (
     range_step,
     when,
 )
+from augur.tools.range_cache import fetch_range_once
 
 if TYPE_CHECKING:
     from prometheus_api_client import PrometheusConnect
@@ -119,10 +118,8 @@ class OnsetTool(Tool):
         if not start < ref_end < end:
             raise ToolError(f"reference_end {when(ref_end)} must fall inside the range "
                             f"{when(start)}..{when(end)}")
-        series = await asyncio.to_thread(
-            fetch_range_blocking, self.prom, args.query, start, end, step,
-            timeout_s=self.limits.request_timeout_s,
-        )
+        series = await fetch_range_once(self.prom, args.query, start, end, step,
+                                        timeout_s=self.limits.request_timeout_s)
         window = {"start": start, "end": end, "step_s": step, "reference_end": ref_end}
         link = graph_url(str(self.prom.url), args.query, end=end, range_s=end - start, step_s=step)
         if len(series) > args.max_series:

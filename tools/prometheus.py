@@ -41,6 +41,7 @@ from augur.tools.prometheus_api import (
     when,
 )
 from augur.tools.prometheus_status import PromAlertsTool, PromCardinalityTool, PromRulesTool
+from augur.tools.range_cache import fetch_range_once
 from augur.tools.series_summary import rank_by_deviation, summarise
 
 __all__ = [
@@ -193,10 +194,8 @@ class PromQLRangeTool(PrometheusTool):
             )
         baseline_end = parse_time(args.baseline_end, now=now) if args.baseline_end is not None else (
             start + (end - start) / 2)
-        series = await self.blocking(
-            fetch_range_blocking, self.prom, args.query, start, end, step,
-            timeout_s=self.limits.request_timeout_s,
-        )
+        series = await fetch_range_once(self.prom, args.query, start, end, step,
+                                        timeout_s=self.limits.request_timeout_s)
         link = graph_url(self.base_url, args.query, end=end, range_s=end - start, step_s=step)
         window = {"start": start, "end": end, "step_s": step, "baseline_end": baseline_end,
                   "guards": self.limits.as_dict()}
