@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
-import httpx
-
 from augur.agent.catalog import Catalog
+from augur.tools.prometheus_api import PrometheusClient
 
 __all__ = [
     "BASELINES",
@@ -67,17 +66,14 @@ def metrics_table(prometheus_url: str, catalog: Catalog, start: float, end: floa
     import pandas as pd
 
     columns: dict[str, dict[float, float]] = {}
-    with httpx.Client(timeout=30.0) as client:
+    with PrometheusClient(prometheus_url, timeout_s=30.0) as prom:
         for comp in catalog.components:
             for sig in comp.signals:
                 if sig.kind != "metric" or not sig.query:
                     continue
-                r = client.get(f"{prometheus_url}/api/v1/query_range",
-                               params={"query": sig.query, "start": start, "end": end, "step": step})
-                r.raise_for_status()
-                for i, series in enumerate(r.json()["data"]["result"]):
+                for i, series in enumerate(prom.query_range(sig.query, start, end, step)):
                     name = f"{comp.name}.{sig.name}" + (f"#{i}" if i else "")
-                    columns[name] = {float(t): float(v) for t, v in series["values"]}
+                    columns[name] = dict(zip(series.timestamps.tolist(), series.values.tolist(), strict=True))
     frame = pd.DataFrame(columns).sort_index()
     frame = frame.interpolate(limit_direction="both").fillna(0.0)
     frame.insert(0, "time", frame.index.to_numpy())

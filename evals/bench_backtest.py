@@ -20,10 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from augur.evals.servers import PrometheusServer, Sample, write_openmetrics
-from augur.rules.backtest import PrometheusHistory, backtest
+from augur.rules.backtest import backtest
+from augur.tools.prometheus_api import PrometheusClient
 
 __all__ = ["RULE", "main"]
 
@@ -59,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         om = Path(tmp) / "history.om"
         started = time.perf_counter()
         count = _history(args.days, end, om)
-        with PrometheusServer.start(Path(tmp) / "prom", openmetrics=om) as server, httpx.Client() as client:
+        with PrometheusServer.start(Path(tmp) / "prom", openmetrics=om) as server, \
+                PrometheusClient(server.url) as history:
             print(f"backfilled {count:,} samples ({args.days} days at 1 min) and started Prometheus in "
                   f"{time.perf_counter() - started:.1f} s")
-            history = PrometheusHistory(client, server.url)
             backtest(history, RULE, start=end - 3600, end=end, for_s=300)  # warm-up
             rows: list[tuple[int, float, int]] = []
             for days in windows:

@@ -42,6 +42,8 @@ import yaml
 
 from augur.rules.proposal import Proposal, ProposalState
 from augur.rules.review import NotFound, ProposalRepository, ReviewOutcome, mark_applied, mark_failed
+from augur.tools.base import ToolError, Unavailable
+from augur.tools.prometheus_api import PrometheusClient
 
 __all__ = ["ApplyConfig", "ApplyResult", "apply_approved", "apply_proposal", "group_file"]
 
@@ -133,10 +135,9 @@ def _write_patch(config: ApplyConfig, proposal: Proposal, patch: str) -> ApplyRe
 
 def _rule_loaded(client: httpx.Client, url: str, proposal: Proposal, path: Path) -> tuple[bool, str]:
     """Whether Prometheus has loaded the group from ``path`` with the rule, healthy."""
-    response = client.get(f"{url}/api/v1/rules", timeout=10.0)
-    response.raise_for_status()
+    groups = PrometheusClient(url, http=client).get("rules", timeout_s=10.0)["groups"]
     name = proposal.rule.get("alert") or proposal.rule.get("record")
-    for group in response.json()["data"]["groups"]:
+    for group in groups:
         if group.get("name") != proposal.group or Path(group.get("file", "")).resolve() != path.resolve():
             continue
         for rule in group.get("rules", []):
@@ -198,7 +199,8 @@ def _install(
         while True:
             try:
                 confirmed, problem = confirm()
-            except (httpx.HTTPError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+            except (ToolError, Unavailable, httpx.HTTPError, KeyError, TypeError, ValueError,
+                    yaml.YAMLError) as exc:
                 confirmed, problem = False, f"{server.name} did not confirm: {exc}"
             if confirmed:
                 return None

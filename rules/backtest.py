@@ -1,7 +1,7 @@
 """Backtesting a rule: replay its expression over Prometheus history and count when it would fire.
 
 The rule's expression is evaluated with ``/api/v1/query_range`` at 1-minute resolution over the
-last N days (in chunks below Prometheus's 11,000-points-per-series limit, fetched in parallel).
+last N days (the client splits it into chunks below Prometheus's 11,000-points-per-series limit).
 A series is "active" at every step where the expression returns it; an active run that lasts at
 least the rule's ``for:`` fires at ``run start + for`` until the run ends — Prometheus's own
 pending/firing semantics sampled at the step. Runs of different series that overlap are one
@@ -17,18 +17,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
-
-import httpx
 
 from augur.rules.proposal import Backtest
+from augur.tools.base import ToolError, Unavailable
+from augur.tools.prometheus_api import PrometheusClient, RangeSeries
 
-__all__ = ["MAX_POINTS", "BacktestError", "PrometheusHistory", "backtest", "firing_spans", "merge_spans"]
+__all__ = ["BacktestError", "backtest", "firing_spans", "merge_spans", "query_history"]
 
-#: Points per series per request (Prometheus refuses more than 11,000).
-MAX_POINTS = 10_000
+#: Each history request's timeout: a week at one minute is heavier than a tool's query.
+REQUEST_TIMEOUT_S = 30.0
 #: Points kept for the chart.
 CHART_POINTS = 600
 
@@ -37,55 +34,13 @@ class BacktestError(RuntimeError):
     """Prometheus refused or failed the replay; the message quotes it and says what to check."""
 
 
-@dataclass(frozen=True)
-class PrometheusHistory:
-    """Range queries against one Prometheus through an injected ``httpx.Client``."""
-
-    client: httpx.Client
-    url: str
-    timeout_s: float = 30.0
-
-    def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[dict[str, Any]]:
-        """``/api/v1/query_range`` split into chunks of at most :data:`MAX_POINTS` steps.
-
-        Chunks are fetched concurrently; the returned series have their points concatenated in time.
-        """
-        chunks: list[tuple[float, float]] = []
-        chunk_s = step_s * (MAX_POINTS - 1)
-        at = start
-        while at <= end:
-            chunks.append((at, min(end, at + chunk_s)))
-            at += chunk_s + step_s
-        with ThreadPoolExecutor(max_workers=min(4, len(chunks)) or 1) as pool:
-            answers = list(pool.map(lambda c: self._one(expr, c[0], c[1], step_s), chunks))
-        merged: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
-        for answer in answers:
-            for series in answer:
-                key = tuple(sorted(series["metric"].items()))
-                merged.setdefault(key, {"metric": series["metric"], "values": []})["values"].extend(
-                    series["values"])
-        return list(merged.values())
-
-    def _one(self, expr: str, start: float, end: float, step_s: float) -> list[dict[str, Any]]:
-        try:
-            response = self.client.get(
-                f"{self.url.rstrip('/')}/api/v1/query_range",
-                params={"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s:g}"},
-                timeout=self.timeout_s,
-            )
-        except httpx.HTTPError as exc:
-            raise BacktestError(f"cannot reach Prometheus at {self.url} ({type(exc).__name__}): check the "
-                                "Prometheus URL and that it is running") from None
-        try:
-            payload = response.json()
-        except ValueError:
-            raise BacktestError(f"{self.url} did not answer like Prometheus (HTTP {response.status_code}): "
-                                "check the URL") from None
-        if response.status_code != 200 or payload.get("status") != "success":
-            raise BacktestError(f"Prometheus refused the backtest query (HTTP {response.status_code}): "
-                                f"{payload.get('error', response.text[:300])}")
-        result: list[dict[str, Any]] = payload["data"]["result"]
-        return result
+def query_history(prom: PrometheusClient, expr: str, start: float, end: float,
+                  step_s: float) -> list[RangeSeries]:
+    """``expr`` over ``[start, end]`` at ``step_s`` (chunked by the client); failures as BacktestError."""
+    try:
+        return prom.query_range(expr, start, end, step_s, timeout_s=REQUEST_TIMEOUT_S)
+    except (ToolError, Unavailable) as exc:
+        raise BacktestError(f"the backtest query {expr!r} failed: {exc}") from None
 
 
 def merge_spans(spans: Sequence[tuple[float, float]], gap_s: float = 0.0) -> list[tuple[float, float]]:
@@ -127,7 +82,7 @@ def _downsample(points: list[tuple[float, float]], keep: int) -> list[tuple[floa
 
 
 def backtest(
-    history: PrometheusHistory, expr: str, *, start: float, end: float, step_s: float = 60.0,
+    prom: PrometheusClient, expr: str, *, start: float, end: float, step_s: float = 60.0,
     for_s: float = 0.0, incident_start: float | None = None, value_expr: str | None = None,
     threshold: float | None = None, lead_window_s: float = 6 * 3600.0,
 ) -> Backtest:
@@ -139,19 +94,20 @@ def backtest(
     ``value_expr`` (e.g. ``max(signal)``) is fetched for the chart.
     """
     started = time.perf_counter()
-    series = history.query_range(expr, start, end, step_s)
+    series = query_history(prom, expr, start, end, step_s)
     spans: list[tuple[float, float]] = []
     first_data = math.inf
     for item in series:
-        stamps = [float(v[0]) for v in item["values"]]
+        stamps = item.timestamps.tolist()
         if stamps:
             first_data = min(first_data, stamps[0])
         spans.extend(firing_spans(stamps, step_s, for_s))
     episodes = merge_spans(spans, gap_s=step_s * 1.5)
     values: list[tuple[float, float]] = []
     if value_expr:
-        for item in history.query_range(value_expr, start, end, step_s)[:1]:
-            values = [(float(t), float(v)) for t, v in item["values"] if math.isfinite(float(v))]
+        for item in query_history(prom, value_expr, start, end, step_s)[:1]:
+            values = [(t, v) for t, v in zip(item.timestamps.tolist(), item.values.tolist(), strict=True)
+                      if math.isfinite(v)]
         if values:
             first_data = min(first_data, values[0][0])
     lead = None

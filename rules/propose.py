@@ -29,16 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import yaml
 
-from augur.rules.backtest import BacktestError, PrometheusHistory, backtest
+from augur.rules.backtest import REQUEST_TIMEOUT_S, BacktestError, backtest, query_history
 from augur.rules.incident import Findings, Signal
 from augur.rules.matchers import LABEL_NAME, any_of, equal
 from augur.rules.proposal import Proposal, ProposalKind, normalise_expr
 from augur.rules.review import ProposalRepository
 from augur.rules.validate import check_inhibit_rule, check_rule_group
+from augur.tools.base import ToolError, Unavailable
+from augur.tools.prometheus_api import PrometheusClient
+from augur.tools.timeparse import parse_duration
 
 __all__ = [
     "EngineConfig",
@@ -86,13 +88,12 @@ class EngineConfig:
     amtool: str = "amtool"
 
 
-def fetch_existing_rules(history: PrometheusHistory) -> list[ExistingRule]:
+def fetch_existing_rules(prom: PrometheusClient) -> list[ExistingRule]:
     """Every rule the Prometheus has loaded."""
     try:
-        response = history.client.get(f"{history.url.rstrip('/')}/api/v1/rules", timeout=history.timeout_s)
-        groups = response.json()["data"]["groups"]
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
-        raise BacktestError(f"cannot read rules from {history.url}/api/v1/rules ({exc}): "
+        groups = prom.get("rules", timeout_s=REQUEST_TIMEOUT_S)["groups"]
+    except (ToolError, Unavailable, KeyError, TypeError) as exc:
+        raise BacktestError(f"cannot read rules from {prom.url}/api/v1/rules ({exc}): "
                             "check the Prometheus URL") from None
     return [ExistingRule(r["name"], r["type"], r["query"], g["name"]) for g in groups for r in g["rules"]]
 
@@ -112,8 +113,8 @@ def rules_in_files(paths: Iterable[Path]) -> list[ExistingRule]:
 class _Canon:
     """Expressions in one canonical spelling: Prometheus's formatter when it has one, else ours."""
 
-    def __init__(self, history: PrometheusHistory) -> None:
-        self.history = history
+    def __init__(self, prom: PrometheusClient) -> None:
+        self.prom = prom
         self.remote = True
         self.cache: dict[str, str] = {}
 
@@ -122,13 +123,13 @@ class _Canon:
             text = expr
             if self.remote:
                 try:
-                    answer = self.history.client.post(f"{self.history.url.rstrip('/')}/api/v1/format_query",
-                                                      data={"query": expr}, timeout=self.history.timeout_s)
+                    answer = self.prom.request("POST", "format_query", data={"query": expr},
+                                               timeout_s=REQUEST_TIMEOUT_S)
                     if answer.status_code == 200:
                         text = str(answer.json()["data"])
                     elif answer.status_code == 404:  # Prometheus older than 2.38
                         self.remote = False
-                except (httpx.HTTPError, ValueError, KeyError):
+                except (ToolError, Unavailable, ValueError, KeyError):
                     self.remote = False
             self.cache[expr] = normalise_expr(text)
         return self.cache[expr]
@@ -158,25 +159,25 @@ class _Threshold:
     after: float | None
 
 
-def _values(history: PrometheusHistory, expr: str, start: float, end: float, step_s: float) -> np.ndarray:
-    series = history.query_range(expr, start, end, step_s) if end > start else []
-    values = [float(v) for s in series for _, v in s["values"]]
-    array = np.asarray(values, dtype=np.float64)
-    return array[np.isfinite(array)]
+def _values(prom: PrometheusClient, expr: str, start: float, end: float, step_s: float) -> np.ndarray:
+    series = query_history(prom, expr, start, end, step_s) if end > start else []
+    array = np.concatenate([s.values for s in series]) if series else np.empty(0, dtype=np.float64)
+    finite: np.ndarray = array[np.isfinite(array)]
+    return finite
 
 
 def adaptive_threshold(
-    history: PrometheusHistory, signal: Signal, cfg: EngineConfig, end: float,
+    prom: PrometheusClient, signal: Signal, cfg: EngineConfig, end: float,
 ) -> _Threshold:
     """Threshold from the history before the onset: 99.5th percentile plus the spread, capped so
     the incident's own change (median after the onset) would cross it."""
     agg = "max" if signal.direction == "up" else "min"
-    base = _values(history, f"{agg}({signal.query})", signal.onset - cfg.baseline_s,
+    base = _values(prom, f"{agg}({signal.query})", signal.onset - cfg.baseline_s,
                    signal.onset - cfg.guard_s, cfg.step_s)
     if base.size < 10:
         raise BacktestError(f"too little history before the onset of {signal.query} to set a threshold "
                             f"({base.size} points): backfill more history or lower baseline_s")
-    after_values = _values(history, f"{agg}({signal.query})", signal.onset, end, cfg.step_s)
+    after_values = _values(prom, f"{agg}({signal.query})", signal.onset, end, cfg.step_s)
     after = float(np.median(after_values)) if after_values.size else None
     median = float(np.median(base))
     if signal.direction == "up":
@@ -237,11 +238,11 @@ def _cite(ids: list[str]) -> str:
 
 
 class _Engine:
-    def __init__(self, findings: Findings, history: PrometheusHistory, existing: list[ExistingRule],
+    def __init__(self, findings: Findings, prom: PrometheusClient, existing: list[ExistingRule],
                  known: set[str], cfg: EngineConfig, now: float) -> None:
-        self.f, self.h, self.cfg, self.now = findings, history, cfg, now
+        self.f, self.h, self.cfg, self.now = findings, prom, cfg, now
         self.known = known
-        self.canon = _Canon(history)
+        self.canon = _Canon(prom)
         self.existing_exprs = {self.canon(r.query): r for r in existing}
         self.existing_names = {r.name for r in existing}
         self.existing = existing
@@ -266,8 +267,6 @@ class _Engine:
             self.out.skipped.append(f"{kind.value} {rule['alert']}: promtool rejected it: "
                                     f"{validation.output}")
             return None
-        from augur.tools.prometheus_api import parse_duration
-
         for_s = parse_duration(str(rule.get("for", "0s")))
         result = backtest(self.h, str(rule["expr"]), start=self.now - self.cfg.history_days * 86400,
                           end=self.now, step_s=self.cfg.step_s, for_s=for_s,
@@ -397,7 +396,7 @@ def _inhibition(engine: _Engine, root: Signal, source_name: str) -> None:
 
 
 def propose(
-    findings: Findings, history: PrometheusHistory, *, existing: list[ExistingRule] | None = None,
+    findings: Findings, prom: PrometheusClient, *, existing: list[ExistingRule] | None = None,
     known_fingerprints: set[str] | None = None, config: EngineConfig | None = None, now: float | None = None,
 ) -> ProposalSet:
     """Propose rules for an investigated incident (see the module docstring).
@@ -406,13 +405,13 @@ def propose(
     proposals already stored. Raises :class:`BacktestError` only when Prometheus cannot be queried.
     """
     cfg = config or EngineConfig()
-    rules = fetch_existing_rules(history) if existing is None else existing
-    engine = _Engine(findings, history, rules, set(known_fingerprints or ()), cfg,
+    rules = fetch_existing_rules(prom) if existing is None else existing
+    engine = _Engine(findings, prom, rules, set(known_fingerprints or ()), cfg,
                      time.time() if now is None else now)
     root = findings.root_cause
     source_name = engine.name_for(root, "AboveBaseline" if root.direction == "up" else "BelowBaseline")
     try:
-        threshold = adaptive_threshold(history, root, cfg, findings.first_alert_at)
+        threshold = adaptive_threshold(prom, root, cfg, findings.first_alert_at)
     except BacktestError as exc:
         engine.out.skipped.append(f"threshold, trend and composite rules for {root.query}: {exc}")
     else:
@@ -423,9 +422,9 @@ def propose(
 
 
 def propose_and_record(
-    findings: Findings, history: PrometheusHistory, repo: ProposalRepository, **options: Any,
+    findings: Findings, prom: PrometheusClient, repo: ProposalRepository, **options: Any,
 ) -> ProposalSet:
     """Propose (skipping what ``repo`` already holds) and store each new proposal as pending."""
-    result = propose(findings, history, known_fingerprints=repo.fingerprints(), **options)
+    result = propose(findings, prom, known_fingerprints=repo.fingerprints(), **options)
     result.proposals = [repo.add(p)[0] for p in result.proposals]
     return result

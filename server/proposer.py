@@ -58,10 +58,10 @@ class ProposerOutcome:
 
 def _run(settings: Settings, store: Store, incident_id: int, report: Report,
          client: httpx.Client | None, now: float | None) -> ProposerOutcome:
-    from augur.rules.backtest import PrometheusHistory
     from augur.rules.propose import propose_and_record
     from augur.server.findings import report_findings
     from augur.server.proposal_store import SqlProposalStore
+    from augur.tools.prometheus_api import connect
 
     if not settings.prometheus_url:
         return ProposerOutcome(SKIPPED, {"reason": "AUGUR_PROMETHEUS_URL is not set: rule proposals need "
@@ -74,7 +74,7 @@ def _run(settings: Settings, store: Store, incident_id: int, report: Report,
     own = client is None
     http = client or httpx.Client()
     try:
-        result = propose_and_record(findings, PrometheusHistory(http, settings.prometheus_url),
+        result = propose_and_record(findings, connect(settings.prometheus_url, http=http),
                                     SqlProposalStore(store), now=now)
     finally:
         if own:

@@ -20,7 +20,7 @@ from augur.tools.base import Tool, ToolRegistry, Unavailable
 from augur.tools.evidence import Evidence
 
 if TYPE_CHECKING:
-    from prometheus_api_client import PrometheusConnect
+    from augur.tools.prometheus_api import PrometheusClient
 
 __all__ = [
     "PROMETHEUS_NOT_CONFIGURED",
@@ -63,7 +63,7 @@ def not_configured(tool_class: type[Tool], reason: str) -> Tool:
 ToolSection = Callable[[Settings], list[Tool]]
 
 
-def prometheus_client(settings: Settings) -> PrometheusConnect | None:
+def prometheus_client(settings: Settings) -> PrometheusClient | None:
     """The Prometheus client every Prometheus-reading tool shares; ``None`` when not configured."""
     if not settings.prometheus_url:
         return None

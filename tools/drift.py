@@ -38,7 +38,7 @@ from augur.tools.quantile_sketch import StreamedColumn, sketch_compare
 from augur.tools.stattests import METHODS, ColumnKind, Sample, StatResult, compare
 
 if TYPE_CHECKING:
-    from prometheus_api_client import PrometheusConnect
+    from augur.tools.prometheus_api import PrometheusClient
 
 __all__ = ["LOW_CONFIDENCE_ROWS", "DriftArgs", "DriftTool", "column_drift", "compare_frames"]
 
@@ -273,7 +273,7 @@ class DriftTool(Tool):
     )
     Args = DriftArgs
 
-    def __init__(self, prometheus: PrometheusConnect | None = None, limits: PromLimits | None = None,
+    def __init__(self, prometheus: PrometheusClient | None = None, limits: PromLimits | None = None,
                  roots: Sequence[Path] | None = None) -> None:
         self.prom = prometheus
         #: Tables are read only under these directories (None: anywhere; the server always sets them).

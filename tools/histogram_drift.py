@@ -12,7 +12,7 @@ score histogram already carries the distribution.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,11 +20,8 @@ from scipy import stats
 from scipy.spatial import distance
 
 from augur.tools.base import ToolError
-from augur.tools.prometheus_api import call, graph_url, sequence_of, when
+from augur.tools.prometheus_api import PrometheusClient, graph_url, sequence_of, when
 from augur.tools.stattests import METHODS, psi_p_value
-
-if TYPE_CHECKING:
-    from prometheus_api_client import PrometheusConnect
 
 __all__ = ["bucket_counts", "bucket_selector", "histogram_drift"]
 
@@ -48,15 +45,14 @@ def bucket_selector(histogram: str) -> str:
     return f"{name}{brace}{rest}"
 
 
-def bucket_counts(prom: PrometheusConnect, selector: str, start: float, end: float,
+def bucket_counts(prom: PrometheusClient, selector: str, start: float, end: float,
                   timeout_s: float) -> tuple[FloatArray, FloatArray]:
     """Upper bounds and observations per bucket between ``start`` and ``end``."""
     if end <= start:
         raise ToolError(f"window {when(start)}..{when(end)} is empty: its start must be before its end")
     query = f"sum by (le) (increase({selector}[{max(1, round(end - start))}s]))"
-    url = str(prom.url)
-    result = sequence_of(call(prom, "custom_query", query, params={"time": f"{end:.3f}"}, timeout=timeout_s),
-                         url, "the instant query's result")
+    url = prom.url
+    result = sequence_of(prom.query(query, end, timeout_s=timeout_s), url, "the instant query's result")
     points: dict[float, float] = {}
     for item in result:
         try:
@@ -86,7 +82,7 @@ def _fill(shares: FloatArray) -> FloatArray:
 
 
 def histogram_drift(
-    prom: PrometheusConnect, selector: str, reference: tuple[float, float], current: tuple[float, float],
+    prom: PrometheusClient, selector: str, reference: tuple[float, float], current: tuple[float, float],
     method: str, threshold: float | None, timeout_s: float,
 ) -> tuple[dict[str, Any], str]:
     """Drift of the histogram ``selector`` between two windows, as one evidence row, and a graph link."""
@@ -132,6 +128,6 @@ def histogram_drift(
         windows={"reference": {"start": reference[0], "end": reference[1]},
                  "current": {"start": current[0], "end": current[1]}},
     )
-    link = graph_url(str(prom.url), f"sum by (le) (rate({selector}[5m]))", end=current[1],
+    link = graph_url(prom.url, f"sum by (le) (rate({selector}[5m]))", end=current[1],
                      range_s=current[1] - reference[0])
     return row, link

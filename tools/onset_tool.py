@@ -28,7 +28,7 @@ from augur.tools.prometheus_api import (
 from augur.tools.range_cache import fetch_range_once
 
 if TYPE_CHECKING:
-    from prometheus_api_client import PrometheusConnect
+    from augur.tools.prometheus_api import PrometheusClient
 
 __all__ = ["OnsetArgs", "OnsetTool"]
 
@@ -88,7 +88,7 @@ class OnsetTool(Tool):
     )
     Args = OnsetArgs
 
-    def __init__(self, prometheus: PrometheusConnect | None = None, limits: PromLimits | None = None) -> None:
+    def __init__(self, prometheus: PrometheusClient | None = None, limits: PromLimits | None = None) -> None:
         self.prom = prometheus
         self.limits = limits or PromLimits()
         self.timeout_s = max(30.0, 3 * self.limits.request_timeout_s)

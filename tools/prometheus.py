@@ -1,6 +1,6 @@
 """Prometheus tools: instant and range PromQL, and series/label discovery.
 
-Each tool takes a ``PrometheusConnect`` (prometheus-api-client; build one with
+Each tool takes a :class:`~augur.tools.prometheus_api.PrometheusClient` (build one with
 :func:`~augur.tools.prometheus_api.connect`) and :class:`PromLimits`, runs the blocking client in a
 worker thread, and returns evidence with a link to Prometheus's graph page. Guards: a request
 timeout, a maximum range, a maximum number of points per series (the step is raised to fit) and a
@@ -14,7 +14,6 @@ reaches everything.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,10 +22,10 @@ from augur.tools.base import ToolError
 from augur.tools.evidence import Evidence, EvidenceStatus
 from augur.tools.prometheus_api import (
     TIME_HELP,
+    PrometheusClient,
     PrometheusTool,
     PromLimits,
     RangeSeries,
-    call,
     connect,
     fetch_range,
     fetch_range_blocking,
@@ -52,6 +51,7 @@ __all__ = [
     "PromQLTool",
     "PromRulesTool",
     "PromSeriesTool",
+    "PrometheusClient",
     "PrometheusTool",
     "RangeSeries",
     "connect",
@@ -94,8 +94,7 @@ class PromQLTool(PrometheusTool):
     async def _answer(self, args: PromQLArgs) -> Evidence:
         at = parse_time(args.time)
         result = await self.blocking(
-            call, self.prom, "custom_query", args.query, params={"time": f"{at:.3f}"},
-            timeout=self.limits.request_timeout_s,
+            self.prom.query, args.query, at, timeout_s=self.limits.request_timeout_s,
         )
         link = graph_url(self.base_url, args.query, end=at)
         guards = self.limits.as_dict()
@@ -281,17 +280,13 @@ class PromSeriesTool(PrometheusTool):
         if args.match:
             params["match[]"] = args.match
         if args.label:
-            raw = await self.blocking(call, self.prom, "get_label_values", args.label, params=params)
-            values = sorted(str(v) for v in sequence_of(raw, self.base_url, f"values of {args.label}"))
+            raw = await self.blocking(self.prom.label_values, args.label, params)
+            values = sorted(str(v) for v in raw)
             where = f" within {args.match}" if args.match else ""
             return self._listing(args, "values", values, window,
                                  f"label {args.label}{where} has {len(values)} values")
         if args.match:
-            found = await self.blocking(
-                call, self.prom, "get_series", datetime.fromtimestamp(start, UTC),
-                datetime.fromtimestamp(end, UTC), params={"match[]": args.match},
-            )
-            found = sequence_of(found, self.base_url, "series")
+            found = await self.blocking(self.prom.series, args.match, start, end)
             return self._series(args, [{str(k): str(v) for k, v in s.items()} for s in found], window)
         names, labels = await self.blocking(self._names, params)
         if args.search:
@@ -303,10 +298,8 @@ class PromSeriesTool(PrometheusTool):
                              f"{len(names)} metrics{what} ({len(labels)} label names)")
 
     def _names(self, params: dict[str, Any]) -> tuple[list[str], list[str]]:
-        names = sequence_of(call(self.prom, "get_label_values", "__name__", params=dict(params)),
-                            self.base_url, "metric names")
-        labels = sequence_of(call(self.prom, "get_label_names", params=dict(params)),
-                             self.base_url, "label names")
+        names = self.prom.label_values("__name__", params)
+        labels = self.prom.label_names(params)
         return sorted(str(n) for n in names), sorted(str(n) for n in labels if n != "__name__")
 
     def _listing(self, args: PromSeriesArgs, key: str, items: list[str], window: dict[str, Any],

@@ -1,56 +1,54 @@
-"""Calls to the Prometheus HTTP API through prometheus-api-client, with failures turned into reasons.
+"""The one Prometheus HTTP API client of augur, with failures turned into reasons.
 
-Every Prometheus tool (and the onset and drift tools, which read series from Prometheus) goes
-through this module, so a backend that is down, slow or answering garbage reads the same
-everywhere:
+Tools, rules (thresholds, backtests) and evals reach Prometheus through :class:`PrometheusClient`,
+an ``httpx.Client`` wrapper (injectable: pass your own ``http`` to share a pool or a transport),
+so a backend that is down, slow or answering garbage reads the same everywhere:
 
 - connection refused / DNS failure -> :class:`~augur.tools.base.Unavailable` saying what to check;
 - a request past its timeout -> :class:`~augur.tools.base.ToolError` saying to narrow the query;
 - HTTP 400 ``bad_data`` -> ``ToolError`` with Prometheus's own message and a fix hint;
 - any other non-200, or a body that is not a Prometheus API answer -> ``ToolError``.
 
-``PrometheusConnect`` is synchronous (requests); the async helpers run it in a worker thread.
-prometheus-api-client 0.7 has no methods for ``/api/v1/rules``, ``/api/v1/alerts`` or
-``/api/v1/status/tsdb``: :func:`api_get` calls those through the client's own session, so its
-authentication, headers, TLS and proxy settings apply to them too.
+Range queries longer than Prometheus's 11,000 points per series are split into chunks, fetched
+concurrently and joined per series, in :meth:`PrometheusClient.query_range` only.
+
+The client is synchronous; tools run it in a worker thread (:func:`fetch_range`,
+:meth:`PrometheusTool.blocking`). It replaced prometheus-api-client, which had no methods for
+``/api/v1/rules``, ``/alerts``, ``/status/tsdb`` or ``/metadata`` (they were reached through its
+private session) and brought requests and dateparser for five GETs that httpx makes as well.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
 import math
-import re
-import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import httpx
 import numpy as np
 import numpy.typing as npt
-import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
 from pydantic import BaseModel
-from urllib3.exceptions import MaxRetryError, ReadTimeoutError
-from urllib3.util.retry import Retry
 
 from augur.tools.base import Tool, ToolError, Unavailable
 from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.timeparse import TIME_HELP, parse_duration, parse_time
 
 __all__ = [
     "MAX_POINTS_PER_SERIES",
     "TIME_HELP",
     "PromLimits",
+    "PrometheusClient",
     "PrometheusTool",
     "RangeSeries",
-    "api_get",
     "bounded_step",
-    "call",
     "connect",
     "fetch_range",
     "fetch_range_blocking",
@@ -68,75 +66,160 @@ __all__ = [
 
 #: Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS_PER_SERIES = 11_000
+#: Chunks of one long range query fetched at once.
+RANGE_CHUNK_WORKERS = 4
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
 T = TypeVar("T")
-#: How time arguments are written, for argument descriptions.
-TIME_HELP = "'now', 'now-1h', RFC 3339 (2026-11-24T02:10:00Z) or Unix seconds"
-_CLIENT_ERROR = re.compile(r"^HTTP Status Code (\d+) \((.*)\)$", re.DOTALL)
+_NETWORK_ERRORS = (httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class PrometheusClient:
+    """Prometheus's HTTP API (``/api/v1/...``) at ``url``, through an ``httpx.Client``.
+
+    ``http``: the client to send through (its transport, auth, TLS and pool apply); by default a
+    fresh one that retries a failed connection once (and nothing else: a query Prometheus timed
+    out is not sent again), closed by :meth:`close`. ``timeout_s``: each request's timeout unless
+    the call gives its own. ``headers`` go with every request.
+    """
+
+    def __init__(
+        self, url: str, *, http: httpx.Client | None = None, timeout_s: float = 10.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.headers = dict(headers or {})
+        self._owns_http = http is None
+        self.http = http if http is not None else httpx.Client(transport=httpx.HTTPTransport(retries=1))
+
+    def close(self) -> None:
+        """Close the HTTP client if this object made it."""
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> PrometheusClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PrometheusClient({self.url!r})"
+
+    # ------------------------------------------------------------------ transport
+
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None, timeout_s: float | None = None,
+    ) -> httpx.Response:
+        """Send ``method /api/v1/<path>`` and return the response whatever its status.
+
+        Transport failures raise ``Unavailable`` (no connection) or ``ToolError`` (timeout, other).
+        """
+        try:
+            return self.http.request(
+                method, f"{self.url}/api/v1/{path.lstrip('/')}", params=dict(params or {}),
+                data=dict(data) if data is not None else None, headers=self.headers or None,
+                timeout=timeout_s if timeout_s is not None else self.timeout_s,
+            )
+        except httpx.TimeoutException:
+            raise _timeout(self.url) from None
+        except _NETWORK_ERRORS as exc:
+            raise Unavailable(
+                f"cannot reach Prometheus at {self.url} ({_root_cause(exc)}): check that it is running "
+                "and that the configured Prometheus URL (host and port) is right", retryable=True,
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ToolError(
+                f"request to Prometheus at {self.url} failed: {type(exc).__name__}: {exc}") from None
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None, *,
+            timeout_s: float | None = None) -> Any:
+        """GET ``/api/v1/<path>`` and return the ``data`` of its success envelope."""
+        response = self.request("GET", path, params=params, timeout_s=timeout_s)
+        if response.status_code != 200:
+            raise _http_error(response.status_code, response.content, self.url)
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise garbage_error(self.url, f"not JSON: {exc}") from None
+        if not isinstance(payload, dict) or payload.get("status") != "success" or "data" not in payload:
+            raise garbage_error(self.url, f"no success/data envelope: {response.text[:120]!r}")
+        return payload["data"]
+
+    # ------------------------------------------------------------------ endpoints
+
+    def query(self, expr: str, at: float | None = None, *, timeout_s: float | None = None) -> Any:
+        """``/api/v1/query``: the ``result`` of ``expr`` at ``at`` (default: Prometheus's now)."""
+        params: dict[str, Any] = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        return _field(self.get("query", params, timeout_s=timeout_s), "result", self.url)
+
+    def query_range(
+        self, expr: str, start: float, end: float, step_s: float, *, timeout_s: float | None = None,
+        max_points: int = MAX_POINTS_PER_SERIES,
+    ) -> list[RangeSeries]:
+        """``/api/v1/query_range`` over ``[start, end]`` at ``step_s``; each series as arrays.
+
+        A range of more than ``max_points`` steps is split into chunks of at most that many,
+        fetched concurrently; a series' points are joined in time order across chunks.
+        """
+        if end < start:
+            raise ToolError("the range ends before it starts: swap start and end")
+        if step_s <= 0:
+            raise ToolError("step must be positive, e.g. 15s")
+        chunk_s = step_s * (max(max_points, 2) - 1)
+        chunks: list[tuple[float, float]] = []
+        at = start
+        while at <= end:
+            chunks.append((at, min(end, at + chunk_s)))
+            at += chunk_s + step_s
+
+        def one(chunk: tuple[float, float]) -> list[RangeSeries]:
+            params = {"query": expr, "start": f"{chunk[0]:.3f}", "end": f"{chunk[1]:.3f}",
+                      "step": f"{step_s:g}"}
+            data = self.get("query_range", params, timeout_s=timeout_s)
+            return _parse_matrix(_field(data, "result", self.url), self.url)
+
+        if len(chunks) == 1:
+            return one(chunks[0])
+        with ThreadPoolExecutor(max_workers=min(RANGE_CHUNK_WORKERS, len(chunks))) as pool:
+            answers = list(pool.map(one, chunks))
+        merged: dict[tuple[tuple[str, str], ...], list[RangeSeries]] = {}
+        for answer in answers:
+            for series in answer:
+                merged.setdefault(tuple(sorted(series.labels.items())), []).append(series)
+        return [RangeSeries(parts[0].labels, np.concatenate([p.timestamps for p in parts]),
+                            np.concatenate([p.values for p in parts])) for parts in merged.values()]
+
+    def label_names(self, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
+        """``/api/v1/labels``: label names (``start``, ``end``, ``match[]`` in ``params``)."""
+        return sequence_of(self.get("labels", params), self.url, "label names")
+
+    def label_values(self, label: str, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
+        """``/api/v1/label/<label>/values`` (``start``, ``end``, ``match[]`` in ``params``)."""
+        return sequence_of(self.get(f"label/{label}/values", params), self.url, f"values of {label}")
+
+    def series(self, match: str, start: float, end: float) -> Sequence[Any]:
+        """``/api/v1/series``: the label sets of the series matching ``match`` in ``[start, end]``."""
+        params = {"match[]": match, "start": f"{start:.3f}", "end": f"{end:.3f}"}
+        return sequence_of(self.get("series", params), self.url, "series")
 
 
 def connect(
-    url: str, *, timeout_s: float = 10.0, headers: Mapping[str, str] | None = None
-) -> PrometheusConnect:
-    """A ``PrometheusConnect`` with a request timeout and one quick retry on connection errors.
-
-    The client's default retries three times with 1 s backoff and on 5xx, which turns a down
-    Prometheus into a 7 s wait and retries queries Prometheus already timed out.
-    """
-    # read=False: a read timeout is re-raised as such, not retried and reported as a connection error.
-    retry = Retry(
-        total=1, connect=1, read=False, status=0, other=0, backoff_factor=0.1, raise_on_status=False
-    )
-    return PrometheusConnect(
-        url=url.rstrip("/"), headers=dict(headers) if headers else None, retry=retry,
-        timeout=timeout_s,  # type: ignore[arg-type]  # typed int, used as requests' float timeout
-    )
+    url: str, *, timeout_s: float = 10.0, headers: Mapping[str, str] | None = None,
+    http: httpx.Client | None = None,
+) -> PrometheusClient:
+    """A :class:`PrometheusClient` for ``url`` with a request timeout (see the class)."""
+    return PrometheusClient(url, http=http, timeout_s=timeout_s, headers=headers)
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration (``90s``, ``5m``, ``1h30m``) or a plain number of seconds."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ToolError(
-            f"cannot read duration {text!r}: use seconds or Prometheus units, e.g. 30s, 5m, 1h30m"
-        )
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
-
-
-def parse_time(value: str | float | datetime | None, *, now: float | None = None) -> float:
-    """Unix seconds for ``now``, ``now-1h``, an RFC 3339 time, a ``datetime`` or Unix seconds."""
-    now = time.time() if now is None else now
-    if value is None:
-        return now
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-    if isinstance(value, int | float):
-        return float(value)
-    text = value.strip()
-    if text == "now":
-        return now
-    if text.startswith("now-") or text.startswith("now+"):
-        offset = parse_duration(text[4:])
-        return now - offset if text[3] == "-" else now + offset
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ToolError(
-            f"cannot read time {value!r}: use 'now', 'now-30m', RFC 3339 (2026-11-24T02:10:00Z) "
-            "or Unix seconds"
-        ) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+def _field(data: Any, key: str, url: str) -> Any:
+    if not isinstance(data, dict) or key not in data:
+        raise garbage_error(url, f"no {key!r} in the answer's data")
+    return data[key]
 
 
 def bounded_step(start: float, end: float, step: float, max_points: int = MAX_POINTS_PER_SERIES) -> float:
@@ -240,48 +323,6 @@ def garbage_error(url: str, what: str) -> ToolError:
     )
 
 
-def call(prom: PrometheusConnect, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call a ``PrometheusConnect`` method, translating every failure into ToolError/Unavailable."""
-    return _guarded(str(prom.url), lambda: getattr(prom, method)(*args, **kwargs))
-
-
-def _guarded(url: str, fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` (HTTP through requests) and translate its failures into ToolError/Unavailable."""
-    try:
-        return fn()
-    except (ToolError, Unavailable):
-        raise
-    except PrometheusApiClientException as exc:
-        match = _CLIENT_ERROR.match(str(exc))
-        if match is None:
-            raise ToolError(f"Prometheus at {url}: {exc}") from None
-        try:
-            body = ast.literal_eval(match.group(2))
-        except (ValueError, SyntaxError):
-            body = match.group(2)
-        raise _http_error(int(match.group(1)), body, url) from None
-    except requests.exceptions.InvalidJSONError as exc:
-        raise garbage_error(url, f"not JSON: {exc}") from None
-    except requests.exceptions.Timeout:
-        raise _timeout(url) from None
-    except (requests.exceptions.ConnectionError, requests.exceptions.RetryError) as exc:
-        # With retries on read errors, urllib3 wraps a read timeout in MaxRetryError and
-        # requests reports that as a ConnectionError.
-        if isinstance(exc.args[0] if exc.args else None, MaxRetryError) and isinstance(
-                exc.args[0].reason, ReadTimeoutError):
-            raise _timeout(url) from None
-        raise Unavailable(
-            f"cannot reach Prometheus at {url} ({_root_cause(exc)}): check that it is running and "
-            "that the configured Prometheus URL (host and port) is right", retryable=True,
-        ) from None
-    except requests.exceptions.RequestException as exc:
-        raise ToolError(f"request to Prometheus at {url} failed: {type(exc).__name__}: {exc}") from None
-    except ValueError as exc:  # requests' JSONDecodeError is a ValueError
-        raise garbage_error(url, f"not JSON: {exc}") from None
-    except (KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise garbage_error(url, f"unexpected shape: {type(exc).__name__} {exc}") from None
-
-
 def _timeout(url: str) -> ToolError:
     return ToolError(
         f"Prometheus at {url} did not answer within the request timeout: it is slow or "
@@ -297,30 +338,6 @@ def _root_cause(exc: BaseException) -> str:
         if marker in text:
             return marker.lower()
     return type(exc).__name__
-
-
-def api_get(
-    prom: PrometheusConnect, path: str, params: Mapping[str, Any] | None = None,
-    timeout_s: float | None = None,
-) -> Any:
-    """GET ``/api/v1/<path>`` through the client's session and return the answer's ``data``."""
-    url = str(prom.url)
-    session: requests.Session = prom._session
-
-    def request() -> Any:
-        response = session.request(
-            method="GET", url=f"{url}/api/v1/{path.lstrip('/')}", params=dict(params or {}),
-            headers=prom.headers, auth=prom.auth, verify=session.verify, cert=session.cert,
-            timeout=timeout_s if timeout_s is not None else prom._timeout,
-        )
-        if response.status_code != 200:
-            raise _http_error(response.status_code, response.content, url)
-        payload = response.json()
-        if not isinstance(payload, dict) or payload.get("status") != "success" or "data" not in payload:
-            raise garbage_error(url, f"no success/data envelope: {response.text[:120]!r}")
-        return payload["data"]
-
-    return _guarded(url, request)
 
 
 @dataclass(frozen=True)
@@ -358,29 +375,20 @@ def _parse_matrix(result: Any, url: str) -> list[RangeSeries]:
 
 
 def fetch_range_blocking(
-    prom: PrometheusConnect, query: str, start: float | datetime, end: float | datetime,
+    prom: PrometheusClient, query: str, start: float | datetime, end: float | datetime,
     step: float | str, *, timeout_s: float | None = None,
 ) -> list[RangeSeries]:
     """Run a range query and return each series as arrays (blocking; see :func:`fetch_range`).
 
-    ``step`` is seconds (or a Prometheus duration); raise it with :func:`bounded_step` first
-    when the range is long. Raises ToolError/Unavailable with an actionable reason.
+    ``start``/``end`` as :func:`parse_time` reads them; ``step`` is seconds or a Prometheus
+    duration. Raises ToolError/Unavailable with an actionable reason.
     """
-    start_s, end_s = parse_time(start), parse_time(end)
     step_s = parse_duration(step) if isinstance(step, str) else float(step)
-    if end_s < start_s:
-        raise ToolError("the range ends before it starts: swap start and end")
-    if step_s <= 0:
-        raise ToolError("step must be positive, e.g. 15s")
-    result = call(
-        prom, "custom_query_range", query, datetime.fromtimestamp(start_s, UTC),
-        datetime.fromtimestamp(end_s, UTC), f"{step_s:g}", timeout=timeout_s,
-    )
-    return _parse_matrix(result, str(prom.url))
+    return prom.query_range(query, parse_time(start), parse_time(end), step_s, timeout_s=timeout_s)
 
 
 async def fetch_range(
-    prom: PrometheusConnect, query: str, start: float | datetime, end: float | datetime,
+    prom: PrometheusClient, query: str, start: float | datetime, end: float | datetime,
     step: float | str, *, timeout_s: float | None = None,
 ) -> list[RangeSeries]:
     """Run a range query in a worker thread; each series' labels, timestamps and values.
@@ -442,7 +450,7 @@ def span(seconds: float) -> str:
 class PrometheusTool(Tool):
     """Base of the Prometheus tools: holds the client and the guards, runs calls off the loop."""
 
-    def __init__(self, prom: PrometheusConnect, limits: PromLimits | None = None) -> None:
+    def __init__(self, prom: PrometheusClient, limits: PromLimits | None = None) -> None:
         self.prom = prom
         self.limits = limits or PromLimits()
         # The request timeout fires first; this bounds a tool that makes several requests.
@@ -451,7 +459,7 @@ class PrometheusTool(Tool):
     @property
     def base_url(self) -> str:
         """Prometheus base URL, for links."""
-        return str(self.prom.url).rstrip("/")
+        return self.prom.url
 
     async def _run(self, args: Any) -> Evidence:
         try:

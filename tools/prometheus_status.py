@@ -17,8 +17,6 @@ from augur.tools.evidence import Evidence, EvidenceStatus
 from augur.tools.prometheus_api import (
     TIME_HELP,
     PrometheusTool,
-    api_get,
-    call,
     parse_time,
     render_labels,
     sequence_of,
@@ -82,7 +80,7 @@ class PromRulesTool(PrometheusTool):
 
     async def _answer(self, args: PromRulesArgs) -> Evidence:
         params = {"type": args.type} if args.type else {}
-        data = await self.blocking(api_get, self.prom, "rules", params, self.limits.request_timeout_s)
+        data = await self.blocking(self.prom.get, "rules", params, timeout_s=self.limits.request_timeout_s)
         groups = sequence_of(data.get("groups") if isinstance(data, dict) else None, self.base_url,
                              "rules' groups")
         rows: list[dict[str, Any]] = []
@@ -167,7 +165,7 @@ class PromAlertsTool(PrometheusTool):
     Args = PromAlertsArgs
 
     async def _answer(self, args: PromAlertsArgs) -> Evidence:
-        data = await self.blocking(api_get, self.prom, "alerts", None, self.limits.request_timeout_s)
+        data = await self.blocking(self.prom.get, "alerts", timeout_s=self.limits.request_timeout_s)
         alerts = sequence_of(data.get("alerts") if isinstance(data, dict) else None, self.base_url, "alerts")
         rows: list[dict[str, Any]] = []
         for alert in alerts:
@@ -303,18 +301,16 @@ class PromCardinalityTool(PrometheusTool):
         self, args: PromCardinalityArgs, start: float, end: float
     ) -> tuple[dict[str, Any], dict[str, tuple[int, list[str]]], int]:
         """TSDB status, and per label (watched first, then by head value count) its value count."""
-        tsdb = api_get(self.prom, "status/tsdb", None, self.limits.request_timeout_s)
+        tsdb = self.prom.get("status/tsdb", timeout_s=self.limits.request_timeout_s)
         if not isinstance(tsdb, dict):
             tsdb = {}
         window = {"start": f"{start:.3f}", "end": f"{end:.3f}"}
-        names = [str(n) for n in sequence_of(
-            call(self.prom, "get_label_names", params=dict(window)), self.base_url, "label names")]
+        names = [str(n) for n in self.prom.label_names(window)]
         head_top = _top(tsdb.get("labelValueCountByLabelName"), 1000)
         head_rank = {row["name"]: i for i, row in enumerate(head_top)}
         order = sorted(names, key=lambda n: (n not in args.watch_labels, head_rank.get(n, 10**6), n))
         counts: dict[str, tuple[int, list[str]]] = {}
         for label in order[: args.scan_labels]:
-            values = sequence_of(call(self.prom, "get_label_values", label, params=dict(window)),
-                                 self.base_url, f"values of {label}")
+            values = self.prom.label_values(label, window)
             counts[label] = (len(values), sorted(str(v) for v in values)[-5:])
         return tsdb, counts, len(order)

@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from prometheus_api_client import PrometheusConnect
-
 from augur.agent.catalog import Catalog, Layer, parse_catalog
 from augur.agent.discovery.draft import Draft, DraftCatalog
 from augur.agent.discovery.edges import CallEdge, EdgeSource
@@ -39,6 +37,7 @@ from augur.agent.discovery.families import (
 from augur.agent.discovery.inventory import Inventory, read_inventory
 from augur.agent.discovery.naming import component_name
 from augur.agent.discovery.signals import signals_for
+from augur.tools.prometheus_api import PrometheusClient
 
 __all__ = ["MAX_ORPHAN_RESOURCES", "Discovered", "build_draft", "discover"]
 
@@ -220,7 +219,7 @@ def build_draft(inv: Inventory, edge_sets: Sequence[tuple[EdgeSource, Sequence[C
 
 
 def discover(
-    prom: PrometheusConnect, *, at: float, window_s: float = 3600.0,
+    prom: PrometheusClient, *, at: float, window_s: float = 3600.0,
     edge_sources: Sequence[EdgeSource] = (), layer_edges: bool = True, max_families: int = 2000,
     on_progress: Progress | None = None,
 ) -> Discovered:

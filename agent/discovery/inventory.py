@@ -24,11 +24,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_api_client import PrometheusConnect
-
 from augur.agent.discovery.naming import WORKLOAD_RE
 from augur.tools.base import ToolError
-from augur.tools.prometheus_api import api_get, fetch_range_blocking
+from augur.tools.prometheus_api import PrometheusClient, fetch_range_blocking
 
 __all__ = [
     "ATTRIBUTE_LABELS",
@@ -144,7 +142,7 @@ def _group_query(series_names: list[str], host: bool) -> str:
 
 
 def read_inventory(
-    prom: PrometheusConnect, *, at: float, window_s: float = 3600.0, max_families: int = 2000,
+    prom: PrometheusClient, *, at: float, window_s: float = 3600.0, max_families: int = 2000,
     priority: Callable[[str], int] = lambda name: 1, on_progress: Progress | None = None,
 ) -> Inventory:
     """Read the inventory of the Prometheus behind ``prom`` for ``[at - window_s, at]``.
@@ -154,10 +152,10 @@ def read_inventory(
     """
     say = on_progress or (lambda text: None)
     start = at - window_s
-    names = api_get(prom, "label/__name__/values", {"start": f"{start:.3f}", "end": f"{at:.3f}"})
+    names = prom.get("label/__name__/values", {"start": f"{start:.3f}", "end": f"{at:.3f}"})
     if not isinstance(names, list):
         names = []
-    meta_raw = api_get(prom, "metadata")
+    meta_raw = prom.get("metadata")
     meta: dict[str, list[dict[str, Any]]] = meta_raw if isinstance(meta_raw, dict) else {}
     say(f"{len(names)} metric names in the window, metadata for {len(meta)}")
     skipped: dict[str, int] = {}
@@ -210,4 +208,4 @@ def read_inventory(
         del families[name]
     if empty:
         skipped["no series in the window"] = len(empty)
-    return Inventory(str(prom.url), at, window_s, families, skipped, requests)
+    return Inventory(prom.url, at, window_s, families, skipped, requests)

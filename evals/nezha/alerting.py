@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from augur.tools.prometheus_api import PrometheusClient
 
 __all__ = ["Firing", "firings"]
 
@@ -30,24 +30,23 @@ class Firing:
 
 
 def firings(prometheus_url: str, rules: Sequence[Mapping[str, Any]], start: float, end: float,
-            interval_s: float = 60.0, client: httpx.Client | None = None) -> list[Firing]:
-    """Every alert start of ``rules`` between ``start`` and ``end``, in time order."""
-    own = client or httpx.Client(timeout=60.0)
+            interval_s: float = 60.0, prom: PrometheusClient | None = None) -> list[Firing]:
+    """Every alert start of ``rules`` between ``start`` and ``end``, in time order.
+
+    ``prom``: the client to ask (default: one for ``prometheus_url``, closed on return).
+    """
+    own = prom or PrometheusClient(prometheus_url, timeout_s=60.0)
     out: list[Firing] = []
     try:
         for rule in rules:
-            r = own.get(f"{prometheus_url}/api/v1/query_range",
-                        params={"query": rule["expr"], "start": start, "end": end, "step": interval_s})
-            r.raise_for_status()
-            for series in r.json()["data"]["result"]:
-                labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
+            for series in own.query_range(str(rule["expr"]), start, end, interval_s):
+                labels = {k: v for k, v in series.labels.items() if k != "__name__"}
                 previous: float | None = None
-                for ts, value in series["values"]:
-                    t = float(ts)
+                for t, value in zip(series.timestamps.tolist(), series.values.tolist(), strict=True):
                     if previous is None or t - previous > interval_s * 1.5:
-                        out.append(Firing(rule, labels, t, float(value)))
+                        out.append(Firing(rule, labels, t, value))
                     previous = t
     finally:
-        if client is None:
+        if prom is None:
             own.close()
     return sorted(out, key=lambda f: (f.at, str(f.rule["alert"])))

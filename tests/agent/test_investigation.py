@@ -107,12 +107,10 @@ def test_published_schema_is_current() -> None:
 
 def test_report_feeds_the_rule_proposal_engine(report: Report, prom_history: PromHistory) -> None:
     """The report, adapted to the engine's Findings, yields an early drift rule and an inhibition."""
-    import httpx
-
-    from augur.rules.backtest import PrometheusHistory
     from augur.rules.proposal import ProposalKind
     from augur.rules.propose import propose
     from augur.server.findings import report_findings
+    from augur.tools.prometheus_api import PrometheusClient
 
     findings = report_findings(report, incident_id=7)
     assert findings is not None
@@ -121,9 +119,8 @@ def test_report_feeds_the_rule_proposal_engine(report: Report, prom_history: Pro
     assert abs(findings.root_cause.onset - prom_history.onsets["model_drift_score"]) <= 180
     assert [s.direction for s in findings.chain] == ["down", "up", "down"]
     assert findings.symptoms[0].alertname == "RankerP99High" and findings.symptoms[0].layer == "service"
-    with httpx.Client() as client:
-        result = propose(findings, PrometheusHistory(client, prom_history.url), existing=[],
-                         now=prom_history.t_end + 60)
+    with PrometheusClient(prom_history.url) as prom:
+        result = propose(findings, prom, existing=[], now=prom_history.t_end + 60)
     kinds = {p.kind for p in result.proposals}
     assert ProposalKind.INHIBITION in kinds
     assert any(findings.root_cause.query in str(p.rule.get("expr", "")) for p in result.proposals)

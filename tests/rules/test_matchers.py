@@ -11,15 +11,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
-from augur.rules.backtest import PrometheusHistory
 from augur.rules.incident import SymptomAlert
 from augur.rules.matchers import any_of, equal
 from augur.rules.proposal import ProposalKind
 from augur.rules.propose import propose
+from augur.tools.prometheus_api import PrometheusClient
 from tests.fixtures.prometheus import PromHistory
 from tests.rules.test_propose import _findings
 
@@ -58,8 +57,8 @@ def test_an_inhibition_for_a_hostile_alert_name_mutes_only_that_alert(
     findings.symptoms = [SymptomAlert(alertname="RankerLatency.*|.*", labels={"service": "ranker-serving"},
                                       layer="service"),
                          SymptomAlert(alertname="CTRDropped", layer="business")]
-    with httpx.Client() as client:
-        result = propose(findings, PrometheusHistory(client, prom_history.url), now=prom_history.t_end + 60)
+    with PrometheusClient(prom_history.url) as prom:
+        result = propose(findings, prom, now=prom_history.t_end + 60)
     inhibition = next(p for p in result.proposals if p.kind is ProposalKind.INHIBITION)
     assert inhibition.validation.ok, inhibition.validation.output  # amtool check-config accepts it
     targets = inhibition.rule["target_matchers"]

@@ -7,11 +7,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from augur.evals.servers import PrometheusServer, Sample, write_openmetrics
-from augur.rules.backtest import PrometheusHistory
 from augur.rules.incident import Findings, Signal, SymptomAlert
 from augur.rules.proposal import ProposalKind, ProposalState, normalise_expr
 from augur.rules.propose import (
@@ -24,6 +22,7 @@ from augur.rules.propose import (
 )
 from augur.server.proposal_store import SqlProposalStore
 from augur.server.store import Store
+from augur.tools.prometheus_api import PrometheusClient
 from tests.fixtures.prometheus import PromHistory
 
 PACKS = Path(__file__).resolve().parents[2] / "rules" / "packs"
@@ -51,13 +50,13 @@ def _pack_rules() -> list[ExistingRule]:
 
 
 @pytest.fixture
-def history(prom_history: PromHistory) -> Iterator[PrometheusHistory]:
-    with httpx.Client() as client:
-        yield PrometheusHistory(client, prom_history.url)
+def history(prom_history: PromHistory) -> Iterator[PrometheusClient]:
+    with PrometheusClient(prom_history.url) as prom:
+        yield prom
 
 
 def test_drift_led_incident_gets_an_early_drift_rule_and_an_inhibition(
-        prom_history: PromHistory, history: PrometheusHistory) -> None:
+        prom_history: PromHistory, history: PrometheusClient) -> None:
     existing = fetch_existing_rules(history) + _pack_rules()
     assert "ModelDriftHigh" in {r.name for r in existing}
     findings = _findings(prom_history)
@@ -93,7 +92,7 @@ def test_drift_led_incident_gets_an_early_drift_rule_and_an_inhibition(
 
 
 def test_missing_signal_when_nothing_watched_the_first_link(
-        prom_history: PromHistory, history: PrometheusHistory) -> None:
+        prom_history: PromHistory, history: PrometheusClient) -> None:
     result = propose(_findings(prom_history), history, existing=[], now=prom_history.t_end + 60)
     kinds = [p.kind for p in result.proposals]
     assert ProposalKind.MISSING_SIGNAL in kinds and ProposalKind.THRESHOLD not in kinds
@@ -102,7 +101,7 @@ def test_missing_signal_when_nothing_watched_the_first_link(
 
 
 def test_duplicates_of_loaded_rules_and_stored_proposals_are_not_proposed(
-        prom_history: PromHistory, history: PrometheusHistory) -> None:
+        prom_history: PromHistory, history: PrometheusClient) -> None:
     first = propose(_findings(prom_history), history, existing=[], now=prom_history.t_end + 60)
     again = propose(_findings(prom_history), history, existing=[], now=prom_history.t_end + 60,
                     known_fingerprints={p.fingerprint for p in first.proposals})
@@ -146,8 +145,8 @@ def test_a_recurring_weekly_surge_does_not_page(seasonal_prom: tuple[PrometheusS
     findings = Findings(first_alert_at=novel_at + 1800,
                         root_cause=Signal(query=query, direction="up", onset=novel_at, layer="model",
                                           evidence_ids=["ev-5ea5011a1000"], labels={"model": "recs"}))
-    with httpx.Client() as client:
-        result = propose(findings, PrometheusHistory(client, server.url), existing=[],
+    with PrometheusClient(server.url) as prom:
+        result = propose(findings, prom, existing=[],
                          config=EngineConfig(history_days=7), now=novel_at + 3 * 3600)
     rule = next(p for p in result.proposals if p.kind is ProposalKind.MISSING_SIGNAL)
     assert rule.backtest is not None
@@ -161,7 +160,7 @@ def test_a_recurring_weekly_surge_does_not_page(seasonal_prom: tuple[PrometheusS
 
 
 def test_recorded_proposals_wait_for_review_once(
-        prom_history: PromHistory, history: PrometheusHistory, store: Store) -> None:
+        prom_history: PromHistory, history: PrometheusClient, store: Store) -> None:
     repo = SqlProposalStore(store)
     now = prom_history.t_end + 60
     first = propose_and_record(_findings(prom_history), history, repo, existing=[], now=now)
@@ -172,7 +171,7 @@ def test_recorded_proposals_wait_for_review_once(
 
 
 def test_latency_root_cause_and_too_little_history(
-        prom_history: PromHistory, history: PrometheusHistory) -> None:
+        prom_history: PromHistory, history: PrometheusClient) -> None:
     """A root cause that is an expression, not a selector, gets valid rules (subqueries for the
     offsets and the trend); a root cause with no history before its onset gets an explanation."""
     p99 = ('histogram_quantile(0.99, sum by (le) '

@@ -3,7 +3,7 @@
 No misbehaving Prometheus can be had for real, so a small loopback HTTP server stands in for
 one (:class:`tests.fixtures.loopback.MisbehavingPrometheus`): it sleeps past the request timeout,
 answers an HTML login page, a success envelope of the wrong shape, or HTTP 500. The tools talk to
-it through the real prometheus-api-client.
+it through augur's real Prometheus client (httpx) over TCP.
 (Down and healthy Prometheus are tested in test_onset.py and test_drift.py.)
 """
 

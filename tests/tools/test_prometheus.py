@@ -2,7 +2,7 @@
 backends that are down, slow or answer garbage.
 
 The failure cases use a real closed port and real loopback HTTP servers (a sleeping one and one
-that answers HTML / wrong-shaped JSON / HTTP 500), reached through the real prometheus-api-client
+that answers HTML / wrong-shaped JSON / HTTP 500), reached through augur's real Prometheus client
 over TCP: nothing is patched.
 """
 
@@ -189,6 +189,17 @@ def test_fetch_range_returns_arrays(prom_history: PromHistory) -> None:
     onset = prom_history.onsets["model_drift_score"]
     assert series.values[series.timestamps < onset].max() < 0.2
     assert series.values[series.timestamps >= onset].min() > 0.3
+
+
+def test_a_long_range_is_fetched_in_chunks_and_joined_into_the_same_series(prom_history: PromHistory) -> None:
+    """Rules' week-long backtests go past 11,000 points; the client splits and rejoins them."""
+    t0 = prom_history.t_end - 2 * 3600
+    with connect(prom_history.url) as prom:
+        (whole,) = prom.query_range(DRIFT, t0, prom_history.t_end, 15)
+        (joined,) = prom.query_range(DRIFT, t0, prom_history.t_end, 15, max_points=100)  # 5 chunks
+    assert joined.labels == whole.labels and len(joined) == len(whole) == 481
+    assert joined.timestamps.tolist() == whole.timestamps.tolist()
+    assert joined.values.tolist() == whole.values.tolist()
 
 
 # --------------------------------------------------------------------------- discovery
