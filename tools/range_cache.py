@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from augur.tools.prometheus_api import RangeSeries, fetch_range
 
 if TYPE_CHECKING:
-    from prometheus_api_client import PrometheusConnect
+    from augur.tools.prometheus_api import PrometheusClient
 
 __all__ = ["RangeCache", "fetch_range_once", "shared_ranges"]
 
@@ -51,7 +51,7 @@ class RangeCache:
         self.shared = 0  # calls answered from a fetch another call made
         self._answers: OrderedDict[RangeKey, asyncio.Task[list[RangeSeries]]] = OrderedDict()
 
-    async def fetch(self, prom: PrometheusConnect, query: str, start: float, end: float, step: float,
+    async def fetch(self, prom: PrometheusClient, query: str, start: float, end: float, step: float,
                     *, timeout_s: float | None = None) -> list[RangeSeries]:
         """The series of ``query`` over ``start..end`` at ``step`` seconds, from Prometheus once."""
         key: RangeKey = (str(prom.url), query, float(start), float(end), float(step))
@@ -106,7 +106,7 @@ def shared_ranges() -> Iterator[RangeCache]:
         _SCOPE.reset(token)
 
 
-async def fetch_range_once(prom: PrometheusConnect, query: str, start: float, end: float, step: float,
+async def fetch_range_once(prom: PrometheusClient, query: str, start: float, end: float, step: float,
                            *, timeout_s: float | None = None) -> list[RangeSeries]:
     """:func:`~augur.tools.prometheus_api.fetch_range`, shared within :func:`shared_ranges`."""
     cache = _SCOPE.get()
