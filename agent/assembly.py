@@ -38,7 +38,7 @@ from augur.agent.report import (
 from augur.agent.state import Budget, Finding, InvestigationState
 
 if TYPE_CHECKING:
-    from augur.agent.graph import GraphContext
+    from augur.agent.context import GraphContext
 
 __all__ = ["assemble_report", "backend_busy_s", "code_narrative", "evidence_row", "unexamined_signals"]
 

@@ -22,57 +22,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from augur.agent.catalog import Catalog
+from augur.agent.assembly import assemble_report
+from augur.agent.context import GraphContext
 from augur.agent.correlate import Chain, correlate
 from augur.agent.diagnose import diagnose
 from augur.agent.findings import collect_findings
-from augur.agent.memory import PastIncident, remember, verdict_prior
-from augur.agent.planner import NarrativeWriter, Planner
-from augur.agent.sop import SopPlanner
+from augur.agent.memory import remember, verdict_prior
 from augur.agent.state import Budget, CallRecord, InvestigationState, ToolCall, call_key
 from augur.agent.triage import focus_component
 from augur.agent.verdict import apply_verdict_rules
-from augur.tools.base import ToolRegistry
 from augur.tools.evidence import Evidence, EvidenceStatus
 
-__all__ = ["Event", "GraphContext", "build_graph"]
-
-#: progress callback: (kind, details) — e.g. ("call", {"tool": ..., "summary": ...})
-Event = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass
-class GraphContext:
-    """The live objects the graph's nodes use (never stored in the state)."""
-
-    registry: ToolRegistry
-    catalog: Catalog | None = None
-    planner: Planner | None = None  # an LLM planner, on top of the SOP
-    writer: NarrativeWriter | None = None  # an LLM narrative writer
-    concurrency: int = 8
-    llm_timeout_s: float = 60.0
-    max_llm_rounds: int = 3
-    on_event: Event | None = None
-    #: Past incidents and their verdicts (:mod:`augur.agent.memory`): listed when alike, and a bounded prior.
-    memory: Sequence[PastIncident] = ()
-    #: Called after every node with the node's name; tests use it to stop a worker mid-way.
-    after_node: Callable[[str], Awaitable[None] | None] | None = None
-    sop: SopPlanner = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.sop = SopPlanner(self.catalog)
-
-    def emit(self, kind: str, **details: Any) -> None:
-        """Report progress to the callback, if any."""
-        if self.on_event is not None:
-            self.on_event(kind, details)
+__all__ = ["build_graph"]
 
 
 def _refusal(call: dict[str, Any], reason: str) -> dict[str, Any]:
@@ -110,14 +76,6 @@ def _screen(calls: list[Any], state: InvestigationState, ctx: GraphContext, budg
     return keep, refused
 
 
-async def _checkpoint(ctx: GraphContext, name: str) -> None:
-    """Give the test hook (if any) the node that just finished."""
-    if ctx.after_node is not None:
-        result = ctx.after_node(name)
-        if result is not None:
-            await result
-
-
 async def _triage(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     ctx = runtime.context
     comp = focus_component(ctx.catalog, state["alert"], state.get("question"))
@@ -131,7 +89,6 @@ async def _triage(state: InvestigationState, runtime: Runtime[GraphContext]) -> 
         # Dropped by observe once trace_search answers for it.
         questions.append(f"which hop of {comp.name} is slow: no trace backend has answered")
     ctx.emit("triage", component=comp.name if comp else None)
-    await _checkpoint(ctx, "triage")
     return {"focus": comp.name if comp else None, "notes": notes, "open_questions": questions,
             "calls": state.get("calls", []), "evidence": state.get("evidence", {}), "refused": [],
             "rounds": 0, "llm_rounds": 0, "findings": []}
@@ -176,7 +133,6 @@ async def _plan(state: InvestigationState, runtime: Runtime[GraphContext]) -> di
             calls = []
     keep, refused = _screen(calls, state, ctx, budget, source)
     ctx.emit("plan", planner=source, calls=len(keep), refused=len(extra) + len(refused))
-    await _checkpoint(ctx, "plan")
     return {"pending": keep, "refused": [*state.get("refused", []), *extra, *refused], "notes": notes,
             "llm_rounds": llm_rounds, "llm_failed": llm_failed, "budget": budget.to_dict()}
 
@@ -224,7 +180,6 @@ async def _act(state: InvestigationState, runtime: Runtime[GraphContext]) -> dic
             planner=call.get("planner", "sop"), evidence_id=ev["id"], status=ev["status"],
             started=started, duration_s=duration))
     budget.tool_calls += len(results)
-    await _checkpoint(ctx, "act")
     return {"evidence": evidence, "calls": calls, "pending": [], "budget": budget.to_dict()}
 
 
@@ -242,7 +197,6 @@ async def _observe(state: InvestigationState, runtime: Runtime[GraphContext]) ->
             why = ev.get("reason") or ev.get("summary")
             questions.append(f"could not read {what} ({call['tool']}: {why})")
     ctx.emit("observe", findings=len(findings), changed=sum(1 for f in findings if f.get("anomalous")))
-    await _checkpoint(ctx, "observe")
     return {"findings": findings, "open_questions": list(dict.fromkeys(questions)),
             "rounds": state.get("rounds", 0) + 1}
 
@@ -251,7 +205,6 @@ async def _correlate(state: InvestigationState, runtime: Runtime[GraphContext]) 
     ctx = runtime.context
     chain = correlate(state.get("findings", []), ctx.catalog)
     ctx.emit("correlate", chain=chain.text())
-    await _checkpoint(ctx, "correlate")
     return {"chain": chain.to_dict()}
 
 
@@ -260,18 +213,14 @@ async def _diagnose(state: InvestigationState, runtime: Runtime[GraphContext]) -
     ranked = diagnose(Chain.from_dict(state["chain"]), ctx.catalog, prior=verdict_prior(state, ctx.memory))
     result = apply_verdict_rules(ranked, state, ctx.catalog)
     ctx.emit("diagnose", verdict=result.verdict, top=result.top.component if result.top else None)
-    await _checkpoint(ctx, "diagnose")
     return {"candidates": [c.to_dict() for c in result.candidates],
             "verdict": {"verdict": result.verdict, "why": result.why}}
 
 
 async def _report(state: InvestigationState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     ctx = runtime.context
-    from augur.agent.assembly import assemble_report
-
     report = remember(await assemble_report(state, ctx), state, ctx.memory)
     ctx.emit("report", root_cause=report.root_cause.component, confidence=report.root_cause.confidence)
-    await _checkpoint(ctx, "report")
     return {"report": report.model_dump(mode="json"), "done": True}
 
 

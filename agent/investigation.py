@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from augur.agent.catalog import Catalog
-from augur.agent.graph import Event, GraphContext, build_graph
+from augur.agent.context import Event, GraphContext
+from augur.agent.graph import build_graph
 from augur.agent.memory import PastIncident
 from augur.agent.planner import NarrativeWriter, Planner
 from augur.agent.report import Report
@@ -60,7 +61,6 @@ async def investigate(
     baseline_gap_s: float | None = None,
     now: float | None = None,
     on_event: Event | None = None,
-    after_node: Callable[[str], Awaitable[None] | None] | None = None,
     memory: Sequence[PastIncident] = (),
 ) -> Report:
     """Investigate an alert (Alertmanager webhook body or one alert) or a free-text question.
@@ -86,7 +86,6 @@ async def investigate(
             every signal is compared with ends that long before the alert (default: half the
             look-back, for slow chains such as drift; a few minutes for microservices).
         on_event: progress callback ``(kind, details)``.
-        after_node: called after each node (tests use it to kill a worker mid-way).
         memory: past incidents with their verdicts and fixes (:mod:`augur.agent.memory`): the
             alike ones are listed on the report, and their verdicts nudge the ranking (bounded).
 
@@ -105,7 +104,7 @@ async def investigate(
     default_id = investigation_id_for(info)
     inv_id = investigation_id or default_id
     ctx = GraphContext(registry=registry, catalog=catalog, planner=planner, writer=writer, on_event=on_event,
-                       after_node=after_node, memory=memory)
+                       memory=memory)
     graph = build_graph(checkpointer)
     config: dict[str, Any] = {"configurable": {"thread_id": inv_id}, "recursion_limit": 200}
     if checkpointer is not None:

@@ -155,3 +155,61 @@ def test_an_alert_the_catalog_does_not_know_sweeps_every_catalog_signal(
     assert report.candidates[0].component == "feature-pipeline"
     chain = [link.component for link in report.chain]
     assert chain == ["feature-pipeline", "ranker-model", "ranker-serving", "ctr"]
+
+
+
+class HangingRegistry(ToolRegistry):
+    """The real tools, until ``dead`` is set from outside: then every call hangs (a stuck worker)."""
+
+    def __init__(self, base: ToolRegistry) -> None:
+        super().__init__(list(base))
+        self.dead = False
+        self.calls = 0
+        self.stuck = asyncio.Event()
+
+    async def call(self, name: str, args: dict[str, Any]) -> Evidence:
+        if self.dead:
+            self.stuck.set()
+            await asyncio.Event().wait()
+        self.calls += 1
+        return await super().call(name, args)
+
+
+def test_a_run_killed_mid_way_resumes_from_its_checkpoint_without_redoing_steps(
+    prom_history: PromHistory, tmp_path: Path,
+) -> None:
+    """The worker hangs as the second round's calls start and is cancelled from outside the graph;
+    a second ``investigate`` with the same checkpointer and id carries on from the checkpoint
+    before that step and does not repeat the first round's calls."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    saver = InMemorySaver()
+    alert = latency_alert(prom_history.t_end - 5 * 60, prom_history.url)
+    plans: list[int] = []
+
+    async def killed_run() -> HangingRegistry:
+        registry = HangingRegistry(registry_for(prom_history.url, tmp_path))
+
+        def on_event(kind: str, details: dict[str, Any]) -> None:
+            if kind == "plan":
+                plans.append(details["calls"])
+                registry.dead = len(plans) >= 2
+
+        run = asyncio.ensure_future(investigate(
+            alert, registry=registry, catalog=platform_catalog(), now=prom_history.t_end, checkpointer=saver,
+            investigation_id="inv-killed", on_event=on_event))
+        await asyncio.wait_for(registry.stuck.wait(), timeout=120)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        return registry
+
+    first = asyncio.run(killed_run())
+    assert len(plans) == 2 and plans[1] > 0 and first.calls == plans[0]
+
+    second = HangingRegistry(registry_for(prom_history.url, tmp_path))
+    report = asyncio.run(investigate(alert, registry=second, catalog=platform_catalog(), checkpointer=saver,
+                                     now=prom_history.t_end, investigation_id="inv-killed"))
+    assert any(note.startswith("resumed from a checkpoint before act") for note in report.stats.notes)
+    assert report.root_cause.component == "feature-pipeline"
+    assert second.calls == report.stats.tool_calls - first.calls  # the first round was not redone
