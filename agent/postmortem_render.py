@@ -1,4 +1,4 @@
-"""Rendering of a :class:`~augur.agent.postmortem.Postmortem`: Markdown, and HTML (``postmortem.html.j2``).
+"""Rendering of a :class:`~augur.agent.postmortem_model.Postmortem`: Markdown, and HTML.
 
 Both show the same figures, written by :mod:`augur.agent.numbers`: key facts (severity, duration,
 time to detect / diagnose / acknowledge / resolve), impact (the report's before → after and
@@ -14,7 +14,7 @@ import jinja2
 
 from augur.agent.escape import md_code, md_text
 from augur.agent.numbers import fmt, signal_label
-from augur.agent.postmortem import KeyFacts, Postmortem
+from augur.agent.postmortem_model import KeyFacts, Postmortem
 
 __all__ = ["fact_rows", "render_html", "render_markdown"]
 
