@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from augur.agent.catalog import Catalog
@@ -22,6 +21,7 @@ from augur.agent.correlate import TOLERANCE_S
 from augur.agent.scan import SCAN_PREFIX, expand_scan
 from augur.agent.state import CallRecord, Finding, InvestigationState
 from augur.agent.trace_findings import component_for_service, trace_findings, trace_strength
+from augur.tools.timeparse import TimeFormatError, parse_time
 
 __all__ = ["MIN_STRENGTH", "REL_NOISE", "collect_findings", "noise_aware_strength", "read_onset"]
 
@@ -51,16 +51,11 @@ def _first(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
 
 
 def _ts(value: Any) -> float | None:
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, int | float | str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            try:
-                return float(value)
-            except ValueError:
-                return None
+            return parse_time(value, relative=False)
+        except TimeFormatError:
+            return None
     return None
 
 

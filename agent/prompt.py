@@ -21,7 +21,7 @@ from typing import Any
 from augur.agent.redact import Redactor
 from augur.agent.state import InvestigationState
 from augur.tools.base import Tool
-from augur.tools.prometheus_api import TIME_HELP
+from augur.tools.timeparse import TIME_HELP
 
 __all__ = [
     "clip",

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from augur.agent.catalog import Catalog, Component
 from augur.agent.state import AlertInfo, Window
+from augur.tools.timeparse import TimeFormatError, parse_time
 
 __all__ = [
     "TriageError",
@@ -42,12 +42,10 @@ class TriageError(ValueError):
 
 
 def _parse_time(value: Any, field: str) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, int | float | str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+            return parse_time(value, relative=False)
+        except TimeFormatError:
             pass
     raise TriageError(f"{field} must be an RFC 3339 time (2026-11-24T02:40:00Z) or Unix seconds, "
                       f"got {value!r}")

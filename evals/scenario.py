@@ -30,6 +30,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from augur.agent.catalog import Catalog
+from augur.tools.timeparse import TimeFormatError
+from augur.tools.timeparse import parse_duration as prometheus_duration
 
 __all__ = [
     "SCENARIO_DIR",
@@ -55,8 +57,6 @@ __all__ = [
 #: Where the shipped scenarios live.
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
-_DURATION = re.compile(r"^(-)?(\d+(?:\.\d+)?)(s|m|h|d)$")
-_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class ScenarioError(Exception):
@@ -64,15 +64,17 @@ class ScenarioError(Exception):
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from ``"90m"``, ``"-2h"``, ``"30s"``, ``"1d"`` or a plain number of seconds."""
+    """Seconds from a Prometheus duration (``"90m"``, ``"1h30m"``), negated by a leading ``-``
+    (``"-2h"``: before the end), or a plain number of seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    match = _DURATION.match(str(value).strip())
-    if not match:
-        raise ValueError(f"{value!r} is not a duration: write e.g. 30s, 15m, -90m, 2h")
-    sign, number, unit = match.groups()
-    seconds = float(number) * _UNIT_S[unit]
-    return -seconds if sign else seconds
+    text = str(value).strip()
+    negative = text.startswith("-")
+    try:
+        seconds = prometheus_duration(text[1:] if negative else text)
+    except TimeFormatError:
+        raise ValueError(f"{value!r} is not a duration: write e.g. 30s, 15m, -90m, 2h") from None
+    return -seconds if negative else seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

@@ -19,8 +19,7 @@ from datetime import UTC
 from sqlalchemy import func, select
 
 from augur.server.store import Store
-from augur.tools.base import ToolError
-from augur.tools.prometheus_api import parse_time
+from augur.tools.timeparse import TimeFormatError, parse_time
 
 __all__ = ["QuestionTimeError", "incident_time", "parse_at", "time_in_text"]
 
@@ -33,12 +32,9 @@ class QuestionTimeError(ValueError):
 
 def parse_at(value: str) -> float:
     """Unix seconds of an ``--at`` value: RFC 3339 (UTC when no offset is given) or Unix seconds."""
-    text = value.strip()
-    try:
-        if text.startswith("now"):  # relative to the wall clock: exactly what an anchor must not be
-            raise ToolError(text)
-        return parse_time(text, now=0.0)
-    except ToolError:
+    try:  # not relative to the wall clock ("now-1h"): exactly what an anchor must not be
+        return parse_time(value, relative=False)
+    except TimeFormatError:
         raise QuestionTimeError(
             f"--at {value!r} is not a time: give RFC 3339 (2026-11-24T02:40:00Z) or Unix seconds") from None
 

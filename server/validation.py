@@ -26,6 +26,7 @@ from typing import Annotated, Any
 from fastapi import Path
 
 from augur.server.errors import ApiError
+from augur.tools.timeparse import TimeFormatError, parse_rfc3339
 
 __all__ = [
     "MAX_ANNOTATION_VALUE",
@@ -132,16 +133,9 @@ def _time(value: object, path: str, code: str) -> datetime | None:
     if not isinstance(value, str):
         raise ApiError(422, code, f"{path}: must be an RFC 3339 time string")
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        # Nanosecond precision (Alertmanager's): keep microseconds.
-        head, dot, rest = value.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits):]
-        try:
-            parsed = datetime.fromisoformat(f"{head}{dot}{digits[:6]}{zone}".replace("Z", "+00:00"))
-        except ValueError:
-            raise ApiError(422, code, f"{path}: {value[:40]!r} is not an RFC 3339 time") from None
+        parsed = parse_rfc3339(value)  # Alertmanager's nanoseconds are cut to microseconds
+    except TimeFormatError:
+        raise ApiError(422, code, f"{path}: {value[:40]!r} is not an RFC 3339 time") from None
     if parsed.tzinfo is None:
         raise ApiError(422, code, f"{path}: give a timezone, e.g. 2026-01-01T00:00:00Z")
     return parsed

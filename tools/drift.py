@@ -33,9 +33,10 @@ from pydantic import BaseModel, Field, model_validator
 from augur.tools.base import Tool, ToolError, Unavailable
 from augur.tools.evidence import Evidence, EvidenceStatus, compact_args
 from augur.tools.histogram_drift import histogram_drift
-from augur.tools.prometheus_api import TIME_HELP, PromLimits, parse_time
+from augur.tools.prometheus_api import PromLimits
 from augur.tools.quantile_sketch import StreamedColumn, sketch_compare
 from augur.tools.stattests import METHODS, ColumnKind, Sample, StatResult, compare
+from augur.tools.timeparse import TIME_HELP, parse_time
 
 if TYPE_CHECKING:
     from augur.tools.prometheus_api import PrometheusClient

@@ -16,16 +16,15 @@ from augur.tools.base import Tool, ToolError, Unavailable
 from augur.tools.evidence import Evidence, EvidenceStatus, compact_args
 from augur.tools.onset import OnsetResult, detect_onset
 from augur.tools.prometheus_api import (
-    TIME_HELP,
     PromLimits,
     fmt,
     graph_url,
     parse_range,
-    parse_time,
     range_step,
     when,
 )
 from augur.tools.range_cache import fetch_range_once
+from augur.tools.timeparse import TIME_HELP, parse_time
 
 if TYPE_CHECKING:
     from augur.tools.prometheus_api import PrometheusClient

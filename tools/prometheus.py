@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 from augur.tools.base import ToolError
 from augur.tools.evidence import Evidence, EvidenceStatus
 from augur.tools.prometheus_api import (
-    TIME_HELP,
     PrometheusClient,
     PrometheusTool,
     PromLimits,
@@ -32,7 +31,6 @@ from augur.tools.prometheus_api import (
     fmt,
     graph_url,
     parse_range,
-    parse_time,
     range_step,
     render_labels,
     sequence_of,
@@ -42,6 +40,7 @@ from augur.tools.prometheus_api import (
 from augur.tools.prometheus_status import PromAlertsTool, PromCardinalityTool, PromRulesTool
 from augur.tools.range_cache import fetch_range_once
 from augur.tools.series_summary import rank_by_deviation, summarise
+from augur.tools.timeparse import TIME_HELP, parse_time
 
 __all__ = [
     "PromAlertsTool",

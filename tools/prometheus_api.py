@@ -39,11 +39,10 @@ from pydantic import BaseModel
 
 from augur.tools.base import Tool, ToolError, Unavailable
 from augur.tools.evidence import Evidence, EvidenceStatus
-from augur.tools.timeparse import TIME_HELP, parse_duration, parse_time
+from augur.tools.timeparse import parse_duration, parse_time
 
 __all__ = [
     "MAX_POINTS_PER_SERIES",
-    "TIME_HELP",
     "PromLimits",
     "PrometheusClient",
     "PrometheusTool",
@@ -55,9 +54,7 @@ __all__ = [
     "fmt",
     "garbage_error",
     "graph_url",
-    "parse_duration",
     "parse_range",
-    "parse_time",
     "range_step",
     "render_labels",
     "span",

@@ -15,13 +15,12 @@ from pydantic import BaseModel, Field
 
 from augur.tools.evidence import Evidence, EvidenceStatus
 from augur.tools.prometheus_api import (
-    TIME_HELP,
     PrometheusTool,
-    parse_time,
     render_labels,
     sequence_of,
     span,
 )
+from augur.tools.timeparse import TIME_HELP, parse_time
 
 __all__ = ["PromAlertsTool", "PromCardinalityTool", "PromRulesTool"]
 

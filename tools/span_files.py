@@ -40,11 +40,11 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from augur.tools.span_store import Refusal, Span
+from augur.tools.timeparse import TimeFormatError, parse_time
 
 __all__ = ["SpanFormatError", "SpanReader", "read_spans", "service_of_pod"]
 
@@ -192,10 +192,9 @@ def _epoch_us(value: Any, unit: str | None) -> int | None:
             number = float(text)
         except ValueError:
             try:
-                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
+                return int(parse_time(text, relative=False) * 1e6)
+            except TimeFormatError:
                 return None
-            return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp() * 1e6)
     if number != number or number <= 0:  # NaN or not a time
         return None
     if unit is None:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 
 from augur.tools.base import Tool, ToolError
 from augur.tools.evidence import Evidence, EvidenceStatus
-from augur.tools.prometheus_api import TIME_HELP, parse_time
+from augur.tools.timeparse import TIME_HELP, parse_time
 from augur.tools.trace_backends import JaegerBackend, TraceBackend, TraceQuery
 from augur.tools.trace_spans import Hop, JaegerTrace, read_traces
 

@@ -65,7 +65,8 @@ def discover_command(
     from augur.server.settings import ConfigError, load_settings
     from augur.server.toolbox import trace_db_path
     from augur.tools.base import ToolError, Unavailable
-    from augur.tools.prometheus_api import connect, parse_duration, parse_time
+    from augur.tools.prometheus_api import connect
+    from augur.tools.timeparse import parse_duration, parse_time
 
     def fail(message: str) -> NoReturn:
         typer.echo(f"error: {message}", err=True)

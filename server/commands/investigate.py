@@ -47,7 +47,7 @@ def investigate(
     from augur.server.catalogs import resolve_catalog
     from augur.server.settings import ConfigError, load_settings
     from augur.server.toolbox import build_registry
-    from augur.tools.prometheus_api import parse_duration
+    from augur.tools.timeparse import parse_duration
 
     err = Console(stderr=True, soft_wrap=True)
     if alert_file is None and not question:

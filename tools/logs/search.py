@@ -34,7 +34,7 @@ from augur.tools.logs.templates import (
     template_pattern,
     template_words,
 )
-from augur.tools.prometheus_api import TIME_HELP, parse_duration, parse_time
+from augur.tools.timeparse import TIME_HELP, parse_duration, parse_time
 
 __all__ = ["LogLimits", "LogSearchArgs", "LogSearchTool"]
 
