@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# MLflow (tracking server and client for the model-registry tests and evals) in its own environment:
+# it needs cachetools>=5, drain3 pins cachetools==4.2.1 (see requirements-mlflow.lock).
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-stamp
 APT_PACKAGES := prometheus prometheus-alertmanager chromium chromium-driver fonts-dejavu-core
 # The binaries those packages provide; apt runs only when one is missing.
 APT_BINARIES := prometheus promtool amtool prometheus-alertmanager chromium
@@ -20,13 +24,22 @@ system:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi
 
-venv: $(STAMP)
+venv: $(STAMP) $(MLFLOW_STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade 'pip>=24' 'setuptools==84.2.1' 'wheel==0.48.0'
 	$(PY) -m pip install -q -r requirements.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+# The already-migrated empty registry lets each test server skip MLflow's ~60 migrations.
+$(MLFLOW_STAMP): requirements-mlflow.lock
+	@test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install -q --upgrade 'pip>=24'
+	$(MLFLOW_VENV)/bin/python -m pip install -q -r requirements-mlflow.lock
+	rm -f $(MLFLOW_VENV)/empty-registry.db
+	$(MLFLOW_VENV)/bin/mlflow db upgrade sqlite:///$(abspath $(MLFLOW_VENV))/empty-registry.db >/dev/null 2>&1
 	@touch $@
 
 lint: venv
@@ -58,6 +71,10 @@ lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q --upgrade pip
 	.lockenv/bin/pip install -q -e '.[dev]' && .lockenv/bin/pip freeze --exclude-editable | grep -v '^augur-agent' > requirements.lock
 	rm -rf .lockenv
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q --upgrade pip
+	.lockenv/bin/pip install -q "$$(grep '^mlflow==' requirements-mlflow.lock)" && { sed -n '1,3p' requirements-mlflow.lock; \
+	  .lockenv/bin/pip freeze; } > requirements-mlflow.lock.new && mv requirements-mlflow.lock.new requirements-mlflow.lock
+	rm -rf .lockenv
 
 clean:
-	rm -rf $(VENV) .typecheck build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MLFLOW_VENV) .typecheck build *.egg-info .pytest_cache .mypy_cache .ruff_cache

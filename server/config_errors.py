@@ -37,6 +37,7 @@ EXAMPLES: dict[str, str] = {
     "elasticsearch_url": "http://127.0.0.1:9200",
     "kibana_url": "http://127.0.0.1:5601",
     "jaeger_url": "http://127.0.0.1:16686",
+    "mlflow_url": "http://127.0.0.1:5000",
     "llm_base_url": "http://127.0.0.1:8000/v1",
     "slack_api_url": "https://slack.com/api/",
     "public_base_url": "https://augur.example",

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
         default=None,
         description="Embedded SQLite span store, used when jaeger_url is unset (default in data_dir).",
     )
+    mlflow_url: str | None = Field(
+        default=None, description="MLflow tracking server (REST API, e.g. http://mlflow:5000)."
+    )
     gpu_probe_urls: list[str] = Field(
         default_factory=list,
         description="Probe endpoints of GPU nodes (`augur probe` on each); in the environment a JSON "
@@ -288,7 +291,8 @@ class Settings(BaseSettings):
         return grants
 
     @field_validator(
-        "prometheus_url", "alertmanager_url", "elasticsearch_url", "kibana_url", "jaeger_url", "llm_base_url",
+        "prometheus_url", "alertmanager_url", "elasticsearch_url", "kibana_url", "jaeger_url", "mlflow_url",
+        "llm_base_url",
         "slack_api_url", "public_base_url",
     )
     @classmethod

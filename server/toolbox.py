@@ -166,6 +166,16 @@ def _drift_tools(settings: Settings) -> list[Tool]:
                       roots=settings.effective_data_roots)]
 
 
+def _registry_tools(settings: Settings) -> list[Tool]:
+    """model_registry: MLflow's REST API at AUGUR_MLFLOW_URL."""
+    from augur.tools.model_registry import ModelRegistryTool
+
+    if not settings.mlflow_url:
+        return [not_configured(ModelRegistryTool, "no MLflow is configured: set AUGUR_MLFLOW_URL (the "
+                               "tracking server, e.g. http://127.0.0.1:5000)")]
+    return [ModelRegistryTool.mlflow(None, settings.mlflow_url)]
+
+
 #: One function per backend; each returns its tools (real or not-configured stand-ins).
 _SECTIONS: list[ToolSection] = [
     _prometheus_tools,
@@ -174,6 +184,7 @@ _SECTIONS: list[ToolSection] = [
     _log_tools,
     _trace_tools,
     _gpu_tools,
+    _registry_tools,
 ]
 
 
