@@ -1,4 +1,4 @@
-"""Reading span files into :class:`~augur.tools.span_store.Span`: Jaeger JSON, OTLP JSON, CSV, JSON lines.
+"""Reading span files into :class:`~augur.tools.spans.Span`: Jaeger JSON, OTLP JSON, CSV, JSON lines.
 
 :func:`read_span_file` detects the format from the content, not the file name:
 
@@ -26,7 +26,7 @@ milliseconds, microseconds or nanoseconds since 1970, or RFC 3339 text) and a ba
 read in microseconds (Jaeger's unit). When both start and end are given, the duration is end − start.
 
 A record that cannot be a span (no trace id, no time, end before start...) becomes a
-:class:`~augur.tools.span_store.Refusal` with its line and reason; the rest of the file is still
+:class:`~augur.tools.spans.Refusal` with its line and reason; the rest of the file is still
 read. A file that is none of these formats raises :class:`SpanFormatError`.
 """
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from augur.tools.span_store import Refusal, Span
+from augur.tools.spans import Refusal, Span
 from augur.tools.timeparse import TimeFormatError, parse_time
 
 __all__ = ["SpanFormatError", "SpanReader", "read_spans", "service_of_pod"]

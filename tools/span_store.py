@@ -38,7 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from augur.tools.base import ToolError, Unavailable
+from augur.tools.base import ToolError
+from augur.tools.span_files import SpanReader
+from augur.tools.spans import Refusal, Span
+from augur.tools.sqlite_file import connect_ro, connect_rw
 
 __all__ = ["CallEdge", "Refusal", "Span", "SpanIngestResult", "SqliteSpanStore"]
 
@@ -73,40 +76,6 @@ _BATCH = 5000
 _COLUMNS = "trace_id, span_id, parent_id, service, operation, start_us, duration_us, pod, error, attributes"
 #: Refusal examples kept per ingest (the counts by reason are complete).
 MAX_EXAMPLES = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """One span. ``start_us``/``duration_us`` are microseconds; ``parent_id`` is None for a root."""
-
-    trace_id: str
-    span_id: str
-    parent_id: str | None
-    service: str
-    operation: str
-    start_us: int
-    duration_us: int
-    pod: str | None = None
-    error: bool = False
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def start(self) -> float:
-        """Start in Unix seconds."""
-        return self.start_us / 1e6
-
-    @property
-    def end(self) -> float:
-        """End in Unix seconds."""
-        return (self.start_us + self.duration_us) / 1e6
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A record that could not be a span: where it was (``file.csv:12``) and why."""
-
-    where: str
-    reason: str
 
 
 @dataclass(slots=True)
@@ -184,12 +153,6 @@ class SqliteSpanStore:
 
     # ------------------------------------------------------------------ ingest
 
-    def _connect_rw(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30.0)
-        conn.executescript(_SCHEMA)
-        return conn
-
     def ingest(
         self, records: Iterable[Span | Refusal], *, source: str = "<spans>", format: str | None = None
     ) -> SpanIngestResult:
@@ -198,7 +161,7 @@ class SqliteSpanStore:
         A span whose ``(trace_id, span_id)`` is stored already is a duplicate and is not changed.
         On an exception while reading ``records`` nothing of them is stored.
         """
-        conn = self._connect_rw()
+        conn = connect_rw(self.path, _SCHEMA)
         result = SpanIngestResult(source, format)
         try:
             with conn:
@@ -225,8 +188,6 @@ class SqliteSpanStore:
         in none of them and ``OSError`` when it cannot be read. ``progress(bytes read, size)``
         reports how far a big file is.
         """
-        from augur.tools.span_files import SpanReader
-
         return self.ingest(SpanReader(path, progress=progress), source=str(path))
 
     @staticmethod
@@ -278,14 +239,11 @@ class SqliteSpanStore:
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A read-only connection with the deadline; SQLite failures become tool errors with a fix."""
-        if not self.path.is_file():
-            raise Unavailable(
-                f"no span store at {self.path}: ingest spans first with `augur traces ingest FILE...` "
-                "(Jaeger JSON, OTLP JSON or CSV), or set AUGUR_JAEGER_URL to search a Jaeger server"
-            )
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0)
-        deadline = time.monotonic() + self.timeout_s
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        conn = connect_ro(
+            self.path, self.timeout_s,
+            missing=f"no span store at {self.path}: ingest spans first with `augur traces ingest FILE...` "
+            "(Jaeger JSON, OTLP JSON or CSV), or set AUGUR_JAEGER_URL to search a Jaeger server",
+        )
         try:
             yield conn
         except sqlite3.OperationalError as exc:

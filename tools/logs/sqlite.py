@@ -25,6 +25,7 @@ from augur.tools.base import ToolError, Unavailable
 from augur.tools.logs.backend import LOGICAL_FIELDS, LogPage, LogQuery, LogRecord
 from augur.tools.logs.formats import LineFormat
 from augur.tools.logs.lines import NO_RECORD_BEFORE, LineError, ReadStats, parse_lines
+from augur.tools.sqlite_file import connect_ro, connect_rw
 
 __all__ = ["IngestResult", "SqliteLogStore", "fts_query"]
 
@@ -120,15 +121,9 @@ class SqliteLogStore:
 
     # ------------------------------------------------------------------ ingest
 
-    def _connect_rw(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30.0)
-        conn.executescript(_SCHEMA)
-        return conn
-
     def ingest(self, records: Iterable[LogRecord], *, source: str = "<records>") -> IngestResult:
         """Store ``records`` in one transaction; on any error nothing is stored."""
-        conn = self._connect_rw()
+        conn = connect_rw(self.path, _SCHEMA)
         try:
             with conn:
                 count = self._insert(conn, records, None)
@@ -154,7 +149,7 @@ class SqliteLogStore:
                 digest.update(chunk)
         sha = digest.hexdigest()
         stats = ReadStats()
-        conn = self._connect_rw()
+        conn = connect_rw(self.path, _SCHEMA)
         try:
             if conn.execute("SELECT 1 FROM sources WHERE sha256 = ?", (sha,)).fetchone():
                 return IngestResult(str(file), 0, skipped=True)
@@ -201,19 +196,12 @@ class SqliteLogStore:
         """No web UI for the embedded store."""
         return None
 
-    def _connect_ro(self) -> sqlite3.Connection:
-        if not self.path.is_file():
-            raise Unavailable(
-                f"no log store at {self.path}: index log files first with "
-                f"`augur logs ingest FILE...` (or set AUGUR_ELASTICSEARCH_URL to search Elasticsearch)"
-            )
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0)
-        deadline = time.monotonic() + self.timeout_s
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
-        return conn
-
     def _search(self, query: LogQuery) -> LogPage:
-        conn = self._connect_ro()
+        conn = connect_ro(
+            self.path, self.timeout_s,
+            missing=f"no log store at {self.path}: index log files first with `augur logs ingest FILE...` "
+            "(or set AUGUR_ELASTICSEARCH_URL to search Elasticsearch)",
+        )
         try:
             return self._run_search(conn, query)
         except sqlite3.OperationalError as exc:
