@@ -161,7 +161,7 @@ def start_stack(
                           for k, v in config.items()})
         child_env["AUGUR_WORKER_IN_PROCESS"] = "true"
         child_env.pop("AUGUR_CONFIG_FILE", None)
-        argv = augur_argv or [sys.executable, "-m", "augur.server.cli", "serve"]
+        argv = augur_argv or [sys.executable, "-m", "augur.server.cli.main", "serve"]
         augur_log = workdir / "augur.log"
         with augur_log.open("wb") as log:
             augur = subprocess.Popen([*argv, "--port", str(augur_port), "--log-level", "warning"],

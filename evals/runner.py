@@ -35,13 +35,11 @@ RegistryFactory = Callable[[str, Path], Any]
 
 
 def default_registry(prometheus_url: str, log_db: Path) -> Any:
-    """The toolbox's registry for a Prometheus and a log store (explicit settings, no LLM)."""
-    from augur.server.settings import Settings
-    from augur.server.toolbox import build_registry
+    """The toolbox's registry for a Prometheus and a log store (nothing else configured)."""
+    from augur.tools.toolbox import Backends, build_registry
 
-    settings = Settings(prometheus_url=prometheus_url, log_db=log_db, data_dir=log_db.parent,
-                        llm_base_url=None, llm_model=None, elasticsearch_url=None)
-    return build_registry(settings)
+    return build_registry(Backends(log_db=log_db, trace_db=log_db.parent / "traces.db",
+                                   prometheus_url=prometheus_url, data_roots=(log_db.parent,)))
 
 
 def _ingest_logs(logs: Path, log_db: Path) -> None:

@@ -7,7 +7,7 @@ whose lines this module writes, e.g.::
 
     AUGUR_REVIEWERS='alice,bob': not valid JSON; e.g. AUGUR_REVIEWERS='["alice", "bob"]'
 
-The CLI prints it and exits 2 (:func:`augur.server.commands.settings_or_exit`).
+The CLI prints it and exits 2 (:func:`augur.server.cli.settings_or_exit`).
 """
 
 from __future__ import annotations

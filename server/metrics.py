@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from augur.server.queue import JobQueue
+from augur.server.store.queue import JobQueue
 
 __all__ = ["Metrics", "RequestMetricsMiddleware"]
 

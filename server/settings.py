@@ -188,9 +188,6 @@ class Settings(BaseSettings):
         default=3600.0, ge=0, description="How long an investigation whose backends were unavailable keeps "
         "being retried (with back-off) before its report is left saying what could not be examined.",
     )
-    worker_debug_handlers: bool = Field(
-        default=False, description="Register the test-only `debug.sleep` job kind (lease-expiry tests)."
-    )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         default="FULL", description="SQLite fsync policy: FULL survives power loss, NORMAL only a crash."
     )

@@ -1,6 +1,11 @@
-"""What every request handler can reach: settings, store, metrics, grouping policy and job handlers.
+"""The composition root: what every request handler can reach, and the job handlers of a process.
 
-:func:`augur.server.app.create_app` puts one :class:`AppState` on ``app.state.augur``; routers get it
+:class:`AppState` holds settings, store, metrics, grouping policy and job handlers;
+:func:`default_handlers` puts together the handlers ``augur serve`` and ``augur worker`` run
+(investigation and postmortem, with the Slack hooks) — the one place that knows them all, so the
+worker, the jobs and Slack need not know each other.
+
+:func:`augur.server.web.app.create_app` puts one :class:`AppState` on ``app.state.augur``; routers get it
 with ``state: AppState = Depends(app_state)`` — no globals, so several apps (tests) coexist.
 """
 
@@ -11,16 +16,16 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from augur.server.grouping import GroupingPolicy
+from augur.server.intake.grouping import GroupingPolicy
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
 
 if TYPE_CHECKING:
-    from augur.server.group_commit import GroupCommitter
+    from augur.server.intake.group_commit import GroupCommitter
+    from augur.server.jobs.worker import JobHandler
     from augur.server.metrics import Metrics
-    from augur.server.worker import JobHandler
 
-__all__ = ["AppState", "app_state"]
+__all__ = ["AppState", "app_state", "default_handlers"]
 
 
 @dataclass
@@ -40,3 +45,15 @@ def app_state(request: Request) -> AppState:
     """FastAPI dependency: the :class:`AppState` of the app serving ``request``."""
     state: AppState = request.app.state.augur
     return state
+
+
+def default_handlers(settings: Settings) -> dict[str, JobHandler]:
+    """The job handlers of a standard augur process: investigate and postmortem, each posting to Slack."""
+    from augur.server.jobs.investigations import investigation_handler
+    from augur.server.jobs.postmortems import POSTMORTEM, postmortem_handler
+    from augur.server.slack.notifier import postmortem_hook, report_hook
+
+    return {
+        "investigate": investigation_handler(settings, on_report=report_hook(settings)),
+        POSTMORTEM: postmortem_handler(settings, on_postmortem=postmortem_hook(settings)),
+    }

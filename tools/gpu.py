@@ -10,7 +10,7 @@ other NVML error omits it with the reason in ``field_errors``; neither fails the
 
 The reader takes the NVML module as a parameter, so tests drive it with a fake module on hosts
 without a GPU and the same code runs on a real one. :class:`GpuProbeTool` reads the local GPUs
-and/or asks remote nodes' ``GET /v1/probe/gpu`` (see :mod:`augur.server.probe`) through the
+and/or asks remote nodes' ``GET /v1/probe/gpu`` (see :mod:`augur.server.web.probe`) through the
 ``httpx.AsyncClient`` passed in; a node that is down or answers garbage becomes a per-node status
 in the evidence, not a failure of the call. Where Prometheus already holds DCGM exporter metrics
 the planner reads those first; the probe is for live detail they lack.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from augur.server.commands import settings_or_exit, store_or_exit
+from augur.server.cli.common import settings_or_exit, store_or_exit
 
 __all__ = ["register"]
 
@@ -22,8 +22,8 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="Print the structured answer as JSON."),
 ) -> None:
     """Answer a question about incidents (``why X``, ``status``, or free text) from the store."""
-    from augur.server.questions import ask as ask_store
-    from augur.server.questions import chat_llm_for
+    from augur.server.jobs.questions import ask as ask_store
+    from augur.server.jobs.questions import chat_llm_for
 
     settings = settings_or_exit()
     store = store_or_exit(settings)

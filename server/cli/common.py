@@ -13,7 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from augur.server.settings import Settings
-    from augur.server.store import Store
+    from augur.server.store.database import Store
 
 __all__ = ["settings_or_exit", "store_or_exit"]
 
@@ -31,8 +31,8 @@ def settings_or_exit(**overrides: object) -> Settings:
 
 def store_or_exit(settings: Settings) -> Store:
     """The store the settings name, migrated; when it cannot be opened, say what to check and exit 1."""
-    from augur.server.app import open_store
-    from augur.server.store import StoreUnavailable
+    from augur.server.store.database import StoreUnavailable
+    from augur.server.web.app import open_store
 
     try:
         return open_store(settings)

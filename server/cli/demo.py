@@ -12,7 +12,7 @@ import os
 
 import typer
 
-from augur.server.commands import settings_or_exit
+from augur.server.cli.common import settings_or_exit
 
 
 def demo_command(

@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from augur.server.commands import settings_or_exit
+from augur.server.cli.common import settings_or_exit
 
 _USAGE_EXIT = 2
 

@@ -5,7 +5,7 @@ to stdout as Markdown (rendered when stdout is a terminal) or, with ``--json``, 
 (see ``agent/report.schema.json``). ``ALERT.json`` is an Alertmanager webhook body or one alert;
 ``-`` reads standard input. ``--question`` investigates a free-text question instead, anchored at
 ``--at``, a time written in the question, or the alert time of the stored incident it matches
-(see :mod:`augur.server.question_time`), never at the wall clock.
+(see :mod:`augur.server.jobs.question_time`), never at the wall clock.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def investigate(
 
 def _question_anchor(settings: Any, question: str, at: str | None, err: Any, quiet: bool) -> float:
     """The time the question is about (module docstring); exit 2 with a hint when there is none."""
-    from augur.server.question_time import QuestionTimeError, parse_at, time_in_text
+    from augur.server.jobs.question_time import QuestionTimeError, parse_at, time_in_text
 
     if at is not None:
         try:
@@ -167,9 +167,9 @@ def _question_anchor(settings: Any, question: str, at: str | None, err: Any, qui
 
 def _stored_incident_time(settings: Any, question: str) -> tuple[int, float] | None:
     """The matched incident's alert time, when a store exists (an absent SQLite file is not created)."""
-    from augur.server.app import open_store
-    from augur.server.question_time import incident_time
-    from augur.server.store import StoreUnavailable
+    from augur.server.jobs.question_time import incident_time
+    from augur.server.store.database import StoreUnavailable
+    from augur.server.web.app import open_store
 
     url = str(settings.effective_database_url)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():

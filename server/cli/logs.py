@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from augur.server.commands import settings_or_exit
+from augur.server.cli.common import settings_or_exit
 
 if TYPE_CHECKING:
     from augur.tools.logs.lines import ReadStats

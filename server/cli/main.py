@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from augur.server.commands import settings_or_exit
+from augur.server.cli.common import settings_or_exit
 
 app = typer.Typer(
     name="augur",
@@ -48,20 +48,20 @@ def config() -> None:
 
 # Command groups. Each module exposes `app` (a typer.Typer) or `register(app)`.
 # (Add one line per group; keep the module's imports light.)
-from augur.server.commands import ask as _ask  # noqa: E402
-from augur.server.commands import catalog as _catalog  # noqa: E402
-from augur.server.commands import demo as _demo  # noqa: E402
-from augur.server.commands import eval as _eval  # noqa: E402
-from augur.server.commands import investigate as _investigate  # noqa: E402
-from augur.server.commands import logs as _logs  # noqa: E402
-from augur.server.commands import postmortem as _postmortem  # noqa: E402
-from augur.server.commands import probe as _probe  # noqa: E402
-from augur.server.commands import pull as _pull  # noqa: E402
-from augur.server.commands import rules as _rules  # noqa: E402
-from augur.server.commands import serve as _serve  # noqa: E402
-from augur.server.commands import slack as _slack  # noqa: E402
-from augur.server.commands import tool as _tool  # noqa: E402
-from augur.server.commands import traces as _traces  # noqa: E402
+from augur.server.cli import ask as _ask  # noqa: E402
+from augur.server.cli import catalog as _catalog  # noqa: E402
+from augur.server.cli import demo as _demo  # noqa: E402
+from augur.server.cli import eval as _eval  # noqa: E402
+from augur.server.cli import investigate as _investigate  # noqa: E402
+from augur.server.cli import logs as _logs  # noqa: E402
+from augur.server.cli import postmortem as _postmortem  # noqa: E402
+from augur.server.cli import probe as _probe  # noqa: E402
+from augur.server.cli import pull as _pull  # noqa: E402
+from augur.server.cli import rules as _rules  # noqa: E402
+from augur.server.cli import serve as _serve  # noqa: E402
+from augur.server.cli import slack as _slack  # noqa: E402
+from augur.server.cli import tool as _tool  # noqa: E402
+from augur.server.cli import traces as _traces  # noqa: E402
 
 app.add_typer(_catalog.app)
 app.add_typer(_tool.app, name="tool")

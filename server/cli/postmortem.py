@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from augur.server.commands import settings_or_exit, store_or_exit
+from augur.server.cli.common import settings_or_exit, store_or_exit
 
 __all__ = ["register"]
 
@@ -28,7 +28,7 @@ def postmortem(
     fmt: str = typer.Option("md", "--format", help="What to print: md, html, json or path."),
 ) -> None:
     """Write the postmortem of INCIDENT (key facts, impact, timeline, actions, charts) and print it."""
-    from augur.server.postmortems import generate, postmortem_dir
+    from augur.server.jobs.postmortems import generate, postmortem_dir
 
     if fmt not in ("md", "html", "json", "path"):
         typer.echo(f"error: --format {fmt!r}: use md, html, json or path", err=True)

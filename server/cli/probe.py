@@ -20,7 +20,7 @@ def probe(
     """Serve GET /v1/probe/gpu: this node's GPUs read live through NVML (503 with the reason if none)."""
     import uvicorn
 
-    from augur.server.probe import create_probe_app
+    from augur.server.web.probe import create_probe_app
 
     uvicorn.run(create_probe_app(), host=host, port=port, log_level=log_level)
 

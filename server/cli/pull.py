@@ -15,7 +15,7 @@ import json
 
 import typer
 
-from augur.server.commands import settings_or_exit, store_or_exit
+from augur.server.cli.common import settings_or_exit, store_or_exit
 
 __all__ = ["register"]
 
@@ -38,8 +38,8 @@ def pull(
     import httpx
     from sqlalchemy.exc import SQLAlchemyError
 
-    from augur.server.alert_pull import AlertPuller, PullError
-    from augur.server.grouping import GroupingPolicy
+    from augur.server.intake.alert_pull import AlertPuller, PullError
+    from augur.server.intake.grouping import GroupingPolicy
 
     store = store_or_exit(settings)
     policy = GroupingPolicy(tuple(settings.group_labels), timedelta(seconds=settings.group_window_seconds))

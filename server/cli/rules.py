@@ -20,17 +20,17 @@ import typer
 
 if TYPE_CHECKING:
     from augur.rules.proposal import Proposal
-    from augur.server.proposals import ProposalService
+    from augur.server.review import ProposalService
 
 app = typer.Typer(name="rules", help="Rule proposals: review, approve, reject.", no_args_is_help=True)
 
 
 def _service() -> ProposalService:
-    from augur.server.app import open_store
-    from augur.server.proposal_store import SqlProposalStore
-    from augur.server.proposals import service_from_settings
+    from augur.server.review import service_from_settings
     from augur.server.settings import ConfigError, load_settings
-    from augur.server.store import StoreUnavailable
+    from augur.server.store.database import StoreUnavailable
+    from augur.server.store.proposals import SqlProposalStore
+    from augur.server.web.app import open_store
 
     try:
         settings = load_settings()

@@ -16,7 +16,7 @@ from types import FrameType
 
 import typer
 
-from augur.server.commands import settings_or_exit, store_or_exit
+from augur.server.cli.common import settings_or_exit, store_or_exit
 
 __all__ = ["register"]
 
@@ -45,7 +45,7 @@ def serve(
     sock = _listen(host, port)
     import uvicorn
 
-    from augur.server.app import create_app
+    from augur.server.web.app import create_app
 
     store = store_or_exit(settings)
     app = create_app(settings, store=store)
@@ -83,7 +83,8 @@ def worker(
     """Run workers alone: claim jobs from the store's queue until SIGTERM or Ctrl-C."""
     settings = settings_or_exit()
     _logging(log_level)
-    from augur.server.worker import Worker, default_handlers
+    from augur.server.jobs.worker import run_workers
+    from augur.server.state import default_handlers
 
     store = store_or_exit(settings)
     stop = threading.Event()
@@ -94,26 +95,9 @@ def worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    handlers = default_handlers(settings)
-    workers = [
-        Worker(
-            store,
-            handlers,
-            lease_seconds=settings.worker_lease_seconds,
-            poll_seconds=settings.worker_poll_seconds,
-            backoff_base_seconds=settings.worker_backoff_seconds,
-        )
-        for _ in range(threads)
-    ]
-    loops = [
-        threading.Thread(target=w.run, args=(stop,), name=f"augur-worker-{i}") for i, w in enumerate(workers)
-    ]
-    for loop in loops:
-        loop.start()
-    log.info("augur worker: %d loop(s) on %s, kinds %s", threads, store.safe_url, ", ".join(sorted(handlers)))
-    while any(loop.is_alive() for loop in loops):
-        for loop in loops:
-            loop.join(timeout=0.5)
+    run_workers(store, default_handlers(settings), stop, threads=threads,
+                lease_seconds=settings.worker_lease_seconds, poll_seconds=settings.worker_poll_seconds,
+                backoff_base_seconds=settings.worker_backoff_seconds)
     store.dispose()
 
 

@@ -13,7 +13,7 @@ from types import FrameType
 
 import typer
 
-from augur.server.commands import settings_or_exit
+from augur.server.cli.common import settings_or_exit
 
 __all__ = ["app"]
 
@@ -23,9 +23,9 @@ app = typer.Typer(name="slack", help="The Slack app (Socket Mode).", no_args_is_
 @app.command("socket")
 def socket() -> None:
     """Connect to Slack over Socket Mode and serve events, commands and buttons until stopped."""
-    from augur.server.app import open_store
-    from augur.server.slack.routes import handlers_for
     from augur.server.slack.socket_mode import socket_client
+    from augur.server.web.app import open_store
+    from augur.server.web.slack_routes import handlers_for
 
     settings = settings_or_exit()
     if settings.slack_app_token is None or settings.slack_bot_token is None:

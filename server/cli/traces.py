@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from augur.server.commands import settings_or_exit
+from augur.server.cli.common import settings_or_exit
 
 app = typer.Typer(
     help="Load span files for `trace_search` (the embedded SQLite span store).", no_args_is_help=True

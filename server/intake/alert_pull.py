@@ -4,9 +4,9 @@ Why: a webhook never carries an inhibited or silenced alert, and a notification 
 was down is only re-sent at the route's ``repeat_interval``. A pull sees every alert Alertmanager
 holds, suppressed or not.
 
-One write path: each pull is turned into :class:`~augur.server.webhook.WebhookPayload` objects
+One write path: each pull is turned into :class:`~augur.server.intake.webhook.WebhookPayload` objects
 (one per receiver set and ``alertname``, with a ``alertmanager-pull:...`` group key, since the API
-does not expose Alertmanager's own group keys) and stored by :func:`augur.server.intake.ingest_many`,
+does not expose Alertmanager's own group keys) and stored by :func:`augur.server.intake.ingest.ingest_many`,
 so episodes stay keyed by ``(fingerprint, startsAt)`` and a second pull of the same alerts changes
 nothing. In the same transaction the suppression of each pulled alert is put on its incident's
 timeline — an ``alert_suppressed`` event (``inhibited_by`` with the inhibiting alerts' names,
@@ -40,11 +40,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from augur.server.grouping import GroupingPolicy
-from augur.server.intake import IngestResult, ingest_many
-from augur.server.models import AlertEpisode, IncidentEvent
-from augur.server.store import Store
-from augur.server.webhook import WebhookAlert, WebhookPayload
+from augur.server.intake.grouping import GroupingPolicy
+from augur.server.intake.ingest import IngestResult, ingest_many
+from augur.server.intake.webhook import WebhookAlert, WebhookPayload
+from augur.server.store.database import Store
+from augur.server.store.models import AlertEpisode, IncidentEvent
 
 if TYPE_CHECKING:
     from augur.server.metrics import Metrics

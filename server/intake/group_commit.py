@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 
 from fastapi.concurrency import run_in_threadpool
 
-from augur.server.grouping import GroupingPolicy
-from augur.server.intake import IngestResult, ingest_many
-from augur.server.store import Store
+from augur.server.intake.grouping import GroupingPolicy
+from augur.server.intake.ingest import IngestResult, ingest_many
+from augur.server.store.database import Store
 
 if TYPE_CHECKING:
+    from augur.server.intake.webhook import WebhookPayload
     from augur.server.metrics import Metrics
-    from augur.server.webhook import WebhookPayload
 
 __all__ = ["GroupCommitter"]
 

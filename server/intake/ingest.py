@@ -4,7 +4,7 @@ An alert episode is ``(fingerprint, startsAt)``. A redelivered or repeated notif
 its episodes already stored and changes nothing but their ``last_seen``; a ``resolved`` alert
 closes its episode with ``endsAt`` (resolution is final for that episode: a later re-fire has
 a new ``startsAt``, hence a new episode). New episodes are grouped into incidents by
-:mod:`augur.server.grouping`; a new incident enqueues an ``investigate`` job, an open incident
+:mod:`augur.server.intake.grouping`; a new incident enqueues an ``investigate`` job, an open incident
 that gains alerts records them on its timeline, and an incident whose episodes are all resolved
 is resolved.
 
@@ -26,13 +26,19 @@ from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from augur.agent.redact import redact
-from augur.server.grouping import GroupingPolicy, OpenIncident, choose_incident, component_of, incident_title
-from augur.server.models import AlertEpisode, Incident, IncidentEvent
-from augur.server.queue import enqueue
-from augur.server.store import Store
+from augur.server.intake.grouping import (
+    GroupingPolicy,
+    OpenIncident,
+    choose_incident,
+    component_of,
+    incident_title,
+)
+from augur.server.store.database import Store
+from augur.server.store.models import AlertEpisode, Incident, IncidentEvent
+from augur.server.store.queue import enqueue
 
 if TYPE_CHECKING:
-    from augur.server.webhook import WebhookAlert, WebhookPayload
+    from augur.server.intake.webhook import WebhookAlert, WebhookPayload
 
 __all__ = ["INVESTIGATE", "POSTMORTEM", "IngestResult", "ingest", "ingest_many"]
 
@@ -209,7 +215,7 @@ def _resolve_finished(session: Session, incident_ids: set[int], now: datetime, r
                 detail={"resolved_at": (last_end or now).isoformat()},
             )
         )
-        # The postmortem is written by a worker (augur.server.postmortems), once per incident.
+        # The postmortem is written by a worker (augur.server.jobs.postmortems), once per incident.
         enqueue(session, POSTMORTEM, {"incident_id": incident.id}, dedupe_key=f"{POSTMORTEM}:{incident.id}",
                 now=now)
         result.resolved_incidents.append(incident.id)

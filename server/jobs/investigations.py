@@ -1,20 +1,16 @@
-"""Investigations over HTTP and on the queue: ``POST /v1/investigations``, reports, the job handler.
+"""Investigations on the queue: the ``investigate`` job handler.
 
-- ``POST /v1/investigations`` takes an Alertmanager alert (or webhook body) **or** a free-text
-  question with a time range, opens an incident for it and enqueues an ``investigate`` job;
-  it answers 202 with the incident id and where the report will be.
-- ``GET /v1/incidents/{id}/report`` (JSON), ``.../report.json`` and ``.../report.md`` return the
-  latest report of an incident; 404 says whether the incident is unknown or still being
-  investigated.
+The HTTP side (``POST /v1/investigations``, the report routes) is :mod:`augur.server.web.investigations`.
+
 - :func:`investigation_handler` is the queue's ``investigate`` handler: it rebuilds the alert
   from the incident's episodes (or the job's payload), runs
   :func:`augur.agent.investigation.investigate` with a checkpointer on the store's database
   (thread id ``incident-<id>-<opened at>``, so a worker that dies mid-way is resumed by the next
   one), stores the report in the ``reports`` table, and proposes alert rules from it
-  (:mod:`augur.server.proposer`).
+  (:mod:`augur.server.jobs.proposer`).
 
 Exactly one report per investigation: the report and its ``report_ready`` event are stored in
-one transaction that first checks the job's lease (:func:`augur.server.queue.hold_lease`), so a
+one transaction that first checks the job's lease (:func:`augur.server.store.queue.hold_lease`), so a
 worker paused past its lease, whose job another worker took over, stores nothing; a rerun of a
 job whose report is already stored (its worker died just after) stores none again and goes on to
 the proposer and the notifier.
@@ -22,7 +18,7 @@ the proposer and the notifier.
 Outages: when signals could not be examined because a configured backend was unavailable
 (``report.unexamined``), the report is stored as it is (it says which signals and why), the
 timeline gets ``investigation_deferred``, and the job is queued again with back-off
-(:class:`augur.server.worker.RetryLater`) until the backends answer — then the incident gets its
+(:class:`augur.server.jobs.worker.RetryLater`) until the backends answer — then the incident gets its
 real report — or ``outage_retry_seconds`` after the first deferral have passed.
 """
 
@@ -34,186 +30,18 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
-from augur.agent.redact import redact_value
-from augur.server.auth import require
-from augur.server.errors import ApiError
-from augur.server.models import AlertEpisode, Incident, IncidentEvent, Job, utcnow
-from augur.server.models import Report as ReportRow
-from augur.server.queue import ClaimedJob, enqueue, hold_lease
-from augur.server.scopes import Scope
 from augur.server.settings import Settings
-from augur.server.state import AppState, app_state
-from augur.server.store import Store
-from augur.server.validation import IncidentId
+from augur.server.store.database import Store
+from augur.server.store.models import AlertEpisode, Incident, IncidentEvent, utcnow
+from augur.server.store.models import Report as ReportRow
+from augur.server.store.queue import ClaimedJob, hold_lease
 
-__all__ = ["InvestigationRequest", "investigation_handler", "router"]
+__all__ = ["INVESTIGATE", "investigation_handler"]
 
-router = APIRouter(tags=["investigations"])
 log = logging.getLogger(__name__)
 INVESTIGATE = "investigate"
-
-
-class InvestigationRequest(BaseModel):
-    """Either ``alert`` (an Alertmanager alert or webhook body) or ``question`` with a time range."""
-
-    alert: dict[str, Any] | None = Field(default=None, description="Alertmanager v4 body or one alert.")
-    question: str | None = Field(default=None, max_length=2000, description="Free-text question.")
-    start: datetime | None = Field(default=None, description="With a question: start of the range.")
-    end: datetime | None = Field(
-        default=None, description="With a question: the time it is about, where the window is anchored "
-        "(default: a time written in the question, else the alert time of the incident it matches; "
-        "never the wall clock).")
-    labels: dict[str, str] = Field(default_factory=dict, description="Labels naming what it is about.")
-
-    @model_validator(mode="after")
-    def _one_of(self) -> InvestigationRequest:
-        if (self.alert is None) == (not self.question):
-            raise ValueError("give exactly one of `alert` (an Alertmanager alert) or `question` (text)")
-        if self.start and self.end and self.end <= self.start:
-            raise ValueError("`end` must be after `start`")
-        return self
-
-
-class InvestigationAccepted(BaseModel):
-    """The answer to ``POST /v1/investigations``."""
-
-    incident_id: int
-    job_id: int
-    report_url: str
-    report_markdown_url: str
-
-
-def _error(status: int, code: str, message: str) -> ApiError:
-    return ApiError(status, code, message)
-
-
-def _validate(body: InvestigationRequest) -> None:
-    """The write endpoints' shared rules (:mod:`augur.server.validation`) on an investigation request."""
-    from augur.server.validation import check_alert_dict, check_labels, reject_nul
-
-    reject_nul(body.model_dump(mode="json"), code="invalid_request")
-    check_labels(body.labels, "labels", required=False)
-    for name, at in (("start", body.start), ("end", body.end)):
-        if at is not None and (at.tzinfo is None or at.year <= 1):
-            raise _error(422, "invalid_request", f"{name}: give a real time with a timezone, e.g. "
-                                                 "2026-01-01T00:00:00Z")
-    if body.alert is None:
-        return
-    alerts = body.alert.get("alerts")
-    if alerts is None:
-        check_alert_dict(body.alert, "alert", code="invalid_alert")
-        return
-    if not isinstance(alerts, list) or not alerts or not all(isinstance(a, dict) for a in alerts):
-        raise _error(422, "invalid_alert", "alert.alerts: must be a non-empty list of alerts")
-    for i, one in enumerate(alerts):
-        check_alert_dict(one, f"alert.alerts.{i}", code="invalid_alert")
-
-
-def _question_time(store: Store, body: InvestigationRequest) -> float:
-    """When the question is about: ``end``, a time in its text, or its matched incident's alert time.
-
-    Never the wall clock (see :mod:`augur.server.question_time`): the same question asked a minute
-    later is anchored at the same time and gets the same answer.
-    """
-    from augur.server.question_time import incident_time, time_in_text
-
-    if body.end is not None:
-        return body.end.timestamp()
-    question = body.question or ""
-    written = time_in_text(question)
-    if written is not None:
-        return written
-    matched = incident_time(store, question)
-    if matched is not None:
-        return matched[1]
-    raise _error(422, "invalid_request", "end: give the time the question is about (RFC 3339, e.g. "
-                 "2026-11-24T02:40:00Z): the question names no time and matches no incident, and augur "
-                 "never anchors an investigation at the wall clock")
-
-
-@router.post("/v1/investigations", status_code=202, response_model=InvestigationAccepted,
-             summary="Investigate an alert or a question", dependencies=[Depends(require(Scope.INVESTIGATE))])
-async def create_investigation(body: InvestigationRequest, response: Response,
-                               state: AppState = Depends(app_state)) -> InvestigationAccepted:
-    """Open an incident for the alert or question and queue its investigation."""
-    from augur.agent.triage import TriageError, normalise_alert
-
-    _validate(body)
-    body = InvestigationRequest.model_validate(redact_value(body.model_dump(mode="json")))
-    payload: dict[str, Any] = {}
-    title = body.question or ""
-    component = None
-    if body.alert is not None:
-        try:
-            info = normalise_alert(body.alert)
-        except TriageError as exc:
-            raise _error(422, "invalid_alert", str(exc)) from None
-        payload["alert"] = body.alert
-        title = info["name"]
-        labels = info["labels"]
-        component = next((labels[k] for k in state.settings.group_labels if k in labels), None)
-    else:
-        end = await asyncio.to_thread(_question_time, state.store, body)
-        start = body.start.timestamp() if body.start else end - 4 * 3600
-        payload.update(question=body.question, at=end, lookback_s=end - start, labels=body.labels)
-    now = utcnow()
-
-    def write() -> tuple[int, int]:
-        with state.store.transaction() as session:
-            incident = Incident(status="open", group_key=f"investigation:{now.timestamp()}:{title[:80]}",
-                                component=component, title=title[:500], opened_at=now, updated_at=now)
-            session.add(incident)
-            session.flush()
-            session.add(IncidentEvent(incident_id=incident.id, at=now, kind="investigation_requested",
-                                      detail={"question": body.question, "alert": title}))
-            job_id = enqueue(session, INVESTIGATE, {"incident_id": incident.id, **payload},
-                             dedupe_key=f"{INVESTIGATE}:{incident.id}", now=now)
-            return incident.id, job_id
-
-    incident_id, job_id = await asyncio.to_thread(write)
-    url = f"/v1/incidents/{incident_id}/report"
-    response.headers["Location"] = url
-    return InvestigationAccepted(incident_id=incident_id, job_id=job_id, report_url=url,
-                                 report_markdown_url=f"{url}.md")
-
-
-def _latest_report(store: Store, incident_id: int) -> ReportRow:
-    with store.read_session() as session:
-        if session.get(Incident, incident_id) is None:
-            raise _error(404, "incident_not_found", f"no incident {incident_id}: list them at /v1/incidents")
-        row = session.scalars(select(ReportRow).where(ReportRow.incident_id == incident_id)
-                              .order_by(ReportRow.id.desc()).limit(1)).first()
-        if row is None:
-            job = session.scalars(select(Job).where(Job.dedupe_key == f"{INVESTIGATE}:{incident_id}")).first()
-            status = job.status if job else "not queued"
-            raise _error(404, "report_not_ready",
-                         f"incident {incident_id} has no report yet (investigation job: {status}); "
-                         "retry in a few seconds")
-        session.expunge(row)
-        return row
-
-
-@router.get("/v1/incidents/{incident_id}/report", summary="Latest report (JSON)",
-            dependencies=[Depends(require(Scope.READ))])
-@router.get("/v1/incidents/{incident_id}/report.json", summary="Latest report (JSON)",
-            include_in_schema=False, dependencies=[Depends(require(Scope.READ))])
-async def report_json(incident_id: IncidentId, state: AppState = Depends(app_state)) -> JSONResponse:
-    """The incident's latest report as JSON (see ``agent/report.schema.json``)."""
-    row = await asyncio.to_thread(_latest_report, state.store, incident_id)
-    return JSONResponse(row.report)
-
-
-@router.get("/v1/incidents/{incident_id}/report.md", summary="Latest report (Markdown)",
-            response_class=PlainTextResponse, dependencies=[Depends(require(Scope.READ))])
-async def report_markdown(incident_id: IncidentId, state: AppState = Depends(app_state)) -> PlainTextResponse:
-    """The incident's latest report as Markdown."""
-    row = await asyncio.to_thread(_latest_report, state.store, incident_id)
-    return PlainTextResponse(row.markdown, media_type="text/markdown; charset=utf-8")
 
 
 def _thread_id(store: Store, incident_id: int) -> str:
@@ -276,7 +104,7 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
                           on_report: Any = None) -> Any:
     """The ``investigate`` job handler for ``settings`` (tools, catalog, LLM and checkpoints).
 
-    After the report is stored, :func:`augur.server.proposer.propose_for_report` proposes rules
+    After the report is stored, :func:`augur.server.jobs.proposer.propose_for_report` proposes rules
     from it (pending review; a rerun stores nothing twice; its failure never fails the job).
     ``on_report(store, incident_id, report)``, if given, runs after that (the Slack notifier posts
     the report, then the pending proposals); its failure is logged, never retried: the report is
@@ -288,7 +116,7 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
         from augur.agent.investigation import investigate
         from augur.agent.markdown import render_markdown
         from augur.server.catalogs import resolve_catalog
-        from augur.server.proposer import propose_for_report
+        from augur.server.jobs.proposer import propose_for_report
         from augur.server.toolbox import build_registry
 
         incident_id = job.payload.get("incident_id")
@@ -353,7 +181,7 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
 
         stored = await asyncio.to_thread(store_report)
         if defer:
-            from augur.server.worker import RetryLater
+            from augur.server.jobs.worker import RetryLater
 
             raise RetryLater(f"{len(down)} signal(s) could not be examined (backend unavailable): "
                              + "; ".join(f"{u.signal}: {u.reason}" for u in down[:3]), delay)

@@ -1,4 +1,4 @@
-"""Postmortems from the store: generated when an incident resolves, served over HTTP, posted to Slack.
+"""Postmortems from the store: generated when an incident resolves and posted to Slack.
 
 - :func:`generate` loads the incident (alert episodes, timeline, latest report, rule proposals and
   their review history), fetches the chain's series from Prometheus (each link's ``promql_range``
@@ -8,51 +8,37 @@
 - The ``postmortem`` job (the webhook intake enqueues it when an incident resolves) runs it and posts
   the result in the incident's Slack thread; while the investigation has not stored a report yet
   it fails so that the queue retries it later (on its last attempt it writes what it has).
-- ``GET /v1/incidents/{id}/postmortem.md|.html|.json`` and ``.../postmortem/{chart file}``
-  (generated on first request if the job has not run; ``?refresh=true`` regenerates, which needs
-  the ``investigate`` scope; reading needs ``read``).
+- They are served over HTTP by :mod:`augur.server.web.postmortems`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
 from augur.agent.report import Report
-from augur.server.auth import Principal, require
-from augur.server.errors import ApiError
-from augur.server.incidents import episodes_of, timeline_of
-from augur.server.intake import POSTMORTEM
-from augur.server.models import Incident, IncidentEvent, Job, ProposalEvent, utcnow
-from augur.server.models import Proposal as ProposalRow
-from augur.server.models import Report as ReportRow
-from augur.server.queue import ClaimedJob
-from augur.server.scopes import Scope
+from augur.server.intake.ingest import POSTMORTEM
 from augur.server.settings import Settings
-from augur.server.state import AppState, app_state
-from augur.server.store import Store
-from augur.server.validation import IncidentId
+from augur.server.store.database import Store
+from augur.server.store.models import Incident, IncidentEvent, Job, ProposalEvent, utcnow
+from augur.server.store.models import Proposal as ProposalRow
+from augur.server.store.models import Report as ReportRow
+from augur.server.store.queue import ClaimedJob
+from augur.server.store.reads import episodes_of, timeline_of
 
 if TYPE_CHECKING:  # matplotlib and jinja2 load only when a postmortem is written (fast start-up)
     from augur.agent.charts import SeriesData
     from augur.agent.postmortem import Postmortem, PostmortemInput
 
-__all__ = ["POSTMORTEM", "generate", "postmortem_dir", "postmortem_handler", "router"]
+__all__ = ["POSTMORTEM", "generate", "postmortem_dir", "postmortem_handler"]
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["postmortems"])
 
 _MARGIN_S = 3600.0
-_CHART_FILE = re.compile(r"^[a-z0-9_-]+\.(png|svg|json)$")
 
 
 def postmortem_dir(settings: Settings, incident_id: int) -> Path:
@@ -245,75 +231,3 @@ def postmortem_handler(settings: Settings, *, on_postmortem: Any = None) -> Any:
                 log.exception("incident %s: posting the postmortem failed (it is written)", incident_id)
 
     return handle
-
-
-def _may_refresh(who: Principal, refresh: bool) -> None:
-    """``?refresh=true`` regenerates (seconds of CPU, Prometheus queries): it needs ``investigate``."""
-    if refresh and Scope.INVESTIGATE not in who.scopes:
-        raise ApiError(403, "forbidden", f"{who.name!r} may read this postmortem but not regenerate it: "
-                       "?refresh=true needs the 'investigate' scope")
-
-
-def _files(state: AppState, incident_id: int, refresh: bool) -> Path:
-    target = postmortem_dir(state.settings, incident_id)
-    if refresh or not (target / "postmortem.json").exists():
-        try:
-            generate(state.settings, state.store, incident_id)
-        except LookupError as exc:
-            raise ApiError(404, "incident_not_found", str(exc)) from None
-    return target
-
-
-@router.get(
-    "/v1/incidents/{incident_id}/postmortem.md",
-    response_class=PlainTextResponse,
-    summary="Postmortem (Markdown)",
-)
-async def postmortem_markdown(
-    incident_id: IncidentId, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
-    who: Principal = Depends(require(Scope.READ)),
-) -> PlainTextResponse:
-    """The incident's postmortem as Markdown (generated on first request)."""
-    _may_refresh(who, refresh)
-    target = await run_in_threadpool(_files, state, incident_id, refresh)
-    return PlainTextResponse(
-        (target / "postmortem.md").read_text(), media_type="text/markdown; charset=utf-8"
-    )
-
-
-@router.get(
-    "/v1/incidents/{incident_id}/postmortem.html", response_class=HTMLResponse, summary="Postmortem (HTML)"
-)
-async def postmortem_html(
-    incident_id: IncidentId, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
-    who: Principal = Depends(require(Scope.READ, html=True)),
-) -> HTMLResponse:
-    """The incident's postmortem as an HTML page with its charts."""
-    _may_refresh(who, refresh)
-    target = await run_in_threadpool(_files, state, incident_id, refresh)
-    return HTMLResponse((target / "postmortem.html").read_text())
-
-
-@router.get("/v1/incidents/{incident_id}/postmortem.json", summary="Postmortem (JSON)")
-async def postmortem_json(
-    incident_id: IncidentId, refresh: bool = Query(default=False), state: AppState = Depends(app_state),
-    who: Principal = Depends(require(Scope.READ)),
-) -> JSONResponse:
-    """The incident's postmortem as structured JSON (with the evidence its sentences cite)."""
-    _may_refresh(who, refresh)
-    target = await run_in_threadpool(_files, state, incident_id, refresh)
-    return JSONResponse(json.loads((target / "postmortem.json").read_text()))
-
-
-@router.get("/v1/incidents/{incident_id}/postmortem/{name}", summary="Postmortem chart file",
-            dependencies=[Depends(require(Scope.READ))])
-async def postmortem_file(incident_id: IncidentId, name: str,
-                          state: AppState = Depends(app_state)) -> FileResponse:
-    """A chart of the postmortem (``chain.png``, ``chain.svg``, ``chain.json``)."""
-    if not _CHART_FILE.match(name):
-        raise ApiError(404, "not_found", f"{name!r} is not a postmortem chart; see the postmortem's `charts`")
-    target = await run_in_threadpool(_files, state, incident_id, False)
-    path = target / name
-    if not path.is_file():
-        raise ApiError(404, "not_found", f"postmortem of incident {incident_id} has no {name}")
-    return FileResponse(path)

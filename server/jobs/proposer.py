@@ -1,7 +1,7 @@
 """The proposer: after each investigation, the alert rules the incident should leave behind.
 
 Every incident should leave the monitoring better. Once the investigation's report is stored, the
-``investigate`` job hands it here: :func:`~augur.server.findings.report_findings` turns the report
+``investigate`` job hands it here: :func:`~augur.server.jobs.findings.report_findings` turns the report
 into the engine's :class:`~augur.rules.incident.Findings`, and
 :func:`~augur.rules.propose.propose_and_record` proposes rules from the configured Prometheus's
 history and stores the new ones as *pending* (a human approves before anything changes). The
@@ -27,10 +27,10 @@ from typing import Any
 import httpx
 
 from augur.agent.report import Report
-from augur.server.models import IncidentEvent, utcnow
-from augur.server.queue import LeaseLost
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import IncidentEvent, utcnow
+from augur.server.store.queue import LeaseLost
 
 __all__ = ["CREATED", "FAILED", "SKIPPED", "ProposerOutcome", "propose_for_report"]
 
@@ -59,8 +59,8 @@ class ProposerOutcome:
 def _run(settings: Settings, store: Store, incident_id: int, report: Report,
          client: httpx.Client | None, now: float | None) -> ProposerOutcome:
     from augur.rules.propose import propose_and_record
-    from augur.server.findings import report_findings
-    from augur.server.proposal_store import SqlProposalStore
+    from augur.server.jobs.findings import report_findings
+    from augur.server.store.proposals import SqlProposalStore
     from augur.tools.prometheus_api import connect
 
     if not settings.prometheus_url:
@@ -90,7 +90,7 @@ def propose_for_report(settings: Settings, store: Store, incident_id: int, repor
     """Propose and store rules for the incident's report; record the outcome on its timeline.
 
     ``client`` reaches Prometheus (a fresh one when omitted); ``now`` ends the backtests' window
-    (default: the current time). Never raises, except :class:`~augur.server.queue.LeaseLost`
+    (default: the current time). Never raises, except :class:`~augur.server.store.queue.LeaseLost`
     from ``fence``: called (with a session) before the step and in the transaction that records
     its outcome, it stops a worker that lost its job's lease from running or recording it (the
     proposals themselves are stored once by fingerprint whoever runs the step).

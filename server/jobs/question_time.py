@@ -18,7 +18,7 @@ from datetime import UTC
 
 from sqlalchemy import func, select
 
-from augur.server.store import Store
+from augur.server.store.database import Store
 from augur.tools.timeparse import TimeFormatError, parse_time
 
 __all__ = ["QuestionTimeError", "incident_time", "parse_at", "time_in_text"]
@@ -57,8 +57,8 @@ def incident_time(store: Store, question: str) -> tuple[int, float] | None:
     a report (a question asked moments ago) is passed over: its only time would be when it was asked.
     """
     from augur.agent.chat import match_incidents
-    from augur.server.models import AlertEpisode
-    from augur.server.questions import load_briefs
+    from augur.server.jobs.questions import load_briefs
+    from augur.server.store.models import AlertEpisode
 
     for _score, incident in match_incidents(question, load_briefs(store)):
         with store.read_session() as session:

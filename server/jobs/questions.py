@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from augur.agent.chat import Answer, IncidentBrief, answer
 from augur.agent.report import Report
-from augur.server.models import AlertEpisode, Incident, Job
-from augur.server.models import Report as ReportRow
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import AlertEpisode, Incident, Job
+from augur.server.store.models import Report as ReportRow
 
 if TYPE_CHECKING:
     from augur.agent.chat_llm import ChatLLM

@@ -6,15 +6,15 @@ in the background while the handler runs, marks the job done when it returns, an
 failure (retry with back-off, or park) when it raises. If the worker dies, its lease expires and
 another worker reclaims the job.
 
-Handlers write their results under the lease (:func:`augur.server.queue.hold_lease` in the same
-transaction); one that raises :class:`~augur.server.queue.LeaseLost` — the worker was paused past
+Handlers write their results under the lease (:func:`augur.server.store.queue.hold_lease` in the same
+transaction); one that raises :class:`~augur.server.store.queue.LeaseLost` — the worker was paused past
 its lease and the job now belongs to another worker — is *discarded*: nothing is recorded for
 this attempt, the job is left to its new owner. A handler may also raise :class:`RetryLater`:
 the work cannot be done yet (a backend it needs is unavailable), and the job is queued again
 after the given delay without using up an attempt.
 
-:func:`default_handlers` is the registry ``augur serve`` and ``augur worker`` use; its
-``investigate`` handler runs the investigation graph (:mod:`augur.server.investigations`).
+The handlers of a standard process are put together by the composition root
+(:func:`augur.server.state.default_handlers`); this module knows none of them.
 """
 
 from __future__ import annotations
@@ -23,20 +23,18 @@ import asyncio
 import inspect
 import logging
 import threading
-import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
-from augur.server.models import IncidentEvent, utcnow
-from augur.server.queue import ClaimedJob, JobQueue, LeaseLost, hold_lease, worker_identity
-from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import IncidentEvent, utcnow
+from augur.server.store.queue import ClaimedJob, JobQueue, LeaseLost, hold_lease, worker_identity
 
 if TYPE_CHECKING:
     from augur.server.metrics import Metrics
 
-__all__ = ["DEBUG_SLEEP", "JobHandler", "RetryLater", "Worker", "default_handlers", "record_run"]
+__all__ = ["JobHandler", "RetryLater", "Worker", "record_run", "run_workers"]
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +48,6 @@ class RetryLater(Exception):
         super().__init__(reason)
         self.reason = reason
         self.delay_seconds = delay_seconds
-
-
-#: Test-only kind (registered when ``AUGUR_WORKER_DEBUG_HANDLERS`` is true): sleeps, then records.
-DEBUG_SLEEP = "debug.sleep"
 
 
 def record_run(job: ClaimedJob, store: Store) -> None:
@@ -78,24 +72,6 @@ def record_run(job: ClaimedJob, store: Store) -> None:
         )
 
 
-def _sleep_then_record(job: ClaimedJob, store: Store) -> None:
-    time.sleep(float(job.payload.get("seconds", 1.0)))
-    record_run(job, store)
-
-
-def default_handlers(settings: Settings) -> dict[str, JobHandler]:
-    """The job handlers of a standard augur process."""
-    from augur.server.investigations import investigation_handler
-    from augur.server.postmortems import POSTMORTEM, postmortem_handler
-    from augur.server.slack.notifier import postmortem_hook, report_hook
-
-    handlers: dict[str, JobHandler] = {
-        "investigate": investigation_handler(settings, on_report=report_hook(settings)),
-        POSTMORTEM: postmortem_handler(settings, on_postmortem=postmortem_hook(settings)),
-    }
-    if settings.worker_debug_handlers:
-        handlers[DEBUG_SLEEP] = _sleep_then_record
-    return handlers
 
 
 class Worker:
@@ -212,3 +188,21 @@ class Worker:
 
 async def _await(awaitable: Awaitable[None]) -> None:
     await awaitable
+
+
+def run_workers(store: Store, handlers: Mapping[str, JobHandler], stop: threading.Event, *, threads: int,
+                lease_seconds: float, poll_seconds: float, backoff_base_seconds: float) -> None:
+    """Run ``threads`` worker loops on ``store`` until ``stop`` is set; return when all have finished."""
+    workers = [
+        Worker(store, handlers, lease_seconds=lease_seconds, poll_seconds=poll_seconds,
+               backoff_base_seconds=backoff_base_seconds)
+        for _ in range(threads)
+    ]
+    loops = [threading.Thread(target=w.run, args=(stop,), name=f"augur-worker-{i}")
+             for i, w in enumerate(workers)]
+    for loop in loops:
+        loop.start()
+    log.info("augur worker: %d loop(s) on %s, kinds %s", threads, store.safe_url, ", ".join(sorted(handlers)))
+    while any(loop.is_alive() for loop in loops):
+        for loop in loops:
+            loop.join(timeout=0.5)

@@ -3,7 +3,7 @@
 The button's ``value`` is only the proposal id. On a click the server maps the Slack user (whose
 id Slack signed into the request) to a reviewer name with ``slack_reviewers``, checks that name
 against the reviewer allowlist (``reviewers``), and calls
-:meth:`augur.server.proposals.ProposalService.decide_as` — the same state machine and apply as the
+:meth:`augur.server.web.proposals.ProposalService.decide_as` — the same state machine and apply as the
 HTTP API and the review page. Double clicks are harmless: clicks on one proposal are serialised in
 this process, and the review state machine is a compare-and-set in the database, so a second
 click answers the settled state and applies nothing. The message is then updated (``chat.update``)
@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 
 from augur.agent.escape import slack_text
 from augur.rules.review import Forbidden, ReviewError, ReviewOutcome
-from augur.server.proposals import ProposalService
+from augur.server.review import ProposalService
 from augur.server.slack.blocks import APPROVE, REJECT, proposal_blocks
 
 __all__ = ["Click", "SlackApprovals", "slack_reviewer"]

@@ -29,11 +29,11 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from augur.agent.escape import slack_code, slack_text
-from augur.server.models import SlackEvent, utcnow
-from augur.server.questions import ask
+from augur.server.jobs.questions import ask
 from augur.server.slack.approvals import Click, SlackApprovals
 from augur.server.slack.blocks import APPROVE, REJECT, answer_blocks
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import SlackEvent, utcnow
 
 if TYPE_CHECKING:
     from augur.agent.chat_llm import ChatLLM

@@ -22,11 +22,11 @@ from sqlalchemy import select
 from augur.agent.escape import slack_text
 from augur.agent.report import Report
 from augur.rules.proposal import Proposal, ProposalState
-from augur.server.models import AlertEpisode, Incident, IncidentEvent, SlackThread, utcnow
-from augur.server.proposal_store import SqlProposalStore
 from augur.server.settings import Settings, SlackRoute
 from augur.server.slack.blocks import incident_blocks, proposal_blocks, report_blocks
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import AlertEpisode, Incident, IncidentEvent, SlackThread, utcnow
+from augur.server.store.proposals import SqlProposalStore
 
 __all__ = ["ReportHook", "SlackNotifier", "notifier_from_settings", "postmortem_hook", "report_hook",
            "web_client"]

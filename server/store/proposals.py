@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from augur.rules.proposal import Backtest, Proposal, ProposalEvent, ProposalKind, ProposalState, Validation
 from augur.rules.review import SYSTEM_ACTOR
-from augur.server import models
-from augur.server.store import Store
+from augur.server.store import models
+from augur.server.store.database import Store
 
 __all__ = ["SqlProposalStore"]
 

@@ -30,8 +30,8 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from augur.server.models import Job, utcnow
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import Job, utcnow
 
 __all__ = ["ClaimedJob", "JobQueue", "LeaseLost", "enqueue", "hold_lease", "worker_identity"]
 

@@ -2,11 +2,11 @@
 
 Routers are listed in :data:`ROUTERS` — add yours there (one line). Each router reaches the app's
 settings, store and metrics through ``Depends(augur.server.state.app_state)``. Every route
-declares who may call it (``Depends(require(Scope.READ))`` and friends, :mod:`augur.server.auth`);
+declares who may call it (``Depends(require(Scope.READ))`` and friends, :mod:`augur.server.web.auth`);
 ``create_app`` refuses to build an app with a route that declares nothing. With
 ``settings.worker_in_process`` the app also runs one worker in a thread for its lifetime (what
 ``augur serve`` does by default); tests usually turn that off and drive a
-:class:`~augur.server.worker.Worker` themselves.
+:class:`~augur.server.jobs.worker.Worker` themselves.
 """
 
 from __future__ import annotations
@@ -21,23 +21,33 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from augur.agent.redact import add_patterns
-from augur.server import incidents, investigations, ops, pages, postmortems, probe, proposals, webhook
-from augur.server.auth import Authenticator, AuthError, check_routes, require
 from augur.server.errors import install_error_handlers
-from augur.server.group_commit import GroupCommitter
-from augur.server.grouping import GroupingPolicy
-from augur.server.limits import RequestLimits
+from augur.server.intake.group_commit import GroupCommitter
+from augur.server.intake.grouping import GroupingPolicy
+from augur.server.jobs.worker import JobHandler, Worker
 from augur.server.metrics import Metrics, RequestMetricsMiddleware
-from augur.server.queue import JobQueue
 from augur.server.scopes import Scope
 from augur.server.settings import Settings
-from augur.server.slack import routes as slack_routes
-from augur.server.state import AppState
-from augur.server.store import Store
-from augur.server.worker import JobHandler, Worker, default_handlers
+from augur.server.state import AppState, default_handlers
+from augur.server.store.database import Store
+from augur.server.store.queue import JobQueue
+from augur.server.web import (
+    incidents,
+    investigations,
+    ops,
+    pages,
+    postmortems,
+    probe,
+    proposals,
+    review_page,
+    slack_routes,
+    webhook,
+)
+from augur.server.web.auth import Authenticator, AuthError, check_routes, require
+from augur.server.web.limits import RequestLimits
 
 if TYPE_CHECKING:
-    from augur.server.alert_pull import PullLoop
+    from augur.server.intake.alert_pull import PullLoop
 
 __all__ = ["ROUTERS", "create_app", "open_store"]
 
@@ -57,6 +67,7 @@ ROUTERS: list[APIRouter] = [
     incidents.router,
     investigations.router,
     proposals.router,
+    review_page.page,
     _probe_router(),
     slack_routes.router,
     postmortems.router,
@@ -77,7 +88,7 @@ def _pull_loop(settings: Settings, store: Store, policy: GroupingPolicy, metrics
         return None
     import httpx
 
-    from augur.server.alert_pull import AlertPuller, PullLoop
+    from augur.server.intake.alert_pull import AlertPuller, PullLoop
 
     puller = AlertPuller(
         store, httpx.Client(), settings.alertmanager_url, policy, settings.worker_max_attempts,
@@ -177,7 +188,6 @@ async def _auth_error(request: Request, exc: Exception) -> Response:
     """A refusal: JSON for the API, the sign-in page for HTML pages."""
     assert isinstance(exc, AuthError)
     if exc.html:
-        from augur.server.review_page import signin_page
-
-        return signin_page(request, exc.reason if exc.status == 403 else "", exc.status, exc.next_path)
+        message = exc.reason if exc.status == 403 else ""
+        return review_page.signin_page(request, message, exc.status, exc.next_path)
     return exc.response()

@@ -342,5 +342,5 @@ def check_routes(app: FastAPI) -> None:
         raise RuntimeError(
             "routes without an access declaration: " + "; ".join(missing)
             + ": add `dependencies=[Depends(require(Scope.READ))]` (or public()/slack_signed()) "
-            "— see augur.server.auth"
+            "— see augur.server.web.auth"
         )

@@ -21,16 +21,17 @@ from pydantic import BaseModel
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from augur.server.auth import require
 from augur.server.errors import ApiError
-from augur.server.models import AlertEpisode, Incident, IncidentEvent
 from augur.server.scopes import Scope
 from augur.server.state import AppState, app_state
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import AlertEpisode, Incident
+from augur.server.store.reads import episodes_of, timeline_of
 from augur.server.validation import MAX_ID, IncidentId
+from augur.server.web.auth import require
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 __all__ = ["DETAIL_EPISODES", "EpisodeOut", "EpisodePage", "IncidentDetail", "IncidentList", "IncidentOut",
            "IncidentSummary", "ProposalRef", "TimelineEventOut", "episodes_of", "router", "timeline_of"]
@@ -131,24 +132,6 @@ def _episodes(rows: list[AlertEpisode]) -> list[EpisodeOut]:
     return [EpisodeOut.model_validate(r, from_attributes=True) for r in rows]
 
 
-def episodes_of(session: Session, incident_id: int) -> list[AlertEpisode]:
-    """An incident's alert episodes, earliest first (ties in insertion order)."""
-    return list(session.scalars(
-        select(AlertEpisode)
-        .where(AlertEpisode.incident_id == incident_id)
-        .order_by(AlertEpisode.starts_at, AlertEpisode.id)
-    ))
-
-
-def timeline_of(session: Session, incident_id: int) -> list[IncidentEvent]:
-    """An incident's timeline events, oldest first (ties in insertion order)."""
-    return list(session.scalars(
-        select(IncidentEvent)
-        .where(IncidentEvent.incident_id == incident_id)
-        .order_by(IncidentEvent.at, IncidentEvent.id)
-    ))
-
-
 def _cursor(at: datetime, row_id: int) -> str:
     return f"{round(at.timestamp() * 1_000_000)}.{row_id}"
 
@@ -214,7 +197,7 @@ def list_episodes(store: Store, incident_id: int, limit: int, cursor: str | None
 
 def get_incident(store: Store, incident_id: int) -> IncidentDetail | None:
     """One incident with its episodes, timeline and rule proposals, or ``None``."""
-    from augur.server.proposal_store import SqlProposalStore
+    from augur.server.store.proposals import SqlProposalStore
 
     proposals = [ProposalRef(id=p.id, kind=p.kind.value, state=p.state.value, title=p.title,
                              url=f"/v1/proposals/{p.id}")

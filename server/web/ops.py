@@ -10,11 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from augur.server.auth import public, require
 from augur.server.errors import ApiError
 from augur.server.scopes import Scope
 from augur.server.state import AppState, app_state
-from augur.server.store import StoreUnavailable
+from augur.server.store.database import StoreUnavailable
+from augur.server.web.auth import public, require
 
 __all__ = ["router"]
 

@@ -6,7 +6,7 @@ an incident page shows the report — the chain drawn as an onset chart (inline 
 table, what happened, candidates, what was checked and found normal, fixes, and the evidence with
 a link to where each piece came from (the Prometheus graph of its query, the log or trace search)
 — and links the incident's rule proposals on ``/review`` and its postmortem. Both need the
-``read`` scope (:mod:`augur.server.auth`).
+``read`` scope (:mod:`augur.server.web.auth`).
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from markupsafe import Markup
 from augur.agent.chat import IncidentBrief
 from augur.agent.numbers import fmt_z, signal_label
 from augur.agent.report import Report
-from augur.server.auth import require
 from augur.server.errors import ApiError
-from augur.server.proposal_store import SqlProposalStore
-from augur.server.questions import load_briefs
+from augur.server.jobs.questions import load_briefs
 from augur.server.scopes import Scope
 from augur.server.state import AppState, app_state
+from augur.server.store.proposals import SqlProposalStore
 from augur.server.validation import IncidentId
+from augur.server.web.auth import require
 
 __all__ = ["age", "chain_svg", "router"]
 

@@ -16,32 +16,24 @@ rejected proposal).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field, field_validator
 
-from augur.rules.apply import ApplyConfig, apply_approved
-from augur.rules.proposal import Proposal, ProposalEvent, ProposalState
+from augur.rules.proposal import ProposalState
 from augur.rules.review import (
-    ProposalRepository,
     ReviewError,
-    Reviewers,
-    ReviewOutcome,
-    approve,
-    reject,
 )
-from augur.server.auth import Principal, require
 from augur.server.errors import ApiError
-from augur.server.proposal_store import SqlProposalStore
+from augur.server.review import ProposalService, proposal_json, service_from_settings
 from augur.server.scopes import Scope
-from augur.server.settings import Settings
 from augur.server.state import AppState, app_state
+from augur.server.store.proposals import SqlProposalStore
 from augur.server.validation import MAX_ID
+from augur.server.web.auth import Principal, require
 
-__all__ = ["ProposalService", "proposal_service", "router", "service_from_settings"]
+__all__ = ["proposal_service", "router"]
 
 
 class ReviewBody(BaseModel):
@@ -55,41 +47,6 @@ class ReviewBody(BaseModel):
         if "\x00" in value:
             raise ValueError("contains a NUL character (\\u0000), which augur does not store")
         return value
-
-
-@dataclass
-class ProposalService:
-    """What the API and the review page share: the repository, the reviewers, how to apply."""
-
-    repo: ProposalRepository
-    reviewers: Reviewers
-    apply_config: ApplyConfig | None = None
-
-    def decide(self, proposal_id: str, action: str, token: str | None, comment: str) -> ReviewOutcome:
-        """Authenticate the reviewer, approve or reject, and apply an approved rule if configured."""
-        return self.decide_as(proposal_id, action, self.reviewers.authenticate(token), comment)
-
-    def decide_as(self, proposal_id: str, action: str, reviewer: str, comment: str) -> ReviewOutcome:
-        """Approve or reject as ``reviewer``, already authenticated by the caller (a token, or a
-        signed Slack request mapped to a reviewer on the allowlist), and apply an approved rule."""
-        if action == "reject":
-            return reject(self.repo, proposal_id, reviewer, comment)
-        outcome = approve(self.repo, proposal_id, reviewer, comment)
-        if outcome.proposal.state is ProposalState.APPROVED and self.apply_config is not None:
-            with httpx.Client() as client:
-                applied = apply_approved(self.repo, proposal_id, self.apply_config, client)
-            return ReviewOutcome(applied.proposal, changed=outcome.changed or applied.changed)
-        return outcome
-
-
-def proposal_json(proposal: Proposal, events: list[ProposalEvent] | None = None) -> dict[str, Any]:
-    """A proposal as the API returns it."""
-    data = proposal.model_dump(mode="json")
-    data["title"] = proposal.title
-    data["rule_yaml"] = proposal.rule_yaml
-    if events is not None:
-        data["events"] = [e.model_dump(mode="json") for e in events]
-    return data
 
 
 _CODES = {403: "forbidden", 404: "not_found", 409: "conflict"}
@@ -158,30 +115,5 @@ def reject_proposal(
     return _decide(service, proposal_id, "reject", who, body)
 
 
-def service_from_settings(settings: Settings, repo: ProposalRepository) -> ProposalService:
-    """The service as configured: reviewer tokens and allowlist, and apply settings if a rules dir is set."""
-    # Every token with the review scope (AUGUR_REVIEWER_TOKENS and AUGUR_API_TOKENS) names a reviewer.
-    reviewers = Reviewers.of({name: token for name, token, scopes in settings.token_grants()
-                              if Scope.REVIEW in scopes}, settings.reviewers)
-    apply_config = None
-    if settings.rules_dir is not None:
-        apply_config = ApplyConfig(
-            rules_dir=settings.rules_dir, prometheus_url=settings.prometheus_url,
-            mode=settings.rules_apply_mode, patch_dir=settings.rules_patch_dir,
-            alertmanager_config=settings.alertmanager_config_file,
-            alertmanager_url=settings.alertmanager_url, alertmanager_mode=settings.alertmanager_apply_mode,
-        )
-    return ProposalService(repo, reviewers, apply_config)
-
-
-def _routers() -> APIRouter:
-    from augur.server.review_page import page
-
-    combined = APIRouter()
-    combined.include_router(api)
-    combined.include_router(page)
-    return combined
-
-
-#: The API and the review page; ``create_app`` includes this.
-router = _routers()
+#: The proposals API; ``create_app`` includes it (and the review page, :mod:`augur.server.web.review_page`).
+router = api

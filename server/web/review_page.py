@@ -4,7 +4,7 @@ It lists pending proposals with the rule, the rationale (evidence ids), ``promto
 and the backtest drawn as an inline SVG chart, and approve / reject buttons. A reviewer signs in
 once with a token that has the ``review`` scope; the browser then holds a server-side session id
 (HttpOnly, SameSite=Lax, Secure over TLS; never the token), and every form carries the session's
-CSRF token (:mod:`augur.server.auth` checks it and the ``Origin``).
+CSRF token (:mod:`augur.server.web.auth` checks it and the ``Origin``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from markupsafe import Markup
 
 from augur.rules.proposal import Backtest, Proposal, ProposalEvent, ProposalState
 from augur.rules.review import ReviewError
-from augur.server.auth import (
+from augur.server.review import ProposalService
+from augur.server.scopes import Scope
+from augur.server.web.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     Principal,
@@ -33,8 +35,7 @@ from augur.server.auth import (
     public,
     require,
 )
-from augur.server.proposals import ProposalService, proposal_service
-from augur.server.scopes import Scope
+from augur.server.web.proposals import proposal_service
 
 __all__ = ["backtest_svg", "page", "signin_page"]
 

@@ -18,19 +18,19 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from augur.server.auth import slack_signed
 from augur.server.errors import ApiError
-from augur.server.proposal_store import SqlProposalStore
-from augur.server.proposals import service_from_settings
-from augur.server.questions import chat_llm_for
+from augur.server.jobs.questions import chat_llm_for
+from augur.server.review import service_from_settings
 from augur.server.settings import Settings
 from augur.server.slack.approvals import SlackApprovals
 from augur.server.slack.handlers import Ack, SlackHandlers, run_safely
 from augur.server.slack.notifier import web_client
 from augur.server.slack.signature import SignatureError, verify
 from augur.server.state import AppState, app_state
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.proposals import SqlProposalStore
 from augur.server.validation import reject_nul
+from augur.server.web.auth import slack_signed
 
 __all__ = ["handlers_for", "router"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from augur.server.cli import app
+from augur.server.cli.main import app
 
 PLATFORM = Path(__file__).with_name("platform.yaml")
 runner = CliRunner()

@@ -20,7 +20,7 @@ from augur.agent.diagnose import diagnose
 from augur.agent.investigation import investigate
 from augur.agent.sop import SopPlanner
 from augur.agent.state import Finding
-from augur.server.cli import app
+from augur.server.cli.main import app
 from tests.agent.investigation_support import PLATFORM, latency_alert, registry_for
 from tests.fixtures.prometheus import PromHistory
 

@@ -26,9 +26,9 @@ from augur.agent.correlate import TOLERANCE_S
 from augur.agent.investigation import TriageError, investigate
 from augur.agent.markdown import render_markdown
 from augur.agent.report import ChainLink, Report
-from augur.server.cli import app
+from augur.server.cli.main import app
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
 from tests.agent.investigation_support import (
     PLATFORM,
     latency_alert,

@@ -31,7 +31,7 @@ from augur.agent.catalog import Signal, load_catalog, parse_catalog
 from augur.agent.discovery import EdgeError, EdgeTable, JaegerDependencies, workload_of
 from augur.agent.discovery.inventory import BATCH
 from augur.evals.servers import PrometheusServer, Sample, write_openmetrics
-from augur.server.cli import app
+from augur.server.cli.main import app
 from tests.fixtures.loopback import serving
 
 STEP = 60

@@ -10,9 +10,9 @@ from augur.agent.escape import md_code, md_text, slack_text
 from augur.agent.markdown import render_markdown
 from augur.agent.report import Report
 from augur.rules.proposal import Proposal, ProposalKind, Validation
-from augur.server import proposals as _proposals  # noqa: F401  (review_page imports it first)
-from augur.server.review_page import _TEMPLATES
 from augur.server.slack.blocks import incident_blocks, proposal_blocks, report_blocks
+from augur.server.web import proposals as _proposals  # noqa: F401  (review_page imports it first)
+from augur.server.web.review_page import _TEMPLATES
 from tests.fixtures.incidents import ranker_report
 
 __all__ = ["ranker_report"]

@@ -19,9 +19,9 @@ import pytest
 
 from augur.agent.investigation import investigate
 from augur.agent.report import Report
-from augur.server.proposer import SKIPPED, propose_for_report
+from augur.server.jobs.proposer import SKIPPED, propose_for_report
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
 from augur.tools.logs import LogRecord, SqliteLogStore
 from tests.agent.investigation_support import latency_alert, platform_catalog, registry_for
 from tests.fixtures.incidents import seed_incident

@@ -109,7 +109,7 @@ def test_report_feeds_the_rule_proposal_engine(report: Report, prom_history: Pro
     """The report, adapted to the engine's Findings, yields an early drift rule and an inhibition."""
     from augur.rules.proposal import ProposalKind
     from augur.rules.propose import propose
-    from augur.server.findings import report_findings
+    from augur.server.jobs.findings import report_findings
     from augur.tools.prometheus_api import PrometheusClient
 
     findings = report_findings(report, incident_id=7)

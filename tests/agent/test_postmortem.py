@@ -32,13 +32,13 @@ from augur.agent.postmortem import Postmortem
 from augur.agent.report import Report
 from augur.evals.servers import PrometheusServer, Sample, write_openmetrics
 from augur.rules.review import approve
-from augur.server.app import create_app
-from augur.server.investigations import investigation_handler
-from augur.server.postmortems import postmortem_handler
-from augur.server.proposal_store import SqlProposalStore
+from augur.server.jobs.investigations import investigation_handler
+from augur.server.jobs.postmortems import postmortem_handler
+from augur.server.jobs.worker import Worker
 from augur.server.slack.notifier import postmortem_hook, report_hook
-from augur.server.store import Store
-from augur.server.worker import Worker
+from augur.server.store.database import Store
+from augur.server.store.proposals import SqlProposalStore
+from augur.server.web.app import create_app
 from tests.agent.investigation_support import registry_for
 from tests.fixtures.slack_api import SlackRecorder, slack_api
 from tests.rules.samples import drift_proposal

@@ -26,10 +26,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from augur.server.app import create_app
-from augur.server.models import Report as ReportRow
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import Report as ReportRow
+from augur.server.web.app import create_app
 from tests.agent.investigation_support import PLATFORM, latency_alert, write_platform_logs
 from tests.fixtures.prometheus import PromHistory
 

@@ -17,12 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from augur.server.app import create_app
-from augur.server.models import Incident, IncidentEvent, Job
+from augur.server.jobs.worker import Worker
 from augur.server.scopes import Scope
 from augur.server.settings import Settings
-from augur.server.store import Store
-from augur.server.worker import Worker, default_handlers
+from augur.server.state import default_handlers
+from augur.server.store.database import Store
+from augur.server.store.models import Incident, IncidentEvent, Job
+from augur.server.web.app import create_app
 from tests.agent.investigation_support import PLATFORM, latency_alert, write_platform_logs
 from tests.fixtures.prometheus import PromHistory
 from tests.server.conftest import ADMIN_TOKEN

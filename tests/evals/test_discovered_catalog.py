@@ -26,7 +26,7 @@ from augur.evals.alert import evaluate_rule, webhook_body
 from augur.evals.demo import story_scenario
 from augur.evals.generator import generate
 from augur.evals.servers import PrometheusServer
-from augur.server.cli import app
+from augur.server.cli.main import app
 from augur.tools.logs.sqlite import SqliteLogStore
 
 pytestmark = pytest.mark.slow

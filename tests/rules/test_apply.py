@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from augur.evals.servers import PrometheusServer, free_port
 from augur.rules.apply import ApplyConfig, apply_proposal
 from augur.rules.proposal import Proposal, ProposalKind, Validation
-from augur.server.app import create_app
-from augur.server.proposal_store import SqlProposalStore
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.proposals import SqlProposalStore
+from augur.server.web.app import create_app
 from tests.rules.samples import drift_proposal
 
 pytestmark = pytest.mark.slow

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from augur.server.app import create_app
-from augur.server.proposal_store import SqlProposalStore
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.proposals import SqlProposalStore
+from augur.server.web.app import create_app
 from tests.rules.samples import drift_proposal
 
 

@@ -20,8 +20,8 @@ from augur.rules.propose import (
     propose_and_record,
     rules_in_files,
 )
-from augur.server.proposal_store import SqlProposalStore
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.proposals import SqlProposalStore
 from augur.tools.prometheus_api import PrometheusClient
 from tests.fixtures.prometheus import PromHistory
 

@@ -18,8 +18,8 @@ from augur.rules.review import (
     mark_failed,
     reject,
 )
-from augur.server.proposal_store import SqlProposalStore
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.proposals import SqlProposalStore
 from tests.rules.samples import drift_proposal
 
 REVIEWERS = Reviewers.of({"alice": "tok-alice", "bob": "tok-bob", "mallory": "tok-mallory"},

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from augur.server.cli import app
-from augur.server.proposal_store import SqlProposalStore
-from augur.server.store import Store
+from augur.server.cli.main import app
+from augur.server.store.database import Store
+from augur.server.store.proposals import SqlProposalStore
 from tests.rules.samples import drift_proposal
 
 

@@ -20,10 +20,10 @@ import pytest
 import uvicorn
 
 from augur.evals.servers import free_port
-from augur.server.app import create_app
-from augur.server.proposal_store import SqlProposalStore
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.proposals import SqlProposalStore
+from augur.server.web.app import create_app
 from tests.rules.browser import Browser
 from tests.rules.samples import drift_proposal
 

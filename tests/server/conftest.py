@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from augur.evals.servers import free_port
-from augur.server.app import create_app
-from augur.server.models import Base
 from augur.server.scopes import Scope
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import Base
+from augur.server.web.app import create_app
 
 TOKEN = "s3cret-token"
 #: A token with every scope, for tests about something other than authorization.

@@ -19,13 +19,13 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from augur.evals.servers import AlertmanagerServer, free_port
-from augur.server.alert_pull import AlertPuller, PullError
-from augur.server.app import create_app
-from augur.server.cli import app as cli
-from augur.server.grouping import GroupingPolicy
-from augur.server.models import AlertEpisode, Incident, IncidentEvent
-from augur.server.postmortems import generate
-from augur.server.store import Store
+from augur.server.cli.main import app as cli
+from augur.server.intake.alert_pull import AlertPuller, PullError
+from augur.server.intake.grouping import GroupingPolicy
+from augur.server.jobs.postmortems import generate
+from augur.server.store.database import Store
+from augur.server.store.models import AlertEpisode, Incident, IncidentEvent
+from augur.server.web.app import create_app
 from tests.server.conftest import ADMIN_HEADERS, row_counts, settings_for
 
 pytestmark = pytest.mark.slow

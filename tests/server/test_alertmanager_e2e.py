@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from augur.evals.servers import AlertmanagerServer
-from augur.server.app import create_app
-from augur.server.models import AlertEpisode, Incident, Job
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import AlertEpisode, Incident, Job
+from augur.server.web.app import create_app
 from tests.server.conftest import TOKEN, serving, settings_for
 
 pytestmark = pytest.mark.slow

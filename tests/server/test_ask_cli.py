@@ -16,8 +16,8 @@ from augur.agent.chat import answer, parse_intent
 from augur.agent.citations import report_evidence
 from augur.agent.grounding import ground
 from augur.agent.report import Report, Sentence
-from augur.server.questions import load_briefs
-from augur.server.store import Store
+from augur.server.jobs.questions import load_briefs
+from augur.server.store.database import Store
 from tests.fixtures.incidents import ranker_report, seed_incident
 
 __all__ = ["ranker_report"]

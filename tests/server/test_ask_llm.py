@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from augur.server.store import Store
+from augur.server.store.database import Store
 from tests.fixtures.incidents import seed_incident
 from tests.fixtures.llm_state import sample_report
 from tests.fixtures.openai_endpoint import Reply, ScriptedEndpoint, chat_completion

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from augur.server.app import create_app
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.web.app import create_app
 from tests.fixtures.alerts import GO_ZERO_TIME, alert, notification
 from tests.fixtures.slack_api import signed_headers
 from tests.server.conftest import ADMIN_TOKEN, TOKEN, row_counts, settings_for

@@ -15,13 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from augur.server.app import create_app
 from augur.server.catalogs import resolve_catalog
-from augur.server.investigations import investigation_handler
-from augur.server.models import Report
+from augur.server.jobs.investigations import investigation_handler
+from augur.server.jobs.worker import Worker
 from augur.server.settings import Settings
-from augur.server.store import Store
-from augur.server.worker import Worker
+from augur.server.store.database import Store
+from augur.server.store.models import Report
+from augur.server.web.app import create_app
 from tests.agent.investigation_support import PLATFORM, latency_alert, registry_for
 from tests.fixtures.prometheus import PromHistory
 from tests.server.conftest import TOKEN, settings_for

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from augur.evals.servers import free_port
-from augur.server.proposal_store import SqlProposalStore
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.proposals import SqlProposalStore
 from tests.rules.samples import drift_proposal
 
 REPO = Path(__file__).resolve().parents[2]

@@ -34,8 +34,8 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from augur.evals.servers import free_port
-from augur.server.models import AlertEpisode, IncidentEvent, Job, Report
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import AlertEpisode, IncidentEvent, Job, Report
 from tests.fixtures.alerts import alert, notification
 from tests.fixtures.store import _admin_url
 

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from augur.server.group_commit import GroupCommitter
-from augur.server.grouping import GroupingPolicy
-from augur.server.intake import IngestResult
-from augur.server.store import Store
-from augur.server.webhook import WebhookPayload, parse_payload
+from augur.server.intake.group_commit import GroupCommitter
+from augur.server.intake.grouping import GroupingPolicy
+from augur.server.intake.ingest import IngestResult
+from augur.server.intake.webhook import WebhookPayload, parse_payload
+from augur.server.store.database import Store
 from tests.fixtures.alerts import alert, notification
 from tests.server.test_webhook import _episodes
 

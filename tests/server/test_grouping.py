@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from augur.server.grouping import GroupingPolicy, OpenIncident, choose_incident, component_of, incident_title
+from augur.server.intake.grouping import (
+    GroupingPolicy,
+    OpenIncident,
+    choose_incident,
+    component_of,
+    incident_title,
+)
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 POLICY = GroupingPolicy(

@@ -21,15 +21,16 @@ from typer.testing import CliRunner
 
 from augur.evals.servers import free_port
 from augur.rules.proposal import ProposalKind
-from augur.server.app import create_app
-from augur.server.cli import app as cli
-from augur.server.investigations import investigation_handler
-from augur.server.models import IncidentEvent, Job
-from augur.server.proposal_store import SqlProposalStore
-from augur.server.queue import ClaimedJob, JobQueue
+from augur.server.cli.main import app as cli
+from augur.server.jobs.investigations import investigation_handler
+from augur.server.jobs.worker import Worker
 from augur.server.settings import Settings
-from augur.server.store import Store
-from augur.server.worker import Worker, default_handlers
+from augur.server.state import default_handlers
+from augur.server.store.database import Store
+from augur.server.store.models import IncidentEvent, Job
+from augur.server.store.proposals import SqlProposalStore
+from augur.server.store.queue import ClaimedJob, JobQueue
+from augur.server.web.app import create_app
 from tests.agent.investigation_support import PLATFORM, latency_alert, registry_for, write_platform_logs
 from tests.fixtures.prometheus import PromHistory
 from tests.fixtures.slack_api import SlackRecorder, slack_api

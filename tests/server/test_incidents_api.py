@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from augur.server.models import Incident
-from augur.server.store import Store
-from augur.server.worker import Worker, record_run
+from augur.server.jobs.worker import Worker, record_run
+from augur.server.store.database import Store
+from augur.server.store.models import Incident
 from tests.fixtures.alerts import alert, notification
 
 
@@ -82,7 +82,7 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
 
 
 def test_two_apps_do_not_share_metrics(store: Store, store_url: str) -> None:
-    from augur.server.app import create_app
+    from augur.server.web.app import create_app
     from tests.server.conftest import ADMIN_TOKEN, settings_for
 
     apps = [create_app(settings_for(store_url), store=store) for _ in range(2)]
@@ -93,7 +93,7 @@ def test_two_apps_do_not_share_metrics(store: Store, store_url: str) -> None:
 
 
 def test_an_unexpected_error_is_a_json_500_without_internals(store: Store, store_url: str) -> None:
-    from augur.server.app import create_app
+    from augur.server.web.app import create_app
     from tests.server.conftest import ADMIN_TOKEN, settings_for
 
     app = create_app(settings_for(store_url), store=store)

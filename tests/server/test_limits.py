@@ -6,8 +6,8 @@ import socket
 import time
 from pathlib import Path
 
-from augur.server.app import create_app
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.web.app import create_app
 from tests.server.conftest import ADMIN_TOKEN, TOKEN, row_counts, serving, settings_for
 
 

@@ -15,12 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from augur.server.app import create_app
-from augur.server.investigations import DEFERRED, investigation_handler
-from augur.server.models import IncidentEvent, Job
+from augur.server.jobs.investigations import DEFERRED, investigation_handler
+from augur.server.jobs.worker import Worker
 from augur.server.settings import Settings
-from augur.server.store import Store
-from augur.server.worker import Worker
+from augur.server.store.database import Store
+from augur.server.store.models import IncidentEvent, Job
+from augur.server.web.app import create_app
 from tests.agent.investigation_support import PLATFORM, latency_alert, registry_for, write_platform_logs
 from tests.fixtures.gate import tcp_gate
 from tests.fixtures.prometheus import PromHistory

@@ -22,9 +22,9 @@ import uvicorn
 
 from augur.agent.report import Report
 from augur.evals.servers import free_port
-from augur.server.app import create_app
 from augur.server.settings import Settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.web.app import create_app
 from tests.fixtures.incidents import ranker_report, seed_incident
 from tests.fixtures.prometheus import PromHistory
 from tests.rules.browser import Browser

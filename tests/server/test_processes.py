@@ -19,13 +19,16 @@ import pytest
 from sqlalchemy import select
 
 from augur.evals.servers import free_port
-from augur.server.models import Incident, IncidentEvent, utcnow
-from augur.server.queue import JobQueue, enqueue
-from augur.server.store import Store
-from augur.server.worker import DEBUG_SLEEP
+from augur.server.store.database import Store
+from augur.server.store.models import Incident, IncidentEvent, utcnow
+from augur.server.store.queue import JobQueue, enqueue
 from tests.fixtures.alerts import alert, notification
+from tests.fixtures.sleepy_worker import SLEEP
 
 AUGUR = str(Path(sys.executable).with_name("augur"))
+#: `augur worker` plus a test-only job kind that sleeps (the product has none).
+SLEEPY_WORKER = [sys.executable, "-m", "tests.fixtures.sleepy_worker"]
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
@@ -99,20 +102,19 @@ def test_a_worker_killed_mid_job_is_replaced_after_its_lease_expires(
         incident = Incident(status="open", group_key="g", title="t", opened_at=now, updated_at=now)
         session.add(incident)
         session.flush()
-        job_id = enqueue(session, DEBUG_SLEEP, {"incident_id": incident.id, "seconds": 2.0})
+        job_id = enqueue(session, SLEEP, {"incident_id": incident.id, "seconds": 2.0})
     env = _env(
         AUGUR_DATABASE_URL=store_url,
-        AUGUR_WORKER_DEBUG_HANDLERS="true",
         AUGUR_WORKER_LEASE_SECONDS="1",
         AUGUR_WORKER_POLL_SECONDS="0.1",
     )
-    first = subprocess.Popen([AUGUR, "worker"], env=env, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(SLEEPY_WORKER, env=env, cwd=REPO, stderr=subprocess.DEVNULL)
     processes.append(first)
     deadline = time.monotonic() + 90  # start-up (imports) takes seconds on a loaded machine
     while (owner := _running_owner(store, job_id)) is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert owner is not None and f":{first.pid}:" in owner, "the first worker should be running the job"
-    second = subprocess.Popen([AUGUR, "worker"], env=env, stderr=subprocess.DEVNULL)
+    second = subprocess.Popen(SLEEPY_WORKER, env=env, cwd=REPO, stderr=subprocess.DEVNULL)
     processes.append(second)
     time.sleep(1.5)  # longer than the lease: the live first worker keeps renewing it
     assert _running_owner(store, job_id) == owner

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from augur.server.models import Job
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import Job
 from tests.fixtures.incidents import seed_incident
 
 INV = "/v1/investigations"

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from augur.server.models import Job, utcnow
-from augur.server.queue import ClaimedJob, JobQueue, enqueue
-from augur.server.store import Store
-from augur.server.worker import Worker
+from augur.server.jobs.worker import Worker
+from augur.server.store.database import Store
+from augur.server.store.models import Job, utcnow
+from augur.server.store.queue import ClaimedJob, JobQueue, enqueue
 
 
 def _add(store: Store, kind: str = "investigate", max_attempts: int = 3, **payload: object) -> int:
@@ -182,8 +182,8 @@ def test_a_long_handler_keeps_its_lease_while_it_runs(store: Store, lease: float
 
 def test_a_worker_that_lost_its_lease_writes_nothing_under_it(store: Store) -> None:
     """Fencing: a claim's results pass `hold_lease` only while that very claim holds the job."""
-    from augur.server.models import Incident, IncidentEvent
-    from augur.server.queue import LeaseLost, hold_lease
+    from augur.server.store.models import Incident, IncidentEvent
+    from augur.server.store.queue import LeaseLost, hold_lease
 
     now = utcnow()
     with store.transaction() as session:
@@ -219,7 +219,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing_under_it(store: Store) -> N
 
 
 def test_holding_the_lease_extends_it_so_nobody_reclaims_before_the_commit(store: Store) -> None:
-    from augur.server.queue import hold_lease
+    from augur.server.store.queue import hold_lease
 
     _add(store)
     queue = JobQueue(store, lease_seconds=0.3)

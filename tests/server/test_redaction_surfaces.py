@@ -16,12 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from augur.agent.redact import RedactingFilter
-from augur.server.app import create_app
+from augur.server.jobs.worker import Worker
 from augur.server.scopes import Scope
 from augur.server.settings import ConfigError, Settings, load_settings
 from augur.server.slack.blocks import incident_blocks, report_blocks
-from augur.server.store import Store
-from augur.server.worker import Worker, default_handlers
+from augur.server.state import default_handlers
+from augur.server.store.database import Store
+from augur.server.web.app import create_app
 from augur.tools.logs import LogRecord, SqliteLogStore
 from tests.agent.investigation_support import PLATFORM, latency_alert, write_platform_logs
 from tests.fixtures.prometheus import PromHistory

@@ -14,11 +14,11 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
-from augur.server.app import create_app
-from augur.server.auth import Requirement, check_routes, route_table
 from augur.server.scopes import Scope
 from augur.server.settings import ConfigError, Settings, load_settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.web.app import create_app
+from augur.server.web.auth import Requirement, check_routes, route_table
 
 TOKENS = {scope: f"tok-{scope.value.replace(':', '-')}-0123456789" for scope in Scope}
 #: Routes anyone may call, each for a stated reason (a new one must be added here on purpose).

@@ -19,10 +19,10 @@ import yaml
 
 from augur.evals.servers import PrometheusServer
 from augur.rules.proposal import ProposalState
-from augur.server.app import create_app
-from augur.server.proposal_store import SqlProposalStore
 from augur.server.slack.notifier import notifier_from_settings
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.proposals import SqlProposalStore
+from augur.server.web.app import create_app
 from tests.fixtures.incidents import seed_incident
 from tests.fixtures.slack_api import SlackRecorder, signed_headers, slack_api
 from tests.rules.samples import drift_proposal

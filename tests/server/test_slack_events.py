@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from augur.server.models import SlackEvent, utcnow
 from augur.server.slack.handlers import SLACK_EVENT_RETENTION, record_event
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.store.models import SlackEvent, utcnow
 
 
 def test_retries_are_caught_and_old_event_ids_are_pruned(store: Store) -> None:

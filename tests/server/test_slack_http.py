@@ -25,15 +25,15 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from sqlalchemy import func, select
 
 from augur.agent.report import Report
-from augur.server.app import create_app
-from augur.server.investigations import investigation_handler
-from augur.server.models import SlackEvent, SlackThread
+from augur.server.jobs.investigations import investigation_handler
+from augur.server.jobs.worker import Worker
 from augur.server.settings import Settings
 from augur.server.slack.notifier import notifier_from_settings, report_hook
-from augur.server.slack.routes import handlers_for
 from augur.server.slack.socket_mode import socket_listener
-from augur.server.store import Store
-from augur.server.worker import Worker
+from augur.server.store.database import Store
+from augur.server.store.models import SlackEvent, SlackThread
+from augur.server.web.app import create_app
+from augur.server.web.slack_routes import handlers_for
 from tests.agent.investigation_support import latency_alert, platform_catalog, registry_for
 from tests.fixtures.incidents import ranker_report, seed_incident
 from tests.fixtures.prometheus import PromHistory

@@ -3,7 +3,7 @@
 No Slack and no hosted LLM are reachable here: the real ``slack_sdk`` client talks to the loopback
 recorder (``tests/fixtures/slack_api.py``) and the real ``openai`` client to the scripted
 OpenAI-compatible endpoint (``tests/fixtures/openai_endpoint.py``). The handlers are the ones
-:func:`~augur.server.slack.routes.handlers_for` builds from settings, driven through Socket Mode.
+:func:`~augur.server.web.slack_routes.handlers_for` builds from settings, driven through Socket Mode.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
-from augur.server.slack.routes import handlers_for
 from augur.server.slack.socket_mode import socket_listener
-from augur.server.store import Store
+from augur.server.store.database import Store
+from augur.server.web.slack_routes import handlers_for
 from tests.fixtures.incidents import seed_incident
 from tests.fixtures.llm_state import sample_report
 from tests.fixtures.openai_endpoint import Reply, ScriptedEndpoint, chat_completion, tool_call

@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from augur.server.grouping import GroupingPolicy
-from augur.server.intake import ingest
-from augur.server.models import Job, Report, utcnow
-from augur.server.store import Store
-from augur.server.webhook import WebhookPayload
+from augur.server.intake.grouping import GroupingPolicy
+from augur.server.intake.ingest import ingest
+from augur.server.intake.webhook import WebhookPayload
+from augur.server.store.database import Store
+from augur.server.store.models import Job, Report, utcnow
 from tests.fixtures.alerts import alert, notification
 from tests.fixtures.store import _admin_url
 

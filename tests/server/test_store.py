@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from augur.server.models import AlertEpisode, Incident, Job, Proposal, ProposalEvent
-from augur.server.store import Store, StoreUnavailable, make_engine
+from augur.server.store.database import Store, StoreUnavailable, make_engine
+from augur.server.store.models import AlertEpisode, Incident, Job, Proposal, ProposalEvent
 
 
 def _episode(fp: str, starts: datetime) -> AlertEpisode:

@@ -6,9 +6,10 @@ import asyncio
 from pathlib import Path
 
 from augur.server.settings import Settings
-from augur.server.toolbox import build_registry, not_configured
+from augur.server.toolbox import build_registry
 from augur.tools.evidence import EvidenceStatus
 from augur.tools.prometheus import PromQLTool
+from augur.tools.toolbox import not_configured
 from tests.fixtures.prometheus import PromHistory
 
 PROMETHEUS_TOOLS = {"promql", "promql_range", "prom_series", "prom_rules", "prom_alerts", "prom_cardinality"}

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from augur.server.app import create_app
-from augur.server.models import AlertEpisode, Incident, IncidentEvent, Job
-from augur.server.store import Store, make_engine
+from augur.server.store.database import Store, make_engine
+from augur.server.store.models import AlertEpisode, Incident, IncidentEvent, Job
+from augur.server.web.app import create_app
 from tests.fixtures.alerts import alert, notification
 from tests.server.conftest import ADMIN_TOKEN, TOKEN, row_counts, serving, settings_for
 
@@ -283,6 +283,6 @@ def test_starting_without_a_token_warns(
     store: Store, store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = create_app(settings_for(store_url, webhook_token=None, api_tokens={}), store=store)
-    with caplog.at_level("WARNING", logger="augur.server.app"), TestClient(app):
+    with caplog.at_level("WARNING", logger="augur.server.web.app"), TestClient(app):
         pass
     assert any("no API token is configured" in r.getMessage() for r in caplog.records)

@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from augur.server.probe import create_probe_app, probe_router
+from augur.server.web.probe import create_probe_app, probe_router
 from augur.tools.evidence import EvidenceStatus
 from augur.tools.gpu import NO_DRIVER, GpuProbeTool, NvmlUnavailable, read_local_gpus
 from tests.fixtures.nvml import Fail, FakeGpu, fake_nvml

@@ -1,1 +1,1 @@
-"""Alembic migrations of augur's store; run by :meth:`augur.server.store.Store.migrate`."""
+"""Alembic migrations of augur's store; run by :meth:`augur.server.store.database.Store.migrate`."""

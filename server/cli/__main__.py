@@ -1,0 +1,5 @@
+"""`python -m augur.server.cli` is the `augur` command."""
+
+from augur.server.cli.main import app
+
+app(prog_name="augur")
