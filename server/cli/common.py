@@ -1,4 +1,4 @@
-"""One module per `augur` command group; `server/cli.py` registers them.
+"""What the `augur` commands share; one module per command group, registered by `server/cli/main.py`.
 
 Keep imports of heavy libraries inside the command functions so that `augur --help` and
 `augur serve` start fast. The two start-up steps most commands share live here:

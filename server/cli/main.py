@@ -1,4 +1,4 @@
-"""The `augur` command line: one Typer app, with command groups registered from `server/commands/`."""
+"""The `augur` command line: one Typer app, with the command groups of `server/cli/` registered."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ SQLite runs in WAL mode with a busy timeout, and every write transaction starts 
 with "database is locked" when a read transaction tries to become a write one. Read-only
 sessions (:meth:`Store.read_session`) start a plain deferred transaction and never block writers.
 
-The schema is made by the Alembic migrations in ``server/migrations/``; :meth:`Store.migrate`
+The schema is made by the Alembic migrations in ``server/store/migrations/``; :meth:`Store.migrate`
 runs them (under a PostgreSQL advisory lock, so replicas starting together do not race).
 
 Usage::

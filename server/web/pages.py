@@ -1,6 +1,6 @@
 """The HTML pages of ``augur serve``: ``/`` (incidents) and ``/incidents/{id}`` (one incident's report).
 
-Server-rendered with jinja2 (``server/templates``, autoescaped), no JavaScript and nothing fetched
+Server-rendered with jinja2 (``server/web/templates``, autoescaped), no JavaScript and nothing fetched
 from another host. ``/`` lists incidents newest first with state, root cause, confidence and age;
 an incident page shows the report — the chain drawn as an onset chart (inline SVG), the chain
 table, what happened, candidates, what was checked and found normal, fixes, and the evidence with
