@@ -47,8 +47,6 @@ ROOM_ARROWS: dict[str, set[str]] = {
 
 #: Import circles that exist today and are being removed; this set may only shrink.
 KNOWN_CIRCLES: set[frozenset[str]] = {
-    frozenset({"augur.agent.assembly", "augur.agent.graph"}),
-    frozenset({"augur.agent.postmortem", "augur.agent.postmortem_render"}),
     frozenset({"augur.tools.span_files", "augur.tools.span_store"}),
 }
 
