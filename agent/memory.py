@@ -280,7 +280,8 @@ class VerdictPrior:
             cand.score = round(max(0.0, min(1.0, cand.score + delta)), 4)
             cand.parts["prior"] = round(delta, 4)
             cited = "; ".join(f"{v.what} {v.incident} (similarity {v.similarity:.2f})" for v in votes)
-            cand.reasons.append(f"past verdicts {delta:+.2f} (a prior, bounded at ±{PRIOR_MAX:.2f}): {cited}")
+            moved = f"{delta:+.2f}" if round(delta, 2) else "±0.00, they cancel out"
+            cand.reasons.append(f"past verdicts {moved} (a prior, bounded at ±{PRIOR_MAX:.2f}): {cited}")
 
 
 def verdict_prior(state: InvestigationState, memory: Sequence[PastIncident]) -> VerdictPrior | None:

@@ -74,8 +74,14 @@ async def run_case(
     writer: Any = None,
     t_end: float | None = None,
     baselines: Sequence[str] = (),
+    memory: Sequence[Any] = (),
+    on_report: Callable[[Any], None] | None = None,
 ) -> CaseScore:
-    """Generate, serve, alert, investigate and score one scenario (see the module docstring)."""
+    """Generate, serve, alert, investigate and score one scenario (see the module docstring).
+
+    ``memory`` (past incidents, :mod:`augur.agent.memory`) goes to the investigation; ``on_report``
+    gets its report (the memory benchmark builds the next past incident from it).
+    """
     from augur.agent.catalog import load_catalog
     from augur.agent.investigation import investigate
 
@@ -102,8 +108,10 @@ async def run_case(
         registry = registry_factory(prom.url, log_db)
         started = time.perf_counter()
         report = await investigate(body, registry=registry, catalog=load_catalog(gen.catalog),
-                                   planner=planner, writer=writer, data_end=end)
+                                   planner=planner, writer=writer, data_end=end, memory=memory)
         seconds = time.perf_counter() - started
+        if on_report is not None:
+            on_report(report)
         ranked_by: dict[str, list[str]] = {}
         if baselines:
             ranked_by = await asyncio.to_thread(_baselines, scenario, prom.url, gen, baselines)
