@@ -45,10 +45,8 @@ ROOM_ARROWS: dict[str, set[str]] = {
                    "web"},
 }
 
-#: Import circles that exist today and are being removed; this set may only shrink.
-KNOWN_CIRCLES: set[frozenset[str]] = {
-    frozenset({"augur.tools.span_files", "augur.tools.span_store"}),
-}
+#: Import circles that exist today and are being removed; this set may only shrink (it is empty now).
+KNOWN_CIRCLES: set[frozenset[str]] = set()
 
 
 @dataclass(frozen=True)
