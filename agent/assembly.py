@@ -77,11 +77,11 @@ def evidence_row(ev: dict[str, Any]) -> EvidenceRow:
         from augur.agent.findings import read_onset
 
         rec = read_onset(data)
-        if rec and rec["changed"] and rec["onset"]:
-            level = (f": {fmt(rec['before'])} → {fmt(rec['after'])}"
-                     if rec["before"] is not None and rec["after"] is not None else "")
-            value = f"onset {hhmm(rec['onset'])} UTC{level} ({fmt_z(rec['z'] or 0.0)})"
-        elif rec:
+        if rec and rec.found and rec.onset:
+            level = (f": {fmt(rec.before)} → {fmt(rec.after)}"
+                     if rec.before is not None and rec.after is not None else "")
+            value = f"onset {hhmm(rec.onset)} UTC{level} ({fmt_z(rec.magnitude_z or 0.0)})"
+        else:
             value = "no change"
     elif ev["tool"] == "drift" and "value" in data:
         value = f"{data.get('method', 'drift')} {fmt(_float(data['value']))}"

@@ -6,14 +6,16 @@ the planner gave them and turned into one :class:`~augur.agent.state.Finding`: w
 in the direction that is a fault, when (the onset, never the alarm time), how strongly (robust z)
 and from what to what. A trace's slower hop is a finding about the component serving that hop.
 
-The onset tool's evidence is the authority on *when* and *whether*; the range summary fills in
-before/after values when the onset evidence lacks them.
+The onset tool's evidence is the authority on *when* and *whether*, read as its typed
+:class:`~augur.tools.onset_tool.OnsetData`; the range summary fills in before/after values when
+the onset evidence lacks them. Both come from one range query (:mod:`augur.tools.range_cache`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from augur.agent.catalog import Catalog
@@ -21,6 +23,7 @@ from augur.agent.correlate import TOLERANCE_S
 from augur.agent.scan import SCAN_PREFIX, expand_scan
 from augur.agent.state import CallRecord, Finding, InvestigationState
 from augur.agent.trace_findings import component_for_service, trace_findings, trace_strength
+from augur.tools.onset_tool import OnsetData, SeriesOnset
 from augur.tools.timeparse import TimeFormatError, parse_time
 
 __all__ = ["MIN_STRENGTH", "REL_NOISE", "collect_findings", "noise_aware_strength", "read_onset"]
@@ -35,20 +38,6 @@ MAX_STRENGTH = 100.0
 #: reads 4.7 ms is a robust z of 100); scaling the change by at least this much keeps such
 #: noise from outranking a real change of several times the level.
 REL_NOISE = 0.1
-
-_ONSET_KEYS = ("onset", "onset_time", "onset_ts", "changed_at", "onset_at")
-_CHANGED_KEYS = ("found", "changed", "anomalous", "detected", "has_onset", "change_detected")
-_Z_KEYS = ("magnitude_z", "z", "zscore", "z_score", "magnitude", "strength", "score", "deviation")
-_BEFORE_KEYS = ("before", "baseline", "baseline_median", "baseline_level", "reference", "level_before")
-_AFTER_KEYS = ("after", "current", "recent_median", "level_after", "after_level", "recent")
-
-
-def _first(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        if data.get(key) is not None:
-            return data[key]
-    return None
-
 
 def _ts(value: Any) -> float | None:
     if isinstance(value, int | float | str):
@@ -69,50 +58,12 @@ def _num(value: Any) -> float | None:
     return None
 
 
-def read_onset(data: dict[str, Any]) -> dict[str, Any] | None:
-    """The most changed series' onset record from ``onset`` evidence data (tolerant of its shape).
+def read_onset(data: Mapping[str, Any]) -> SeriesOnset | None:
+    """The series an ``onset`` answer is reported by (:meth:`OnsetData.strongest`), if it has one.
 
-    Returns ``{"changed", "onset", "direction", "z", "before", "after"}`` or None.
+    ``data`` is the onset evidence's data, or a family scan's per-component view of it.
     """
-    records: list[dict[str, Any]] = []
-    for key in ("series", "results", "onsets"):
-        if isinstance(data.get(key), list):
-            records = [r for r in data[key] if isinstance(r, dict)]
-            break
-    if not records:
-        records = [data]
-
-    def strength(rec: dict[str, Any]) -> float:
-        z = _num(_first(rec, _Z_KEYS))
-        return abs(z) if z is not None else 0.0
-
-    changed_records = [r for r in records if _is_changed(r)]
-    best = max(changed_records or records, key=strength)
-    onset = _ts(_first(best, _ONSET_KEYS))
-    z = _num(_first(best, _Z_KEYS))
-    before, after = _num(_first(best, _BEFORE_KEYS)), _num(_first(best, _AFTER_KEYS))
-    reference = best.get("reference")
-    if before is None and isinstance(reference, dict):  # detect_onset's shape: reference median + delta
-        before = _num(reference.get("median"))
-    delta = _num(best.get("delta"))
-    if after is None and before is not None and delta is not None:
-        after = before + delta
-    direction = best.get("direction")
-    if direction not in ("up", "down"):
-        direction = None
-        if z is not None and z != 0:
-            direction = "up" if z > 0 else "down"
-        elif before is not None and after is not None and after != before:
-            direction = "up" if after > before else "down"
-    return {"changed": _is_changed(best), "onset": onset, "direction": direction,
-            "z": z, "before": before, "after": after}
-
-
-def _is_changed(rec: dict[str, Any]) -> bool:
-    flag = _first(rec, _CHANGED_KEYS)
-    if isinstance(flag, bool):
-        return flag
-    return _ts(_first(rec, _ONSET_KEYS)) is not None
+    return OnsetData.model_validate(data).strongest()
 
 
 def noise_aware_strength(finding: Finding) -> float:
@@ -219,18 +170,15 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                 continue
             data = ev.get("data", {})
             if call["tool"] == "onset":
-                rec = read_onset(data)
-                if rec is None:
-                    continue
                 usable = True
-                finding["onset"] = rec["onset"]
-                finding["direction"] = rec["direction"]
-                finding["magnitude"] = rec["z"] or 0.0
-                finding["z"] = rec["z"] or 0.0
-                finding["anomalous"] = bool(rec["changed"])
-                if rec["before"] is not None and rec["after"] is not None:
+                onset = read_onset(data)  # None: no series to read, which is no change
+                finding["onset"] = onset.onset if onset else None
+                finding["direction"] = onset.direction if onset else None
+                finding["magnitude"] = finding["z"] = (onset.magnitude_z if onset else None) or 0.0
+                finding["anomalous"] = bool(onset and onset.found)
+                if onset and onset.before is not None and onset.after is not None:
                     # The onset's level change is the figure the report states, with this id.
-                    finding["before"], finding["after"] = rec["before"], rec["after"]
+                    finding["before"], finding["after"] = onset.before, onset.after
                     finding["source_id"] = call["evidence_id"]
             elif call["tool"] == "promql_range":
                 before, after, deviation = _range_values(data)

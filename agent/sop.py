@@ -11,7 +11,8 @@ It follows the procedure on-call engineers use on ML platforms, one stage a roun
 6. follow-up: anything upstream of a signal that changed and was not looked at yet.
 
 For every metric signal it runs ``promql_range`` (values before and after) **and** ``onset``
-(when it left its baseline) over the investigation window; drift signals with a data source run
+(when it left its baseline) over the investigation window, with the same query, start, end and
+step, so both read one range query (:mod:`augur.tools.range_cache`); drift signals with a data source run
 ``drift``; log signals run ``log_search``; trace signals run ``trace_search`` (which hop of the
 request grew against the baseline). Without a catalog it reads the alert's own expression,
 discovers the series sharing the alert's identifying labels (``prom_series``) and examines them;
@@ -56,7 +57,11 @@ def baseline_end(window: Window) -> float:
 
 
 def metric_calls(query: str, window: Window, why: str, component: str | None, signal: str) -> list[ToolCall]:
-    """``promql_range`` and ``onset`` for one metric over the window."""
+    """``promql_range`` and ``onset`` for one metric over the window.
+
+    Their query, start, end and step are the same, so within the investigation they share one
+    range query; keep them equal when changing either call.
+    """
     ref_end = baseline_end(window)
     common: dict[str, Any] = {"query": query, "start": window["start"], "end": window["end"]}
     step = f"{window['step']:g}s"

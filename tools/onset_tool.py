@@ -3,14 +3,19 @@
 It reads series inline (``timestamps`` + ``values``) or from Prometheus (``query`` over
 ``start``..``end``), runs :func:`~augur.tools.onset.detect_onset` on each, and returns them
 ordered by onset, earliest first: the order the correlator builds a chain in.
+
+Its evidence ``data`` is an :class:`OnsetData` (one :class:`SeriesOnset` per series analysed);
+readers validate it with ``OnsetData.model_validate(evidence["data"])`` and read the fields, each
+of which has one name. Within an investigation it shares its range query with ``promql_range``
+on the same query and window (:mod:`augur.tools.range_cache`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from augur.tools.base import Tool, ToolError, Unavailable
 from augur.tools.evidence import Evidence, EvidenceStatus, compact_args
@@ -29,10 +34,87 @@ from augur.tools.timeparse import TIME_HELP, parse_time
 if TYPE_CHECKING:
     from augur.tools.prometheus_api import PrometheusClient
 
-__all__ = ["OnsetArgs", "OnsetTool"]
+__all__ = ["OnsetArgs", "OnsetData", "OnsetReference", "OnsetTool", "SeriesOnset"]
 
 #: Most points a series may carry, inline or fetched.
 MAX_POINTS = 11_000
+
+
+class OnsetReference(BaseModel):
+    """The baseline a series was compared with (:class:`~augur.tools.onset.ReferenceStats`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: float  # Unix seconds of the first and last reference sample
+    end: float
+    points: int
+    median: float
+    sigma: float  # robust: 1.4826 x MAD, or IQR / 1.349, or the standard deviation
+    deseasonalised: bool
+    constant: bool = False  # every reference value equal: z-scores are only a ranking, read delta
+
+
+class SeriesOnset(BaseModel):
+    """One series' answer: :class:`~augur.tools.onset.OnsetResult` with the series' name and labels.
+
+    Floats are rounded to 6 decimals and non-finite ones are ``None``, as the evidence stores them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    series: str  # the series in PromQL notation, or "inline series"
+    labels: dict[str, str] = {}
+    found: bool  # whether it left its baseline after reference_end
+    onset: float | None = None  # Unix seconds of the first changed sample
+    onset_index: int | None = None
+    alarm: float | None = None  # when the detector became sure (at or after the onset)
+    kind: Literal["level_shift", "ramp", "spike", "transient"] | None = None
+    direction: Literal["up", "down"] | None = None
+    magnitude_z: float | None = None  # typical post-onset deviation in robust z (peak z for a spike)
+    peak_z: float | None = None
+    effect_size: float | None = None  # Cohen's d
+    delta: float | None = None  # change in the series' units (robust)
+    relative_change: float | None = None  # delta / |reference median|
+    confidence: float | None = None  # 0..1
+    step_s: float | None = None
+    reference: OnsetReference | None = None
+    note: str = ""
+
+    @property
+    def before(self) -> float | None:
+        """The level before the change: the reference median."""
+        return self.reference.median if self.reference is not None else None
+
+    @property
+    def after(self) -> float | None:
+        """The level after it: the reference median plus the change."""
+        if self.before is None or self.delta is None:
+            return None
+        return self.before + self.delta
+
+
+class OnsetData(BaseModel):
+    """``onset`` evidence data: the window (absent for inline series) and each series' answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: float | None = None  # Unix seconds
+    end: float | None = None
+    step_s: float | None = None
+    reference_end: float | None = None
+    series_count: int = 0  # series the query returned (before the max_series cut)
+    order: list[str] = []  # series that changed, earliest onset first
+    series: list[SeriesOnset] = []  # those that changed (earliest first), then the rest
+    problems: list[str] = []  # series that could not be analysed, and why
+
+    def strongest(self) -> SeriesOnset | None:
+        """The series a finding reports: the largest ``|magnitude_z|`` of those that changed, else
+        of all (the first on a tie); ``None`` when no series was analysed."""
+        changed = [s for s in self.series if s.found]
+        candidates = changed or self.series
+        if not candidates:
+            return None
+        return max(candidates, key=lambda s: abs(s.magnitude_z) if s.magnitude_z is not None else 0.0)
 
 
 class OnsetArgs(BaseModel):
@@ -141,7 +223,7 @@ class OnsetTool(Tool):
             return Evidence.make(
                 self.name, args, EvidenceStatus.EMPTY, f"`{args['query']}` matched no series in the range",
                 reason="nothing matched: check the metric name and labels (prom_series lists them) or "
-                "widen the range", data={**window, "series": []}, source_url=link,
+                "widen the range", data=_dump(OnsetData(**window, series=[])), source_url=link,
             )
         problems = [r for _, _, r in rows if isinstance(r, str)]
         results = [(n, lab, r) for n, lab, r in rows if not isinstance(r, str)]
@@ -170,15 +252,20 @@ class OnsetTool(Tool):
             summary = f"no onset: {len(results)} series stayed at their baseline"
         if truncated:
             summary += f" (cut by guards: {'; '.join(truncated)})"
-        data = {
+        data = OnsetData(
             **window,
-            "series_count": len(rows),
-            "order": [name for name, _ in found],
-            "series": [{"series": n, "labels": lab, **r.as_dict()} for n, lab, r in results],
-            "problems": problems,
-        }
+            series_count=len(rows),
+            order=[name for name, _ in found],
+            series=[SeriesOnset(series=n, labels=lab, **r.as_dict()) for n, lab, r in results],
+            problems=problems,
+        )
         return Evidence.make(
             self.name, args, EvidenceStatus.OK if found else EvidenceStatus.EMPTY, summary,
             reason=None if found else "every series stayed within its baseline's noise after reference_end",
-            data=data, truncated=truncated, source_url=link,
+            data=_dump(data), truncated=truncated, source_url=link,
         )
+
+
+def _dump(data: OnsetData) -> dict[str, Any]:
+    """The evidence's JSON: the fields the tool set (inline series have no window)."""
+    return data.model_dump(mode="json", exclude_unset=True)

@@ -12,6 +12,7 @@ from augur.agent.correlate import correlate
 from augur.agent.diagnose import diagnose
 from augur.agent.findings import collect_findings, noise_aware_strength
 from augur.agent.state import CallRecord, Finding, InvestigationState
+from augur.tools.onset_tool import OnsetData, OnsetReference, SeriesOnset
 from tests.agent.investigation_support import platform_catalog
 
 T0 = 1_795_000_000.0
@@ -58,8 +59,11 @@ def _onset_state(onsets: dict[str, float], reference_end: float | None) -> Inves
                                 component=signal.partition(".")[0], signal=signal, planner="sop",
                                 evidence_id=eid, status="ok", started=T0,
                                 duration_s=0.1))
-        evidence[eid] = {"status": "ok", "data": {"series": [
-            {"found": True, "onset": onset, "magnitude_z": 9.0, "before": 1.0, "after": 5.0}]}}
+        reference = OnsetReference(start=T0 - 3600, end=T0 - 1800, points=30, median=1.0, sigma=0.4,
+                                   deseasonalised=False)
+        data = OnsetData(series=[SeriesOnset(series=signal, found=True, onset=onset, direction="up",
+                                             magnitude_z=9.0, delta=4.0, reference=reference)])
+        evidence[eid] = {"status": "ok", "data": data.model_dump(mode="json")}
     window: dict[str, Any] = {"start": T0 - 3600, "end": T0 + 60, "alert_at": T0, "step": 60.0}
     if reference_end is not None:
         window["reference_end"] = reference_end

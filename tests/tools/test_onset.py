@@ -20,7 +20,7 @@ import pytest
 
 from augur.tools.evidence import EvidenceStatus
 from augur.tools.onset import detect_onset
-from augur.tools.onset_tool import OnsetTool
+from augur.tools.onset_tool import OnsetData, OnsetTool, SeriesOnset
 from tests.fixtures.prometheus import PromHistory
 
 CASES = 240
@@ -227,6 +227,42 @@ def test_tool_orders_real_prometheus_series_by_onset(prom_history: PromHistory) 
         assert abs(series["onset"] - truth) <= 2 * prom_history.step_s
     gpu = [s for s in evidence.data["series"] if s["series"].startswith("DCGM")]
     assert gpu and not gpu[0]["found"]
+    # The evidence is its typed model, field for field: reading it back and dumping it changes nothing.
+    typed = OnsetData.model_validate(evidence.data)
+    assert typed.model_dump(mode="json", exclude_unset=True) == evidence.data
+    assert typed.order == [s.series for s in typed.series if s.found]
+    strongest = typed.strongest()
+    assert strongest is not None and strongest.series.startswith("model_drift_score")  # the largest z
+    assert strongest.before == pytest.approx(0.05, abs=0.01)
+    assert strongest.after == pytest.approx(0.45, abs=0.02)
+
+
+def _series(name: str, found: bool, z: float | None) -> SeriesOnset:
+    return SeriesOnset(series=name, found=found, onset=T0 if found else None, magnitude_z=z,
+                       direction=("up" if z and z > 0 else "down") if found else None)
+
+
+def test_the_strongest_changed_series_is_the_one_read() -> None:
+    data = OnsetData(series=[_series("quiet", False, None), _series("small", True, -3.0),
+                             _series("large", True, 12.0), _series("noisy", False, 40.0)])
+    assert data.strongest() == data.series[2]  # changed series first, however large the others' z
+    unchanged = OnsetData(series=[_series("a", False, None), _series("b", False, 2.0)])
+    assert unchanged.strongest() == unchanged.series[1]
+    assert OnsetData().strongest() is None
+    assert (data.series[2].before, data.series[2].after) == (None, None)  # no reference, no levels
+
+
+def test_onset_data_has_one_name_per_field() -> None:
+    """A record spelled any other way (``changed``, ``z``, ``before``) is refused, not guessed at."""
+    from pydantic import ValidationError
+
+    from augur.agent.findings import read_onset
+
+    for other in ({"changed": True}, {"z": 4.0}, {"before": 1.0, "after": 2.0}, {"onset_time": T0}):
+        with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+            read_onset({"series": [{"series": "x", "found": True, **other}]})
+    with pytest.raises(ValidationError, match="Field required"):
+        read_onset({"series": [{"series": "x", "onset": T0}]})  # whether it changed is never inferred
 
 
 def test_tool_reports_a_down_prometheus_as_unavailable() -> None:
