@@ -7,9 +7,11 @@ narrative writer) are the context. The model may then ask for at most ``max_tool
 read-only tool calls from the registry (native tool calling, or ``{"calls": [...]}`` JSON on
 endpoints without it; the schemas shown are capped at ``max_tool_tokens``, and when the token
 budget leaves no room for another tool round the model is asked to answer instead). Calls to
-tools that are not in the registry, with invalid arguments, or over the limit are refused and
-never run. There is no approval or write tool in the registry, so
-an instruction hidden in a question ("approve all rules") has nothing to call.
+tools that are not in the registry or not offered, with invalid arguments, repeated, or over the
+limit are refused and never run: the screen, the mode fallback and the reading of tool calls are
+the loop the planner and the narrative writer share (:mod:`augur.agent.llm_loop`). There is no
+approval or write tool in the registry, so an instruction hidden in a question ("approve all
+rules") has nothing to call.
 
 The final answer is JSON sentences citing evidence ids; :func:`augur.agent.grounding.ground`
 checks them against the reports' evidence and the evidence of the calls made here, dropping
@@ -24,20 +26,19 @@ import asyncio
 import json
 from typing import Any
 
-from pydantic import ValidationError
-
 from augur.agent.chat import Answer, IncidentBrief, answer, match_incidents, parse_intent
 from augur.agent.citations import report_evidence
 from augur.agent.grounding import ground
-from augur.agent.llm import (
-    Completion,
-    LLMClient,
-    LLMError,
-    LLMRejected,
-    RawToolCall,
-    TokenBudget,
-    TokenBudgetExceeded,
-    estimate_tokens,
+from augur.agent.llm import LLMClient, LLMError, TokenBudget, TokenBudgetExceeded, estimate_tokens
+from augur.agent.llm_loop import (
+    Accepted,
+    CallScreen,
+    Mode,
+    Proposal,
+    Request,
+    ToolLoop,
+    read_calls,
+    results_message,
 )
 from augur.agent.llm_planner import PREFERRED_TOOLS
 from augur.agent.narrate import report_digest
@@ -86,9 +87,14 @@ class ChatLLM:
         self.max_context = max_context
         self.max_rounds = max(1, max_rounds)
         self.timeout_s = timeout_s  # the whole answer: LLM rounds and tool calls together
-        self.native_tools = True  # turned off for endpoints that reject ``tools``
+        self.loop = ToolLoop(llm, ["tools", "text"])  # text: the tools described in the prompt instead
         self.name = llm.name
         self._offered = self._offer(max_tool_tokens)
+
+    @property
+    def native_tools(self) -> bool:
+        """Whether tools go to the endpoint as ``tools`` (off once it rejected them)."""
+        return self.loop.mode == "tools"
 
     def _offer(self, max_tokens: int) -> list[Tool]:
         """The tools shown to the model: the planner's preferred ones first, then by name, while
@@ -134,35 +140,39 @@ class ChatLLM:
             evidence.update(report_evidence(brief.report))
         if not matched:
             parts.append("no stored incident matches the question")
-        messages: list[dict[str, Any]] = [
-            {"role": "system", "content": self._system()},
-            {"role": "user", "content": data_block("\n".join(parts), redactor)},
-        ]
+        # The conversation after the system prompt, which is fixed text rebuilt for each mode.
+        messages: list[dict[str, Any]] = [{"role": "user", "content": data_block("\n".join(parts), redactor)}]
         budget = TokenBudget(self.token_budget)
         ran: list[Evidence] = []
         notes: list[str] = []
+        seen: set[str] = set()
         rounds, final = 0, False
         while True:
             calls_left = self.max_tool_calls - len(ran)
             offer = not final and rounds < self.max_rounds - 1 and calls_left > 0 and bool(self._offered)
-            if not offer:
-                messages[0] = {"role": "system", "content": self._system(final=True)}
+
+            def build(mode: Mode, offer: bool = offer) -> Request:
+                system = self._system(final=not offer, native=mode == "tools")
+                return Request([{"role": "system", "content": system}, *messages],
+                               tools=self._offered if offer else (), redactor=redactor)
+
             try:
-                completion = await self._complete(messages, offer, budget)
+                completion = (await self.loop.ask(build, budget=budget, notes=notes)).completion
             except TokenBudgetExceeded:
                 if not offer:
                     raise
                 final = True  # no room for another tool round: answer with what is known
                 continue
             rounds += 1
-            proposals = self._proposals(completion.tool_calls, completion.content or "")
+            proposals = read_calls(completion)
             if proposals is None:
                 break
             if not offer:
                 raise LLMError(f"{self.name} kept asking for tool calls instead of answering")
-            results = await self._run(proposals, calls_left, ran, notes)
-            messages.append({"role": "user", "content": "Results of the tool calls you asked for:\n"
-                             + data_block(results, redactor)})
+            screen = CallScreen(self.tools, offered=[t.name for t in self._offered], seen=seen,
+                                room=calls_left, limit=f"over the limit of {self.max_tool_calls} tool calls")
+            lines = await self._run(proposals, screen, ran, notes)
+            messages.append(results_message(lines, redactor))
         for ev in ran:
             evidence[ev.id] = ev.model_dump(mode="json")
         sentences = self._sentences(completion.content or "")
@@ -182,76 +192,31 @@ class ChatLLM:
                              "this is the answer without the LLM")
         return out
 
-    def _system(self, *, final: bool = False) -> str:
+    def _system(self, *, final: bool = False, native: bool = True) -> str:
         system = CHAT_PROMPT.format(max_calls=0 if final else self.max_tool_calls, n=self.max_sentences)
         if final:
             return system + "No more tool calls: answer now with the evidence you have."
-
-        if not self.native_tools and self._offered:
+        if not native and self._offered:
             system += _JSON_TOOLS.format(signatures="\n".join(tool_signature(t) for t in self._offered))
         return system
 
-    async def _complete(self, messages: list[dict[str, Any]], offer: bool, budget: TokenBudget) -> Completion:
-        while True:
-            tools = [compact_tool_schema(t) for t in self._offered] if offer and self.native_tools else None
-            try:
-                return await self.llm.complete(messages, tools=tools, budget=budget)
-            except LLMRejected:
-                if tools is None:
-                    raise
-                self.native_tools = False  # describe the tools in the prompt instead
-                messages[0] = {"role": "system", "content": self._system()}
-
-    def _proposals(self, calls: list[RawToolCall], content: str) -> list[tuple[str, Any]] | None:
-        """Tool calls asked for (native or JSON ``calls``), or ``None`` when this is the answer."""
-        if calls:
-            return [(c.name, c.arguments) for c in calls]
-        try:
-            value = extract_json(content)
-        except ValueError:
-            return None
-        if isinstance(value, dict) and isinstance(value.get("calls"), list) and "sentences" not in value:
-            return [(str(c.get("tool") or c.get("name") or ""), c.get("args", {})) if isinstance(c, dict)
-                    else ("", c) for c in value["calls"]]
-        return None
-
     async def _run(
-        self, proposals: list[tuple[str, Any]], room: int, ran: list[Evidence], notes: list[str]
-    ) -> str:
-        """Run the valid calls (at most ``room``); the rest are refused with the reason, never run."""
+        self, proposals: list[Proposal], screen: CallScreen, ran: list[Evidence], notes: list[str]
+    ) -> list[str]:
+        """Run the calls the shared screen accepts; the rest are refused with the reason, never run."""
         lines: list[str] = []
-        for name, raw in proposals:
-            args: Any = raw
-            if isinstance(raw, str):
-                try:
-                    args = json.loads(raw) if raw.strip() else {}
-                except json.JSONDecodeError:
-                    args = None
-            offered = [t.name for t in self._offered]
-            if name not in self.tools:
-                reason = f"unknown tool {name!r} (only read-only registry tools can be called)"
-            elif name not in offered:
-                reason = f"{name!r} was not offered for this question (offered: {', '.join(offered)})"
-            elif not isinstance(args, dict):
-                reason = "malformed arguments (expected a JSON object)"
-            elif room <= 0:
-                reason = f"over the limit of {self.max_tool_calls} tool calls"
-            else:
-                try:
-                    parsed = self.tools.get(name).Args.model_validate(args)
-                except ValidationError as exc:
-                    reason = f"invalid arguments: {clip(str(exc.errors()[0]['msg']), 120)}"
-                else:
-                    ev = await self.tools.get(name).run(parsed)
-                    ran.append(ev)
-                    room -= 1
-                    data = clip(json.dumps(ev.data, default=str), 600)
-                    lines.append(f"- {ev.id} {ev.tool} {ev.status}: {clip(ev.summary, 240)} "
-                                 f"{ev.reason or ''} data {data}")
-                    continue
-            notes.append(f"refused {self.name}'s call to {name or '?'}: {reason}")
-            lines.append(f"- refused {name or '?'}: {reason}")
-        return "\n".join(lines)
+        for proposal in proposals:
+            verdict = screen.check(proposal)
+            if isinstance(verdict, Accepted):
+                ev = await self.tools.call(verdict.tool, verdict.args)
+                ran.append(ev)
+                data = clip(json.dumps(ev.data, default=str), 600)
+                lines.append(f"- {ev.id} {ev.tool} {ev.status}: {clip(ev.summary, 240)} "
+                             f"{ev.reason or ''} data {data}")
+                continue
+            notes.append(f"refused {self.name}'s call to {verdict.tool}: {verdict.reason}")
+            lines.append(f"- refused {verdict.tool}: {verdict.reason}")
+        return lines
 
     def _sentences(self, content: str) -> list[Sentence]:
         try:

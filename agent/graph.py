@@ -32,7 +32,9 @@ from augur.agent.context import GraphContext
 from augur.agent.correlate import Chain, correlate
 from augur.agent.diagnose import diagnose
 from augur.agent.findings import collect_findings
+from augur.agent.llm_loop import MALFORMED_CALL, CallScreen, Proposal, Refused
 from augur.agent.memory import remember, verdict_prior
+from augur.agent.prompt import clip
 from augur.agent.state import Budget, CallRecord, InvestigationState, ToolCall, call_key
 from augur.agent.triage import focus_component
 from augur.agent.verdict import apply_verdict_rules
@@ -41,38 +43,28 @@ from augur.tools.evidence import Evidence, EvidenceStatus
 __all__ = ["build_graph"]
 
 
-def _refusal(call: dict[str, Any], reason: str) -> dict[str, Any]:
-    return {"tool": str(call.get("tool")), "args": call.get("args") if isinstance(call.get("args"), dict)
-            else {"raw": repr(call.get("args"))[:200]}, "why": str(call.get("why", "")), "reason": reason}
-
-
 def _screen(calls: list[Any], state: InvestigationState, ctx: GraphContext, budget: Budget,
             planner: str) -> tuple[list[ToolCall], list[dict[str, Any]]]:
-    """Keep the well-formed, new, known calls within budget; refuse the others with a reason."""
-    made = {c["key"] for c in state.get("calls", [])}
+    """Keep the well-formed, new, known calls within budget; refuse the others with a reason.
+
+    The screen is the LLM paths' own (:class:`~augur.agent.llm_loop.CallScreen`), without argument
+    validation: a planner's arguments are checked by the tool when it runs.
+    """
+    screen = CallScreen(ctx.registry, room=budget.calls_left, seen={c["key"] for c in state.get("calls", [])},
+                        limit=f"over the tool-call budget ({budget.max_tool_calls})", validate=False)
     keep: list[ToolCall] = []
     refused: list[dict[str, Any]] = []
     for raw in calls:
-        if not isinstance(raw, dict) or not isinstance(raw.get("tool"), str) or not isinstance(
-                raw.get("args", {}), dict):
-            refused.append(_refusal(raw if isinstance(raw, dict) else {"tool": repr(raw)[:80]},
-                                    "malformed call: expected {tool: str, args: object}"))
+        if not isinstance(raw, dict):
+            refused.append(Refused(clip(repr(raw), 80), {}, "", MALFORMED_CALL).as_dict())
             continue
-        call = ToolCall(tool=raw["tool"], args=dict(raw.get("args") or {}), why=str(raw.get("why", "")),
-                        component=raw.get("component"), signal=raw.get("signal"),
-                        planner=str(raw.get("planner") or planner))
-        if call["tool"] not in ctx.registry:
-            refused.append(_refusal(dict(call), f"unknown tool; known: {', '.join(ctx.registry.names())}"))
+        verdict = screen.check(Proposal(raw.get("tool"), raw.get("args", {}), str(raw.get("why", ""))))
+        if isinstance(verdict, Refused):
+            refused.append(verdict.as_dict())
             continue
-        key = call_key(call["tool"], call["args"])
-        if key in made:
-            refused.append(_refusal(dict(call), "identical to an earlier call (refused, not repeated)"))
-            continue
-        if len(keep) >= budget.calls_left:
-            refused.append(_refusal(dict(call), f"over the tool-call budget ({budget.max_tool_calls})"))
-            continue
-        made.add(key)
-        keep.append(call)
+        keep.append(ToolCall(tool=verdict.tool, args=verdict.args, why=verdict.why,
+                             component=raw.get("component"), signal=raw.get("signal"),
+                             planner=str(raw.get("planner") or planner)))
     return keep, refused
 
 

@@ -6,7 +6,9 @@ inside ``<data>`` tags (:func:`augur.agent.prompt.state_digest`), and the regist
 model answers with tool calls, which are checked before anyone runs them: the tool must be in the
 registry (tools only read; nothing can approve, write or change permissions), the arguments must
 be a JSON object that validates against the tool's ``Args``, the call must not repeat one already
-made, and the round may not exceed ``max_calls`` or the budget's calls left.
+made, and the round may not exceed ``max_calls`` or the budget's calls left. The request, the mode
+fallback, reading the calls and the screen are the loop the chat and the narrative writer share
+(:mod:`augur.agent.llm_loop`).
 
 Modes, for endpoints with and without native tool calling:
 
@@ -40,16 +42,8 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
-from augur.agent.llm import (
-    Completion,
-    LLMClient,
-    LLMError,
-    LLMRejected,
-    TokenBudgetExceeded,
-    estimate_tokens,
-)
+from augur.agent.llm import Completion, LLMClient, LLMError, TokenBudgetExceeded, estimate_tokens
+from augur.agent.llm_loop import Accepted, CallScreen, Proposal, Request, ToolLoop, read_calls
 from augur.agent.planner import PlannerError
 from augur.agent.prompt import (
     clip,
@@ -60,7 +54,7 @@ from augur.agent.prompt import (
     tool_signature,
 )
 from augur.agent.redact import Redactor
-from augur.agent.state import Budget, InvestigationState, ToolCall, call_key
+from augur.agent.state import Budget, InvestigationState, ToolCall
 from augur.tools.base import ToolRegistry
 
 __all__ = ["PREFERRED_TOOLS", "SYSTEM_PROMPT", "LLMPlanError", "LLMPlanner", "Mode", "PlanResult"]
@@ -69,7 +63,6 @@ Mode = Literal["auto", "tools", "json", "text"]
 
 #: Offered to the model after the tools the investigation already used, while they fit.
 PREFERRED_TOOLS = ("promql", "promql_range", "prom_series", "log_search", "onset")
-_FALLBACK: dict[str, Literal["json", "text"]] = {"tools": "json", "json": "text"}
 
 #: The planner's fixed instructions. Telemetry never goes here: it goes in the user message.
 SYSTEM_PROMPT = (
@@ -156,14 +149,18 @@ class LLMPlanner:
         self.reserve_tokens = reserve_tokens
         self.max_tool_tokens = max_tool_tokens
         self.preferred_tools = list(preferred_tools)
-        self.mode: Literal["tools", "json", "text"] = "tools" if mode == "auto" else mode
-        self.auto = mode == "auto"
+        self.loop = ToolLoop(llm, ["tools", "json", "text"] if mode == "auto" else [mode])
         self.max_calls = max_calls
         self.allowed_tools = set(allowed_tools) if allowed_tools is not None else None
         self.max_evidence = max_evidence
         self.summary_chars = summary_chars
         self.max_completion_tokens = max_completion_tokens
         self.name = llm.name
+
+    @property
+    def mode(self) -> Literal["tools", "json", "text"]:
+        """The mode of the next round (``auto`` falls back when the endpoint rejects one)."""
+        return self.loop.mode
 
     def _names(self, tools: ToolRegistry) -> list[str]:
         return [n for n in tools.names() if self.allowed_tools is None or n in self.allowed_tools]
@@ -228,131 +225,78 @@ class LLMPlanner:
         notes: list[str] = []
         tokens = 0
         k = max(1, min(self.max_calls, budget.calls_left))
-        while True:
-            mode = self.mode
+
+        def build(mode: Literal["tools", "json", "text"]) -> Request:
             redactor = Redactor()
             offered = self.offered_tools(state, tools, mode)
             messages = self.messages(state, tools, budget, redactor, mode, offered)
-            try:
-                completion = await self.llm.complete(
-                    messages,
-                    tools=[compact_tool_schema(tools.get(n)) for n in offered] if mode == "tools" else None,
-                    response_format=self._json_format(offered, k) if mode == "json" else None,
-                    max_completion_tokens=self.max_completion_tokens,
-                    budget=_Reserved(budget, self.reserve_tokens),
-                )
-            except LLMRejected as exc:
-                if self.auto and mode in _FALLBACK:
-                    self.mode = _FALLBACK[mode]
-                    notes.append(f"{self.name} rejected {mode} mode ({clip(str(exc), 160)}); "
-                                 f"switched to {self.mode} mode")
-                    continue
-                raise LLMPlanError(str(exc), notes=notes, tokens=tokens) from exc
-            except TokenBudgetExceeded as exc:
-                # Not a failure of the LLM: nothing more is asked, and the narrative keeps its share.
-                notes.append(f"{self.name} not asked for more calls: {exc}")
-                return PlanResult([], notes=notes, tokens=tokens)
-            except LLMError as exc:
-                raise LLMPlanError(str(exc), notes=notes, tokens=tokens) from exc
-            break
+            return Request(messages, tools=[tools.get(n) for n in offered],
+                           response_format=self._json_format(offered, k), redactor=redactor)
+
+        try:
+            turn = await self.loop.ask(build, budget=_Reserved(budget, self.reserve_tokens),
+                                       max_completion_tokens=self.max_completion_tokens, notes=notes)
+        except TokenBudgetExceeded as exc:
+            # Not a failure of the LLM: nothing more is asked, and the narrative keeps its share.
+            notes.append(f"{self.name} not asked for more calls: {exc}")
+            return PlanResult([], notes=notes, tokens=tokens)
+        except LLMError as exc:
+            raise LLMPlanError(str(exc), notes=notes, tokens=tokens) from exc
+        completion = turn.completion
         tokens += completion.total_tokens
-        if redactor.total:
-            notes.append(f"{redactor.total} secret(s) redacted from the prompt sent to {self.name}")
-        proposals = self._proposals(completion, mode, notes, tokens)
+        redacted = turn.request.redactor.total
+        if redacted:
+            notes.append(f"{redacted} secret(s) redacted from the prompt sent to {self.name}")
+        proposals = self._proposals(completion, turn.mode, notes, tokens)
+        offered = [t.name for t in turn.request.tools]
         return self._check(proposals, state, tools, budget, notes, tokens, completion, offered)
 
-    def _proposals(
-        self, completion: Completion, mode: str, notes: list[str], tokens: int
-    ) -> list[tuple[str, Any, str]]:
-        """(tool name, raw args, why) as the model wrote them; raises on junk."""
-        why = clip(completion.content or "", 160) or f"proposed by {self.name}"
-        if completion.tool_calls:
-            return [(c.name, c.arguments, why) for c in completion.tool_calls]
+    def _proposals(self, completion: Completion, mode: str, notes: list[str], tokens: int) -> list[Proposal]:
+        """The calls as the model wrote them (:func:`~augur.agent.llm_loop.read_calls`); raises on junk."""
+        proposals = read_calls(completion, why=f"proposed by {self.name}")
         text = (completion.content or "").strip()
-        if mode == "tools" and text.rstrip(".").upper() == "DONE":
+        if proposals is None:
+            if mode == "tools" and text.rstrip(".").upper() == "DONE":
+                proposals = []
+            else:
+                try:
+                    value = extract_json(text)
+                except ValueError:
+                    cut = " (cut off at the token limit)" if completion.finish_reason == "length" else ""
+                    raise LLMPlanError(
+                        f"{self.name} answered with neither tool calls nor JSON{cut}: {clip(text, 100)!r}",
+                        notes=notes, tokens=tokens,
+                    ) from None
+                if value != []:
+                    raise LLMPlanError(
+                        f"{self.name} answered with JSON of the wrong shape (expected {{\"calls\": [...]}}): "
+                        f"{clip(json.dumps(value), 100)}", notes=notes, tokens=tokens,
+                    )
+                proposals = []
+        if not proposals:
             notes.append(f"{self.name} proposed no further calls")
-            return []
-        try:
-            value = extract_json(text)
-        except ValueError:
-            cut = " (cut off at the token limit)" if completion.finish_reason == "length" else ""
-            raise LLMPlanError(
-                f"{self.name} answered with neither tool calls nor JSON{cut}: {clip(text, 100)!r}",
-                notes=notes, tokens=tokens,
-            ) from None
-        if isinstance(value, dict) and "calls" not in value and ("tool" in value or "name" in value):
-            value = {"calls": [value]}
-        elif isinstance(value, list):
-            value = {"calls": value}
-        if not isinstance(value, dict) or not isinstance(value.get("calls"), list):
-            raise LLMPlanError(
-                f"{self.name} answered with JSON of the wrong shape (expected {{\"calls\": [...]}}): "
-                f"{clip(json.dumps(value), 100)}", notes=notes, tokens=tokens,
-            )
-        if not value["calls"]:
-            notes.append(f"{self.name} proposed no further calls")
-        out: list[tuple[str, Any, str]] = []
-        for item in value["calls"]:
-            if not isinstance(item, dict):
-                out.append(("", item, why))
-                continue
-            out.append((str(item.get("tool") or item.get("name") or ""),
-                        item.get("args", item.get("arguments", {})), clip(str(item.get("why") or why), 160)))
-        return out
+        return proposals
 
     def _check(
-        self, proposals: list[tuple[str, Any, str]], state: InvestigationState, tools: ToolRegistry,
+        self, proposals: list[Proposal], state: InvestigationState, tools: ToolRegistry,
         budget: Budget, notes: list[str], tokens: int, completion: Completion, offered: list[str],
     ) -> PlanResult:
-        """Keep the proposals that name a tool offered this round, with valid, new arguments."""
-        names = self._names(tools)
-        seen = {c["key"] for c in state.get("calls") or []} | set(state.get("evidence") or {})
+        """Keep the proposals that pass the shared screen (:class:`~augur.agent.llm_loop.CallScreen`)."""
         room = max(0, min(self.max_calls, budget.calls_left))
+        screen = CallScreen(
+            tools, known=self._names(tools), offered=offered, room=room,
+            seen={c["key"] for c in state.get("calls") or []} | set(state.get("evidence") or {}),
+            limit=f"over the limit of {room} calls this round",
+        )
         accepted: list[ToolCall] = []
         refused: list[dict[str, Any]] = []
-
-        def refuse(name: str, args: Any, why: str, reason: str) -> None:
-            shown = args if isinstance(args, dict) else {"raw": clip(str(args), 200)}
-            refused.append({"tool": name or "?", "args": shown, "why": why, "reason": reason,
-                            "planner": "llm"})
-
-        for name, raw, why in proposals:
-            if name not in names:
-                refuse(name, raw, why, f"unknown tool {name!r}: the LLM may only call registry tools "
-                       f"({', '.join(names)})")
-                continue
-            if name not in offered:
-                refuse(name, raw, why, f"{name!r} was not offered this round (offered: {', '.join(offered)})")
-                continue
-            args = raw
-            if isinstance(raw, str):
-                try:
-                    args = json.loads(raw) if raw.strip() else {}
-                except json.JSONDecodeError as exc:
-                    refuse(name, raw, why, f"malformed arguments (not JSON: {exc.msg} at {exc.pos})")
-                    continue
-            if not isinstance(args, dict):
-                refuse(name, raw, why,
-                       f"malformed arguments: expected a JSON object, got {type(args).__name__}")
-                continue
-            try:
-                parsed = tools.get(name).Args.model_validate(args)
-            except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(args)'}: {e['msg']}"
-                                     for e in exc.errors())
-                refuse(name, args, why, f"invalid arguments: {clip(problems, 200)}")
-                continue
-            canonical = parsed.model_dump(mode="json")
-            key = call_key(name, canonical)
-            if key in seen:
-                refuse(name, canonical, why, f"repeats an earlier call ({key})")
-                continue
-            if len(accepted) >= room:
-                refuse(name, canonical, why, f"over the limit of {room} calls this round")
-                continue
-            seen.add(key)
-            accepted.append(ToolCall(tool=name, args=canonical, why=why, component=None, signal=None,
-                                     planner="llm"))
+        for proposal in proposals:
+            verdict = screen.check(proposal)
+            if isinstance(verdict, Accepted):
+                accepted.append(ToolCall(tool=verdict.tool, args=verdict.args, why=verdict.why,
+                                         component=None, signal=None, planner="llm"))
+            else:
+                refused.append(verdict.as_dict(planner="llm"))
         if refused:
             notes.append(f"{len(refused)} of {len(proposals)} call(s) proposed by {self.name} refused: "
                          + "; ".join(f"{r['tool']}: {clip(r['reason'], 80)}" for r in refused[:3]))

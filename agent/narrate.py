@@ -5,7 +5,9 @@ cause, confidence and chain; the model only explains them to an on-call engineer
 redacted digest of the report (verdict, chain, top candidates, the evidence rows the verdict rests
 on, what was normal) inside ``<data>`` tags and answers JSON: ``{"sentences": [{"text": ...,
 "evidence_ids": [...]}]}`` (``response_format`` json_schema; on endpoints that reject it, the
-same request without it, with JSON dug out of the text).
+same request without it, with JSON dug out of the text: the mode fallback of the loop the
+planner and the chat share, :mod:`augur.agent.llm_loop`). The writer is offered no tool: a tool
+call in its answer is refused by the same screen and the narration fails.
 
 The model may also propose up to ``max_fixes`` remediation steps the playbook's fixes do not
 cover (``"fixes": [{"action", "why", "evidence_ids"}]``); :meth:`LLMNarrator.narrate` returns
@@ -26,12 +28,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from augur.agent.grounding import ground
-from augur.agent.llm import LLMClient, LLMError, LLMRejected
+from augur.agent.llm import LLMClient, LLMError
+from augur.agent.llm_loop import CallScreen, Mode, Refused, Request, ToolLoop, read_calls
 from augur.agent.planner import PlannerError
 from augur.agent.prompt import clip, data_block, extract_json
 from augur.agent.redact import Redactor
 from augur.agent.report import Fix, Report, Sentence
 from augur.agent.state import Budget
+from augur.tools.base import ToolRegistry
 
 __all__ = ["NARRATOR_PROMPT", "LLMNarrator", "NarrationError", "Narrative", "grounded_fixes", "report_digest"]
 
@@ -176,8 +180,13 @@ class LLMNarrator:
         self.max_sentences = max_sentences
         self.max_fixes = max_fixes
         self.max_completion_tokens = max_completion_tokens
-        self.json_schema = True  # turned off for endpoints that reject response_format
+        self.loop = ToolLoop(llm, ["json", "text"])  # text for endpoints that reject response_format
         self.name = llm.name
+
+    @property
+    def json_schema(self) -> bool:
+        """Whether the next request asks for the narrative's JSON schema (``response_format``)."""
+        return self.loop.mode == "json"
 
     async def narrate(self, report: Report, budget: Budget) -> Narrative:
         """Sentences explaining ``report``, each with the evidence ids it cites, and proposed fixes."""
@@ -186,24 +195,22 @@ class LLMNarrator:
             {"role": "system", "content": NARRATOR_PROMPT.format(n=self.max_sentences, k=self.max_fixes)},
             {"role": "user", "content": data_block(report_digest(report, redactor=redactor), redactor)},
         ]
-        while True:
-            fmt: dict[str, Any] | None = (
-                {"type": "json_schema", "json_schema": {"name": "augur_narrative", "schema": _SCHEMA}}
-                if self.json_schema else None
-            )
-            try:
-                completion = await self.llm.complete(
-                    messages, response_format=fmt, max_completion_tokens=self.max_completion_tokens,
-                    budget=budget,
-                )
-            except LLMRejected as exc:
-                if self.json_schema:
-                    self.json_schema = False
-                    continue
-                raise NarrationError(str(exc)) from exc
-            except LLMError as exc:
-                raise NarrationError(str(exc)) from exc
-            break
+        fmt = {"type": "json_schema", "json_schema": {"name": "augur_narrative", "schema": _SCHEMA}}
+
+        def build(mode: Mode) -> Request:
+            return Request(messages, response_format=fmt, redactor=redactor)
+
+        try:
+            turn = await self.loop.ask(build, budget=budget, max_completion_tokens=self.max_completion_tokens)
+        except LLMError as exc:
+            raise NarrationError(str(exc)) from exc
+        completion = turn.completion
+        proposals = read_calls(completion)
+        if proposals is not None:  # the writer is offered no tool: every call is refused, none runs
+            screen = CallScreen(ToolRegistry(), room=0, limit="the narrative writer calls no tools")
+            refused = [r for r in map(screen.check, proposals) if isinstance(r, Refused)]
+            raise NarrationError(f"{self.name} asked for tool calls instead of writing the narrative; "
+                                 + "; ".join(f"refused {r.tool}: {r.reason}" for r in refused))
         try:
             value = extract_json(completion.content or "")
         except ValueError as exc:
