@@ -126,6 +126,12 @@ class Component(BaseModel):
     description: str | None = None
     match: dict[str, str] = Field(default_factory=dict, description="Alert labels that name this component.")
     signals: list[Signal] = Field(default_factory=list)
+    registered_model: str | None = Field(
+        default=None, pattern=r"^[^@\s]+(@[A-Za-z0-9_.-]+)?$",
+        description="The model registry's name for this component's model, optionally with the alias "
+        "that serves it (`ranker@champion`): the investigation asks model_registry whether a new "
+        "version went live just before the onset.",
+    )
 
     def signal(self, name: str) -> Signal:
         """The signal called ``name``."""

@@ -48,6 +48,8 @@ def describe_change(f: Finding) -> str:
     if unit in ("psi", "score", "ks", "wasserstein") or f.get("kind") == "drift":
         label = "PSI" if unit == "psi" else "drift"
         return f"{label} {fmt(after)}" if after is not None else f"{label} changed"
+    if f.get("kind") == "registry":  # a model version went live: the versions, not a change in size
+        return f"v{before:g} → v{after:g}" if before is not None and after is not None else "new version"
     if before is None or after is None:
         return fmt_z(f.get("z", f.get("magnitude")) or 0.0)
     if f.get("layer") == "business" and before:

@@ -46,6 +46,7 @@ from augur.agent.catalog import Catalog
 from augur.agent.correlate import TOLERANCE_S, Chain, can_cause, representatives
 from augur.agent.numbers import fmt_z
 from augur.agent.playbook import classify
+from augur.agent.registry_findings import registry_reasons
 from augur.agent.state import Finding
 
 __all__ = ["INCONCLUSIVE_BELOW", "Diagnosis", "ScoredCandidate", "diagnose"]
@@ -186,6 +187,7 @@ def diagnose(chain: Chain, catalog: Catalog | None,
             score *= 0.6  # traces say where the requests' time went, and it was not here
         if logs:
             reasons.append("its logs changed too")
+        reasons += registry_reasons(per_component[key])
         callers = sorted({caller for callee, caller in waited if callee == key and caller != key})
         if callers:
             reasons.append("the traces of " + ", ".join(callers) + " wait on it")

@@ -20,6 +20,7 @@ from typing import Any
 
 from augur.agent.catalog import Catalog
 from augur.agent.correlate import TOLERANCE_S
+from augur.agent.registry_findings import read_registry
 from augur.agent.scan import SCAN_PREFIX, expand_scan
 from augur.agent.state import CallRecord, Finding, InvestigationState
 from augur.agent.trace_findings import component_for_service, trace_findings, trace_strength
@@ -210,6 +211,8 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                     finding["onset"] = min(new)
                     finding["direction"] = "up"
                     finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
+            elif call["tool"] == "model_registry":
+                usable = read_registry(finding, data, call["evidence_id"], state.get("window"))
             elif call["tool"] == "trace_search":
                 usable = True
                 finding["kind"] = "trace"

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from augur.agent.catalog import Catalog, Component, Layer, Signal
+from augur.agent.registry_findings import registry_calls
 from augur.agent.scan import SCAN_PREFIX, scan_calls
 from augur.agent.state import Budget, InvestigationState, ToolCall, Window, call_key
 from augur.tools.base import ToolRegistry
@@ -156,7 +157,9 @@ class SopPlanner:
                         call["args"]["max_series"] = min(200, max(20, 2 * len(members)))
                 return calls
 
-            return [ToolCall(**c) for c in scan_calls(cat, list(comps), one, many)]  # type: ignore[typeddict-item]
+            names = list(comps)
+            return [ToolCall(**c) for c in scan_calls(cat, names, one, many)] + registry_calls(  # type: ignore[typeddict-item]
+                (cat.component(n) for n in names), window, why)
 
         stage1 = self._alert_expr_calls(state, focus.name) + calls_for([focus.name], 1)
         upstream = cat.upstream(focus.name)

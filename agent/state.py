@@ -110,6 +110,8 @@ class Finding(TypedDict, total=False):
     waited_by: str
     #: A trace finding: components whose spans were in the same requests and did not slow down.
     clears: list[str]
+    #: A registry finding: which version went live when, and its offline metrics against the previous.
+    registry_note: str
 
 
 class InvestigationState(TypedDict, total=False):

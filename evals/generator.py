@@ -305,6 +305,8 @@ class Generated:
     onsets: dict[str, float] = field(default_factory=dict)
     drift: dict[str, tuple[Path, Path]] = field(default_factory=dict)
     truth_dir: Path | None = None
+    #: The registry to load into MLflow (:func:`augur.evals.mlflow_server.populate`'s spec), if any.
+    registry: Path | None = None
 
     @property
     def openmetrics(self) -> Path:
@@ -392,6 +394,7 @@ def generate(scenario: Scenario, out_dir: Path, *, t_end: float, seed: int | Non
     (out_dir / "rules.yml").write_text(yaml.safe_dump(scenario.rules, sort_keys=False))
     catalog_doc = _catalog_document(scenario, out_dir)
     (out_dir / "catalog.yaml").write_text(yaml.safe_dump(catalog_doc, sort_keys=False))
+    registry = _registry_spec(scenario, t_end, out_dir / "registry.json")
     onsets = {f.id: t_end + f.start for f in scenario.faults}
     manifest = {
         "scenario": scenario.name,
@@ -405,4 +408,22 @@ def generate(scenario: Scenario, out_dir: Path, *, t_end: float, seed: int | Non
     }
     truth_at.mkdir(parents=True, exist_ok=True)
     (truth_at / "scenario.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return Generated(scenario, seed, out_dir, model.t_start, t_end, count, onsets, drift, truth_at)
+    return Generated(scenario, seed, out_dir, model.t_start, t_end, count, onsets, drift, truth_at, registry)
+
+
+def _registry_spec(scenario: Scenario, t_end: float, path: Path) -> Path | None:
+    """The registry as the populate script reads it, deployment offsets made absolute (UTC)."""
+    if scenario.registry is None:
+        return None
+    models = []
+    for m in scenario.registry.models:
+        versions = []
+        for v in m.versions:
+            doc = v.model_dump(mode="json", exclude_none=True, exclude={"deployed"})
+            if v.deployed is not None:
+                at = datetime.fromtimestamp(t_end + v.deployed, UTC).isoformat().replace("+00:00", "Z")
+                doc["tags"] = {"deployed_at": at}
+            versions.append(doc)
+        models.append({"name": m.name, "versions": versions, "aliases": dict(m.aliases), "replace": True})
+    path.write_text(json.dumps({"models": models}, indent=2, sort_keys=True) + "\n")
+    return path

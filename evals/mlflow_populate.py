@@ -11,10 +11,11 @@ The spec::
                  "versions": [{"metrics": {"accuracy": 0.80}, "curves": {"loss": [0.9, 0.5, 0.3]},
                                "params": {"lr": "0.01"}, "tags": {"deployed_at": "2026-12-03T10:00:00Z"},
                                "stage": "Production", "description": "weekly retrain"}],
-                 "aliases": {"champion": 2}}]}
+                 "aliases": {"champion": 2}, "replace": true}]}
 
 Versions are registered in order (1, 2, ...), each from its own training run that logged the
-metrics (a curve's values at steps 0, 1, ...). It prints the run ids as JSON on stdout.
+metrics (a curve's values at steps 0, 1, ...); ``replace`` deletes a model of the same name
+first. It prints the run ids as JSON on stdout.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def populate(url: str, spec: dict[str, Any]) -> dict[str, Any]:
         experiment = client.get_experiment_by_name(model.get("experiment") or f"{name}-training")
         experiment_id = (experiment.experiment_id if experiment else
                          client.create_experiment(model.get("experiment") or f"{name}-training"))
+        if model.get("replace") and client.search_registered_models(f"name = '{name}'"):
+            client.delete_registered_model(name)  # a re-run of the same scenario on a long-lived server
         client.create_registered_model(name, description=model.get("description"))
         runs[name] = []
         for number, version in enumerate(model.get("versions", []), start=1):

@@ -6,6 +6,11 @@ into another), indexes its logs in the embedded log store, fires its alert as Al
 would (:mod:`augur.evals.alert`), runs :func:`augur.agent.investigation.investigate` with the
 tools the toolbox builds, and scores the report (:mod:`augur.evals.scoring`).
 
+A scenario with a ``registry`` is loaded into a real MLflow server with the official client
+(:mod:`augur.evals.mlflow_server`): the one at ``mlflow_url`` when given (its models of the same
+names are replaced), else one started for the case; the factory is then called with
+``mlflow_url=`` too.
+
 The runner takes its tools from a ``registry_factory(prometheus_url, log_db)`` and the optional
 LLM parts from the caller (the CLI builds both from settings), so nothing here reads the
 environment.
@@ -14,6 +19,7 @@ environment.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
 import time
@@ -24,22 +30,25 @@ from typing import Any
 
 from augur.evals.alert import AlertNotFiring, evaluate_rule, webhook_body
 from augur.evals.generator import Generated, generate
+from augur.evals.mlflow_server import MlflowServer, populate
 from augur.evals.scenario import Scenario
 from augur.evals.scoring import CaseScore, score, score_ranking, summarise
 from augur.evals.servers import PrometheusServer
 
 __all__ = ["EvalResult", "RegistryFactory", "default_registry", "render_table", "run_case", "run_suite"]
 
-#: Builds the investigation's tools for one scenario: (Prometheus URL, log store path) -> registry.
-RegistryFactory = Callable[[str, Path], Any]
+#: Builds the investigation's tools for one scenario: (Prometheus URL, log store path) -> registry,
+#: with ``mlflow_url=`` as a keyword when the scenario has a model registry.
+RegistryFactory = Callable[..., Any]
 
 
-def default_registry(prometheus_url: str, log_db: Path) -> Any:
-    """The toolbox's registry for a Prometheus and a log store (nothing else configured)."""
+def default_registry(prometheus_url: str, log_db: Path, mlflow_url: str | None = None) -> Any:
+    """The toolbox's registry for a Prometheus, a log store and (for a scenario's registry) an MLflow."""
     from augur.tools.toolbox import Backends, build_registry
 
     return build_registry(Backends(log_db=log_db, trace_db=log_db.parent / "traces.db",
-                                   prometheus_url=prometheus_url, data_roots=(log_db.parent,)))
+                                   prometheus_url=prometheus_url, mlflow_url=mlflow_url,
+                                   data_roots=(log_db.parent,)))
 
 
 def _ingest_logs(logs: Path, log_db: Path) -> None:
@@ -75,6 +84,7 @@ async def run_case(
     t_end: float | None = None,
     baselines: Sequence[str] = (),
     memory: Sequence[Any] = (),
+    mlflow_url: str | None = None,
     on_report: Callable[[Any], None] | None = None,
 ) -> CaseScore:
     """Generate, serve, alert, investigate and score one scenario (see the module docstring).
@@ -96,16 +106,23 @@ async def run_case(
                                   truth_dir=workdir.parent / f"{workdir.name}.truth")
     log_db = workdir / "logs.db"
     await asyncio.to_thread(_ingest_logs, gen.logs, log_db)
-    prom = await asyncio.to_thread(
-        PrometheusServer.start, workdir / "prometheus", openmetrics=gen.openmetrics, rule_files=[gen.rules]
-    )
+    mlflow: MlflowServer | None = None
+    if gen.registry is not None and mlflow_url is None:
+        mlflow = await asyncio.to_thread(MlflowServer.start, workdir / "mlflow")
+        mlflow_url = mlflow.url
+    prom = None
     try:
+        if gen.registry is not None and mlflow_url is not None:
+            await asyncio.to_thread(populate, mlflow_url, json.loads(gen.registry.read_text()))
+        prom = await asyncio.to_thread(PrometheusServer.start, workdir / "prometheus",
+                                       openmetrics=gen.openmetrics, rule_files=[gen.rules])
         alerts = await asyncio.to_thread(evaluate_rule, prom.url, scenario.rule(), end)
         body = webhook_body(alerts)
         # A sanity check of the scenario itself: its alert must not hold before its first fault.
         before = end + min((f.start for f in scenario.faults), default=0.0) - 600
         fired_before = await asyncio.to_thread(_fires, prom.url, scenario.rule(), before)
-        registry = registry_factory(prom.url, log_db)
+        registry = (registry_factory(prom.url, log_db, mlflow_url=mlflow_url) if gen.registry is not None
+                    else registry_factory(prom.url, log_db))
         started = time.perf_counter()
         report = await investigate(body, registry=registry, catalog=load_catalog(gen.catalog),
                                    planner=planner, writer=writer, data_end=end, memory=memory)
@@ -116,7 +133,10 @@ async def run_case(
         if baselines:
             ranked_by = await asyncio.to_thread(_baselines, scenario, prom.url, gen, baselines)
     finally:
-        await asyncio.to_thread(prom.stop)
+        if prom is not None:
+            await asyncio.to_thread(prom.stop)
+        if mlflow is not None:
+            await asyncio.to_thread(mlflow.stop)
     result = score(scenario, report, seconds)
     result.extra = {"chain_text": report.chain_text, "confidence": report.root_cause.confidence,
                     "refused_calls": report.stats.refused_calls, "alert_fired_before_fault": fired_before,
@@ -170,6 +190,7 @@ async def run_suite(
     on_case: Callable[[CaseScore], None] | None = None,
     baselines: Sequence[str] = (),
     variant: Callable[[Scenario], Scenario] | None = None,
+    mlflow_url: str | None = None,
 ) -> EvalResult:
     """Run scenarios one after another; a case that fails counts as wrong and says why.
 
@@ -183,7 +204,8 @@ async def run_suite(
             scenario = variant(original) if variant else original
             try:
                 case = await run_case(scenario, root / scenario.name, registry_factory=registry_factory,
-                                      seed=seed, planner=planner, writer=writer, baselines=baselines)
+                                      seed=seed, planner=planner, writer=writer, baselines=baselines,
+                                      mlflow_url=mlflow_url)
             except AlertNotFiring as exc:
                 case = _failed(scenario, exc)
                 case.skipped = variant is not None

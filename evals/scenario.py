@@ -44,6 +44,9 @@ __all__ = [
     "History",
     "LogTemplate",
     "MetricSpec",
+    "Registry",
+    "RegistryModel",
+    "RegistryVersion",
     "Scenario",
     "ScenarioError",
     "Seasonality",
@@ -275,6 +278,38 @@ class DriftSamples(_Model):
         return self
 
 
+class RegistryVersion(_Model):
+    """One version of a registered model: its training run's logged metrics and when it went live."""
+
+    metrics: dict[str, float] = Field(default_factory=dict, description="Logged once: accuracy, p99...")
+    curves: dict[str, list[float]] = Field(default_factory=dict, description="Logged per step: loss...")
+    deployed: Duration | None = Field(
+        default=None, description="When it went live (the `deployed_at` tag), an offset before the end.")
+    stage: str | None = None
+    description: str | None = None
+
+
+class RegistryModel(_Model):
+    """A registered model in the scenario's MLflow registry (versions are numbered 1, 2, ...)."""
+
+    name: str = Field(min_length=1)
+    versions: list[RegistryVersion] = Field(default_factory=list)
+    aliases: dict[str, int] = Field(default_factory=dict, description="alias -> version number")
+
+    @model_validator(mode="after")
+    def _aliases_exist(self) -> RegistryModel:
+        for alias, number in self.aliases.items():
+            if not 1 <= number <= len(self.versions):
+                raise ValueError(f"alias {alias!r} points at version {number}, which is not registered")
+        return self
+
+
+class Registry(_Model):
+    """What a real MLflow server holds for the scenario (``augur.evals.mlflow_server`` serves it)."""
+
+    models: list[RegistryModel] = Field(min_length=1)
+
+
 class Truth(_Model):
     """What an investigation should conclude.
 
@@ -303,6 +338,7 @@ class Scenario(_Model):
     faults: list[Fault] = Field(default_factory=list)
     logs: list[LogTemplate] = Field(default_factory=list)
     drift: list[DriftSamples] = Field(default_factory=list)
+    registry: Registry | None = Field(default=None, description="Registered models MLflow serves.")
     rules: dict[str, Any] = Field(description="A Prometheus rule file: {groups: [...]}.")
     alert: str = Field(description="The alertname (in `rules`) that fires and starts the investigation.")
     truth: Truth

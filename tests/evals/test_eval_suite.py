@@ -19,6 +19,7 @@ import pytest
 from augur.evals.runner import EvalResult, run_suite
 from augur.evals.scenario import list_scenarios
 from augur.evals.variants import anonymise
+from tests.fixtures.mlflow import MlflowRegistry
 
 #: Ratchet: the suite's figures when last raised (see evals/README.md).
 # The suite's deterministic figures (history ending at a UTC midnight; see evals/runner.py).
@@ -35,16 +36,17 @@ def suite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def suite(suite_dir: Path) -> EvalResult:
-    """One run of the whole suite, shared by the tests below."""
-    return asyncio.run(run_suite(list_scenarios(), workdir=suite_dir))
+def suite(suite_dir: Path, mlflow_registry: MlflowRegistry) -> EvalResult:
+    """One run of the whole suite, shared by the tests below (the session's MLflow serves the
+    scenarios' model registries)."""
+    return asyncio.run(run_suite(list_scenarios(), workdir=suite_dir, mlflow_url=mlflow_registry.url))
 
 
 @pytest.fixture(scope="module")
-def anonymised(tmp_path_factory: pytest.TempPathFactory) -> EvalResult:
+def anonymised(tmp_path_factory: pytest.TempPathFactory, mlflow_registry: MlflowRegistry) -> EvalResult:
     """The same suite with every component, signal, alert and operator-named metric renamed."""
     return asyncio.run(run_suite(list_scenarios(), workdir=tmp_path_factory.mktemp("eval-anon"),
-                                 variant=anonymise))
+                                 variant=anonymise, mlflow_url=mlflow_registry.url))
 
 
 @pytest.mark.slow
