@@ -49,7 +49,7 @@ class ApiToken(BaseModel):
     model_config = {"extra": "forbid"}
 
     token: SecretStr = Field(description="The bearer token (at least 12 characters).")
-    scopes: list[Scope] = Field(min_length=1, description="alerts:write, read, investigate, review.")
+    scopes: list[Scope] = Field(min_length=1, description="alerts:write, read, investigate, review, verdict.")
 
     @field_validator("token")
     @classmethod
@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Name -> {"token": ..., "scopes": [...]}: who may call the API and what they may do '
         '(JSON in the env, e.g. {"grafana": {"token": "...", "scopes": ["read"]}}); scopes are '
-        "alerts:write, read, investigate, review.",
+        "alerts:write, read, investigate, review, verdict.",
     )
     dev_mode: bool = Field(
         default=False,
@@ -154,7 +154,8 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint.")
     llm_model: str | None = Field(default=None, description="Model name at the LLM endpoint.")
     llm_api_key: SecretStr | None = Field(default=None, description="API key for the LLM endpoint.")
-    reviewers: list[str] = Field(default_factory=list, description="Who may approve rule proposals.")
+    reviewers: list[str] = Field(default_factory=list,
+                                 description="Who may approve rule proposals and record verdicts.")
     reviewer_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Reviewer name -> bearer token for approving/rejecting proposals (JSON in the env, "
@@ -214,7 +215,7 @@ class Settings(BaseSettings):
     )
     slack_reviewers: dict[str, str] = Field(
         default_factory=dict,
-        description="Slack user id -> reviewer name who may click Approve/Reject "
+        description="Slack user id -> reviewer name who may click Approve/Reject and the verdict buttons "
         '(e.g. {"U024BE7LH": "alice"}); with `reviewers` set, the name must also be on it.',
     )
     redact_patterns: list[str] = Field(

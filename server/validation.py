@@ -15,11 +15,17 @@ Rules:
 - ``startsAt`` is a real time (not Go's zero time, ``0001-01-01T00:00:00Z``, which would put the
   investigation window two thousand years back), and ``endsAt``, when set, is not before it;
 - integer ids fit the store's integer column (:data:`MAX_ID`): a larger one is "not found" on
-  both stores instead of an overflow error on one.
+  both stores instead of an overflow error on one;
+- a verdict (:func:`check_verdict`) is ``confirmed`` (or ``right``), ``wrong`` or ``not_actionable``;
+  ``wrong`` names the real cause (one line, at most :data:`MAX_CAUSE` characters), and only
+  ``wrong`` does; a fault type is a playbook key (``[a-z][a-z0-9_]*``); the fix and the note are at
+  most :data:`MAX_NOTE` characters.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -30,13 +36,18 @@ from augur.tools.timeparse import TimeFormatError, parse_rfc3339
 
 __all__ = [
     "MAX_ANNOTATION_VALUE",
+    "MAX_CAUSE",
     "MAX_ID",
     "MAX_LABELS",
     "MAX_LABEL_VALUE",
+    "MAX_NOTE",
+    "VERDICTS",
     "IncidentId",
+    "Judgement",
     "check_alert_dict",
     "check_alert_times",
     "check_labels",
+    "check_verdict",
     "find_nul",
     "reject_nul",
 ]
@@ -49,6 +60,16 @@ MAX_LABELS = 256
 MAX_LABEL_VALUE = 16 * 1024
 #: Longest annotation value, in characters (descriptions, runbooks).
 MAX_ANNOTATION_VALUE = 64 * 1024
+
+#: The verdicts a person can give, as stored (the words people type are mapped in :func:`check_verdict`).
+VERDICTS = ("confirmed", "wrong", "not_actionable")
+_VERDICT_WORDS = {"confirmed": "confirmed", "right": "confirmed", "wrong": "wrong",
+                  "not_actionable": "not_actionable", "not-actionable": "not_actionable"}
+#: Longest real cause (a component name), in characters.
+MAX_CAUSE = 255
+#: Longest fix or note on a verdict, in characters.
+MAX_NOTE = 4000
+_FAULT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 #: An incident id in a path: 1 .. MAX_ID (FastAPI answers 422 naming it otherwise).
 IncidentId = Annotated[int, Path(ge=1, le=MAX_ID, description="The incident's id.")]
@@ -139,3 +160,51 @@ def _time(value: object, path: str, code: str) -> datetime | None:
     if parsed.tzinfo is None:
         raise ApiError(422, code, f"{path}: give a timezone, e.g. 2026-01-01T00:00:00Z")
     return parsed
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A checked verdict: what a person said about an incident's root cause."""
+
+    verdict: str
+    real_cause: str | None = None
+    real_fault_type: str | None = None
+    fix: str = ""
+    note: str = ""
+
+
+def _text(value: object, path: str, limit: int, code: str, *, one_line: bool = False) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(422, code, f"{path}: must be a string")
+    reject_nul(value, path, code=code)
+    text = value.strip()
+    if len(text) > limit:
+        raise ApiError(422, code, f"{path}: {len(text)} characters, more than the {limit} augur accepts")
+    if one_line and any(c in text for c in "\r\n\t"):
+        raise ApiError(422, code, f"{path}: one line, please (a component name, as the report shows it)")
+    return text
+
+
+def check_verdict(verdict: object, real_cause: object = None, real_fault_type: object = None,
+                  fix: object = None, note: object = None, *, code: str = "invalid_verdict") -> Judgement:
+    """A verdict as given (the API, the page, the CLI, Slack), checked; 422 naming the field if not."""
+    if not isinstance(verdict, str) or verdict.strip().lower() not in _VERDICT_WORDS:
+        shown = repr(verdict)[:40] if verdict is not None else "missing"
+        raise ApiError(422, code, f"verdict: {shown}: use confirmed (right), wrong (with real_cause) "
+                                  "or not_actionable")
+    kind = _VERDICT_WORDS[verdict.strip().lower()]
+    cause = _text(real_cause, "real_cause", MAX_CAUSE, code, one_line=True)
+    fault = _text(real_fault_type, "real_fault_type", 64, code, one_line=True)
+    if kind == "wrong" and not cause:
+        raise ApiError(422, code, "real_cause: a 'wrong' verdict names the real cause (the component it was)")
+    if kind != "wrong" and (cause or fault):
+        field = "real_cause" if cause else "real_fault_type"
+        raise ApiError(422, code, f"{field}: only a 'wrong' verdict names a real cause "
+                                  f"(this one is {kind!r})")
+    if fault and not _FAULT_TYPE.fullmatch(fault):
+        raise ApiError(422, code, f"real_fault_type: {fault[:40]!r} is not a fault type: a playbook key such "
+                                  "as data_drift or bad_model_version (lower case, digits, _)")
+    return Judgement(kind, cause or None, fault or None, _text(fix, "fix", MAX_NOTE, code),
+                     _text(note, "note", MAX_NOTE, code))

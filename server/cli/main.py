@@ -62,6 +62,7 @@ from augur.server.cli import serve as _serve  # noqa: E402
 from augur.server.cli import slack as _slack  # noqa: E402
 from augur.server.cli import tool as _tool  # noqa: E402
 from augur.server.cli import traces as _traces  # noqa: E402
+from augur.server.cli import verdict as _verdict  # noqa: E402
 
 app.add_typer(_catalog.app)
 app.add_typer(_tool.app, name="tool")
@@ -77,6 +78,7 @@ _eval.register(app)
 _demo.register(app)
 _investigate.register(app)
 _pull.register(app)
+_verdict.register(app)
 
 
 if __name__ == "__main__":

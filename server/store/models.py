@@ -15,6 +15,8 @@ Tables:
 - :class:`Proposal` and :class:`ProposalEvent` — alert-rule proposals and their review history.
 - :class:`SlackThread` and :class:`SlackEvent` — where an incident is discussed in Slack, and the
   Slack event ids already handled (Slack retries deliveries).
+- :class:`VerdictRow` — a person's verdict on an incident's root cause; every change is a new row
+  (the audit), the latest one counts.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "SlackEvent",
     "SlackThread",
     "UTCDateTime",
+    "VerdictRow",
     "utcnow",
 ]
 
@@ -244,3 +247,28 @@ class SlackEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     received_at: Mapped[datetime]
+
+
+class VerdictRow(Base):
+    """One verdict on an incident's root cause, by whom, when, through what; the latest one counts.
+
+    ``verdict`` is ``confirmed`` (augur named the right cause), ``wrong`` (``real_cause`` names the
+    right one, ``real_fault_type`` optionally its fault type) or ``not_actionable`` (the alert should
+    not have paged). ``report_id`` is the report that was judged (the incident's latest at the time).
+    """
+
+    __tablename__ = "verdicts"
+    __table_args__ = (Index("ix_verdicts_incident_id_id", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"))
+    verdict: Mapped[str] = mapped_column(String(16))
+    named_cause: Mapped[str | None] = mapped_column(String(255))
+    real_cause: Mapped[str | None] = mapped_column(String(255))
+    real_fault_type: Mapped[str | None] = mapped_column(String(64))
+    fix: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(255))
+    via: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]

@@ -41,6 +41,7 @@ from augur.server.web import (
     proposals,
     review_page,
     slack_routes,
+    verdicts,
     webhook,
 )
 from augur.server.web.auth import Authenticator, AuthError, check_routes, require
@@ -65,6 +66,7 @@ ROUTERS: list[APIRouter] = [
     ops.router,
     webhook.router,
     incidents.router,
+    verdicts.router,
     investigations.router,
     proposals.router,
     review_page.page,

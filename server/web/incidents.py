@@ -7,7 +7,9 @@ the next page (``null`` on the last). An incident's episodes have their own pagi
 and ``episode_count``.
 
 One incident also lists the rule proposals its investigation left (``proposals``: id, kind,
-state, title and where to review it, ``/v1/proposals/{id}``).
+state, title and where to review it, ``/v1/proposals/{id}``), and the verdicts people gave on its
+root cause (``verdict``: the latest, which counts; ``verdicts``: all of them, oldest first; give
+one with ``POST /v1/incidents/{id}/verdict``, :mod:`augur.server.web.verdicts`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from augur.server.state import AppState, app_state
 from augur.server.store.database import Store
 from augur.server.store.models import AlertEpisode, Incident
 from augur.server.store.reads import episodes_of, timeline_of
+from augur.server.store.verdicts import VerdictOut, verdicts_of
 from augur.server.validation import MAX_ID, IncidentId
 from augur.server.web.auth import require
 
@@ -118,6 +121,8 @@ class IncidentDetail(IncidentOut):
     episodes_url: str = ""
     timeline: list[TimelineEventOut]
     proposals: list[ProposalRef] = []
+    verdict: VerdictOut | None = None
+    verdicts: list[VerdictOut] = []
 
 
 class IncidentList(BaseModel):
@@ -202,6 +207,7 @@ def get_incident(store: Store, incident_id: int) -> IncidentDetail | None:
     proposals = [ProposalRef(id=p.id, kind=p.kind.value, state=p.state.value, title=p.title,
                              url=f"/v1/proposals/{p.id}")
                  for p in SqlProposalStore(store).find(incident_id=incident_id)]
+    verdicts = verdicts_of(store, incident_id)
     with store.read_session() as session:
         incident = session.get(Incident, incident_id)
         if incident is None:
@@ -220,6 +226,8 @@ def get_incident(store: Store, incident_id: int) -> IncidentDetail | None:
                 "timeline": [TimelineEventOut.model_validate(e, from_attributes=True)
                              for e in timeline_of(session, incident_id)],
                 "proposals": proposals,
+                "verdicts": verdicts,
+                "verdict": verdicts[-1] if verdicts else None,
             }
         )
 

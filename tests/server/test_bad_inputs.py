@@ -26,6 +26,7 @@ from tests.server.conftest import ADMIN_TOKEN, TOKEN, row_counts, settings_for
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 HOOK = "/v1/alertmanager"
 INV = "/v1/investigations"
+VERDICT = "/v1/incidents/1/verdict"
 
 
 @dataclass
@@ -255,6 +256,31 @@ CASES = [
         "slack event: not JSON", "/slack/events", raw=b"{x", headers=_slack(), slack_signed=True, status=400,
         names="JSON",
     ),
+    # Verdicts (checked before the incident is looked up: incident 1 need not exist).
+    Case("verdict: unknown word", VERDICT, body={"verdict": "maybe"}, names="verdict"),
+    Case("verdict: missing", VERDICT, body={"note": "x"}, names="verdict"),
+    Case("verdict: wrong without the real cause", VERDICT, body={"verdict": "wrong"}, names="real_cause"),
+    Case("verdict: wrong with a blank cause", VERDICT, body={"verdict": "wrong", "real_cause": "  "},
+         names="real_cause"),
+    Case("verdict: a real cause on confirmed", VERDICT, body={"verdict": "confirmed", "real_cause": "x"},
+         names="real_cause"),
+    Case("verdict: a fault type on not actionable", VERDICT,
+         body={"verdict": "not_actionable", "real_fault_type": "data_drift"}, names="real_fault_type"),
+    Case("verdict: a fault type that is no key", VERDICT,
+         body={"verdict": "wrong", "real_cause": "db", "real_fault_type": "Bad Model!"}, names="real_fault_type"),
+    Case("verdict: a cause over two lines", VERDICT, body={"verdict": "wrong", "real_cause": "db\nx"},
+         names="real_cause"),
+    Case("verdict: NUL in the note", VERDICT, body={"verdict": "not_actionable", "note": "a\u0000b"},
+         names="note"),
+    Case("verdict: a note too long", VERDICT, body={"verdict": "not_actionable", "note": "x" * 5000},
+         names="note"),
+    Case("verdict: on someone's behalf", VERDICT, body={"verdict": "confirmed", "by": "bob"}, names="by"),
+    Case("verdict: not JSON", VERDICT, raw=b"{verdict", names="body"),
+    Case("verdict: a list", VERDICT, body=["confirmed"], names="body"),
+    Case("verdict: incident id 0", "/v1/incidents/0/verdict", body={"verdict": "confirmed"},
+         names="incident_id"),
+    Case("verdict: a huge incident id", "/v1/incidents/99999999999999999999/verdict",
+         body={"verdict": "confirmed"}, names="incident_id"),
     # Integer ids out of range (were a 500 OverflowError on SQLite, a DataError on PostgreSQL).
     Case("incident id past 64 bits", "/v1/incidents/99999999999999999999", method="GET", names="incident_id"),
     Case("incident id past 32 bits", "/v1/incidents/2147483648", method="GET", names="incident_id"),
