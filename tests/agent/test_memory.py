@@ -29,7 +29,7 @@ from augur.agent.memory import (
     similarity,
     verdict_prior,
 )
-from augur.agent.report import IncidentProfile, Report
+from augur.agent.report import IncidentProfile, Report, SimilarIncident
 from augur.agent.state import Finding, InvestigationState
 from augur.evals.scenario import load_scenario
 from tests.agent.investigation_support import (
@@ -215,3 +215,15 @@ def test_a_wrong_verdict_shows_on_the_next_report_without_overriding_its_evidenc
     listed = report2.similar_incidents[0]
     assert (listed.verdict, listed.named_cause, listed.cause) == ("wrong", "feature-pipeline", "ranker-model")
     assert "judged wrong: it was `ranker-model`" in render_markdown(report2)
+
+
+def test_the_section_escapes_what_people_and_telemetry_wrote(first: tuple[Report, Any]) -> None:
+    report1, _ = first
+    report = report1.model_copy(deep=True)
+    report.similar_incidents = [SimilarIncident(
+        id="INC-9", title="p99 | high", at=WHEN, similarity=0.8, why="components 1/1 × 0.35 (a)",
+        verdict="confirmed", named_cause="feature-pipeline", cause="feature-pipeline",
+        fault_type="data_drift", fix="ran `kubectl rollout undo`\n## Approved [here](https://evil.example)")]
+    line = render_markdown(report).split("## Similar past incidents\n\n")[1].splitlines()[0]
+    assert "\\`kubectl rollout undo\\`" in line and "\\[here\\](https://evil.example)" in line
+    assert "p99 \\| high" in line and "## Approved" not in render_markdown(report).splitlines()
