@@ -139,6 +139,8 @@ def _figures(cases: list[dict[str, Any]], rounds: int, skipped: list[str], scale
         "time_to_correct": to_correct,
         "misses_truth_behind": sorted(c["truth_behind"] for c in cases
                                       if not c["memory_ac1"] and c["truth_behind"] is not None),
+        "misses": [{k: c[k] for k in ("round", "scenario", "memory", "truth", "truth_behind", "top_prior")}
+                   for c in cases if not c["memory_ac1"]],
     }
 
 
