@@ -37,6 +37,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
+from augur.tools.errors import BadInput
+
 __all__ = [
     "BusinessLink",
     "Catalog",
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 
-class CatalogError(Exception):
+class CatalogError(BadInput):
     """The catalog file is invalid; each line of the message is ``file:line:col: problem``."""
 
 

@@ -22,13 +22,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from augur.tools.errors import BackendUnavailable
+
 __all__ = ["CheckpointSchemaMissing", "checkpoint_path", "open_checkpointer", "setup_checkpoint_schema"]
 
 #: Key of the PostgreSQL advisory lock held while creating the checkpoint tables ("augc").
 _SETUP_LOCK = 0x61756763
 
 
-class CheckpointSchemaMissing(RuntimeError):
+class CheckpointSchemaMissing(BackendUnavailable, RuntimeError):
     """The PostgreSQL database has no (or an old) checkpoint schema: run ``augur migrate``."""
 
 

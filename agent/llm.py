@@ -37,6 +37,8 @@ import openai
 if TYPE_CHECKING:
     import httpx2
 
+from augur.tools.errors import AugurError, BackendUnavailable, BadInput
+
 __all__ = [
     "Completion",
     "LLMClient",
@@ -57,19 +59,19 @@ __all__ = [
 MIN_COMPLETION_TOKENS = 64
 
 
-class LLMError(Exception):
+class LLMError(AugurError):
     """An LLM call failed; the message says why and what to do next."""
 
 
-class LLMTimeout(LLMError):
+class LLMTimeout(LLMError, BackendUnavailable):
     """The endpoint did not answer within the client's timeout."""
 
 
-class LLMUnavailable(LLMError):
+class LLMUnavailable(LLMError, BackendUnavailable):
     """The endpoint cannot be used now: unreachable, unauthorised, rate-limited or failing."""
 
 
-class LLMRejected(LLMError):
+class LLMRejected(LLMError, BadInput):
     """The endpoint refused this request (4xx): unsupported feature, unknown model, bad input."""
 
     def __init__(self, message: str, status: int) -> None:
@@ -77,11 +79,11 @@ class LLMRejected(LLMError):
         self.status = status
 
 
-class LLMJunk(LLMError):
+class LLMJunk(LLMError, BackendUnavailable):
     """The endpoint answered 200 with something that is not a usable chat completion."""
 
 
-class TokenBudgetExceeded(LLMError):
+class TokenBudgetExceeded(LLMError, BadInput):
     """Refused before sending: the prompt does not fit in the tokens left."""
 
 

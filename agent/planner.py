@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from augur.agent.state import Budget, InvestigationState, ToolCall
 from augur.tools.base import ToolRegistry
+from augur.tools.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from augur.agent.report import Report, Sentence
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["NarrativeWriter", "Planner", "PlannerError"]
 
 
-class PlannerError(Exception):
+class PlannerError(BackendUnavailable):
     """A planner could not plan (endpoint down, timeout, junk answer); the message says why."""
 
 

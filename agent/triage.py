@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 from augur.agent.catalog import Catalog, Component
 from augur.agent.state import AlertInfo, Window
+from augur.tools.errors import BadInput
 from augur.tools.timeparse import TimeFormatError, parse_time
 
 __all__ = [
@@ -37,7 +38,7 @@ _PROMQL_WORDS = {
 }
 
 
-class TriageError(ValueError):
+class TriageError(BadInput, ValueError):
     """The input is neither an alert nor a question; the message says what is expected."""
 
 

@@ -19,10 +19,12 @@ from urllib.parse import quote_plus
 
 import httpx
 
+from augur.tools.errors import Bug
+
 __all__ = ["AlertNotFiring", "evaluate_rule", "webhook_body"]
 
 
-class AlertNotFiring(RuntimeError):
+class AlertNotFiring(Bug, RuntimeError):
     """The rule's expression returned nothing at the alert's time: the scenario's data is wrong."""
 
 

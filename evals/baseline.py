@@ -23,6 +23,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
 from augur.agent.catalog import Catalog
+from augur.tools.errors import BackendUnavailable
 from augur.tools.prometheus_api import PrometheusClient
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
 BASELINES = ("baro", "nsigma")
 
 
-class BaselineUnavailable(RuntimeError):
+class BaselineUnavailable(BackendUnavailable, RuntimeError):
     """RCAEval is not installed; the message says how to install it."""
 
 

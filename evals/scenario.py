@@ -30,6 +30,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from augur.agent.catalog import Catalog
+from augur.tools.errors import BadInput
 from augur.tools.timeparse import TimeFormatError
 from augur.tools.timeparse import parse_duration as prometheus_duration
 
@@ -62,7 +63,7 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 
 
-class ScenarioError(Exception):
+class ScenarioError(BadInput):
     """A scenario file is invalid; the message names the file and each problem's field path."""
 
 

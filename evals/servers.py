@@ -23,6 +23,8 @@ from typing import Self
 import httpx
 import yaml
 
+from augur.tools.errors import BackendUnavailable
+
 __all__ = [
     "AlertmanagerServer",
     "PrometheusServer",
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class ServerError(RuntimeError):
+class ServerError(BackendUnavailable, RuntimeError):
     """A server binary is missing or did not become ready; the message says what to do."""
 
 

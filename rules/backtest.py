@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from augur.rules.proposal import Backtest
 from augur.tools.base import ToolError, Unavailable
+from augur.tools.errors import BackendUnavailable
 from augur.tools.prometheus_api import PrometheusClient, RangeSeries
 
 __all__ = ["BacktestError", "backtest", "firing_spans", "merge_spans", "query_history"]
@@ -30,7 +31,7 @@ REQUEST_TIMEOUT_S = 30.0
 CHART_POINTS = 600
 
 
-class BacktestError(RuntimeError):
+class BacktestError(BackendUnavailable, RuntimeError):
     """Prometheus refused or failed the replay; the message quotes it and says what to check."""
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from augur.rules.proposal import Proposal, ProposalEvent, ProposalState
+from augur.tools.errors import BadInput
 
 __all__ = [
     "SYSTEM_ACTOR",
@@ -47,7 +48,7 @@ __all__ = [
 SYSTEM_ACTOR = "augur"
 
 
-class ReviewError(Exception):
+class ReviewError(BadInput):
     """A review action was refused; the message says why and what to do instead."""
 
     status_code = 400

@@ -2,7 +2,8 @@
 
 Routers raise :class:`ApiError` with a stable machine-readable ``code`` and a ``reason`` that
 tells the caller what to change; :func:`install_error_handlers` renders it, and turns FastAPI's
-request-validation errors and unexpected exceptions into the same shape.
+request-validation errors, any other augur error (by its kind: bad input 422, backend
+unavailable 503, bug 500; see :mod:`augur.tools.errors`) and unexpected exceptions into the same shape.
 """
 
 from __future__ import annotations
@@ -16,19 +17,22 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from augur.agent.redact import redact
+from augur.tools.errors import AugurError, ErrorKind
 
 __all__ = ["ApiError", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
+class ApiError(AugurError):
     """An HTTP error answer: status, a stable code (``invalid_json``, ``unauthorized``...) and the reason."""
 
     def __init__(
         self, status: int, code: str, reason: str, *, headers: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(f"{status} {code}: {reason}")
+        self.kind = (ErrorKind.BAD_INPUT if status < 500
+                     else ErrorKind.UNAVAILABLE if status in (502, 503, 504) else ErrorKind.BUG)
         self.status = status
         self.code = code
         self.reason = reason
@@ -61,12 +65,23 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
 
+    async def _augur_error(_request: Request, exc: Exception) -> JSONResponse:
+        """An augur exception no route turned into an ApiError: its kind decides the status."""
+        assert isinstance(exc, AugurError)
+        if exc.kind is ErrorKind.BAD_INPUT:
+            return JSONResponse({"error": "bad_input", "reason": redact(str(exc))}, 422)
+        if exc.kind is ErrorKind.UNAVAILABLE:
+            return JSONResponse({"error": "backend_unavailable", "reason": redact(str(exc))}, 503,
+                                headers={"Retry-After": "5"})
+        return await _unexpected(_request, exc)
+
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         reason = f"unexpected {exc.__class__.__name__}; the server log has the traceback"
         return JSONResponse({"error": "internal_error", "reason": reason}, 500)
 
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(AugurError, _augur_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)

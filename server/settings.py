@@ -24,11 +24,12 @@ from pydantic_settings import (
 )
 
 from augur.server.scopes import REVIEWER_SCOPES, WEBHOOK_PRINCIPAL, WEBHOOK_SCOPES, Scope
+from augur.tools.errors import BadInput
 
 __all__ = ["ApiToken", "ConfigError", "Settings", "SlackRoute", "load_settings"]
 
 
-class ConfigError(Exception):
+class ConfigError(BadInput):
     """The configuration is invalid; the message says which value and how to fix it."""
 
 

@@ -17,12 +17,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
+from augur.tools.errors import BackendUnavailable, BadInput
 from augur.tools.evidence import Evidence, EvidenceStatus
 
 __all__ = ["Tool", "ToolError", "ToolRegistry", "Unavailable"]
 
 
-class ToolError(Exception):
+class ToolError(BadInput):
     """Raised inside ``_run`` to return ``error`` evidence with an actionable reason.
 
     ``retryable``: the backend did not answer (timed out, overloaded): the same call may work later.
@@ -33,7 +34,7 @@ class ToolError(Exception):
         self.retryable = retryable
 
 
-class Unavailable(Exception):
+class Unavailable(BackendUnavailable):
     """Raised inside ``_run`` when the backend is not there (down, not configured, no driver).
 
     ``retryable``: it is configured but did not answer (refused, unreachable) — an outage, not an

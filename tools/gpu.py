@@ -28,6 +28,7 @@ import httpx
 from pydantic import BaseModel, Field, ValidationError
 
 from augur.tools.base import Tool, Unavailable
+from augur.tools.errors import BackendUnavailable
 from augur.tools.evidence import Evidence, EvidenceStatus
 
 __all__ = [
@@ -68,7 +69,7 @@ _ECC_COUNTERS = {
 _RETIREMENT_CAUSES = {0: "single_bit_ecc", 1: "double_bit_ecc"}
 
 
-class NvmlUnavailable(Exception):
+class NvmlUnavailable(BackendUnavailable):
     """NVML cannot be used on this host (no driver, no library, no permission); str() says why."""
 
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from augur.tools.errors import BadInput
 from augur.tools.spans import Refusal, Span
 from augur.tools.timeparse import TimeFormatError, parse_time
 
@@ -98,7 +99,7 @@ _VOWELS = set("aeiou")
 _POD_PART = re.compile(r"^[0-9a-z]+$")
 
 
-class SpanFormatError(ValueError):
+class SpanFormatError(BadInput, ValueError):
     """A file is not spans in any format augur reads; the message says what was seen and what to do."""
 
 

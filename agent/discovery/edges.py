@@ -21,10 +21,12 @@ from typing import Protocol
 
 import httpx
 
+from augur.tools.errors import BadInput
+
 __all__ = ["CallEdge", "EdgeError", "EdgeSource", "EdgeTable", "JaegerDependencies", "SpanEdges"]
 
 
-class EdgeError(ValueError):
+class EdgeError(BadInput, ValueError):
     """An edge source could not be read; the message says which file/line or server, and the fix."""
 
 

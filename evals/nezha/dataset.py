@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from augur.tools.errors import BadInput
+
 __all__ = [
     "DAYS",
     "DEFAULT_ARCHIVE",
@@ -40,7 +42,7 @@ DEFAULT_ARCHIVE = (Path(__file__).resolve().parents[2].parent / "shared" / "data
 GROUPS = ("metric", "trace", "log")
 
 
-class DatasetMissing(FileNotFoundError):
+class DatasetMissing(BadInput, FileNotFoundError):
     """The archive is not where it was looked for; the message says where to put it."""
 
 

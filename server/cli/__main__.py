@@ -1,5 +1,5 @@
 """`python -m augur.server.cli` is the `augur` command."""
 
-from augur.server.cli.main import app
+from augur.server.cli.main import run
 
-app(prog_name="augur")
+run()

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from augur.server.cli.common import settings_or_exit
+from augur.tools.errors import AugurError, ErrorKind, kind_of
 
 app = typer.Typer(
     name="augur",
@@ -81,5 +82,25 @@ _pull.register(app)
 _verdict.register(app)
 
 
+#: Exit status of an augur error no command turned into its own message (sysexits.h's values).
+EXIT_CODES = {ErrorKind.BAD_INPUT: 2, ErrorKind.UNAVAILABLE: 69, ErrorKind.BUG: 70}
+_NEXT_STEP = {
+    ErrorKind.BAD_INPUT: "fix the input above and run it again",
+    ErrorKind.UNAVAILABLE: "a backend did not answer: check it is up and reachable, then run it again",
+    ErrorKind.BUG: "this is augur's fault: please report it with the command you ran",
+}
+
+
+def run() -> None:
+    """The ``augur`` entry point: the Typer app, with augur's errors said in one line and an exit
+    status by their kind (bad input 2, backend unavailable 69, bug 70) instead of a traceback."""
+    try:
+        app(prog_name="augur")
+    except AugurError as exc:
+        kind = kind_of(exc)
+        typer.echo(f"error: {exc}\n  {_NEXT_STEP[kind]}", err=True)
+        raise SystemExit(EXIT_CODES[kind]) from None
+
+
 if __name__ == "__main__":
-    app()
+    run()

@@ -45,6 +45,7 @@ from augur.server.intake.ingest import IngestResult, ingest_many
 from augur.server.intake.webhook import WebhookAlert, WebhookPayload
 from augur.server.store.database import Store
 from augur.server.store.models import AlertEpisode, IncidentEvent
+from augur.tools.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from augur.server.metrics import Metrics
@@ -58,7 +59,7 @@ SUPPRESSED = "alert_suppressed"
 UNSUPPRESSED = "alert_unsuppressed"
 
 
-class PullError(Exception):
+class PullError(BackendUnavailable):
     """Alertmanager could not be pulled; the message says what to check. Nothing was written."""
 
 

@@ -29,6 +29,7 @@ from augur.server.store.models import Proposal as ProposalRow
 from augur.server.store.models import Report as ReportRow
 from augur.server.store.queue import ClaimedJob
 from augur.server.store.reads import episodes_of, timeline_of
+from augur.tools.errors import BackendUnavailable
 
 if TYPE_CHECKING:  # matplotlib and jinja2 load only when a postmortem is written (fast start-up)
     from augur.agent.charts import SeriesData
@@ -46,7 +47,7 @@ def postmortem_dir(settings: Settings, incident_id: int) -> Path:
     return Path(settings.data_dir) / "postmortems" / str(incident_id)
 
 
-class NotReady(RuntimeError):
+class NotReady(BackendUnavailable, RuntimeError):
     """The investigation has not stored a report yet; the job retries later."""
 
 

@@ -19,6 +19,7 @@ from datetime import UTC
 from sqlalchemy import func, select
 
 from augur.server.store.database import Store
+from augur.tools.errors import BadInput
 from augur.tools.timeparse import TimeFormatError, parse_time
 
 __all__ = ["QuestionTimeError", "incident_time", "parse_at", "time_in_text"]
@@ -26,7 +27,7 @@ __all__ = ["QuestionTimeError", "incident_time", "parse_at", "time_in_text"]
 _RFC3339 = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
 
 
-class QuestionTimeError(ValueError):
+class QuestionTimeError(BadInput, ValueError):
     """No time to anchor the question at; the message says how to give one."""
 
 

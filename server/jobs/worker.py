@@ -3,8 +3,9 @@
 A handler is any callable ``handler(job, store)`` — plain or ``async`` — keyed by job kind in a
 ``dict[str, JobHandler]``. A worker claims only the kinds it has handlers for, renews its lease
 in the background while the handler runs, marks the job done when it returns, and records the
-failure (retry with back-off, or park) when it raises. If the worker dies, its lease expires and
-another worker reclaims the job.
+failure when it raises (retry with back-off, or park; at once for a
+:class:`~augur.tools.errors.BadInput`, which would fail the same way again). If the worker dies,
+its lease expires and another worker reclaims the job.
 
 Handlers write their results under the lease (:func:`augur.server.store.queue.hold_lease` in the same
 transaction); one that raises :class:`~augur.server.store.queue.LeaseLost` — the worker was paused past
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 from augur.server.store.database import Store
 from augur.server.store.models import IncidentEvent, utcnow
 from augur.server.store.queue import ClaimedJob, JobQueue, LeaseLost, hold_lease, worker_identity
+from augur.tools.errors import BackendUnavailable, ErrorKind, kind_of
 
 if TYPE_CHECKING:
     from augur.server.metrics import Metrics
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 #: A job handler: gets the claimed job and the store; may be a coroutine function.
 JobHandler = Callable[[ClaimedJob, Store], Awaitable[None] | None]
 
-class RetryLater(Exception):
+class RetryLater(BackendUnavailable):
     """Raised by a handler: not done yet (a backend is unavailable); run the job again after a delay."""
 
     def __init__(self, reason: str, delay_seconds: float) -> None:
@@ -144,7 +146,9 @@ class Worker:
         except Exception as exc:
             done.set()
             error = "".join(traceback.format_exception_only(exc)).strip()
-            status = self.queue.fail(job, f"{error}\n{traceback.format_exc(limit=8)}")
+            # Bad input fails the same way every time: park it now rather than after max_attempts.
+            status = self.queue.fail(job, f"{error}\n{traceback.format_exc(limit=8)}",
+                                     final=kind_of(exc) is ErrorKind.BAD_INPUT)
             log.warning(
                 "job %s (%s) failed on attempt %s: %s -> %s", job.id, job.kind, job.attempts, error, status
             )

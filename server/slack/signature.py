@@ -12,13 +12,15 @@ from collections.abc import Mapping
 
 from slack_sdk.signature import SignatureVerifier
 
+from augur.tools.errors import BadInput
+
 __all__ = ["MAX_AGE_S", "SignatureError", "verify"]
 
 #: Slack's replay window: requests older (or newer) than this are refused.
 MAX_AGE_S = 300
 
 
-class SignatureError(Exception):
+class SignatureError(BadInput):
     """The request is not signed by Slack with our signing secret; the message says why."""
 
 

@@ -30,6 +30,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from augur.tools.errors import BackendUnavailable
+
 __all__ = ["MIGRATIONS_DIR", "Store", "StoreUnavailable", "make_engine"]
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(BackendUnavailable, RuntimeError):
     """The database cannot be reached or refused the operation; the message says which and why."""
 
 

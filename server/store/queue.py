@@ -32,11 +32,12 @@ from sqlalchemy.orm import Session
 
 from augur.server.store.database import Store
 from augur.server.store.models import Job, utcnow
+from augur.tools.errors import BackendUnavailable
 
 __all__ = ["ClaimedJob", "JobQueue", "LeaseLost", "enqueue", "hold_lease", "worker_identity"]
 
 
-class LeaseLost(RuntimeError):
+class LeaseLost(BackendUnavailable, RuntimeError):
     """This worker no longer holds the job's lease (another worker reclaimed it): discard the work."""
 
 
@@ -216,13 +217,14 @@ class JobQueue:
             run_after=utcnow() + timedelta(seconds=delay_seconds),
         )
 
-    def fail(self, job: ClaimedJob, error: str) -> str:
-        """Record a failure: back to ``queued`` after a back-off, or ``parked`` after the last attempt.
+    def fail(self, job: ClaimedJob, error: str, *, final: bool = False) -> str:
+        """Record a failure: back to ``queued`` after a back-off, or ``parked`` after the last attempt
+        (or at once when ``final``: the job's input is wrong, and another attempt would fail the same way).
 
         Returns the job's new status (``lost`` if this worker no longer held the lease).
         """
         error = error[-4000:]
-        if job.attempts >= job.max_attempts:
+        if final or job.attempts >= job.max_attempts:
             ok = self._update_own(
                 job.id,
                 job.lease_owner,

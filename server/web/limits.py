@@ -26,6 +26,8 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from augur.tools.errors import BadInput
+
 __all__ = ["RequestLimits"]
 
 Scope = MutableMapping[str, Any]
@@ -35,7 +37,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class _Refused(HTTPException):
+class _Refused(HTTPException, BadInput):
     """Raised from the body stream; an HTTPException so FastAPI's body parsing passes it through."""
 
     def __init__(self, status: int, code: str, reason: str) -> None:

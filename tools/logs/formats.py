@@ -21,10 +21,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from augur.tools.errors import BadInput
+
 __all__ = ["FORMATS", "FormatError", "LineFormat", "detect_format", "user_format"]
 
 
-class FormatError(ValueError):
+class FormatError(BadInput, ValueError):
     """A ``--format`` that cannot be used; the message says why and what to write instead."""
 
 

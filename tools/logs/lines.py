@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from augur.tools.errors import BadInput
 from augur.tools.logs.backend import LogRecord
 from augur.tools.logs.formats import FORMATS, LineFormat, detect_format
 from augur.tools.logs.structured import (
@@ -49,7 +50,7 @@ BAD_TIME = "its time is not a valid date"
 _STARTS_HEADER = re.compile(r"[\[<{(\w-]")
 
 
-class LineError(ValueError):
+class LineError(BadInput, ValueError):
     """A file could not be read as log lines; the message says which line and why."""
 
 
