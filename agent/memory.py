@@ -15,7 +15,9 @@ with :data:`WEIGHTS` components 0.35, signals 0.30, fault type 0.20, new log tem
 feature empty on both sides (no new log template either time), or unknown on this side (the fault
 type, before the diagnosis has named one), is not compared: its weight leaves the denominator,
 and the explanation says so. The explanation gives every feature's weight, share and matched items.
-Past incidents at least :data:`MIN_SIMILARITY` alike are listed on the report, most alike first.
+Past incidents at least :data:`MIN_SIMILARITY` alike are listed on the report, most alike first;
+where a listed incident's confirmed cause is not the one named here, an open question says so
+(and whether that cause is a candidate at all), since the prior below only reorders close calls.
 
 **Verdict priors.** Each judged past incident at least :data:`MIN_SIMILARITY` alike (compared
 without the fault type, which is the candidate's own) votes, weighted by its similarity:
@@ -300,12 +302,36 @@ def _listed(past: PastIncident, sim: Similarity) -> SimilarIncident:
         named_cause=past.root_cause, cause=cause, fault_type=cause_type, fix=past.fix)
 
 
+def _disagreements(report: Report, listed: Sequence[SimilarIncident]) -> list[str]:
+    """Open questions where a similar past incident's confirmed cause is not the one named here.
+
+    The prior only reorders close candidates; a cause that is far behind, or not a candidate at all
+    (its signals did not change, or were not examined), is left for the reader to check.
+    """
+    rc = report.root_cause
+    named = rc.component if rc.verdict == "identified" else None
+    candidates = {c.component for c in report.candidates}
+    out, seen = [], set()
+    for s in listed:
+        if not s.cause or s.cause == named or s.cause in seen:
+            continue
+        seen.add(s.cause)
+        kind = f" ({s.fault_type.replace('_', ' ')})" if s.fault_type else ""
+        here = ("a candidate here, ranked lower" if s.cause in candidates
+                else "not among the changed components here: check whether its signals were examined")
+        out.append(f"{s.id} (similarity {s.similarity:.2f}) was caused by {s.cause}{kind}, "
+                   f"not {named or 'an identified cause'}: {here}")
+    return out
+
+
 def remember(report: Report, state: InvestigationState, memory: Sequence[PastIncident]) -> Report:
-    """``report`` with its profile and the similar past incidents (redacted, like the rest of it)."""
+    """``report`` with its profile, the similar past incidents, and open questions where a similar
+    incident's confirmed cause differs from the one named here (redacted, like the rest of it)."""
     rc = report.root_cause
     report.profile = profile_of(state, rc.fault_type if rc.verdict == "identified" else None)
     alike = recall(report.profile, memory)
     report.similar_incidents = [_listed(p, s) for p, s in alike[:MAX_LISTED]]
+    report.open_questions += _disagreements(report, report.similar_incidents)
     if memory:
         report.stats.notes.append(f"incident memory: {len(memory)} past incidents compared, {len(alike)} "
                                   f"at least {MIN_SIMILARITY:.1f} alike")

@@ -26,6 +26,7 @@ from augur.agent.memory import (
     PastIncident,
     VerdictPrior,
     recall,
+    remember,
     similarity,
     verdict_prior,
 )
@@ -215,6 +216,23 @@ def test_a_wrong_verdict_shows_on_the_next_report_without_overriding_its_evidenc
     listed = report2.similar_incidents[0]
     assert (listed.verdict, listed.named_cause, listed.cause) == ("wrong", "feature-pipeline", "ranker-model")
     assert "judged wrong: it was `ranker-model`" in render_markdown(report2)
+    # The evidence still names feature-pipeline; the reader is told what the past incident says.
+    assert report2.root_cause.component == "feature-pipeline"
+    assert ("INC-42 (similarity 1.00) was caused by ranker-model, not feature-pipeline: a candidate here, "
+            "ranked lower") in report2.open_questions
+
+
+def test_a_past_cause_that_is_no_candidate_here_is_an_open_question(first: tuple[Report, Any]) -> None:
+    report1, _ = first
+    # The fixture's report (feature-pipeline named) with another incident's findings: a unit of remember().
+    state = _state(_skew_findings(9.0, -149))
+    past = _past(_skew_findings(9.0, -149), id="INC-8", root_cause="feature-store", fault_type="unknown",
+                 verdict="wrong", real_cause="gpu-pool-c", real_fault_type="gpu_oom")
+    shown = remember(report1.model_copy(deep=True), state, [past])
+    assert shown.similar_incidents[0].id == "INC-8"
+    said = "caused by gpu-pool-c (gpu oom), not feature-pipeline: not among the changed components here"
+    questions = shown.open_questions
+    assert any(q.startswith("INC-8 (similarity ") and said in q for q in questions), questions
 
 
 def test_the_section_escapes_what_people_and_telemetry_wrote(first: tuple[Report, Any]) -> None:
