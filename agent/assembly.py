@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from augur.agent.actions import propose_actions
 from augur.agent.correlate import Chain, describe_change, hhmm
 from augur.agent.grounding import ground
 from augur.agent.narrate import grounded_fixes
@@ -277,5 +278,6 @@ async def assemble_report(state: InvestigationState, ctx: GraphContext) -> Repor
         extra, refused = grounded_fixes(proposed, report, evidence)
         report.fixes += extra
         report.stats.notes += [f"LLM fix dropped: {why}" for why in refused]
+    report.actions = propose_actions(root, evidence, alert.get("labels"))
     # Secrets in log lines, labels or annotations never reach a report (nor what is made from it).
     return redact_model(report)

@@ -26,6 +26,7 @@ __all__ = [
     "Fix",
     "IncidentProfile",
     "PastVerdict",
+    "ProposedAction",
     "Report",
     "RootCause",
     "RunStats",
@@ -113,6 +114,23 @@ class Fix(BaseModel):
     why: str
     fault_type: str
     source: Literal["playbook", "llm"] = "playbook"
+    evidence_ids: list[str] = Field(default_factory=list)
+
+
+class ProposedAction(BaseModel):
+    """A change augur proposes to make, with its evidence; nothing runs until a reviewer approves it.
+
+    ``kind`` is ``rollback_model`` (point ``params.model``'s ``params.alias`` back at
+    ``params.to_version``, from ``params.from_version``), ``retrain`` (trigger the retraining
+    pipeline for ``params.model`` / ``target``) or ``scale`` (scale the deployment ``target`` out).
+    The server previews it (a dry run), stores it as a proposal and executes it once approved
+    (:mod:`augur.rules.actions`).
+    """
+
+    kind: Literal["rollback_model", "retrain", "scale"]
+    target: str = Field(description="What it acts on: the registered model, or the component/deployment.")
+    params: dict[str, str | int] = Field(default_factory=dict, description="The action's arguments.")
+    why: str = Field(description="Why, in one line, citing what the evidence showed.")
     evidence_ids: list[str] = Field(default_factory=list)
 
 
@@ -225,6 +243,9 @@ class Report(BaseModel):
         default_factory=list, description="Narrative sentences the grounding validator removed."
     )
     fixes: list[Fix] = Field(default_factory=list)
+    actions: list[ProposedAction] = Field(
+        default_factory=list,
+        description="Changes proposed for a reviewer to approve (rollback, retrain, scale).")
     evidence: list[EvidenceRow] = Field(default_factory=list)
     checked_normal: list[CheckedNormal] = Field(default_factory=list)
     unexamined: list[Unexamined] = Field(

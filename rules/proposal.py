@@ -39,6 +39,10 @@ class ProposalKind(StrEnum):
     COMPOSITE = "composite"  # a leading cause AND its effect
     INHIBITION = "inhibition"  # Alertmanager inhibit_rule: the cause mutes its symptoms
     MISSING_SIGNAL = "missing_signal"  # the chain's first link had no alert at all
+    # Actions (augur.rules.actions): reviewed like rules, executed when approved.
+    ROLLBACK_MODEL = "rollback_model"  # point a registered model's alias back at the previous version
+    RETRAIN = "retrain"  # trigger the retraining pipeline's webhook
+    SCALE = "scale"  # scale a Kubernetes deployment out
 
 
 class ProposalState(StrEnum):
@@ -108,6 +112,8 @@ class Proposal(BaseModel):
     @property
     def title(self) -> str:
         """A one-line name: the alert or recording rule, or the inhibition's source and targets."""
+        if self.is_action:
+            return f"action {self.kind.value.replace('_', ' ')}: {self.rule.get('summary', self.group)}"
         if self.kind is ProposalKind.INHIBITION:
             source = ", ".join(self.rule.get("source_matchers", []))
             return f"inhibition: {source} mutes {len(self.rule.get('target_matchers', []))} target matcher(s)"
@@ -120,8 +126,15 @@ class Proposal(BaseModel):
         return self.kind is ProposalKind.INHIBITION
 
     @property
+    def is_action(self) -> bool:
+        """Whether this proposes an action (rollback, retrain, scale) rather than a rule."""
+        return self.kind in (ProposalKind.ROLLBACK_MODEL, ProposalKind.RETRAIN, ProposalKind.SCALE)
+
+    @property
     def rule_yaml(self) -> str:
         """The rule as a reviewer reads it: a rule-file group, or an inhibit_rules entry."""
+        if self.is_action:
+            return yaml.safe_dump({"action": self.kind.value, **self.rule}, sort_keys=False)
         if self.is_alertmanager:
             return yaml.safe_dump({"inhibit_rules": [self.rule]}, sort_keys=False)
         return yaml.safe_dump({"groups": [{"name": self.group, "rules": [self.rule]}]}, sort_keys=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -25,6 +25,9 @@ from pydantic_settings import (
 
 from augur.server.scopes import REVIEWER_SCOPES, WEBHOOK_PRINCIPAL, WEBHOOK_SCOPES, Scope
 from augur.tools.errors import BadInput
+
+if TYPE_CHECKING:
+    from augur.rules.actions import ActionConfig
 
 __all__ = ["ApiToken", "ConfigError", "Settings", "SlackRoute", "load_settings"]
 
@@ -177,6 +180,23 @@ class Settings(BaseSettings):
         description="Approved inhibitions: `patch` writes a diff for git; `file` merges into "
         "alertmanager_config_file, checks it with amtool, reloads alertmanager_url and confirms.",
     )
+    retrain_webhook_url: str | None = Field(
+        default=None, description="Retraining pipeline webhook (Argo Events, Kubeflow, Airflow...): "
+        "an approved `retrain` action POSTs the incident and model to it as JSON.",
+    )
+    retrain_webhook_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to retrain_webhook_url, if it needs one.")
+    kubernetes_url: str | None = Field(
+        default=None, description="Kubernetes API server (e.g. https://10.0.0.1:6443): approved `scale` "
+        "actions patch deployments' scale there (dry run first).",
+    )
+    kubernetes_token: SecretStr | None = Field(
+        default=None, description="Bearer token of a service account that may patch deployments/scale.")
+    kubernetes_ca_file: Path | None = Field(
+        default=None, description="CA bundle of the Kubernetes API server.")
+    kubernetes_namespace: str = Field(
+        default="default", max_length=63,
+        description="Namespace of deployments an alert does not name one for.")
     worker_lease_seconds: int = Field(default=60, gt=0, description="Job lease; renewed while running.")
     worker_max_attempts: int = Field(default=5, gt=0, description="Attempts before a job is parked.")
     worker_in_process: bool = Field(default=True, description="`augur serve` also runs a worker.")
@@ -277,6 +297,21 @@ class Settings(BaseSettings):
                 )
         return self
 
+    def action_config(self) -> ActionConfig:
+        """Where approved actions act (:mod:`augur.rules.actions`): MLflow, the webhook, Kubernetes."""
+        from augur.rules.actions import ActionConfig
+
+        def secret(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        return ActionConfig(
+            mlflow_url=self.mlflow_url, retrain_url=self.retrain_webhook_url,
+            retrain_token=secret(self.retrain_webhook_token), kubernetes_url=self.kubernetes_url,
+            kubernetes_token=secret(self.kubernetes_token),
+            kubernetes_ca_file=str(self.kubernetes_ca_file) if self.kubernetes_ca_file else None,
+            kubernetes_namespace=self.kubernetes_namespace,
+        )
+
     def token_grants(self) -> list[tuple[str, str, frozenset[Scope]]]:
         """Every configured token as (principal name, token, scopes): ``api_tokens``, the webhook
         token (``alertmanager``: alerts:write) and the reviewer tokens (name: review, read)."""
@@ -291,7 +326,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "prometheus_url", "alertmanager_url", "elasticsearch_url", "kibana_url", "jaeger_url", "mlflow_url",
-        "llm_base_url",
+        "llm_base_url", "retrain_webhook_url", "kubernetes_url",
         "slack_api_url", "public_base_url",
     )
     @classmethod

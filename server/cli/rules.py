@@ -41,7 +41,7 @@ def _service() -> ProposalService:
     except StoreUnavailable as exc:
         typer.echo(f"error: {exc}: check AUGUR_DATABASE_URL", err=True)
         raise typer.Exit(2) from None
-    return service_from_settings(settings, SqlProposalStore(store))
+    return service_from_settings(settings, SqlProposalStore(store), store)
 
 
 def _summary(proposal: Proposal) -> str:

@@ -116,6 +116,7 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
         from augur.agent.investigation import investigate
         from augur.agent.markdown import render_markdown
         from augur.server.catalogs import resolve_catalog
+        from augur.server.jobs.actions import propose_actions_for_report
         from augur.server.jobs.proposer import propose_for_report
         from augur.server.toolbox import build_registry
 
@@ -194,6 +195,7 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
 
         # Before on_report: the Slack hook posts the incident's pending proposals after the report.
         await asyncio.to_thread(propose_for_report, settings, store, incident_id, report, fence=fence)
+        await asyncio.to_thread(propose_actions_for_report, settings, store, incident_id, report, fence=fence)
         if on_report is not None:
             await asyncio.to_thread(_check_lease, store, job)
             try:

@@ -54,7 +54,7 @@ _CODES = {403: "forbidden", 404: "not_found", 409: "conflict"}
 
 def proposal_service(state: AppState = Depends(app_state)) -> ProposalService:
     """FastAPI dependency: the proposal service of the app serving the request."""
-    return service_from_settings(state.settings, SqlProposalStore(state.store))
+    return service_from_settings(state.settings, SqlProposalStore(state.store), state.store)
 
 
 api = APIRouter(prefix="/v1/proposals", tags=["proposals"])

@@ -41,7 +41,7 @@ router = APIRouter(prefix="/slack", tags=["slack"], dependencies=[Depends(slack_
 def handlers_for(settings: Settings, store: Store) -> SlackHandlers:
     """The Slack handlers for these settings (HTTP and Socket Mode share them)."""
     client = web_client(settings)
-    service = service_from_settings(settings, SqlProposalStore(store))
+    service = service_from_settings(settings, SqlProposalStore(store), store)
     return SlackHandlers(store, client, SlackApprovals(service, client, settings.slack_reviewers),
                          chat=partial(chat_llm_for, settings))
 
