@@ -41,6 +41,7 @@ import httpx
 
 from augur.rules.proposal import Proposal, ProposalKind, Validation
 from augur.rules.review import NotFound, ProposalRepository, ReviewOutcome, mark_applied, mark_failed
+from augur.tools.errors import BadInput
 
 __all__ = [
     "ACTION_GROUP",
@@ -82,8 +83,9 @@ class ActionResult:
     params: Mapping[str, Any] | None = None
 
 
-class ActionFailed(Exception):
-    """An action (or its preview) could not be done; the message says why."""
+class ActionFailed(BadInput):
+    """An action (or its preview) could not be done; the message says why (it never leaves this
+    module: :func:`preview` and :func:`execute` answer it as ``ok=False``)."""
 
 
 # -- proposals ---------------------------------------------------------------------------------
