@@ -12,6 +12,7 @@ Exit status: 0 pulled, 1 Alertmanager or the store could not be reached (nothing
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import typer
 
@@ -73,10 +74,20 @@ def pull(
         if event["kind"] == "alert_unsuppressed":
             typer.echo(f"  {what} (incident {event['incident_id']}): no longer suppressed")
             continue
-        reasons = [f"inhibited by {i['alertname'] or i['fingerprint']}" for i in event["inhibited_by"]]
-        reasons += [f"silenced by {s['id']}" + (f" ({s.get('created_by')}: {s.get('comment')})"
-                                                if s.get("created_by") else "") for s in event["silenced_by"]]
-        typer.echo(f"  {what} (incident {event['incident_id']}): {'; '.join(reasons)}")
+        typer.echo(f"  {what} (incident {event['incident_id']}): {_reasons(event)}")
+    for held in result.held:
+        typer.echo(f"  {held['alertname'] or held['fingerprint']}: stored, no incident opened "
+                   f"({_reasons(held)}); it opens one if it fires once unsuppressed")
+
+
+def _reasons(event: dict[str, object]) -> str:
+    """Why an alert is suppressed: its inhibitors and silences (with author and comment)."""
+    inhibited = cast(list[dict[str, str]], event["inhibited_by"])
+    silenced = cast(list[dict[str, str]], event["silenced_by"])
+    reasons = [f"inhibited by {i['alertname'] or i['fingerprint']}" for i in inhibited]
+    reasons += [f"silenced by {s['id']}" + (f" ({s.get('created_by')}: {s.get('comment')})"
+                                            if s.get("created_by") else "") for s in silenced]
+    return "; ".join(reasons)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,10 @@ One write path: each pull is turned into :class:`~augur.server.intake.webhook.We
 (one per receiver set and ``alertname``, with a ``alertmanager-pull:...`` group key, since the API
 does not expose Alertmanager's own group keys) and stored by :func:`augur.server.intake.ingest.ingest_many`,
 so episodes stay keyed by ``(fingerprint, startsAt)`` and a second pull of the same alerts changes
-nothing. In the same transaction the suppression of each pulled alert is put on its incident's
+nothing. A suppressed alert (silenced or inhibited) is stored and joins an open incident it belongs
+to, but never opens or investigates one on its own: it waits, unassigned, until it fires
+unsuppressed (a later pull, or the webhook). In the same transaction the suppression of each
+pulled alert is put on its incident's
 timeline — an ``alert_suppressed`` event (``inhibited_by`` with the inhibiting alerts' names,
 ``silenced_by`` with each silence's author and comment) when it becomes suppressed or its
 suppressors change, ``alert_unsuppressed`` when it is active again — so a report can say "this
@@ -110,6 +113,11 @@ class PulledAlert(BaseModel):
         """Whether every string is free of NUL, which augur does not store (the webhook refuses it too)."""
         texts = [self.fingerprint, self.generator_url, *self.labels.items(), *self.annotations.items()]
         return not any("\x00" in (t if isinstance(t, str) else t[0] + t[1]) for t in texts)
+
+    @property
+    def suppressed(self) -> bool:
+        """Silenced or inhibited in Alertmanager."""
+        return bool(self.status.silenced_by or self.status.inhibited_by)
 
     def ended(self, now: datetime) -> bool:
         """Whether Alertmanager's ``endsAt`` has passed (it lists such alerts until it collects them)."""
@@ -221,9 +229,11 @@ def _signature(detail: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _record_suppression(
-    session: Session, snapshot: Snapshot, now: datetime, recorded: list[dict[str, Any]]
+    session: Session, snapshot: Snapshot, now: datetime, recorded: list[dict[str, Any]],
+    held: list[dict[str, Any]],
 ) -> None:
-    """Add a timeline event for each pulled alert whose suppression differs from the last one recorded."""
+    """Add a timeline event for each pulled alert whose suppression differs from the last one recorded;
+    list in ``held`` the suppressed alerts that have no incident (none was open for them)."""
     alerts = {(a.fingerprint, a.starts_at): a for a in snapshot.alerts if not a.ended(now)}
     if not alerts:
         return
@@ -247,6 +257,8 @@ def _record_suppression(
     for key, alert in alerts.items():
         incident_id = incident_of.get(key)
         if incident_id is None:
+            if alert.suppressed and key in incident_of:
+                held.append(_suppression(alert, names, snapshot.silences))
             continue
         detail = _suppression(alert, names, snapshot.silences)
         suppressed = bool(alert.status.inhibited_by or alert.status.silenced_by)
@@ -270,13 +282,15 @@ class PullResult:
     unstorable: list[str] = field(default_factory=list)
     ingest: IngestResult = field(default_factory=IngestResult)
     suppression_events: list[dict[str, Any]] = field(default_factory=list)
+    #: Suppressed alerts stored without an incident (none was open for them; they open none).
+    held: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the CLI's output."""
         return {"alerts": self.alerts, "suppressed": self.suppressed,
                 "vanished_resolved": self.vanished_resolved, "unstorable": self.unstorable,
                 **self.ingest.as_dict(),
-                "suppression_events": self.suppression_events}
+                "suppression_events": self.suppression_events, "held": self.held}
 
 
 class AlertPuller:
@@ -332,9 +346,13 @@ class AlertPuller:
         result = PullResult(alerts=len(snapshot.alerts),
                             suppressed=sum(1 for a in snapshot.alerts if a.status.state == "suppressed"),
                             vanished_resolved=len(vanished), unstorable=unstorable)
-        payloads = _payloads(snapshot.alerts, vanished, at)
-        outcomes = ingest_many(self.store, payloads, self.policy, at, self.max_attempts,
-                               then=lambda s: _record_suppression(s, snapshot, at, result.suppression_events))
+        quiet = frozenset((a.fingerprint, a.starts_at) for a in snapshot.alerts if a.suppressed)
+        # Payloads with a loud alert first: a suppressed alert joins the incident its inhibitor opens.
+        payloads = sorted(_payloads(snapshot.alerts, vanished, at),
+                          key=lambda p: all((a.fingerprint, a.starts_at) in quiet for a in p.alerts))
+        outcomes = ingest_many(self.store, payloads, self.policy, at, self.max_attempts, quiet=quiet,
+                               then=lambda s: _record_suppression(s, snapshot, at, result.suppression_events,
+                                                                  result.held))
         for outcome in outcomes:
             merged = result.ingest
             merged.alerts += outcome.alerts

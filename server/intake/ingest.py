@@ -17,7 +17,7 @@ backs this up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -121,16 +121,25 @@ def _assign(
     now: datetime,
     max_attempts: int,
     result: IngestResult,
-) -> dict[tuple[str, datetime], int]:
-    """Choose (or open) the incident of each new episode; returns episode key -> incident id."""
-    new_alerts = list(new_alerts)
+    quiet: Set[tuple[str, datetime]] = frozenset(),
+) -> dict[tuple[str, datetime], int | None]:
+    """Choose (or open) the incident of each new episode; returns episode key -> incident id.
+
+    A ``quiet`` episode (silenced or inhibited in Alertmanager) joins an open incident it belongs
+    to but never opens one: it gets ``None`` and stays unassigned until it fires unsuppressed.
+    """
+    # The loud ones first, so a quiet alert finds the incident its inhibitor opens in this batch.
+    new_alerts = sorted(new_alerts, key=lambda a: (a.fingerprint, a.starts_at) in quiet)
     components = {c for a in new_alerts if (c := component_of(a.labels, policy.component_labels))}
     incidents = _open_incidents(session, payload.group_key, components)
     added: dict[int, list[dict[str, str]]] = {}
-    assignment: dict[tuple[str, datetime], int] = {}
+    assignment: dict[tuple[str, datetime], int | None] = {}
     views = [i.view() for i in incidents.values()]
     for alert in new_alerts:
         chosen = choose_incident(payload.group_key, alert.labels, views, now, policy)
+        if chosen is None and (alert.fingerprint, alert.starts_at) in quiet:
+            assignment[(alert.fingerprint, alert.starts_at)] = None
+            continue
         if chosen is None:
             component = component_of(alert.labels, policy.component_labels)
             severity = alert.labels.get("severity")
@@ -183,7 +192,8 @@ def _assign(
             result.opened_incidents.append(incident_id)
         else:
             result.updated_incidents.append(incident_id)
-    session.execute(insert(IncidentEvent), events)
+    if events:  # none when every alert was quiet and found no incident to join
+        session.execute(insert(IncidentEvent), events)
     return assignment
 
 
@@ -235,17 +245,20 @@ def ingest_many(
     now: datetime,
     max_attempts: int = 5,
     then: Callable[[Session], None] | None = None,
+    quiet: Set[tuple[str, datetime]] = frozenset(),
 ) -> list[IngestResult]:
     """Store several notifications in one transaction, in order (group commit); all or none.
 
     ``then``, if given, runs in the same transaction after the notifications are stored (the
     Alertmanager puller records suppression there), so its writes commit or roll back with them.
+    ``quiet``: the (fingerprint, startsAt) of alerts Alertmanager suppresses, which are stored but
+    do not open an incident of their own (see :func:`_assign`).
     """
     payloads = [_redacted(p) for p in payloads]
     with store.transaction() as session:
         if store.dialect == "postgresql":
             session.execute(select(func.pg_advisory_xact_lock(_INTAKE_LOCK)))
-        results = [_ingest_one(session, payload, policy, now, max_attempts) for payload in payloads]
+        results = [_ingest_one(session, payload, policy, now, max_attempts, quiet) for payload in payloads]
         if then is not None:
             then(session)
         return results
@@ -271,7 +284,8 @@ def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[A
 
 
 def _ingest_one(
-    session: Session, payload: WebhookPayload, policy: GroupingPolicy, now: datetime, max_attempts: int
+    session: Session, payload: WebhookPayload, policy: GroupingPolicy, now: datetime, max_attempts: int,
+    quiet: Set[tuple[str, datetime]] = frozenset(),
 ) -> IngestResult:
     alerts: dict[tuple[str, datetime], WebhookAlert] = {}
     for alert in payload.alerts:
@@ -295,7 +309,7 @@ def _ingest_one(
     touched: set[int] = set()
     new = [a for key, a in alerts.items() if key not in existing]
     if new:
-        assignment = _assign(session, payload, new, policy, now, max_attempts, result)
+        assignment = _assign(session, payload, new, policy, now, max_attempts, result, quiet)
         session.execute(
             # RETURNING makes SQLAlchemy batch the rows into one multi-VALUES statement
             # ("insertmanyvalues") instead of one INSERT per row on psycopg.
@@ -317,7 +331,16 @@ def _ingest_one(
             ],
         )
         result.new_episodes = len(new)
-        touched.update(assignment[(a.fingerprint, a.starts_at)] for a in new if a.status == "resolved")
+        touched.update(i for a in new if a.status == "resolved"
+                       and (i := assignment[(a.fingerprint, a.starts_at)]) is not None)
+    # Episodes stored without an incident while suppressed, now firing unsuppressed: assign them.
+    waiting = [key for key, row in existing.items() if row.incident_id is None and row.status == "firing"
+               and alerts[key].status == "firing" and key not in quiet]
+    if waiting:
+        late = _assign(session, payload, [alerts[key] for key in waiting], policy, now, max_attempts, result)
+        for key in waiting:
+            session.execute(update(AlertEpisode).where(AlertEpisode.id == existing[key].id)
+                            .values(incident_id=late[key]))
     resolving = [
         (row, alerts[key])
         for key, row in existing.items()

@@ -24,7 +24,7 @@ from augur.server.intake.alert_pull import AlertPuller, PullError
 from augur.server.intake.grouping import GroupingPolicy
 from augur.server.jobs.postmortems import generate
 from augur.server.store.database import Store
-from augur.server.store.models import AlertEpisode, Incident, IncidentEvent
+from augur.server.store.models import AlertEpisode, Incident, IncidentEvent, Job
 from augur.server.web.app import create_app
 from tests.server.conftest import ADMIN_HEADERS, row_counts, settings_for
 
@@ -93,29 +93,56 @@ def test_pull_stores_alerts_and_their_suppression_once(
         assert episodes["GPUDown"].annotations == {"summary": "GPU node lost"}
         # Same component (service=ranker): the inhibited alert joins the GPU incident.
         assert episodes["GPUDown"].incident_id == episodes["RankerLatencyHigh"].incident_id
-        assert incidents[episodes["DiskFull"].incident_id].title == "DiskFull on storage"
+        # The silenced alert is stored but opens no incident (and no investigation) on its own.
+        assert episodes["DiskFull"].incident_id is None
+        assert len(incidents) == 1 and first.ingest.opened_incidents == [episodes["GPUDown"].incident_id]
+        with store.read_session() as session:
+            assert [j.payload["incident_id"] for j in session.scalars(select(Job))] == list(incidents)
+        [held] = first.held
+        assert [(s["created_by"], s["comment"]) for s in held["silenced_by"]] == [
+            ("bob", "disk swap tonight")]
         suppressed = {e.detail["alertname"]: e for e in _events(store, ("alert_suppressed",))}
-        assert set(suppressed) == {"RankerLatencyHigh", "DiskFull"}
+        assert set(suppressed) == {"RankerLatencyHigh"}
         inhibited = suppressed["RankerLatencyHigh"]
         assert inhibited.incident_id == episodes["RankerLatencyHigh"].incident_id
         assert [i["alertname"] for i in inhibited.detail["inhibited_by"]] == ["GPUDown"]
         assert inhibited.detail["inhibited_by"][0]["fingerprint"] == episodes["GPUDown"].fingerprint
-        silenced = suppressed["DiskFull"].detail["silenced_by"]
-        assert [(s["created_by"], s["comment"]) for s in silenced] == [("bob", "disk swap tonight")]
-        assert suppressed["DiskFull"].detail["inhibited_by"] == []
 
         # The postmortem's timeline says it in words.
         settings = settings_for(store_url)
         sentences = {e.sentence.text for iid in incidents
                      for e in generate(settings, store, iid, out_dir=tmp_path / str(iid))[0].timeline}
         assert "Alert RankerLatencyHigh was inhibited by GPUDown in Alertmanager." in sentences
-        assert "Alert DiskFull was silenced by bob in Alertmanager." in sentences
 
         before = row_counts(store)
         again = _puller(store, am.url, client).pull()  # a fresh puller too: nothing new either way
         assert again.ingest.new_episodes == 0 and again.ingest.opened_incidents == []
         assert again.suppression_events == []
         assert row_counts(store) == before
+
+
+def test_a_silenced_alert_opens_its_incident_only_once_the_silence_ends(store: Store, tmp_path: Path) -> None:
+    with AlertmanagerServer.start(CONFIG, tmp_path / "am") as am, httpx.Client() as client:
+        silence = am.amtool("silence", "add", "alertname=QueueBacklog", "--author=ana", "--comment=backfill",
+                            "--duration=1h")
+        am.amtool("alert", "add", "alertname=QueueBacklog", "service=feature-pipeline")
+        _wait_for(lambda: _states(am).get("QueueBacklog") == "suppressed", "the silenced alert")
+        puller = _puller(store, am.url, client)
+        quiet = puller.pull()
+        assert quiet.ingest.new_episodes == 1 and quiet.ingest.opened_incidents == []
+        assert [h["alertname"] for h in quiet.held] == ["QueueBacklog"]
+        assert puller.pull().ingest.opened_incidents == []  # still silenced: still nothing
+        with store.read_session() as session:
+            assert session.scalars(select(Incident)).all() == [] and session.scalars(select(Job)).all() == []
+        am.amtool("silence", "expire", silence.stdout.strip())
+        _wait_for(lambda: _states(am)["QueueBacklog"] == "active", "the silence to expire")
+        loud = puller.pull()
+        assert loud.ingest.new_episodes == 0 and len(loud.ingest.opened_incidents) == 1 and loud.held == []
+        with store.read_session() as session:
+            episode = session.scalars(select(AlertEpisode)).one()
+            job = session.scalars(select(Job)).one()
+        assert episode.incident_id == loud.ingest.opened_incidents[0]
+        assert (job.kind, job.payload["incident_id"]) == ("investigate", episode.incident_id)
 
 
 def test_alertmanager_down_or_restarted_writes_and_resolves_nothing(store: Store, tmp_path: Path) -> None:
@@ -197,9 +224,9 @@ def test_serve_pulls_on_its_interval(store: Store, store_url: str, am: Alertmana
             with store.read_session() as session:
                 return len(session.scalars(select(AlertEpisode)).all()) == 3
         _wait_for(_stored, "the pull loop to store the three alerts")
-        _wait_for(lambda: len(_events(store, ("alert_suppressed",))) == 2, "the suppression events")
+        _wait_for(lambda: len(_events(store, ("alert_suppressed",))) == 1, "the suppression event")
         time.sleep(0.5)  # a few more pulls
-        assert len(_events(store, ("alert_suppressed",))) == 2
+        assert len(_events(store, ("alert_suppressed",))) == 1
         exposition = client.get("/metrics").text
         assert 'augur_alertmanager_pulls_total{outcome="ok"}' in exposition
         assert "augur_alert_episodes_created_total 3.0" in exposition
