@@ -55,6 +55,9 @@ __all__ = [
 
 #: The ``group`` of every action proposal (rules have their rule group there).
 ACTION_GROUP = "actions"
+#: A merge patch of the scale subresource: the official client would otherwise label a dict body a
+#: JSON patch (its first listed patch type), which the API server refuses.
+MERGE_PATCH = "application/merge-patch+json"
 #: Never scale a deployment past this many replicas, whatever the factor says.
 MAX_REPLICAS = 100
 
@@ -368,6 +371,7 @@ def _preview_scale(params: Mapping[str, Any], config: ActionConfig) -> ActionRes
         name,
         namespace,
         {"spec": {"replicas": wanted}},
+        _content_type=MERGE_PATCH,
         dry_run="All",
         _request_timeout=timeout,
     )
@@ -390,6 +394,7 @@ def _scale(params: Mapping[str, Any], config: ActionConfig) -> ActionResult:
         name,
         namespace,
         {"spec": {"replicas": wanted}},
+        _content_type=MERGE_PATCH,
         _request_timeout=timeout,
     )
     after = _k8s(
