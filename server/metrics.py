@@ -2,7 +2,9 @@
 
 Counters are updated by the request path and the in-process worker; queue depth and job
 outcomes across all workers are read from the store at scrape time, so ``/metrics`` of any
-replica shows the whole queue.
+replica shows the whole queue. So are the verdicts: ``augur_verdicts{verdict}`` counts incidents
+by their latest verdict (confirmed, wrong, not_actionable) and ``augur_root_cause_precision`` is
+confirmed ÷ judged (confirmed + wrong; not actionable judges no cause), absent until one is judged.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from augur.server.store.queue import JobQueue
+from augur.server.store.verdicts import precision, verdict_counts
 
 __all__ = ["Metrics", "RequestMetricsMiddleware"]
 
@@ -44,6 +47,32 @@ class _QueueCollector(Collector):
             for status in sorted(set(_JOB_STATUSES) | set(depth)):
                 family.add_metric([status], depth.get(status, 0))
         yield family
+
+
+class _VerdictCollector(Collector):
+    """Incidents by their latest verdict, and the live precision, read from the store when scraped."""
+
+    def __init__(self, queue: JobQueue | None) -> None:
+        self.store = queue.store if queue is not None else None
+
+    def collect(self) -> Iterator[Metric]:
+        counts = GaugeMetricFamily("augur_verdicts", "Incidents by their latest verdict on the root cause.",
+                                   labels=["verdict"])
+        share = GaugeMetricFamily("augur_root_cause_precision",
+                                  "Root causes confirmed by a person, of those judged (confirmed + wrong).")
+        if self.store is not None:
+            try:
+                found = verdict_counts(self.store)
+            except Exception as exc:  # a scrape must not fail because the store is down
+                log.warning("verdict counts unavailable: %s", exc)
+                return
+            for verdict, n in sorted(found.items()):
+                counts.add_metric([verdict], n)
+            value = precision(found)
+            if value is not None:
+                share.add_metric([], value)
+        yield counts
+        yield share
 
 
 class Metrics:
@@ -85,6 +114,7 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
         r.register(_QueueCollector(queue))
+        r.register(_VerdictCollector(queue))
 
 
 class RequestMetricsMiddleware:

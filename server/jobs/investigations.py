@@ -7,7 +7,10 @@ The HTTP side (``POST /v1/investigations``, the report routes) is :mod:`augur.se
   :func:`augur.agent.investigation.investigate` with a checkpointer on the store's database
   (thread id ``incident-<id>-<opened at>``, so a worker that dies mid-way is resumed by the next
   one), stores the report in the ``reports`` table, and proposes alert rules from it
-  (:mod:`augur.server.jobs.proposer`).
+  (:mod:`augur.server.jobs.proposer`). The investigation gets incident memory: the other
+  incidents' latest reports with their latest verdicts and fixes
+  (:func:`augur.server.store.verdicts.past_incidents`), so the report lists similar past
+  incidents with their confirmed causes and fixes, and past verdicts nudge its ranking.
 
 Exactly one report per investigation: the report and its ``report_ready`` event are stored in
 one transaction that first checks the job's lease (:func:`augur.server.store.queue.hold_lease`), so a
@@ -37,6 +40,7 @@ from augur.server.store.database import Store
 from augur.server.store.models import AlertEpisode, Incident, IncidentEvent, utcnow
 from augur.server.store.models import Report as ReportRow
 from augur.server.store.queue import ClaimedJob, hold_lease
+from augur.server.store.verdicts import past_incidents
 
 __all__ = ["INVESTIGATE", "investigation_handler"]
 
@@ -137,6 +141,7 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
         deferrals, first_deferral = await asyncio.to_thread(_deferrals, store, incident_id)
         if deferrals:  # a fresh run (its own checkpoint thread), not a resume of the one that saw the outage
             thread_id = f"{thread_id}-retry{deferrals}"
+        memory = await asyncio.to_thread(past_incidents, store, exclude=incident_id)
         kwargs: dict[str, Any] = {}
         if job.payload.get("lookback_s"):
             kwargs["lookback_s"] = float(job.payload["lookback_s"])
@@ -145,7 +150,7 @@ def investigation_handler(settings: Settings, *, registry: Any = None, catalog: 
                 alert, registry=tools, catalog=cat, question=job.payload.get("question"),
                 at=job.payload.get("at"), labels=job.payload.get("labels") or None,
                 investigation_id=thread_id, planner=planner, writer=writer,
-                checkpointer=saver, **kwargs,
+                checkpointer=saver, memory=memory, **kwargs,
             )
         if catalog_note:
             report.stats.notes.insert(0, catalog_note)

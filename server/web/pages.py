@@ -5,8 +5,15 @@ from another host. ``/`` lists incidents newest first with state, root cause, co
 an incident page shows the report — the chain drawn as an onset chart (inline SVG), the chain
 table, what happened, candidates, what was checked and found normal, fixes, and the evidence with
 a link to where each piece came from (the Prometheus graph of its query, the log or trace search)
-— and links the incident's rule proposals on ``/review`` and its postmortem. Both need the
-``read`` scope (:mod:`augur.server.web.auth`).
+— the similar past incidents incident memory found, and links the incident's rule proposals on
+``/review`` and its postmortem. Both need the ``read`` scope (:mod:`augur.server.web.auth`).
+
+Verdicts: the incident page shows the incident's verdict (who, when, through what) and its
+history, and a form — Right, Wrong (naming the real cause), Not actionable — that posts to
+``/incidents/{id}/verdict`` as the signed-in person, with the session's CSRF token, exactly like
+the review page's forms (:mod:`augur.server.web.review_page`); someone without the ``verdict``
+scope sees the form disabled with the reason, and is refused (403) if they post anyway. The
+incidents page shows each incident's verdict and the live precision (confirmed ÷ judged).
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
@@ -29,8 +37,10 @@ from augur.server.jobs.questions import load_briefs
 from augur.server.scopes import Scope
 from augur.server.state import AppState, app_state
 from augur.server.store.proposals import SqlProposalStore
+from augur.server.store.verdicts import latest_verdicts, precision, verdict_counts, verdicts_of
 from augur.server.validation import IncidentId
-from augur.server.web.auth import require
+from augur.server.web.auth import Principal, authenticator_of, require
+from augur.server.web.verdicts import give_verdict
 
 __all__ = ["age", "chain_svg", "router"]
 
@@ -102,26 +112,74 @@ def _brief(state: AppState, incident_id: int) -> IncidentBrief:
     raise ApiError(404, "incident_not_found", f"no incident {incident_id}: the list is at /")
 
 
+#: How each verdict reads on the pages.
+VERDICT_WORDS = {"confirmed": "Right", "wrong": "Wrong", "not_actionable": "Not actionable"}
+
+
 @router.get("/", response_class=HTMLResponse, dependencies=[Depends(require(Scope.READ, html=True))])
 async def incidents_page(state: AppState = Depends(app_state)) -> HTMLResponse:
-    """Incidents, newest first: state, root cause, confidence, age."""
+    """Incidents, newest first: state, root cause, confidence, verdict, age; and the live precision."""
     briefs = await run_in_threadpool(load_briefs, state.store)
+    judged = await run_in_threadpool(latest_verdicts, state.store, [b.id for b in briefs])
+    counts = await run_in_threadpool(verdict_counts, state.store)
     now = datetime.now(UTC)
     body = _TEMPLATES.get_template("incidents.html").render(
-        incidents=[{"b": b, "age": age(b.opened_at, now)} for b in briefs])
+        incidents=[{"b": b, "age": age(b.opened_at, now), "v": judged.get(b.id)} for b in briefs],
+        counts=counts, precision=precision(counts), words=VERDICT_WORDS)
     return HTMLResponse(body)
 
 
-@router.get("/incidents/{incident_id}", response_class=HTMLResponse,
-            dependencies=[Depends(require(Scope.READ, html=True))])
-async def incident_page(incident_id: IncidentId, state: AppState = Depends(app_state)) -> HTMLResponse:
-    """One incident: its report, evidence links, rule proposals and postmortem."""
-    brief = await run_in_threadpool(_brief, state, incident_id)
-    proposals = await run_in_threadpool(SqlProposalStore(state.store).find, None, incident_id=incident_id)
+def _may_judge(state: AppState, who: Principal) -> str | None:
+    """Why ``who`` may not record verdicts here, or None when they may."""
+    if Scope.VERDICT not in who.scopes:
+        return (f"Signed in as {who.name}, who may not record verdicts: that needs a token with the "
+                "verdict scope (reviewer tokens have it).")
+    if state.settings.reviewers and who.name not in state.settings.reviewers:
+        return f"Signed in as {who.name}, who is not on the reviewer allowlist (AUGUR_REVIEWERS)."
+    return None
+
+
+def _incident_html(state: AppState, request: Request, who: Principal, incident_id: int, message: str = "",
+                   error: bool = False, status: int = 200) -> HTMLResponse:
+    brief = _brief(state, incident_id)
+    proposals = SqlProposalStore(state.store).find(None, incident_id=incident_id)
+    verdicts = verdicts_of(state.store, incident_id)
+    signed_in = authenticator_of(request).principal_of_session(request)
     report = brief.report
     body = _TEMPLATES.get_template("incident.html").render(
         b=brief, r=report, age=age(brief.opened_at), label=signal_label, fmt_z=fmt_z,
         chart=Markup(chain_svg(report)) if report is not None and report.chain else None,
         proposals=proposals, kibana=state.settings.kibana_url,
+        verdicts=verdicts, verdict=verdicts[-1] if verdicts else None, words=VERDICT_WORDS,
+        who=who, why_not=_may_judge(state, who), csrf_token=signed_in[1].csrf if signed_in else "",
+        message=message or request.query_params.get("msg", ""), error=error,
     )
-    return HTMLResponse(body)
+    return HTMLResponse(body, status_code=status)
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+async def incident_page(request: Request, incident_id: IncidentId, state: AppState = Depends(app_state),
+                        who: Principal = Depends(require(Scope.READ, html=True))) -> HTMLResponse:
+    """One incident: its report, verdict, similar past incidents, evidence links, proposals, postmortem."""
+    return await run_in_threadpool(_incident_html, state, request, who, incident_id)
+
+
+@router.post("/incidents/{incident_id}/verdict")
+async def incident_verdict(
+    request: Request, incident_id: IncidentId, state: AppState = Depends(app_state),
+    who: Principal = Depends(require(Scope.VERDICT, html=True)),
+    verdict: str = Form(""), real_cause: str = Form(""), real_fault_type: str = Form(""),
+    fix: str = Form(""), note: str = Form(""),
+) -> Response:
+    """The page's verdict form, as the signed-in person (CSRF-checked by the dependency)."""
+    try:
+        out, changed = await run_in_threadpool(give_verdict, state, incident_id, who, "page", verdict,
+                                               real_cause, real_fault_type, fix, note)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await run_in_threadpool(_incident_html, state, request, who, incident_id,
+                                       f"Not recorded: {exc.reason}", True, exc.status)
+    said = VERDICT_WORDS[out.verdict] + (f", it was {out.real_cause}" if out.real_cause else "")
+    note_text = f"Verdict recorded: {said}" if changed else f"No change: your verdict is already {said}"
+    return RedirectResponse(f"/incidents/{incident_id}?msg={quote(note_text)}#judgement", status_code=303)

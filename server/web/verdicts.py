@@ -41,11 +41,12 @@ class VerdictIn(BaseModel):
     note: str | None = Field(default=None, max_length=MAX_NOTE, description="Anything else worth keeping.")
 
 
-def give_verdict(state: AppState, incident_id: int, body: VerdictIn, who: Principal, via: Via) -> tuple[
-        VerdictOut, bool]:
-    """Check who and what, then record (shared by the API and the incident page)."""
+def give_verdict(state: AppState, incident_id: int, who: Principal, via: Via, verdict: object,
+                 real_cause: object = None, real_fault_type: object = None, fix: object = None,
+                 note: object = None) -> tuple[VerdictOut, bool]:
+    """Check who, then what, then record (the API and the incident page); an :class:`ApiError` if not."""
     name = judge_of(who.name, who.scopes, state.settings.reviewers)
-    judgement = check_verdict(body.verdict, body.real_cause, body.real_fault_type, body.fix, body.note)
+    judgement = check_verdict(verdict, real_cause, real_fault_type, fix, note)
     recorded = record_verdict(state.store, incident_id, judgement, name, via)
     return recorded.verdict, recorded.changed
 
@@ -55,5 +56,6 @@ def give_verdict(state: AppState, incident_id: int, body: VerdictIn, who: Princi
 async def verdict(incident_id: IncidentId, body: VerdictIn, state: AppState = Depends(app_state),
                   who: Principal = Depends(require(Scope.VERDICT))) -> JSONResponse:
     """Record the caller's verdict: right, wrong (with the real cause) or not actionable."""
-    out, changed = await run_in_threadpool(give_verdict, state, incident_id, body, who, "api")
+    out, changed = await run_in_threadpool(give_verdict, state, incident_id, who, "api", body.verdict,
+                                           body.real_cause, body.real_fault_type, body.fix, body.note)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if changed else 200)
