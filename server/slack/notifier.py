@@ -2,7 +2,10 @@
 
 The channel comes from the incident's alert labels (``slack_routes``, first match wins, else
 ``slack_channel``). The incident's first message is posted on the first notification and
-recorded in ``slack_threads``; everything later is a reply in that thread (``thread_ts``).
+recorded in ``slack_threads``; everything later is a reply in that thread (``thread_ts``). The
+first post is claimed before it is made (a ``pending-<id>`` row under a unique incident id), so
+two notifications of one incident at the same moment post one first message, not two; a claim
+left by a poster that crashed mid-post is retaken after :data:`CLAIM_TIMEOUT_S`.
 Posted proposals are recorded on the incident's timeline (``slack_proposal_posted``) so that a
 re-run does not post them twice.
 
@@ -12,12 +15,15 @@ The :class:`~slack_sdk.WebClient` is passed in (tests point its ``base_url`` at 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from augur.agent.escape import slack_text
 from augur.agent.report import Report
@@ -36,6 +42,10 @@ log = logging.getLogger(__name__)
 #: The investigation handler's callback: ``hook(store, incident_id, report)`` after the report is stored.
 ReportHook = Callable[[Store, int, Report], None]
 POSTED = "slack_proposal_posted"
+#: ``slack_threads.ts`` prefix of a first message being posted.
+PENDING = "pending-"
+#: How long a claim on an incident's first post holds before another notifier may retake it.
+CLAIM_TIMEOUT_S = 60
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -67,9 +77,42 @@ class SlackNotifier:
     def thread_of(self, incident_id: int) -> tuple[str, str] | None:
         """``(channel, ts)`` of the incident's first message, if it was posted."""
         with self.store.read_session() as session:
-            row = session.scalars(select(SlackThread).where(SlackThread.incident_id == incident_id)
-                                  .order_by(SlackThread.id).limit(1)).first()
-            return (row.channel, row.ts) if row else None
+            row = session.scalars(select(SlackThread).where(SlackThread.incident_id == incident_id)).first()
+            return (row.channel, row.ts) if row and not row.ts.startswith(PENDING) else None
+
+    def _claim(self, incident_id: int, channel: str) -> bool:
+        """Take the right to post the incident's first message; False if another notifier holds it."""
+        now = utcnow()
+        try:
+            with self.store.transaction() as session:
+                session.add(SlackThread(incident_id=incident_id, channel=channel,
+                                        ts=f"{PENDING}{incident_id}", claimed_at=now))
+            return True
+        except IntegrityError:
+            pass
+        # Held: by a live poster (wait for its ts), or by one that crashed mid-post (retake it).
+        with self.store.transaction() as session:
+            taken = session.execute(
+                update(SlackThread)
+                .where(SlackThread.incident_id == incident_id, SlackThread.ts.startswith(PENDING),
+                       SlackThread.claimed_at < now - timedelta(seconds=CLAIM_TIMEOUT_S))
+                .values(claimed_at=now)
+            ).rowcount  # type: ignore[attr-defined]
+        return bool(taken)
+
+    def _await_thread(self, incident_id: int) -> tuple[str, str] | None:
+        deadline = time.monotonic() + CLAIM_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if (found := self.thread_of(incident_id)) is not None:
+                return found
+            with self.store.read_session() as session:
+                held = session.scalars(select(SlackThread.id).where(SlackThread.incident_id == incident_id))
+                if held.first() is None:
+                    return None  # the other poster failed and let go; this message goes unthreaded
+            time.sleep(0.2)
+        log.warning("incident %s: another notifier has been posting its first Slack message for %d s; "
+                    "not posting a second one", incident_id, CLAIM_TIMEOUT_S)
+        return None
 
     def _incident(self, incident_id: int) -> tuple[str, dict[str, str]]:
         with self.store.read_session() as session:
@@ -93,13 +136,22 @@ class SlackNotifier:
             log.warning("incident %s: no Slack channel matches its labels and AUGUR_SLACK_CHANNEL is unset",
                         incident_id)
             return None
+        if not self._claim(incident_id, channel):
+            return self._await_thread(incident_id)
         link = f"{self.base_url}/v1/incidents/{incident_id}" if self.base_url else None
-        response = self.client.chat_postMessage(channel=channel,
-                                                text=slack_text(f"Incident #{incident_id}: {title}"),
-                                                blocks=incident_blocks(incident_id, title, labels, link))
+        try:
+            response = self.client.chat_postMessage(channel=channel,
+                                                    text=slack_text(f"Incident #{incident_id}: {title}"),
+                                                    blocks=incident_blocks(incident_id, title, labels, link))
+        except Exception:
+            with self.store.transaction() as session:  # let go, so a later notification can post it
+                session.execute(delete(SlackThread).where(SlackThread.incident_id == incident_id,
+                                                          SlackThread.ts.startswith(PENDING)))
+            raise
         posted_channel, ts = str(response["channel"]), str(response["ts"])
         with self.store.transaction() as session:
-            session.add(SlackThread(incident_id=incident_id, channel=posted_channel, ts=ts))
+            session.execute(update(SlackThread).where(SlackThread.incident_id == incident_id)
+                            .values(channel=posted_channel, ts=ts, claimed_at=None))
         return posted_channel, ts
 
     def post_report(self, incident_id: int, report: Report) -> str | None:

@@ -235,9 +235,13 @@ class SlackThread(Base):
     __table_args__ = (UniqueConstraint("channel", "ts", name="uq_slack_threads_channel_ts"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True,
+                                             unique=True)
     channel: Mapped[str] = mapped_column(String(64))
+    #: The first message's ts; ``pending-<incident id>`` while a notifier is posting it.
     ts: Mapped[str] = mapped_column(String(32))
+    #: When the pending claim was taken (a claim older than a minute is a crashed poster's: retaken).
+    claimed_at: Mapped[datetime | None]
 
 
 class SlackEvent(Base):

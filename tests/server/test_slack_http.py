@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -25,10 +27,11 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from sqlalchemy import func, select
 
 from augur.agent.report import Report
+from augur.evals.servers import free_port
 from augur.server.jobs.investigations import investigation_handler
 from augur.server.jobs.worker import Worker
 from augur.server.settings import Settings
-from augur.server.slack.notifier import notifier_from_settings, report_hook
+from augur.server.slack.notifier import SlackNotifier, notifier_from_settings, report_hook
 from augur.server.slack.socket_mode import socket_listener
 from augur.server.store.database import Store
 from augur.server.store.models import SlackEvent, SlackThread
@@ -277,3 +280,39 @@ def test_live_slack_report(sqlite_store: tuple[str, Store], ranker_report: Repor
                             slack_channel=os.environ["AUGUR_TEST_SLACK_CHANNEL"])
     notifier = notifier_from_settings(settings, store, WebClient(token=LIVE_TOKEN))
     assert notifier.post_report(incident, ranker_report)
+
+
+def test_concurrent_notifications_post_one_first_message(
+        store: Store, store_url: str, slack_api: SlackRecorder, tmp_path: Path) -> None:
+    """Issue 14: a report and a postmortem (or two workers) notifying one incident at once used to
+    post two first messages; now one is posted, and every notifier threads under it."""
+    incident_id = seed_incident(store, None, title="RankerP99High on ranker-serving")
+    settings = slack_settings(store_url, slack_api, tmp_path)
+    slack_api.answer_delay_s = 0.3  # every poster is mid-post at the same time
+    notifiers = [notifier_from_settings(settings, store) for _ in range(6)]
+    start = threading.Barrier(len(notifiers))
+    threads: list[tuple[str, str] | None] = []
+
+    def notify(notifier: SlackNotifier) -> None:
+        start.wait()
+        threads.append(notifier.ensure_thread(incident_id))
+
+    with ThreadPoolExecutor(len(notifiers)) as pool:
+        list(pool.map(notify, notifiers))
+    firsts = [c for c in slack_api.calls_to("chat.postMessage") if "thread_ts" not in c.body]
+    assert len(firsts) == 1, [c.body for c in firsts]
+    with store.read_session() as session:
+        thread = session.scalars(select(SlackThread)).one()
+    assert set(threads) == {(thread.channel, thread.ts)} and not thread.ts.startswith("pending")
+
+
+def test_a_failed_first_post_lets_the_next_notification_post_it(
+        store: Store, store_url: str, slack_api: SlackRecorder, tmp_path: Path) -> None:
+    incident_id = seed_incident(store, None, title="RankerP99High on ranker-serving")
+    settings = slack_settings(store_url, slack_api, tmp_path)
+    broken = settings.model_copy(update={"slack_api_url": f"http://127.0.0.1:{free_port()}/api/"})
+    with pytest.raises(OSError):  # connection refused: nothing answered
+        notifier_from_settings(broken, store).ensure_thread(incident_id)
+    assert row_counts(store)["slack_threads"] == 0  # the claim was let go
+    found = notifier_from_settings(settings, store).ensure_thread(incident_id)
+    assert found is not None and len(slack_api.calls_to("chat.postMessage")) == 1
