@@ -37,6 +37,7 @@ from augur.agent.report import (
     Unexamined,
 )
 from augur.agent.state import Budget, Finding, InvestigationState
+from augur.tools.results import DriftResult, LevelsResult, OnsetData, result_of
 
 if TYPE_CHECKING:
     from augur.agent.context import GraphContext
@@ -65,38 +66,31 @@ def backend_busy_s(calls: Sequence[Mapping[str, Any]]) -> float:
 
 
 def evidence_row(ev: dict[str, Any]) -> EvidenceRow:
-    """One evidence table row: the headline value the report relies on."""
-    data = ev.get("data", {})
+    """One evidence table row: the headline value the report relies on, read by the result's type."""
     value = ""
-    if ev["tool"] == "promql_range" and data.get("series"):
-        top = data["series"][0]
-        cut = data.get("baseline_end")
-        split = f" {hhmm(cut)} UTC" if isinstance(cut, int | float) else ""
-        value = (f"median {fmt(_float(top.get('baseline_median')))} before{split}, "
-                 f"{fmt(_float(top.get('recent_median')))} after ({fmt_z(_float(top.get('deviation')))})")
-    elif ev["tool"] == "onset":
-        from augur.agent.findings import read_onset
-
-        rec = read_onset(data)
-        if rec and rec.found and rec.onset:
-            level = (f": {fmt(rec.before)} → {fmt(rec.after)}"
-                     if rec.before is not None and rec.after is not None else "")
-            value = f"onset {hhmm(rec.onset)} UTC{level} ({fmt_z(rec.magnitude_z or 0.0)})"
-        else:
-            value = "no change"
-    elif ev["tool"] == "drift" and "value" in data:
-        value = f"{data.get('method', 'drift')} {fmt(_float(data['value']))}"
-        value += " (drifted)" if data.get("drifted") else ""
+    match result_of(ev):
+        case LevelsResult(series=[top, *_]) as levels:
+            cut = levels.baseline_end
+            split = f" {hhmm(cut)} UTC" if cut is not None else ""
+            value = (f"median {fmt(top.baseline_median)} before{split}, "
+                     f"{fmt(top.recent_median)} after ({fmt_z(top.deviation)})")
+        case OnsetData() as onset:
+            rec = onset.strongest()
+            if rec and rec.found and rec.onset:
+                level = (f": {fmt(rec.before)} → {fmt(rec.after)}"
+                         if rec.before is not None and rec.after is not None else "")
+                value = f"onset {hhmm(rec.onset)} UTC{level} ({fmt_z(rec.magnitude_z or 0.0)})"
+            else:
+                value = "no change"
+        case DriftResult() as drift if "value" in drift.model_fields_set:
+            value = f"{drift.method or 'drift'} {fmt(drift.value)}"
+            value += " (drifted)" if drift.drifted else ""
     if not value:
         value = ev.get("status", "")
     args = ev.get("args", {})
     return EvidenceRow(id=ev["id"], tool=ev["tool"], status=ev["status"],
                        query=args.get("query") or args.get("match"), value=value,
                        summary=str(ev.get("summary", ""))[:300], link=ev.get("source_url"))
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _signal_of(call: Mapping[str, Any]) -> str:

@@ -24,6 +24,7 @@ from augur.agent.registry_findings import read_registry
 from augur.agent.scan import SCAN_PREFIX, expand_scan
 from augur.agent.state import CallRecord, Finding, InvestigationState
 from augur.agent.trace_findings import component_for_service, trace_findings, trace_strength
+from augur.tools.evidence import Meaning, meaning_of
 from augur.tools.onset_tool import OnsetData, SeriesOnset
 from augur.tools.timeparse import TimeFormatError, parse_time
 
@@ -170,7 +171,8 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
             if ev.get("status") not in ("ok", "empty"):
                 continue
             data = ev.get("data", {})
-            if call["tool"] == "onset":
+            meaning = meaning_of(ev)
+            if meaning is Meaning.ONSET:
                 usable = True
                 onset = read_onset(data)  # None: no series to read, which is no change
                 finding["onset"] = onset.onset if onset else None
@@ -181,7 +183,7 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                     # The onset's level change is the figure the report states, with this id.
                     finding["before"], finding["after"] = onset.before, onset.after
                     finding["source_id"] = call["evidence_id"]
-            elif call["tool"] == "promql_range":
+            elif meaning is Meaning.LEVELS:
                 before, after, deviation = _range_values(data)
                 if finding.get("source_id") is None and before is not None and after is not None:
                     finding["before"], finding["after"] = before, after
@@ -190,7 +192,7 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                     finding["magnitude"] = deviation
                     finding["z"] = deviation
                 usable = True
-            elif call["tool"] == "drift":
+            elif meaning is Meaning.DRIFT:
                 usable = True
                 finding["kind"] = "drift"
                 value = _num(data.get("value"))
@@ -200,7 +202,7 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                 finding["direction"] = "up"
                 floor = 3.0 if data.get("drifted") else 0.0
                 finding["magnitude"] = max(finding.get("magnitude") or 0.0, floor)
-            elif call["tool"] == "log_search":
+            elif meaning is Meaning.LOG_TEMPLATES:
                 usable = True
                 finding["kind"] = "log"
                 templates = [t for t in data.get("templates", []) if isinstance(t, dict) and t.get("new")]
@@ -211,9 +213,9 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                     finding["onset"] = min(new)
                     finding["direction"] = "up"
                     finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
-            elif call["tool"] == "model_registry":
+            elif meaning is Meaning.MODEL_VERSION:
                 usable = read_registry(finding, data, call["evidence_id"], state.get("window"))
-            elif call["tool"] == "trace_search":
+            elif meaning is Meaning.TRACE_BLAME:
                 usable = True
                 finding["kind"] = "trace"
                 traces.append(data)

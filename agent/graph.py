@@ -38,7 +38,7 @@ from augur.agent.prompt import clip
 from augur.agent.state import Budget, CallRecord, InvestigationState, ToolCall, call_key
 from augur.agent.triage import focus_component
 from augur.agent.verdict import apply_verdict_rules
-from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.evidence import Evidence, EvidenceStatus, Meaning, meaning_of
 
 __all__ = ["build_graph"]
 
@@ -149,7 +149,7 @@ async def _act(state: InvestigationState, runtime: Runtime[GraphContext]) -> dic
                 call["tool"], call["args"], EvidenceStatus.ERROR,
                 f"{call['tool']}: not finished within the investigation's wall-time budget",
                 reason=f"the investigation may take {budget.max_wall_s:g} s: raise the budget or narrow "
-                "the query")
+                "the query", meaning=ctx.registry.meaning(call["tool"]))
         duration = time.perf_counter() - t0
         ctx.emit("call", tool=call["tool"], status=evidence.status.value, summary=evidence.summary,
                  why=call.get("why", ""))
@@ -179,8 +179,9 @@ async def _observe(state: InvestigationState, runtime: Runtime[GraphContext]) ->
     ctx = runtime.context
     findings = collect_findings(state, ctx.catalog)
     questions = [q for q in state.get("open_questions", []) if not q.startswith("could not read")]
-    traced = {str(call.get("component")) for call in state.get("calls", []) if call["tool"] == "trace_search"
-              and state["evidence"].get(call["evidence_id"], {}).get("status") in ("ok", "empty")}
+    traced = {str(call.get("component")) for call in state.get("calls", [])
+              if (ev := state["evidence"].get(call["evidence_id"], {})).get("status") in ("ok", "empty")
+              and meaning_of(ev) is Meaning.TRACE_BLAME}
     questions = [q for q in questions if not any(q.startswith(f"which hop of {c} is slow") for c in traced)]
     for call in state.get("calls", []):
         ev = state["evidence"].get(call["evidence_id"], {})

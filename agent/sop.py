@@ -57,8 +57,10 @@ def baseline_end(window: Window) -> float:
     return window["start"] + (window["alert_at"] - window["start"]) / 2
 
 
-def metric_calls(query: str, window: Window, why: str, component: str | None, signal: str) -> list[ToolCall]:
-    """``promql_range`` and ``onset`` for one metric over the window.
+def metric_calls(query: str, window: Window, why: str, component: str | None, signal: str,
+                 max_series: int | None = None) -> list[ToolCall]:
+    """``promql_range`` and ``onset`` for one metric over the window (``onset`` reading at most
+    ``max_series`` series, when given).
 
     Their query, start, end and step are the same, so within the investigation they share one
     range query; keep them equal when changing either call.
@@ -66,10 +68,11 @@ def metric_calls(query: str, window: Window, why: str, component: str | None, si
     ref_end = baseline_end(window)
     common: dict[str, Any] = {"query": query, "start": window["start"], "end": window["end"]}
     step = f"{window['step']:g}s"
+    most = {} if max_series is None else {"max_series": max_series}
     return [
         ToolCall(tool="promql_range", args={**common, "step": step, "baseline_end": ref_end},
                  why=why, component=component, signal=signal, planner="sop"),
-        ToolCall(tool="onset", args={**common, "step": step, "reference_end": ref_end},
+        ToolCall(tool="onset", args={**common, "step": step, "reference_end": ref_end, **most},
                  why=why, component=component, signal=signal, planner="sop"),
     ]
 
@@ -151,11 +154,8 @@ class SopPlanner:
 
             def many(query: str, signal: str, label: str, members: list[Component]) -> list[Any]:
                 what = f"{why}{signal} of {len(members)} components in one query (by {label})"
-                calls = metric_calls(query, window, what, None, f"{SCAN_PREFIX}{signal}:{label}")
-                for call in calls:
-                    if call["tool"] == "onset":
-                        call["args"]["max_series"] = min(200, max(20, 2 * len(members)))
-                return calls
+                return metric_calls(query, window, what, None, f"{SCAN_PREFIX}{signal}:{label}",
+                                    max_series=min(200, max(20, 2 * len(members))))
 
             names = list(comps)
             return [ToolCall(**c) for c in scan_calls(cat, names, one, many)] + registry_calls(  # type: ignore[typeddict-item]

@@ -22,12 +22,14 @@ from augur.agent.catalog import Catalog
 from augur.agent.diagnose import INCONCLUSIVE_BELOW, Diagnosis
 from augur.agent.state import InvestigationState
 from augur.agent.triage import alert_metrics
+from augur.tools.evidence import Meaning, meaning_of
 
 __all__ = ["MIN_COVERAGE", "apply_verdict_rules", "evidence_coverage"]
 
 #: Below this share of examined signals with usable onset evidence the verdict is inconclusive.
 MIN_COVERAGE = 0.5
-_JUDGING_TOOLS = ("onset", "drift")
+#: Evidence of these meanings judges whether a signal changed (the rest only describes it).
+_JUDGING = (Meaning.ONSET, Meaning.DRIFT)
 _USABLE = ("ok", "empty")
 
 
@@ -37,9 +39,9 @@ def evidence_coverage(state: InvestigationState) -> tuple[int, list[str], str | 
     reasons: dict[str, str] = {}
     evidence = state.get("evidence", {})
     for call in state.get("calls", []):
-        if call["tool"] not in _JUDGING_TOOLS or not call.get("signal"):
+        ev = evidence.get(call["evidence_id"], {"tool": call["tool"]})
+        if meaning_of(ev) not in _JUDGING or not call.get("signal"):
             continue
-        ev = evidence.get(call["evidence_id"], {})
         state_of = str(ev.get("status", call.get("status", "error")))
         if state_of == "empty" and ev.get("data", {}).get("series") == []:
             state_of = "no series"  # nothing matched: missing evidence, not "no change"

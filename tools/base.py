@@ -1,10 +1,12 @@
 """The tool contract and the registry.
 
 A tool is a small class: a pydantic ``Args`` model (its JSON schema is what an LLM sees), a
-``name``, a one-paragraph ``description``, and ``_run(args)``, which returns :class:`Evidence`.
-:meth:`Tool.run` wraps ``_run`` with the guards every tool shares: argument validation, a
-timeout, and conversion of any exception into ``error`` evidence — a tool never raises into the
-agent. Backends' clients are passed to the tool's constructor; nothing here reads the environment.
+``name``, a one-paragraph ``description``, what its evidence means (``meaning``) and the model of
+its result (``Result``, the meaning's contract in :mod:`augur.tools.results` or a subclass), and
+``_run(args)``, which returns :class:`Evidence`. :meth:`Tool.run` wraps ``_run`` with the guards
+every tool shares: argument validation, a timeout, a check of the answer against ``Result``, and
+conversion of any exception into ``error`` evidence — a tool never raises into the agent.
+Backends' clients are passed to the tool's constructor; nothing here reads the environment.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ValidationError
 
 from augur.tools.errors import BackendUnavailable, BadInput
-from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.evidence import Evidence, EvidenceStatus, Meaning
+from augur.tools.results import CONTRACTS, ContextResult
 
 __all__ = ["Tool", "ToolError", "ToolRegistry", "Unavailable"]
 
@@ -47,11 +50,14 @@ class Unavailable(BackendUnavailable):
 
 
 class Tool(ABC):
-    """Base class of every tool. Subclasses set ``name``, ``description``, ``Args`` and ``_run``."""
+    """Base class of every tool. Subclasses set ``name``, ``description``, ``Args`` and ``_run``, and
+    ``meaning`` and ``Result`` when the agent should draw more than context from their evidence."""
 
     name: ClassVar[str]
     description: ClassVar[str]
     Args: ClassVar[type[BaseModel]]
+    meaning: ClassVar[Meaning] = Meaning.CONTEXT
+    Result: ClassVar[type[BaseModel]] = ContextResult
     timeout_s: float = 30.0
 
     async def run(self, args: BaseModel | dict[str, Any]) -> Evidence:
@@ -93,6 +99,16 @@ class Tool(ABC):
                 self.name, canonical, EvidenceStatus.ERROR, f"{self.name}: unexpected failure",
                 reason=f"{type(exc).__name__}: {exc}",
             )
+        if evidence.ok:
+            try:
+                self.Result.model_validate(evidence.data)
+            except ValidationError as exc:
+                evidence = Evidence.make(
+                    self.name, canonical, EvidenceStatus.ERROR, f"{self.name}: malformed result",
+                    reason=f"the tool's answer does not match its {self.Result.__name__} model "
+                    f"(a bug in the tool): {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}",
+                )
+        evidence.meaning = self.meaning
         evidence.duration_ms = (time.perf_counter() - started) * 1000.0
         return evidence
 
@@ -121,9 +137,17 @@ class ToolRegistry:
             self.register(tool)
 
     def register(self, tool: Tool) -> None:
-        """Add a tool; a second tool with the same name is a programming error."""
+        """Add a tool; a second tool with the same name, or a ``Result`` that is not its meaning's
+        contract model, is a programming error."""
         if tool.name in self._tools:
             raise ValueError(f"duplicate tool name {tool.name!r}: each tool needs a unique name")
+        contract = CONTRACTS[tool.meaning]
+        if not issubclass(tool.Result, contract):
+            raise ValueError(
+                f"tool {tool.name!r} means {tool.meaning.value!r} but its Result "
+                f"{tool.Result.__name__} is not {contract.__name__} or a subclass of it: the agent "
+                f"reads {tool.meaning.value!r} evidence as {contract.__name__}"
+            )
         self._tools[tool.name] = tool
 
     def get(self, name: str) -> Tool:
@@ -141,6 +165,11 @@ class ToolRegistry:
 
     def __len__(self) -> int:
         return len(self._tools)
+
+    def meaning(self, name: str) -> Meaning:
+        """What the evidence of the tool called ``name`` means (context for an unknown name)."""
+        tool = self._tools.get(name)
+        return tool.meaning if tool is not None else Meaning.CONTEXT
 
     def names(self) -> list[str]:
         """Registered names, sorted."""

@@ -31,10 +31,11 @@ import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from augur.tools.base import Tool, ToolError, Unavailable
-from augur.tools.evidence import Evidence, EvidenceStatus, compact_args
+from augur.tools.evidence import Evidence, EvidenceStatus, Meaning, compact_args
 from augur.tools.histogram_drift import histogram_drift
 from augur.tools.prometheus_api import PromLimits
 from augur.tools.quantile_sketch import StreamedColumn, sketch_compare
+from augur.tools.results import DriftResult
 from augur.tools.stattests import METHODS, ColumnKind, Sample, StatResult, compare
 from augur.tools.timeparse import TIME_HELP, parse_time
 
@@ -266,6 +267,8 @@ class DriftTool(Tool):
     """
 
     name = "drift"
+    meaning = Meaning.DRIFT
+    Result = DriftResult
     description = (
         "Data drift between a reference and a current window: PSI, K-S, Wasserstein (normed), "
         "Jensen-Shannon, chi-square or z-test (auto: Evidently's choice), equal to Evidently's values. "

@@ -29,7 +29,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from augur.tools.base import Tool, Unavailable
 from augur.tools.errors import BackendUnavailable
-from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.evidence import Evidence, EvidenceStatus, Meaning
+from augur.tools.results import GpuStateResult
 
 __all__ = [
     "NO_DRIVER",
@@ -322,6 +323,8 @@ class GpuProbeTool(Tool):
     """Live GPU state from NVML on this host and from remote probe endpoints."""
 
     name: ClassVar[str] = "gpu_probe"
+    meaning: ClassVar[Meaning] = Meaning.GPU_STATE
+    Result: ClassVar[type[BaseModel]] = GpuStateResult
     description: ClassVar[str] = (
         "Read live GPU state through NVML on this host and on remote GPU nodes' probe endpoints: per GPU "
         "utilization (GPU, memory), memory used/total, SM and memory clocks, temperature, power and limit, "

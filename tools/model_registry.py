@@ -32,7 +32,8 @@ import httpx
 from pydantic import BaseModel, Field
 
 from augur.tools.base import Tool, ToolError, Unavailable
-from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.evidence import Evidence, EvidenceStatus, Meaning
+from augur.tools.results import ModelVersionResult
 from augur.tools.timeparse import parse_time
 
 __all__ = ["LIVE_ALIASES", "MlflowApi", "ModelRegistryArgs", "ModelRegistryTool", "set_alias"]
@@ -204,6 +205,8 @@ class ModelRegistryTool(Tool):
     """The live version of a registered model in MLflow, its change time, and its runs' metrics."""
 
     name: ClassVar[str] = "model_registry"
+    meaning: ClassVar[Meaning] = Meaning.MODEL_VERSION
+    Result: ClassVar[type[BaseModel]] = ModelVersionResult
     description: ClassVar[str] = (
         "Read a registered model in MLflow's model registry: which version is live (its alias such as "
         "champion, or stage Production), when it changed (version created / deployed), the version before "

@@ -4,7 +4,8 @@ It reads series inline (``timestamps`` + ``values``) or from Prometheus (``query
 ``start``..``end``), runs :func:`~augur.tools.onset.detect_onset` on each, and returns them
 ordered by onset, earliest first: the order the correlator builds a chain in.
 
-Its evidence ``data`` is an :class:`OnsetData` (one :class:`SeriesOnset` per series analysed);
+Its evidence ``data`` is an :class:`~augur.tools.results.OnsetData` (one
+:class:`~augur.tools.results.SeriesOnset` per series analysed), the contract of ``onset`` evidence;
 readers validate it with ``OnsetData.model_validate(evidence["data"])`` and read the fields, each
 of which has one name. Within an investigation it shares its range query with ``promql_range``
 on the same query and window (:mod:`augur.tools.range_cache`).
@@ -13,12 +14,12 @@ on the same query and window (:mod:`augur.tools.range_cache`).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from augur.tools.base import Tool, ToolError, Unavailable
-from augur.tools.evidence import Evidence, EvidenceStatus, compact_args
+from augur.tools.evidence import Evidence, EvidenceStatus, Meaning, compact_args
 from augur.tools.onset import OnsetResult, detect_onset
 from augur.tools.prometheus_api import (
     PromLimits,
@@ -29,6 +30,7 @@ from augur.tools.prometheus_api import (
     when,
 )
 from augur.tools.range_cache import fetch_range_once
+from augur.tools.results import OnsetData, OnsetReference, SeriesOnset
 from augur.tools.timeparse import TIME_HELP, parse_time
 
 if TYPE_CHECKING:
@@ -38,83 +40,6 @@ __all__ = ["OnsetArgs", "OnsetData", "OnsetReference", "OnsetTool", "SeriesOnset
 
 #: Most points a series may carry, inline or fetched.
 MAX_POINTS = 11_000
-
-
-class OnsetReference(BaseModel):
-    """The baseline a series was compared with (:class:`~augur.tools.onset.ReferenceStats`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    start: float  # Unix seconds of the first and last reference sample
-    end: float
-    points: int
-    median: float
-    sigma: float  # robust: 1.4826 x MAD, or IQR / 1.349, or the standard deviation
-    deseasonalised: bool
-    constant: bool = False  # every reference value equal: z-scores are only a ranking, read delta
-
-
-class SeriesOnset(BaseModel):
-    """One series' answer: :class:`~augur.tools.onset.OnsetResult` with the series' name and labels.
-
-    Floats are rounded to 6 decimals and non-finite ones are ``None``, as the evidence stores them.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    series: str  # the series in PromQL notation, or "inline series"
-    labels: dict[str, str] = {}
-    found: bool  # whether it left its baseline after reference_end
-    onset: float | None = None  # Unix seconds of the first changed sample
-    onset_index: int | None = None
-    alarm: float | None = None  # when the detector became sure (at or after the onset)
-    kind: Literal["level_shift", "ramp", "spike", "transient"] | None = None
-    direction: Literal["up", "down"] | None = None
-    magnitude_z: float | None = None  # typical post-onset deviation in robust z (peak z for a spike)
-    peak_z: float | None = None
-    effect_size: float | None = None  # Cohen's d
-    delta: float | None = None  # change in the series' units (robust)
-    relative_change: float | None = None  # delta / |reference median|
-    confidence: float | None = None  # 0..1
-    step_s: float | None = None
-    reference: OnsetReference | None = None
-    note: str = ""
-
-    @property
-    def before(self) -> float | None:
-        """The level before the change: the reference median."""
-        return self.reference.median if self.reference is not None else None
-
-    @property
-    def after(self) -> float | None:
-        """The level after it: the reference median plus the change."""
-        if self.before is None or self.delta is None:
-            return None
-        return self.before + self.delta
-
-
-class OnsetData(BaseModel):
-    """``onset`` evidence data: the window (absent for inline series) and each series' answer."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    start: float | None = None  # Unix seconds
-    end: float | None = None
-    step_s: float | None = None
-    reference_end: float | None = None
-    series_count: int = 0  # series the query returned (before the max_series cut)
-    order: list[str] = []  # series that changed, earliest onset first
-    series: list[SeriesOnset] = []  # those that changed (earliest first), then the rest
-    problems: list[str] = []  # series that could not be analysed, and why
-
-    def strongest(self) -> SeriesOnset | None:
-        """The series a finding reports: the largest ``|magnitude_z|`` of those that changed, else
-        of all (the first on a tie); ``None`` when no series was analysed."""
-        changed = [s for s in self.series if s.found]
-        candidates = changed or self.series
-        if not candidates:
-            return None
-        return max(candidates, key=lambda s: abs(s.magnitude_z) if s.magnitude_z is not None else 0.0)
 
 
 class OnsetArgs(BaseModel):
@@ -161,6 +86,8 @@ class OnsetTool(Tool):
     """
 
     name = "onset"
+    meaning = Meaning.ONSET
+    Result = OnsetData
     description = (
         "When did each series leave its baseline: onset time, direction, kind (level_shift, ramp, "
         "spike), size in robust z against a pre-incident reference window. Give a PromQL `query` "

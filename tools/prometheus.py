@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from augur.tools.base import ToolError
-from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.evidence import Evidence, EvidenceStatus, Meaning
 from augur.tools.prometheus_api import (
     PrometheusClient,
     PrometheusTool,
@@ -39,6 +39,7 @@ from augur.tools.prometheus_api import (
 )
 from augur.tools.prometheus_status import PromAlertsTool, PromCardinalityTool, PromRulesTool
 from augur.tools.range_cache import fetch_range_once
+from augur.tools.results import LevelsResult, SeriesNamesResult
 from augur.tools.series_summary import rank_by_deviation, summarise
 from augur.tools.timeparse import TIME_HELP, parse_time
 
@@ -172,6 +173,8 @@ class PromQLRangeTool(PrometheusTool):
     """
 
     name = "promql_range"
+    meaning = Meaning.LEVELS
+    Result = LevelsResult
     description = (
         "Evaluate PromQL over a time range and summarise each series (min/median/max/last, and its "
         "change against its own baseline in robust standard deviations); returns the top_k most "
@@ -262,6 +265,8 @@ class PromSeriesTool(PrometheusTool):
     """
 
     name = "prom_series"
+    meaning = Meaning.SERIES_NAMES
+    Result = SeriesNamesResult
     description = (
         "Discover metrics and labels: with `match` (a series selector) list matching series and each "
         "label's values; with `label` list that label's values; with neither list metric names "

@@ -74,6 +74,8 @@ def not_configured(tool_class: type[Tool], reason: str) -> Tool:
             "name": tool_class.name,
             "description": tool_class.description,
             "Args": tool_class.Args,
+            "meaning": tool_class.meaning,
+            "Result": tool_class.Result,
             "reason": reason,
             "__doc__": tool_class.__doc__,
         },

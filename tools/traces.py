@@ -34,7 +34,8 @@ import httpx
 from pydantic import BaseModel, Field
 
 from augur.tools.base import Tool, ToolError
-from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.evidence import Evidence, EvidenceStatus, Meaning
+from augur.tools.results import TraceBlameResult
 from augur.tools.timeparse import TIME_HELP, parse_time
 from augur.tools.trace_backends import JaegerBackend, TraceBackend, TraceQuery
 from augur.tools.trace_spans import Hop, JaegerTrace, read_traces
@@ -119,6 +120,8 @@ class TraceSearchTool(Tool):
     """Trace search over a :class:`~augur.tools.trace_backends.TraceBackend`, answered as per-hop latency."""
 
     name: ClassVar[str] = "trace_search"
+    meaning: ClassVar[Meaning] = Meaning.TRACE_BLAME
+    Result: ClassVar[type[BaseModel]] = TraceBlameResult
     description: ClassVar[str] = (
         "Search a service's traces (Jaeger, or the embedded span store) and say which hop (service "
         "operation) is slow: per hop the p50/p95/max self time and total duration and the error spans, "

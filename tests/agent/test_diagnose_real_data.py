@@ -63,7 +63,7 @@ def _onset_state(onsets: dict[str, float], reference_end: float | None) -> Inves
                                    deseasonalised=False)
         data = OnsetData(series=[SeriesOnset(series=signal, found=True, onset=onset, direction="up",
                                              magnitude_z=9.0, delta=4.0, reference=reference)])
-        evidence[eid] = {"status": "ok", "data": data.model_dump(mode="json")}
+        evidence[eid] = {"tool": "onset", "status": "ok", "data": data.model_dump(mode="json")}
     window: dict[str, Any] = {"start": T0 - 3600, "end": T0 + 60, "alert_at": T0, "step": 60.0}
     if reference_end is not None:
         window["reference_end"] = reference_end

@@ -97,10 +97,12 @@ def test_missing_series_count_as_missing_evidence_not_as_normal() -> None:
 
     state = InvestigationState(
         calls=[call("a.x", "ev-1"), call("b.y", "ev-2"), call("c.z", "ev-3"), call("d.w", "ev-4")],
-        evidence={"ev-1": {"status": "ok"},
-                  "ev-2": {"status": "empty", "reason": "nothing matched", "data": {"series": []}},
-                  "ev-3": {"status": "error", "reason": "the reference window has 0 points"},
+        evidence={"ev-1": {"tool": "onset", "status": "ok"},
+                  "ev-2": {"tool": "onset", "status": "empty", "reason": "nothing matched",
+                           "data": {"series": []}},
+                  "ev-3": {"tool": "onset", "status": "error", "reason": "the reference window has 0 points"},
                   # Empty with series: they were read and did not change, which is evidence.
-                  "ev-4": {"status": "empty", "data": {"series": [{"series": "w", "found": False}]}}})
+                  "ev-4": {"tool": "onset", "status": "empty",
+                           "data": {"series": [{"series": "w", "found": False}]}}})
     judged, missing, reason = evidence_coverage(state)
     assert (judged, sorted(missing), reason) == (4, ["b.y", "c.z"], "nothing matched")

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from augur.tools.base import Tool, ToolError
-from augur.tools.evidence import Evidence, EvidenceStatus
+from augur.tools.evidence import Evidence, EvidenceStatus, Meaning
 from augur.tools.logs.backend import LOGICAL_FIELDS, LogBackend, LogPage, LogQuery, LogRecord
 from augur.tools.logs.templates import (
     LogTemplate,
@@ -34,6 +34,7 @@ from augur.tools.logs.templates import (
     template_pattern,
     template_words,
 )
+from augur.tools.results import LogTemplatesResult
 from augur.tools.timeparse import TIME_HELP, parse_duration, parse_time
 
 __all__ = ["LogLimits", "LogSearchArgs", "LogSearchTool"]
@@ -139,6 +140,8 @@ class LogSearchTool(Tool):
     """
 
     name: ClassVar[str] = "log_search"
+    meaning: ClassVar[Meaning] = Meaning.LOG_TEMPLATES
+    Result: ClassVar[type[BaseModel]] = LogTemplatesResult
     description: ClassVar[str] = (
         "Search logs in a time window and return counts over time, top levels/services/hosts, and the "
         "lines collapsed into templates (Drain) with counts and first/last-seen times; templates that "
