@@ -50,6 +50,7 @@ from pydantic import BaseModel, Field, model_validator
 from augur.agent.redact import redact_model
 from augur.agent.report import IncidentProfile, PastVerdict, Report, SimilarIncident
 from augur.agent.state import InvestigationState
+from augur.tools.results import LogTemplatesResult, result_of
 
 if TYPE_CHECKING:
     from augur.agent.diagnose import ScoredCandidate
@@ -213,12 +214,9 @@ def _new_templates(state: InvestigationState) -> list[str]:
     evidence = state.get("evidence", {})
     out: list[str] = []
     for call in state.get("calls", []):
-        if call["tool"] != "log_search":
-            continue
-        data = evidence.get(call["evidence_id"], {}).get("data", {})
-        for t in data.get("templates", []) if isinstance(data, dict) else []:
-            if isinstance(t, dict) and t.get("new") and isinstance(t.get("template"), str):
-                out.append(t["template"])
+        match result_of(evidence.get(call["evidence_id"], {})):
+            case LogTemplatesResult(templates=templates):
+                out += [t.template for t in templates if t.new and t.template is not None]
     return list(dict.fromkeys(out))
 
 
