@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from augur.agent.report import ProposedAction, RootCause
+from augur.tools.evidence import Meaning, meaning_of
 
 __all__ = ["RETRAIN_FAULTS", "ROLLBACK_FAULTS", "SCALE_FAULTS", "propose_actions"]
 
@@ -37,7 +38,7 @@ def _registry(evidence: Mapping[str, Mapping[str, Any]], ids: list[str]) -> list
     return [
         (i, dict(ev.get("data") or {}))
         for i, ev in rows
-        if ev.get("tool") == "model_registry" and ev.get("status") == "ok"
+        if meaning_of(ev) is Meaning.MODEL_VERSION and ev.get("status") == "ok"
     ]
 
 
