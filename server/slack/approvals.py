@@ -91,6 +91,7 @@ class SlackApprovals:
         if click.channel and click.message_ts:
             self.client.chat_update(
                 channel=click.channel, ts=click.message_ts,
-                text=f"Rule proposal {slack_text(outcome.proposal.title)}: {outcome.proposal.state.value}",
+                text=f"{'Action' if outcome.proposal.is_action else 'Rule'} proposal "
+                     f"{slack_text(outcome.proposal.title)}: {outcome.proposal.state.value}",
                 blocks=proposal_blocks(outcome.proposal, actor=reviewer, detail=detail))
         return outcome

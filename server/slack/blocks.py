@@ -96,14 +96,20 @@ def _outcome_line(proposal: Proposal, actor: str | None, detail: str) -> str:
              ProposalState.APPROVED: ":white_check_mark: Approved",
              ProposalState.REJECTED: ":x: Rejected",
              ProposalState.FAILED: ":warning: Approved, but applying failed"}
+    if proposal.is_action:
+        marks |= {ProposalState.APPLIED: ":white_check_mark: Approved and run",
+                  ProposalState.FAILED: ":warning: Approved, but running it failed"}
     line = marks.get(proposal.state, f"State: {proposal.state.value}") + who
     return line + (f" — {slack_text(truncate(detail, 500))}" if detail else "")
 
 
 def proposal_blocks(proposal: Proposal, *, actor: str | None = None, detail: str = "") -> list[Block]:
     """A rule proposal: what and why, the rule, and Approve/Reject while it is pending."""
-    header = (f"*Rule proposal* — {slack_text(proposal.title)}\n"
+    header = (f"*{'Action' if proposal.is_action else 'Rule'} proposal* — {slack_text(proposal.title)}\n"
               f"{slack_text(truncate(proposal.rationale, 1200))}")
+    if proposal.is_action:  # what approving runs, as its dry run saw it
+        preview = slack_text(truncate(proposal.validation.output, 900))
+        header += f"\n_{slack_text(proposal.validation.tool)}_: {preview}"
     if proposal.backtest is not None and proposal.backtest.lead_minutes is not None:
         header += (f"\n_Backtest_: {proposal.backtest.episodes} firing episode(s) over "
                    f"{proposal.backtest.days:.1f} days; {proposal.backtest.lead_minutes:.0f} min before "
@@ -115,7 +121,8 @@ def proposal_blocks(proposal: Proposal, *, actor: str | None = None, detail: str
             "type": "actions", "block_id": f"proposal:{proposal.id}",
             "elements": [
                 {"type": "button", "action_id": APPROVE, "style": "primary", "value": proposal.id,
-                 "text": {"type": "plain_text", "text": "Approve"}},
+                 "text": {"type": "plain_text",
+                          "text": "Approve and run" if proposal.is_action else "Approve"}},
                 {"type": "button", "action_id": REJECT, "style": "danger", "value": proposal.id,
                  "text": {"type": "plain_text", "text": "Reject"}},
             ],

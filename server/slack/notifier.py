@@ -167,8 +167,9 @@ class SlackNotifier:
 
     def post_proposal(self, proposal: Proposal, channel: str, thread_ts: str) -> str:
         """Post one proposal with Approve/Reject buttons; its message ``ts``."""
+        kind = "Action" if proposal.is_action else "Rule"
         response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
-                                                text=slack_text(f"Rule proposal: {proposal.title}"),
+                                                text=slack_text(f"{kind} proposal: {proposal.title}"),
                                                 blocks=proposal_blocks(proposal))
         return str(response["ts"])
 

@@ -1,7 +1,9 @@
 """HTTP API for rule proposals: list, show, approve, reject (approving applies the rule).
 
-- ``GET /v1/proposals?state=pending&incident_id=7`` — proposals, newest first (both filters
-  optional); needs the ``read`` scope.
+- ``GET /v1/proposals?state=pending&incident_id=7&kind=action`` — proposals, newest first (every
+  filter optional; ``kind`` is ``rule`` or ``action``); needs the ``read`` scope. Actions (model
+  rollback, retrain, scale: :mod:`augur.rules.actions`) are proposals too: their ``validation``
+  is the dry run, and approving one runs it (``applied`` with what was checked, or ``failed``).
 - ``GET /v1/proposals/{id}`` — one proposal with its review events (``read``).
 - ``POST /v1/proposals/{id}/approve`` and ``/reject`` — a token with the ``review`` scope
   (``Authorization: Bearer <reviewer token>``), optional JSON body ``{"comment": "..."}``.
@@ -16,7 +18,7 @@ rejected proposal).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field, field_validator
@@ -65,6 +67,7 @@ def list_proposals(
     state: ProposalState | None = Query(default=None),
     incident_id: int | None = Query(default=None, ge=1, le=MAX_ID,
                                     description="Only proposals from this incident."),
+    kind: Literal["rule", "action"] | None = Query(default=None, description="Only rules, or only actions."),
     service: ProposalService = Depends(proposal_service),
 ) -> dict[str, Any]:
     """Proposals, newest first; ``state`` filters (pending, approved, rejected, applied, failed),
@@ -72,6 +75,8 @@ def list_proposals(
     found = service.repo.find(state)
     if incident_id is not None:
         found = [p for p in found if p.incident_id == incident_id]
+    if kind is not None:
+        found = [p for p in found if p.is_action == (kind == "action")]
     return {"proposals": [proposal_json(p) for p in found]}
 
 

@@ -1,7 +1,10 @@
 """The review page: ``/review``, server-rendered HTML with plain form POSTs (no JavaScript).
 
 It lists pending proposals with the rule, the rationale (evidence ids), ``promtool``'s verdict
-and the backtest drawn as an inline SVG chart, and approve / reject buttons. A reviewer signs in
+and the backtest drawn as an inline SVG chart, and approve / reject buttons. Actions (a model
+rollback, a retrain, a scale-out: :mod:`augur.rules.actions`) are listed the same way with their
+dry run shown open; approving one runs it, and the decided table says who approved it and what
+the check afterwards found. A reviewer signs in
 once with a token that has the ``review`` scope; the browser then holds a server-side session id
 (HttpOnly, SameSite=Lax, Secure over TLS; never the token), and every form carries the session's
 CSRF token (:mod:`augur.server.web.auth` checks it and the ``Origin``).
@@ -114,6 +117,9 @@ def _rationale_html(text: str) -> Markup:
 
 
 def _summary(proposal: Proposal) -> str:
+    if proposal.is_action:
+        return (f"an action: approving it runs it ({proposal.rule.get('summary', '')}) and checks that "
+                "it took effect; the dry run below shows what it will do")
     bt = proposal.backtest
     if bt is None:
         return "no backtest (an Alertmanager rule: nothing to replay)"
@@ -169,15 +175,18 @@ def _render(svc: ProposalService, request: Request, who: Principal, message: str
     pending = svc.repo.find(ProposalState.PENDING)
     decided = [p for p in svc.repo.find() if p.state is not ProposalState.PENDING][:50]
     last_event: dict[str, ProposalEvent | None] = {}
+    approver: dict[str, ProposalEvent | None] = {}  # for actions: who approved the run, and when
     for proposal in decided:
         events = svc.repo.events(proposal.id)
         last_event[proposal.id] = events[-1] if events else None
+        approver[proposal.id] = next((e for e in reversed(events) if e.to_state is ProposalState.APPROVED
+                                      and proposal.is_action), None)
     body = _TEMPLATES.get_template("review.html").render(
         pending=[{
             "p": p, "summary": _summary(p), "rationale": _rationale_html(p.rationale),
             "chart": Markup(backtest_svg(p.backtest)) if p.backtest else None,
         } for p in pending],
-        decided=decided, last_event=last_event, reviewer=who.name, csrf_token=csrf,
+        decided=decided, last_event=last_event, approver=approver, reviewer=who.name, csrf_token=csrf,
         message=message or request.query_params.get("msg", ""), error=error,
     )
     return HTMLResponse(body, status_code=status)

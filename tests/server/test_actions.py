@@ -135,8 +135,11 @@ def test_the_report_proposes_the_rollback_and_approving_moves_the_alias_once(
     client = TestClient(create_app(settings, store=store))
     auth = {name: {"Authorization": f"Bearer {token}"} for name, token in REVIEWERS.items()}
     [shown] = client.get(
-        "/v1/proposals", params={"state": "pending", "incident_id": incident}, headers=auth["alice"]
+        "/v1/proposals", params={"state": "pending", "incident_id": incident, "kind": "action"},
+        headers=auth["alice"],
     ).json()["proposals"]
+    rules = client.get("/v1/proposals", params={"kind": "rule"}, headers=auth["alice"]).json()["proposals"]
+    assert rules == []
     assert shown["id"] == proposal_id and shown["kind"] == "rollback_model"
     assert shown["title"] == f"action rollback model: {model}@champion 2 → 1"
     assert shown["validation"]["ok"] is True and shown["validation"]["tool"] == "dry run (MLflow)"
