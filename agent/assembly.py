@@ -37,6 +37,7 @@ from augur.agent.report import (
     Unexamined,
 )
 from augur.agent.state import Budget, Finding, InvestigationState
+from augur.tools.evidence import meaning_of
 from augur.tools.results import DriftResult, LevelsResult, OnsetData, result_of
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def evidence_row(ev: dict[str, Any]) -> EvidenceRow:
     if not value:
         value = ev.get("status", "")
     args = ev.get("args", {})
-    return EvidenceRow(id=ev["id"], tool=ev["tool"], status=ev["status"],
+    return EvidenceRow(id=ev["id"], tool=ev["tool"], meaning=meaning_of(ev), status=ev["status"],
                        query=args.get("query") or args.get("match"), value=value,
                        summary=str(ev.get("summary", ""))[:300], link=ev.get("source_url"))
 

@@ -14,7 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from augur.tools.evidence import Meaning, meaning_of
 
 __all__ = [
     "SCHEMA_PATH",
@@ -100,11 +102,20 @@ class EvidenceRow(BaseModel):
 
     id: str
     tool: str
+    #: A report stored before rows carried a meaning gets its tool's (``LEGACY_MEANINGS``) on load.
+    meaning: Meaning = Field(default=Meaning.CONTEXT, description="What the evidence tells an investigation.")
     status: str
     query: str | None = None
     value: str = Field(description="The headline value the report relies on.")
     summary: str
     link: str | None = Field(default=None, description="Link to the source, e.g. a Prometheus graph.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_meaning(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("meaning") is None:
+            return {**data, "meaning": meaning_of(data)}
+        return data
 
 
 class Fix(BaseModel):

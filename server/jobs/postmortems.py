@@ -30,6 +30,7 @@ from augur.server.store.models import Report as ReportRow
 from augur.server.store.queue import ClaimedJob
 from augur.server.store.reads import episodes_of, timeline_of
 from augur.tools.errors import BackendUnavailable
+from augur.tools.evidence import Meaning
 
 if TYPE_CHECKING:  # matplotlib and jinja2 load only when a postmortem is written (fast start-up)
     from augur.agent.charts import SeriesData
@@ -123,7 +124,7 @@ def fetch_series(prometheus_url: str, report: Report, end: float) -> tuple[list[
             (
                 rows[i].query
                 for i in link.evidence_ids
-                if i in rows and rows[i].tool == "promql_range" and rows[i].query
+                if i in rows and rows[i].meaning is Meaning.LEVELS and rows[i].query
             ),
             None,
         )

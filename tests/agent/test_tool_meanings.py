@@ -20,6 +20,7 @@ from pydantic import BaseModel
 import augur.agent
 import augur.tools
 from augur.agent.investigation import investigate
+from augur.agent.report import EvidenceRow
 from augur.agent.state import Budget, InvestigationState, ToolCall
 from augur.server.settings import Settings
 from augur.server.toolbox import build_registry
@@ -192,6 +193,15 @@ def test_a_new_tool_declaring_an_existing_meaning_drives_the_investigation(tmp_p
     assert report.root_cause.component == "feature-pipeline"
     assert [(link.signal, link.onset.timestamp()) for link in report.chain][:2] == [
         ("feature-pipeline.click_duration_psi", cause), ("ranker-model.accuracy", cause + 600)]
-    rows = [r for r in report.evidence if r.tool == "replayed_onset"]
+    rows = [r for r in report.evidence if r.meaning is Meaning.ONSET and r.status == "ok"]
+    assert {r.tool for r in rows} == {"replayed_onset"}  # the onset tool itself had no Prometheus
     assert len(rows) == 5 and sum(r.value.startswith("onset ") for r in rows) == 4
     assert {r.value for r in rows} - {r.value for r in rows if r.value.startswith("onset ")} == {"no change"}
+
+
+def test_reports_stored_before_meanings_load_with_their_rows_meaning() -> None:
+    row = {"id": "ev-0123456789ab", "tool": "promql_range", "status": "ok", "query": "up",
+           "value": "median 1 before, 0 after (-9σ)", "summary": "up went down"}
+    assert EvidenceRow.model_validate(row).meaning is Meaning.LEVELS
+    assert EvidenceRow.model_validate({**row, "tool": "model_registry"}).meaning is Meaning.MODEL_VERSION
+    assert EvidenceRow.model_validate({**row, "meaning": "onset"}).meaning is Meaning.ONSET
