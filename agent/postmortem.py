@@ -46,6 +46,7 @@ from augur.agent.postmortem_model import (
     PostmortemInput,
     ProposalRecord,
     TimelineEntry,
+    VerdictRecord,
 )
 from augur.agent.postmortem_render import render_html, render_markdown
 from augur.agent.postmortem_timeline import first_alert, key_facts, timeline
@@ -61,6 +62,7 @@ __all__ = [
     "PostmortemInput",
     "ProposalRecord",
     "TimelineEntry",
+    "VerdictRecord",
     "build_postmortem",
     "render_html",
     "render_markdown",
@@ -123,6 +125,7 @@ def build_postmortem(inp: PostmortemInput, out_dir: Path | None = None) -> Postm
         generated_at=datetime.now(UTC),
         summary=summary,
         verdict=verdict,
+        judgement=inp.verdict_record.line() if inp.verdict_record else "",
         chain_text=report.chain_text if report else "",
         chain=list(report.chain) if report else [],
         facts=key_facts(inp),

@@ -27,6 +27,7 @@ __all__ = [
     "PostmortemInput",
     "ProposalRecord",
     "TimelineEntry",
+    "VerdictRecord",
 ]
 
 
@@ -59,6 +60,31 @@ class ProposalRecord:
     history: list[tuple[datetime, str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class VerdictRecord:
+    """A person's latest verdict on the root cause: confirmed, wrong (and what it was), not_actionable."""
+
+    verdict: str
+    by: str
+    at: datetime
+    real_cause: str | None = None
+    real_fault_type: str | None = None
+    fix: str = ""
+    note: str = ""
+
+    def line(self) -> str:
+        """``Verdict: wrong — it was X (data drift), by alice at 2026-12-03 19:05 UTC. Fixed by: ...``."""
+        word = {"confirmed": "right", "wrong": "wrong", "not_actionable": "not actionable"}.get(
+            self.verdict, self.verdict)
+        real = ""
+        if self.real_cause:
+            kind = f" ({self.real_fault_type.replace('_', ' ')})" if self.real_fault_type else ""
+            real = f" — it was {self.real_cause}{kind}"
+        text = f"Verdict: {word}{real}, by {self.by} at {self.at:%Y-%m-%d %H:%M} UTC."
+        text += f" Fixed by: {self.fix}." if self.fix else ""
+        return text + (f" Note: {self.note}" if self.note else "")
+
+
 @dataclass
 class PostmortemInput:
     """Everything a postmortem is written from."""
@@ -76,6 +102,7 @@ class PostmortemInput:
     notes: list[str] = field(default_factory=list)
     severity: str | None = None
     owners: dict[str, str] = field(default_factory=dict)  # catalog component -> owner
+    verdict_record: VerdictRecord | None = None  # a person's latest verdict on the root cause
 
 
 class TimelineEntry(BaseModel):
@@ -135,6 +162,7 @@ class Postmortem(BaseModel):
     generated_at: datetime
     summary: list[Sentence]
     verdict: str = Field(description="The report's verdict, computed by code.")
+    judgement: str = Field(default="", description="A person's latest verdict on that root cause, as given.")
     chain_text: str = ""
     chain: list[ChainLink] = Field(default_factory=list)
     facts: KeyFacts = Field(default_factory=KeyFacts)

@@ -66,6 +66,8 @@ def render_markdown(pm: Postmortem, *, chart_prefix: str = "") -> str:
     lines += [f"| {label} | {value} |" for label, value in fact_rows(pm.facts)] + [""]
     lines += ["## Summary", ""] + [f"{md_text(s.text)} {_cite(s.evidence_ids)}".strip() for s in pm.summary]
     lines += ["", md_text(pm.verdict), ""]
+    if pm.judgement:
+        lines += [f"**Judged by a person** — {md_text(pm.judgement)}", ""]
     if pm.impact:
         lines += ["## Impact", "", "| signal | before | after the change | change | after resolution |",
                   "|---|---|---|---|---|"]

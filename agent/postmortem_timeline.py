@@ -101,6 +101,8 @@ def timeline(inp: PostmortemInput) -> list[TimelineEntry]:
             if event.kind == "report_ready" and event.detail.get("root_cause"):
                 text = f"Investigation finished: root cause named as {event.detail['root_cause']}."
             out.append(TimelineEntry(at=event.at, kind=event.kind, sentence=Sentence(text=text)))
+        if event.kind == "verdict":
+            out.append(TimelineEntry(at=event.at, kind="verdict", sentence=Sentence(text=_verdict(event))))
     for proposal in inp.proposals:
         for at, state, actor in proposal.history:
             verb = {
@@ -118,6 +120,14 @@ def timeline(inp: PostmortemInput) -> list[TimelineEntry]:
                 )
             )
     return sorted(out, key=lambda e: e.at)
+
+
+def _verdict(event: EventRecord) -> str:
+    """``alice judged the root cause wrong: it was X.`` from a verdict's timeline event."""
+    word = {"confirmed": "right", "wrong": "wrong", "not_actionable": "not actionable"}.get(
+        str(event.detail.get("verdict")), "judged")
+    real = f": it was {event.detail['real_cause']}" if event.detail.get("real_cause") else ""
+    return f"{event.detail.get('by', 'someone')} judged the root cause {word}{real}."
 
 
 def _suppression(event: EventRecord) -> str:

@@ -29,6 +29,7 @@ from augur.server.store.models import Proposal as ProposalRow
 from augur.server.store.models import Report as ReportRow
 from augur.server.store.queue import ClaimedJob
 from augur.server.store.reads import episodes_of, timeline_of
+from augur.server.store.verdicts import latest_verdicts
 from augur.tools.errors import BackendUnavailable
 from augur.tools.evidence import Meaning
 
@@ -54,7 +55,13 @@ class NotReady(BackendUnavailable, RuntimeError):
 
 def _load(store: Store, incident_id: int) -> tuple[PostmortemInput, str]:
     """The postmortem's inputs (no series yet) and the investigation job's status."""
-    from augur.agent.postmortem import AlertRecord, EventRecord, PostmortemInput, ProposalRecord
+    from augur.agent.postmortem import (
+        AlertRecord,
+        EventRecord,
+        PostmortemInput,
+        ProposalRecord,
+        VerdictRecord,
+    )
 
     with store.read_session() as session:
         incident = session.get(Incident, incident_id)
@@ -103,7 +110,13 @@ def _load(store: Store, incident_id: int) -> tuple[PostmortemInput, str]:
             proposals=proposals,
             severity=incident.severity,
         )
-        return inp, job.status if job else "not queued"
+        status = job.status if job else "not queued"
+    judged = latest_verdicts(store, [incident_id]).get(incident_id)
+    if judged is not None:
+        inp.verdict_record = VerdictRecord(
+            verdict=judged.verdict, by=judged.by, at=judged.at, real_cause=judged.real_cause,
+            real_fault_type=judged.real_fault_type, fix=judged.fix, note=judged.note)
+    return inp, status
 
 
 def fetch_series(prometheus_url: str, report: Report, end: float) -> tuple[list[SeriesData], list[str]]:

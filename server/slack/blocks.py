@@ -2,9 +2,11 @@
 
 Pure functions from augur's data to Slack ``blocks`` (lists of dicts), kept within Slack's limits
 (3,000 characters per section, 150 per header). A proposal's buttons carry only its id in
-``value``; the server looks everything else up again when a button is clicked. Every value that
-comes from telemetry, a report or a person (labels, names, questions, sentences) is escaped with
-:mod:`augur.agent.escape`: ``<!channel>`` or ``<https://x|label>`` in a label shows as typed.
+``value``; the server looks everything else up again when a button is clicked. The report's
+verdict buttons (Right, Not actionable) carry the incident id, and its "Wrong, it was…" menu
+``incident_id:component`` for each other candidate; who clicked comes from Slack's signed request.
+Every value that comes from telemetry, a report or a person (labels, names, questions, sentences)
+is escaped with :mod:`augur.agent.escape`: ``<!channel>`` or ``<https://x|label>`` in a label shows as typed.
 """
 
 from __future__ import annotations
@@ -19,16 +21,30 @@ from augur.rules.proposal import Proposal, ProposalState
 __all__ = [
     "APPROVE",
     "REJECT",
+    "VERDICT_ACTIONS",
+    "VERDICT_NOT_ACTIONABLE",
+    "VERDICT_OUTCOME",
+    "VERDICT_RIGHT",
+    "VERDICT_WRONG",
     "answer_blocks",
     "incident_blocks",
     "proposal_blocks",
     "report_blocks",
     "truncate",
+    "verdict_blocks",
+    "verdict_outcome_block",
 ]
 
 #: ``action_id`` of the proposal buttons.
 APPROVE = "proposal_approve"
 REJECT = "proposal_reject"
+#: ``action_id`` of the report's verdict buttons and menu.
+VERDICT_RIGHT = "verdict_confirmed"
+VERDICT_WRONG = "verdict_wrong"
+VERDICT_NOT_ACTIONABLE = "verdict_not_actionable"
+VERDICT_ACTIONS = (VERDICT_RIGHT, VERDICT_WRONG, VERDICT_NOT_ACTIONABLE)
+#: ``block_id`` of the line saying who gave the latest verdict (replaced at each verdict).
+VERDICT_OUTCOME = "verdict_outcome"
 
 Block = dict[str, Any]
 
@@ -87,7 +103,37 @@ def report_blocks(incident_id: int, report: Report, base_url: str | None) -> lis
     stats = report.stats
     links.append(f"{stats.tool_calls} tool calls in {stats.wall_s:.1f} s ({slack_text(stats.planner)})")
     blocks.append(_context(" · ".join(links)))
+    blocks.extend(verdict_blocks(incident_id, report))
     return blocks
+
+
+def verdict_blocks(incident_id: int, report: Report) -> list[Block]:
+    """Was the root cause right? Right (when a cause was named), Wrong — it was… (the other
+    candidates), Not actionable; any other cause goes through the incident page or ``augur verdict``."""
+    rc = report.root_cause
+    named = rc.component if rc.verdict == "identified" else None
+    elements: list[Block] = []
+    if named is not None:
+        elements.append({"type": "button", "action_id": VERDICT_RIGHT, "style": "primary",
+                         "value": str(incident_id), "text": {"type": "plain_text", "text": "Right"}})
+    others = list(dict.fromkeys(c.component for c in report.candidates if c.component != named))
+    options = [{"text": {"type": "plain_text", "text": truncate(c, 75)}, "value": f"{incident_id}:{c}"}
+               for c in others if len(f"{incident_id}:{c}") <= 150][:100]
+    if options:
+        elements.append({"type": "static_select", "action_id": VERDICT_WRONG, "options": options,
+                         "placeholder": {"type": "plain_text", "text": "Wrong, it was…"}})
+    elements.append({"type": "button", "action_id": VERDICT_NOT_ACTIONABLE, "value": str(incident_id),
+                     "text": {"type": "plain_text", "text": "Not actionable"}})
+    return [{"type": "actions", "block_id": f"verdict:{incident_id}", "elements": elements},
+            _context("Was the root cause right? Another cause: the incident page or "
+                     f"{slack_code(f'augur verdict {incident_id} wrong --cause ...')}")]
+
+
+def verdict_outcome_block(line: str) -> Block:
+    """The line under the report saying the latest verdict and who gave it."""
+    block = _context(line)
+    block["block_id"] = VERDICT_OUTCOME
+    return block
 
 
 def _outcome_line(proposal: Proposal, actor: str | None, detail: str) -> str:

@@ -10,7 +10,8 @@ Slack with right away (Slack wants it within 3 s) and the slow ``work`` to run a
   later through the command's ``response_url``; a replayed command (same ``trigger_id`` or
   signature) runs once, like events;
 - interactive payloads (``block_actions`` on proposal buttons): an empty 200 now, the review
-  action and ``chat.update`` later (:mod:`augur.server.slack.approvals`).
+  action and ``chat.update`` later (:mod:`augur.server.slack.approvals`); on a report's verdict
+  buttons the same, through :mod:`augur.server.slack.verdicts` (a malformed verdict value is a 422).
 
 Signatures are checked before any of this (:mod:`augur.server.slack.signature`).
 """
@@ -31,7 +32,8 @@ from sqlalchemy.exc import IntegrityError
 from augur.agent.escape import slack_code, slack_text
 from augur.server.jobs.questions import ask
 from augur.server.slack.approvals import Click, SlackApprovals
-from augur.server.slack.blocks import APPROVE, REJECT, answer_blocks
+from augur.server.slack.blocks import APPROVE, REJECT, VERDICT_ACTIONS, answer_blocks
+from augur.server.slack.verdicts import SlackVerdicts, verdict_click
 from augur.server.store.database import Store
 from augur.server.store.models import SlackEvent, utcnow
 
@@ -76,13 +78,17 @@ class SlackHandlers:
 
     def __init__(self, store: Store, client: WebClient, approvals: SlackApprovals,
                  *, response_client: Callable[[str], WebhookClient] = WebhookClient,
-                 chat: Callable[[], ChatLLM | None] | None = None) -> None:
+                 chat: Callable[[], ChatLLM | None] | None = None,
+                 verdicts: SlackVerdicts | None = None) -> None:
         self.store = store
         # Makes the LLM chat for one question (None: deterministic answers). One per question:
         # answers run in worker threads, each with its own event loop and HTTP connections.
         self.chat = chat
         self.client = client
         self.approvals = approvals
+        # Verdicts are given by the same people, mapped the same way, as proposal approvals.
+        self.verdicts = verdicts or SlackVerdicts(store, client, approvals.reviewers,
+                                                  approvals.service.reviewers.allowed)
         self.response_client = response_client
 
     def on_event(self, payload: dict[str, Any]) -> Ack:
@@ -141,15 +147,21 @@ class SlackHandlers:
         container = payload.get("container") or {}
         channel = str(container.get("channel_id") or (payload.get("channel") or {}).get("id") or "")
         message_ts = str(container.get("message_ts") or (payload.get("message") or {}).get("ts") or "")
+        actions = [a for a in payload.get("actions", []) if isinstance(a, dict)]
         clicks = [Click(user_id=user, action_id=str(a.get("action_id")), proposal_id=str(a.get("value", "")),
                         channel=channel or None, message_ts=message_ts or None)
-                  for a in payload.get("actions", []) if a.get("action_id") in (APPROVE, REJECT)]
-        if not clicks:
+                  for a in actions if a.get("action_id") in (APPROVE, REJECT)]
+        blocks = tuple(b for b in (payload.get("message") or {}).get("blocks", []) if isinstance(b, dict))
+        judged = [verdict_click(a, i, user, channel or None, message_ts or None, blocks)
+                  for i, a in enumerate(actions) if a.get("action_id") in VERDICT_ACTIONS]
+        if not clicks and not judged:
             return Ack()
 
         def work() -> None:
             for click in clicks:
                 self.approvals.handle(click)
+            for verdict in judged:
+                self.verdicts.handle(verdict)
 
         return Ack(None, work)
 

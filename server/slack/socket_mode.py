@@ -8,6 +8,7 @@ app-level token, so there is no signature to check. ``augur slack socket`` runs 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -16,9 +17,12 @@ from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
+from augur.server.errors import ApiError
 from augur.server.slack.handlers import Ack, SlackHandlers, run_safely
 
 __all__ = ["Listener", "socket_client", "socket_listener"]
+
+log = logging.getLogger(__name__)
 
 #: A Socket Mode request listener, as ``SocketModeClient.socket_mode_request_listeners`` holds them.
 Listener = Callable[[BaseSocketModeClient, SocketModeRequest], None]
@@ -34,7 +38,11 @@ def socket_listener(handlers: SlackHandlers, *, background: bool = True) -> List
         elif request.type == "slash_commands":
             ack = handlers.on_command({str(k): str(v) for k, v in payload.items()})
         elif request.type == "interactive":
-            ack = handlers.on_interactive(payload)
+            try:
+                ack = handlers.on_interactive(payload)
+            except ApiError as exc:  # a malformed button value: acknowledged, and nothing done
+                log.warning("Slack interactive payload refused: %s", exc.reason)
+                ack = Ack()
         else:
             ack = Ack()
         response = SocketModeResponse(envelope_id=request.envelope_id, payload=ack.body)

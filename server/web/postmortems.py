@@ -20,6 +20,7 @@ from augur.server.errors import ApiError
 from augur.server.jobs.postmortems import generate, postmortem_dir
 from augur.server.scopes import Scope
 from augur.server.state import AppState, app_state
+from augur.server.store.verdicts import latest_verdicts
 from augur.server.validation import IncidentId
 from augur.server.web.auth import Principal, require
 
@@ -37,9 +38,16 @@ def _may_refresh(who: Principal, refresh: bool) -> None:
                        "?refresh=true needs the 'investigate' scope")
 
 
+def _stale(state: AppState, incident_id: int, written: Path) -> bool:
+    """Whether a verdict was given (or changed) since the postmortem was written: it shows the latest."""
+    judged = latest_verdicts(state.store, [incident_id]).get(incident_id)
+    return judged is not None and judged.at.timestamp() > written.stat().st_mtime
+
+
 def _files(state: AppState, incident_id: int, refresh: bool) -> Path:
     target = postmortem_dir(state.settings, incident_id)
-    if refresh or not (target / "postmortem.json").exists():
+    written = target / "postmortem.json"
+    if refresh or not written.exists() or _stale(state, incident_id, written):
         try:
             generate(state.settings, state.store, incident_id)
         except LookupError as exc:

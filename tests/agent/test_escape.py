@@ -38,7 +38,7 @@ def test_slack_blocks_show_mentions_and_links_as_text(ranker_report: Report) -> 
     blocks += report_blocks(7, _hostile(ranker_report), "https://augur.example")
     text = json.loads(_mrkdwn(blocks))
     mrkdwn = " ".join(b["text"]["text"] for b in text if b.get("text", {}).get("type") == "mrkdwn")
-    mrkdwn += " ".join(e["text"] for b in text for e in b.get("elements", []) if "text" in e)
+    mrkdwn += " ".join(e["text"] for b in text for e in b.get("elements", []) if e.get("type") == "mrkdwn")
     assert "<!channel>" not in mrkdwn and "&lt;!channel&gt;" in mrkdwn
     assert "<https://evil.example" not in mrkdwn and "&lt;https://evil.example/sso|approve" in mrkdwn
     assert "<script>" not in mrkdwn

@@ -282,6 +282,22 @@ CASES = [
          names="incident_id"),
     Case("verdict: a huge incident id", "/v1/incidents/99999999999999999999/verdict",
          body={"verdict": "confirmed"}, names="incident_id"),
+    Case(
+        "slack verdict: an incident id that is not one",
+        "/slack/interactive",
+        raw=b"payload=" + json.dumps({"type": "block_actions", "user": {"id": "U1"}, "actions": [
+            {"action_id": "verdict_confirmed", "value": "12; drop"}]}).encode(),
+        headers=_slack("application/x-www-form-urlencoded"), slack_signed=True,
+        names="actions.0.value",
+    ),
+    Case(
+        "slack verdict: a wrong-menu value without the cause",
+        "/slack/interactive",
+        raw=b"payload=" + json.dumps({"type": "block_actions", "user": {"id": "U1"}, "actions": [
+            {"action_id": "verdict_wrong", "selected_option": {"value": "12"}}]}).encode(),
+        headers=_slack("application/x-www-form-urlencoded"), slack_signed=True,
+        names="actions.0.selected_option.value",
+    ),
     # Integer ids out of range (were a 500 OverflowError on SQLite, a DataError on PostgreSQL).
     Case("incident id past 64 bits", "/v1/incidents/99999999999999999999", method="GET", names="incident_id"),
     Case("incident id past 32 bits", "/v1/incidents/2147483648", method="GET", names="incident_id"),

@@ -194,3 +194,24 @@ def test_memory_reads_past_incidents_with_their_latest_verdicts_and_fixes(
         kinds = [e.kind for e in session.scalars(
             select(IncidentEvent).where(IncidentEvent.incident_id == first))]
     assert kinds.count("verdict") == 2
+
+
+def test_the_postmortem_shows_the_latest_verdict_even_when_given_after_it_was_written(
+        store: Store, store_url: str, tmp_path: Path, ranker_report: Report) -> None:
+    incident = seed_incident(store, ranker_report, status="resolved")
+    with _client(store, store_url, tmp_path) as client:
+        before = client.get(f"/v1/incidents/{incident}/postmortem.md", headers=_auth(READER))
+        assert before.status_code == 200 and "Judged by a person" not in before.text
+        assert client.post(f"/v1/incidents/{incident}/verdict", headers=_auth(ONCALL), json={
+            "verdict": "wrong", "real_cause": "ranker-serving", "real_fault_type": "bad_model_version",
+            "fix": "rolled back to v41"}).status_code == 201
+        after = client.get(f"/v1/incidents/{incident}/postmortem.md", headers=_auth(READER)).text
+        page = client.get(f"/v1/incidents/{incident}/postmortem.html", headers=_auth(READER)).text
+        data = client.get(f"/v1/incidents/{incident}/postmortem.json", headers=_auth(READER)).json()
+    line = "Verdict: wrong — it was ranker-serving (bad model version), by oncall at "
+    assert f"**Judged by a person** — {line}" in after and "Fixed by: rolled back to v41." in after
+    assert "oncall judged the root cause wrong: it was ranker-serving." in after  # on the timeline
+    assert 'id="judgement"' in page and line in page
+    assert data["judgement"].startswith(line)
+    # The report's own verdict is still there, computed from the evidence: the person's is beside it.
+    assert data["verdict"].startswith("Root cause: feature-pipeline")
