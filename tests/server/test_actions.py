@@ -1,5 +1,9 @@
 """Actions, proposed and approved: a model rollback in a real MLflow server, once, by a reviewer.
 
+The acceptance case runs the ``model-version-registry-rollout`` scenario (home-ranker v2 goes live
+in MLflow 95 minutes before the accuracy alert) through the real investigation: its report
+proposes the rollback, and approving it through the API moves ``champion`` back to v1, once.
+
 A model is registered in the session's real ``mlflow server`` (tests/fixtures/mlflow.py) with two
 versions and ``champion -> 2`` (version 2 deployed ten minutes ago). The real ``model_registry``
 tool reads it, the agent proposes the rollback from that evidence, the server previews it (a dry
@@ -18,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from augur.agent.actions import propose_actions
 from augur.agent.report import AlertSummary, ProposedAction, Report, RootCause, RunStats
 from augur.evals.mlflow_server import populate
+from augur.evals.runner import run_case
+from augur.evals.scenario import SCENARIO_DIR, load_scenario
 from augur.rules.proposal import ProposalState
 from augur.server.jobs.actions import propose_actions_for_report
 from augur.server.review import service_from_settings
@@ -135,7 +142,8 @@ def test_the_report_proposes_the_rollback_and_approving_moves_the_alias_once(
     client = TestClient(create_app(settings, store=store))
     auth = {name: {"Authorization": f"Bearer {token}"} for name, token in REVIEWERS.items()}
     [shown] = client.get(
-        "/v1/proposals", params={"state": "pending", "incident_id": incident, "kind": "action"},
+        "/v1/proposals",
+        params={"state": "pending", "incident_id": incident, "kind": "action"},
         headers=auth["alice"],
     ).json()["proposals"]
     rules = client.get("/v1/proposals", params={"kind": "rule"}, headers=auth["alice"]).json()["proposals"]
@@ -189,6 +197,69 @@ def test_the_report_proposes_the_rollback_and_approving_moves_the_alias_once(
     again = client.post(f"/v1/proposals/{proposal_id}/approve", headers=auth["alice"])
     assert again.status_code == 200 and again.json()["changed"] is False
     assert len(_timeline(store, incident, "action_executed")) == 1
+
+
+@pytest.mark.slow
+def test_the_model_version_scenario_proposes_the_rollback_and_approving_it_moves_the_alias_once(
+    mlflow_registry: MlflowRegistry,
+    tmp_path: Path,
+) -> None:
+    # SQLite only: the scenario is slow, and the other tests run the approvals on PostgreSQL too.
+    store = Store.open(f"sqlite:///{tmp_path / 'augur.db'}")
+    scenario = load_scenario(SCENARIO_DIR / "model-version-registry-rollout.yaml")
+    reports: list[Report] = []
+    case = asyncio.run(
+        run_case(scenario, tmp_path / "case", mlflow_url=mlflow_registry.url, on_report=reports.append)
+    )
+    assert case.error is None and case.fault_type == "bad_model_version", case.as_dict()
+    report = reports[0]
+    registry_ids = {e.id for e in report.evidence if e.tool == "model_registry"}
+    [rollback] = report.actions
+    assert rollback.kind == "rollback_model" and rollback.params == {
+        "model": "home-ranker",
+        "alias": "champion",
+        "from_version": "2",
+        "to_version": "1",
+    }
+    assert registry_ids and registry_ids <= set(rollback.evidence_ids)
+    assert _alias(mlflow_registry.url, "home-ranker") == "2"
+
+    settings = _settings(tmp_path, mlflow_registry.url)
+    incident = seed_incident(store, report, title="RankerAccuracyLow on feed-ranker", component="feed-ranker")
+    stored = propose_actions_for_report(settings, store, incident, report)
+    assert stored is not None and stored["skipped"] == []
+    [proposal_id] = stored["ids"]
+    client = TestClient(create_app(settings, store=store))
+    auth = {name: {"Authorization": f"Bearer {token}"} for name, token in REVIEWERS.items()}
+    assert client.post(f"/v1/proposals/{proposal_id}/approve", headers=auth["eve"]).status_code == 403
+    assert _alias(mlflow_registry.url, "home-ranker") == "2"
+    answers: list[dict[str, Any]] = []
+    barrier = threading.Barrier(2)
+
+    def approve(who: str) -> None:
+        barrier.wait()
+        answers.append(client.post(f"/v1/proposals/{proposal_id}/approve", headers=auth[who]).json())
+
+    threads = [threading.Thread(target=approve, args=(who,)) for who in ("alice", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a["changed"] for a in answers) == [False, True]
+    assert _alias(mlflow_registry.url, "home-ranker") == "1"
+    events = SqlProposalStore(store).events(proposal_id)
+    assert [(e.to_state.value, e.actor) for e in events] == [
+        ("pending", "augur"),
+        ("approved", events[1].actor),
+        ("applied", "augur"),
+    ]
+    assert events[1].actor in ("alice", "bob")
+    [executed] = _timeline(store, incident, "action_executed")
+    assert (
+        executed["approved_by"] == events[1].actor
+        and "home-ranker@champion: version 2 → 1" in executed["result"]
+    )
+    store.dispose()
 
 
 def test_concurrent_approvals_send_one_move_to_mlflow(
