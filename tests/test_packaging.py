@@ -46,4 +46,4 @@ def test_every_source_package_is_in_the_wheel(wheel: Path) -> None:
 def test_console_script_is_augur(wheel: Path) -> None:
     zf = zipfile.ZipFile(wheel)
     (entry_points,) = [n for n in zf.namelist() if n.endswith("entry_points.txt")]
-    assert "augur = augur.server.cli.main:app" in zf.read(entry_points).decode()
+    assert "augur = augur.server.cli.main:run" in zf.read(entry_points).decode()
