@@ -2,12 +2,13 @@
 
 A signal's calls (``promql_range`` and ``onset`` for a metric, ``drift`` for a data source,
 ``log_search`` for logs, ``trace_search`` for traces) are grouped by the ``component.signal``
-the planner gave them and turned into one :class:`~augur.agent.state.Finding`: whether it changed
+the planner gave them and turned into one :class:`~augur.agent.state.Finding`, each evidence read
+by the type of its result (:func:`augur.tools.results.result_of`), whichever tool made it: whether it changed
 in the direction that is a fault, when (the onset, never the alarm time), how strongly (robust z)
 and from what to what. A trace's slower hop is a finding about the component serving that hop.
 
 The onset tool's evidence is the authority on *when* and *whether*, read as its typed
-:class:`~augur.tools.onset_tool.OnsetData`; the range summary fills in before/after values when
+:class:`~augur.tools.results.OnsetData`; the range summary fills in before/after values when
 the onset evidence lacks them. Both come from one range query (:mod:`augur.tools.range_cache`).
 """
 
@@ -24,8 +25,16 @@ from augur.agent.registry_findings import read_registry
 from augur.agent.scan import SCAN_PREFIX, expand_scan
 from augur.agent.state import CallRecord, Finding, InvestigationState
 from augur.agent.trace_findings import component_for_service, trace_findings, trace_strength
-from augur.tools.evidence import Meaning, meaning_of
-from augur.tools.onset_tool import OnsetData, SeriesOnset
+from augur.tools.results import (
+    DriftResult,
+    LevelsResult,
+    LogTemplatesResult,
+    ModelVersionResult,
+    OnsetData,
+    SeriesOnset,
+    TraceBlameResult,
+    result_of,
+)
 from augur.tools.timeparse import TimeFormatError, parse_time
 
 __all__ = ["MIN_STRENGTH", "REL_NOISE", "collect_findings", "noise_aware_strength", "read_onset"]
@@ -85,14 +94,6 @@ def noise_aware_strength(finding: Finding) -> float:
     if level <= 0.0:
         return z
     return min(z, abs(after - before) / (REL_NOISE * level))
-
-
-def _range_values(data: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
-    series = data.get("series") or []
-    if not series or not isinstance(series[0], dict):
-        return None, None, None
-    top = series[0]
-    return _num(top.get("baseline_median")), _num(top.get("recent_median")), _num(top.get("deviation"))
 
 
 def _attribute_hop(finding: Finding, catalog: Catalog | None, service: str, operation: str) -> None:
@@ -171,69 +172,68 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
             if ev.get("status") not in ("ok", "empty"):
                 continue
             data = ev.get("data", {})
-            meaning = meaning_of(ev)
-            if meaning is Meaning.ONSET:
-                usable = True
-                onset = read_onset(data)  # None: no series to read, which is no change
-                finding["onset"] = onset.onset if onset else None
-                finding["direction"] = onset.direction if onset else None
-                finding["magnitude"] = finding["z"] = (onset.magnitude_z if onset else None) or 0.0
-                finding["anomalous"] = bool(onset and onset.found)
-                if onset and onset.before is not None and onset.after is not None:
-                    # The onset's level change is the figure the report states, with this id.
-                    finding["before"], finding["after"] = onset.before, onset.after
+            match result_of(ev):
+                case OnsetData() as answer:
+                    usable = True
+                    onset = answer.strongest()  # None: no series to read, which is no change
+                    finding["onset"] = onset.onset if onset else None
+                    finding["direction"] = onset.direction if onset else None
+                    finding["magnitude"] = finding["z"] = (onset.magnitude_z if onset else None) or 0.0
+                    finding["anomalous"] = bool(onset and onset.found)
+                    if onset and onset.before is not None and onset.after is not None:
+                        # The onset's level change is the figure the report states, with this id.
+                        finding["before"], finding["after"] = onset.before, onset.after
+                        finding["source_id"] = call["evidence_id"]
+                case LevelsResult() as levels:
+                    top = levels.series[0] if levels.series else None
+                    before, after = (top.baseline_median, top.recent_median) if top else (None, None)
+                    if finding.get("source_id") is None and before is not None and after is not None:
+                        finding["before"], finding["after"] = before, after
+                        finding["source_id"] = call["evidence_id"]
+                    if not finding.get("magnitude") and top is not None and top.deviation is not None:
+                        finding["magnitude"] = top.deviation
+                        finding["z"] = top.deviation
+                    usable = True
+                case DriftResult() as drift:
+                    usable = True
+                    finding["kind"] = "drift"
+                    finding["after"] = drift.value
                     finding["source_id"] = call["evidence_id"]
-            elif meaning is Meaning.LEVELS:
-                before, after, deviation = _range_values(data)
-                if finding.get("source_id") is None and before is not None and after is not None:
-                    finding["before"], finding["after"] = before, after
-                    finding["source_id"] = call["evidence_id"]
-                if not finding.get("magnitude") and deviation is not None:
-                    finding["magnitude"] = deviation
-                    finding["z"] = deviation
-                usable = True
-            elif meaning is Meaning.DRIFT:
-                usable = True
-                finding["kind"] = "drift"
-                value = _num(data.get("value"))
-                finding["after"] = value
-                finding["source_id"] = call["evidence_id"]
-                finding["anomalous"] = bool(data.get("drifted"))
-                finding["direction"] = "up"
-                floor = 3.0 if data.get("drifted") else 0.0
-                finding["magnitude"] = max(finding.get("magnitude") or 0.0, floor)
-            elif meaning is Meaning.LOG_TEMPLATES:
-                usable = True
-                finding["kind"] = "log"
-                templates = [t for t in data.get("templates", []) if isinstance(t, dict) and t.get("new")]
-                # Templates absent from the baseline and first seen after it are new in this incident.
-                new = [ts for ts in (_ts(t.get("first_seen")) for t in templates) if ts is not None]
-                if new:
-                    finding["anomalous"] = True
-                    finding["onset"] = min(new)
+                    finding["anomalous"] = bool(drift.drifted)
                     finding["direction"] = "up"
-                    finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
-            elif meaning is Meaning.MODEL_VERSION:
-                usable = read_registry(finding, data, call["evidence_id"], state.get("window"))
-            elif meaning is Meaning.TRACE_BLAME:
-                usable = True
-                finding["kind"] = "trace"
-                traces.append(data)
-                grown = data.get("grown")
-                if isinstance(grown, dict):  # a hop's median self time grew against the baseline
-                    finding["anomalous"] = True
-                    finding["onset"] = _ts(grown.get("first_slow"))
-                    finding["direction"] = "up"
-                    finding["before"] = _num(grown.get("before_ms"))
-                    finding["after"] = _num(grown.get("after_ms"))
-                    finding["unit"] = "ms"
-                    finding["source_id"] = call["evidence_id"]
-                    finding["query"] = (f"slow hop: {grown.get('service')} {grown.get('operation')} "
-                                        f"self p{grown.get('quantile')}")
-                    strength = trace_strength(grown.get("z"))
-                    finding["magnitude"] = max(finding.get("magnitude") or 0.0, strength)
-                    owner = grown.get("owner") or grown.get("service")
-                    _attribute_hop(finding, catalog, str(owner), str(grown.get("operation")))
+                    floor = 3.0 if drift.drifted else 0.0
+                    finding["magnitude"] = max(finding.get("magnitude") or 0.0, floor)
+                case LogTemplatesResult() as logs:
+                    usable = True
+                    finding["kind"] = "log"
+                    # Templates absent from the baseline and first seen after it are new in this incident.
+                    firsts = (_ts(t.first_seen) for t in logs.templates if t.new)
+                    new = [ts for ts in firsts if ts is not None]
+                    if new:
+                        finding["anomalous"] = True
+                        finding["onset"] = min(new)
+                        finding["direction"] = "up"
+                        finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
+                case ModelVersionResult():
+                    usable = read_registry(finding, data, call["evidence_id"], state.get("window"))
+                case TraceBlameResult(grown=grown):
+                    usable = True
+                    finding["kind"] = "trace"
+                    traces.append(data)
+                    if grown is not None:  # a hop's median self time grew against the baseline
+                        finding["anomalous"] = True
+                        finding["onset"] = _ts(grown.get("first_slow"))
+                        finding["direction"] = "up"
+                        finding["before"] = _num(grown.get("before_ms"))
+                        finding["after"] = _num(grown.get("after_ms"))
+                        finding["unit"] = "ms"
+                        finding["source_id"] = call["evidence_id"]
+                        finding["query"] = (f"slow hop: {grown.get('service')} {grown.get('operation')} "
+                                            f"self p{grown.get('quantile')}")
+                        strength = trace_strength(grown.get("z"))
+                        finding["magnitude"] = max(finding.get("magnitude") or 0.0, strength)
+                        owner = grown.get("owner") or grown.get("service")
+                        _attribute_hop(finding, catalog, str(owner), str(grown.get("operation")))
         if not usable:
             continue
         # Scoring caps the strength; reports show the robust z the evidence holds (``z``).
