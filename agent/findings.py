@@ -163,7 +163,7 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
         if declared:
             finding["fault_type"] = declared
         usable = False
-        traces: list[dict[str, Any]] = []
+        traces: list[TraceBlameResult] = []
         for call in calls:
             ev = views.get((signal, call["evidence_id"])) or evidence.get(call["evidence_id"])
             if ev is None:
@@ -216,10 +216,10 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
                         finding["magnitude"] = max(finding.get("magnitude") or 0.0, 3.0)
                 case ModelVersionResult():
                     usable = read_registry(finding, data, call["evidence_id"], state.get("window"))
-                case TraceBlameResult(grown=grown):
+                case TraceBlameResult(grown=grown) as blame:
                     usable = True
                     finding["kind"] = "trace"
-                    traces.append(data)
+                    traces.append(blame)
                     if grown is not None:  # a hop's median self time grew against the baseline
                         finding["anomalous"] = True
                         finding["onset"] = _ts(grown.get("first_slow"))
@@ -238,8 +238,8 @@ def collect_findings(state: InvestigationState, catalog: Catalog | None) -> list
             continue
         # Scoring caps the strength; reports show the robust z the evidence holds (``z``).
         finding.setdefault("z", finding.get("magnitude") or 0.0)
-        for data in traces:
-            findings.extend(trace_findings(finding, data, catalog, component))
+        for blame in traces:
+            findings.extend(trace_findings(finding, blame, catalog, component))
         magnitude = max(-MAX_STRENGTH, min(MAX_STRENGTH, finding.get("magnitude") or 0.0))
         # Scoring reads the noise-aware strength, with the change's sign.
         finding["magnitude"] = round(math.copysign(noise_aware_strength(finding), magnitude), 6)

@@ -1,20 +1,21 @@
 """Findings from trace evidence: whose time grew, whose errors rose, and which service a caller waits on.
 
-One ``trace_search`` call reads whole requests, so its evidence speaks about every service on them,
-not only the one searched. :mod:`augur.agent.findings` turns the hop that grew most into the
+One ``trace_search`` call reads whole requests, so its evidence (a
+:class:`~augur.tools.results.TraceBlameResult`) speaks about every service on them, not only the
+one searched. :mod:`augur.agent.findings` turns the hop that grew most into the
 signal's own finding; :func:`trace_findings` adds one finding per *other* component whose time grew
-(``data.services[].latency``: a server span's self time, or a client span's wire and queue time,
-which counts for the service it calls) or whose own errors rose (``data.services[].errors``: errors
+(``services[].latency``: a server span's self time, or a client span's wire and queue time,
+which counts for the service it calls) or whose own errors rose (``services[].errors``: errors
 that started there, by a two-proportion test), each attributed through the catalog to the component
 serving that service. A service the catalog does not know yields nothing: evidence never invents a
 component.
 
-Services the traces observed in both windows (``data.observed``) that did not change are, when
+Services the traces observed in both windows (``observed``) that did not change are, when
 another service's time grew, *cleared*: the finding about the growth carries ``clears`` (their
 components), and the diagnosis discounts a metric change of theirs — their part of the slow
 requests did not slow down, so it does not explain them.
 
-``data.waits_on`` says which child a slow request waits on. When the caller's own time did not
+``waits_on`` says which child a slow request waits on. When the caller's own time did not
 grow, the finding about the child's component carries ``waited_by`` (the caller's component): the
 diagnosis then treats the caller as the child's symptom, whatever the catalog's edges say.
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 from augur.agent.catalog import Catalog, Component
 from augur.agent.state import Finding
+from augur.tools.results import TraceBlameResult
 
 __all__ = ["component_for_service", "trace_findings", "trace_strength"]
 
@@ -130,18 +132,16 @@ def _from_change(base: Finding, comp: Component, change: dict[str, Any]) -> Find
 
 
 def trace_findings(
-    base: Finding, data: dict[str, Any], catalog: Catalog | None, searched: str | None
+    base: Finding, blame: TraceBlameResult, catalog: Catalog | None, searched: str | None
 ) -> list[Finding]:
-    """Findings beyond ``base`` (the signal's own, already read from ``data.grown``); ``searched`` is
-    the component whose traces were searched. May set ``waited_by`` on ``base`` (see the module
+    """Findings beyond ``base`` (the signal's own, already read from ``blame.grown``); ``searched``
+    is the component whose traces were searched. May set ``waited_by`` on ``base`` (see the module
     docstring)."""
     if catalog is None:
         return []
     taken = {base.get("component")} if base.get("anomalous") else set()
     by_component: dict[str, Finding] = {}
-    changes = [
-        c for c in data.get("services") or [] if isinstance(c, dict) and isinstance(c.get("service"), str)
-    ]
+    changes = [c for c in blame.services if isinstance(c, dict) and isinstance(c.get("service"), str)]
     top = max((_num((c.get("latency") or {}).get("added_ms")) or 0.0 for c in changes), default=0.0)
     for change in changes:
         latency = change.get("latency")
@@ -153,8 +153,8 @@ def trace_findings(
         if not isinstance(change.get("latency"), dict) and not isinstance(change.get("errors"), dict):
             continue
         by_component[comp.name] = _from_change(base, comp, change)
-    waits = data.get("waits_on")
-    if isinstance(waits, dict) and not waits.get("caller_self_grew"):
+    waits = blame.waits_on
+    if waits is not None and not waits.get("caller_self_grew"):
         callee = component_for_service(catalog, str(waits.get("service")))
         caller = component_for_service(catalog, str(waits.get("caller")))
         caller_name = caller.name if caller is not None else searched
@@ -180,7 +180,7 @@ def trace_findings(
     changed = {base.get("component")} | set(by_component) if base.get("anomalous") else set(by_component)
     if changed:
         cleared = []
-        for service in data.get("observed") or []:
+        for service in blame.observed:
             comp = component_for_service(catalog, str(service))
             if comp is not None and comp.name not in changed and comp.name != searched:
                 cleared.append(comp.name)
