@@ -6,7 +6,9 @@ kinds in the same table, so one review path serves both: the same reviewers and 
 same compare-and-set state machine, the same audit events. Only the approval whose
 compare-and-set moved the action to ``approved`` executes it, so a double click or two reviewers
 at once execute it once; the outcome (what was checked, or why it failed) goes on the incident's
-timeline as ``action_executed`` / ``action_failed`` with who approved it and when.
+timeline as ``action_executed`` / ``action_failed`` with who approved it and when. An action that
+ran also queues its follow-up (:mod:`augur.server.jobs.action_check`): ``followup_s`` later, the
+timeline says whether the incident's alerts stopped firing, or that they did not.
 
 :class:`ProposalService` is what the HTTP API (:mod:`augur.server.web.proposals`), the review page
 (:mod:`augur.server.web.review_page`), Slack's buttons (:mod:`augur.server.slack.approvals`) and
@@ -16,6 +18,7 @@ timeline as ``action_executed`` / ``action_failed`` with who approved it and whe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +31,7 @@ from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.store.database import Store
 from augur.server.store.models import IncidentEvent, utcnow
+from augur.server.store.queue import ACTION_CHECK, enqueue
 
 __all__ = ["ProposalService", "proposal_json", "service_from_settings"]
 
@@ -44,6 +48,8 @@ class ProposalService:
     store: Store | None = None
     #: The HTTP client actions use (MLflow, the webhook); None: a fresh one per execution.
     http: httpx.Client | None = None
+    #: Seconds after an action ran that its effect on the incident's alerts is checked.
+    followup_s: float = 900.0
 
     def decide(self, proposal_id: str, action: str, token: str | None, comment: str) -> ReviewOutcome:
         """Authenticate the reviewer, approve or reject, and apply an approved rule if configured."""
@@ -69,14 +75,21 @@ class ProposalService:
         config = self.action_config or ActionConfig()
         done, result = execute_approved(self.repo, proposal.id, config, self.http)
         if self.store is not None and proposal.incident_id is not None:
+            now = utcnow()
             with self.store.transaction() as session:
                 session.add(IncidentEvent(
-                    incident_id=proposal.incident_id, at=utcnow(),
+                    incident_id=proposal.incident_id, at=now,
                     kind="action_executed" if result.ok else "action_failed",
                     detail={"proposal_id": proposal.id, "action": proposal.kind.value,
                             "summary": proposal.rule.get("summary"), "approved_by": reviewer,
                             "approved_at": _approved_at(self.repo, proposal.id), "result": result.detail},
                 ))
+                if result.ok:
+                    enqueue(session, ACTION_CHECK,
+                            {"incident_id": proposal.incident_id, "proposal_id": proposal.id,
+                             "action": proposal.kind.value, "executed_at": now.isoformat()},
+                            dedupe_key=f"{ACTION_CHECK}:{proposal.id}",
+                            run_after=now + timedelta(seconds=self.followup_s), now=now)
         return ReviewOutcome(done.proposal, changed=True)
 
 
@@ -109,4 +122,5 @@ def service_from_settings(settings: Settings, repo: ProposalRepository,
             alertmanager_config=settings.alertmanager_config_file,
             alertmanager_url=settings.alertmanager_url, alertmanager_mode=settings.alertmanager_apply_mode,
         )
-    return ProposalService(repo, reviewers, apply_config, settings.action_config(), store)
+    return ProposalService(repo, reviewers, apply_config, settings.action_config(), store,
+                           followup_s=settings.action_followup_seconds)

@@ -194,6 +194,9 @@ class Settings(BaseSettings):
         default=None, description="Bearer token of a service account that may patch deployments/scale.")
     kubernetes_ca_file: Path | None = Field(
         default=None, description="CA bundle of the Kubernetes API server.")
+    action_followup_seconds: float = Field(
+        default=900.0, ge=0, description="How long after an approved action ran augur checks whether the "
+        "incident's alerts stopped firing (its SLI recovered) and says so on the timeline.")
     kubernetes_namespace: str = Field(
         default="default", max_length=63,
         description="Namespace of deployments an alert does not name one for.")

@@ -48,12 +48,16 @@ def app_state(request: Request) -> AppState:
 
 
 def default_handlers(settings: Settings) -> dict[str, JobHandler]:
-    """The job handlers of a standard augur process: investigate and postmortem, each posting to Slack."""
+    """The job handlers of a standard augur process: investigate and postmortem (each posting to
+    Slack), and the check after an approved action ran."""
+    from augur.server.jobs.action_check import action_check_handler
     from augur.server.jobs.investigations import investigation_handler
     from augur.server.jobs.postmortems import POSTMORTEM, postmortem_handler
     from augur.server.slack.notifier import postmortem_hook, report_hook
+    from augur.server.store.queue import ACTION_CHECK
 
     return {
         "investigate": investigation_handler(settings, on_report=report_hook(settings)),
         POSTMORTEM: postmortem_handler(settings, on_postmortem=postmortem_hook(settings)),
+        ACTION_CHECK: action_check_handler(),
     }

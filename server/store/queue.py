@@ -34,7 +34,11 @@ from augur.server.store.database import Store
 from augur.server.store.models import Job, utcnow
 from augur.tools.errors import BackendUnavailable
 
-__all__ = ["ClaimedJob", "JobQueue", "LeaseLost", "enqueue", "hold_lease", "worker_identity"]
+__all__ = ["ACTION_CHECK", "ClaimedJob", "JobQueue", "LeaseLost", "enqueue", "hold_lease", "worker_identity"]
+
+#: The job that checks, some minutes after an approved action ran, whether the incident recovered
+#: (queued by :mod:`augur.server.review`, run by :mod:`augur.server.jobs.action_check`).
+ACTION_CHECK = "action_check"
 
 
 class LeaseLost(BackendUnavailable, RuntimeError):
