@@ -33,8 +33,9 @@ def _outcomes(store: Store, incident_id: int) -> list[dict[str, Any]]:
 
 
 def _approved_retrain(store: Store, tmp_path: Path, url: str, followup_s: float) -> int:
-    settings = Settings(data_dir=tmp_path, worker_in_process=False, reviewers=["alice"], reviewer_tokens=REVIEWERS,
-                        retrain_webhook_url=url, action_followup_seconds=followup_s)
+    settings = Settings(data_dir=tmp_path, worker_in_process=False, reviewers=["alice"],
+                        reviewer_tokens=REVIEWERS, retrain_webhook_url=url,
+                        action_followup_seconds=followup_s)
     incident = seed_incident(store, None, component="ranker-model")
     report = _report(_root("data_drift", "ranker-model"), {})
     stored = propose_actions_for_report(settings, store, incident, report)
