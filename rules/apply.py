@@ -40,7 +40,7 @@ from typing import Any, Literal
 import httpx
 import yaml
 
-from augur.rules.proposal import Proposal, ProposalState
+from augur.rules.proposal import Proposal, ProposalKind, ProposalState
 from augur.rules.review import NotFound, ProposalRepository, ReviewOutcome, mark_applied, mark_failed
 from augur.tools.base import ToolError, Unavailable
 from augur.tools.prometheus_api import PrometheusClient
@@ -101,6 +101,8 @@ def _merged_rules(current: str | None, proposal: Proposal) -> str:
         group = {"name": proposal.group, "rules": []}
         groups.append(group)
     rules: list[dict[str, Any]] = group.setdefault("rules", [])
+    if proposal.kind is ProposalKind.RETUNE:  # a retune replaces the rule of its name in the group
+        rules[:] = [r for r in rules if r.get("alert") != proposal.rule.get("alert") or r == proposal.rule]
     if proposal.rule not in rules:
         rules.append(proposal.rule)
     header = f"# Managed by augur: rules approved through review (last: {proposal.id}).\n"

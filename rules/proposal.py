@@ -39,6 +39,7 @@ class ProposalKind(StrEnum):
     COMPOSITE = "composite"  # a leading cause AND its effect
     INHIBITION = "inhibition"  # Alertmanager inhibit_rule: the cause mutes its symptoms
     MISSING_SIGNAL = "missing_signal"  # the chain's first link had no alert at all
+    RETUNE = "retune"  # a loaded alert rule made quieter; replaces the rule of its name (rules/retune.py)
     # Actions (augur.rules.actions): reviewed like rules, executed when approved.
     ROLLBACK_MODEL = "rollback_model"  # point a registered model's alias back at the previous version
     RETRAIN = "retrain"  # trigger the retraining pipeline's webhook
@@ -86,6 +87,9 @@ class Backtest(BaseModel):
     )
     threshold: float | None = Field(default=None, description="The threshold drawn on the chart.")
     duration_ms: float = 0.0
+    before: Backtest | None = Field(
+        default=None, description="For a retune: the rule it replaces, replayed over the same window."
+    )
 
     @property
     def days(self) -> float:

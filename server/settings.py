@@ -200,6 +200,11 @@ class Settings(BaseSettings):
     kubernetes_namespace: str = Field(
         default="default", max_length=63,
         description="Namespace of deployments an alert does not name one for.")
+    retune_min_verdicts: int = Field(
+        default=3, ge=1, description="How many incidents opened by one alert rule must be judged not "
+        "actionable (within retune_window_days) before augur proposes retuning the rule.")
+    retune_window_days: float = Field(
+        default=30.0, gt=0, description="How far back incidents count towards retune_min_verdicts.")
     worker_lease_seconds: int = Field(default=60, gt=0, description="Job lease; renewed while running.")
     worker_max_attempts: int = Field(default=5, gt=0, description="Attempts before a job is parked.")
     worker_in_process: bool = Field(default=True, description="`augur serve` also runs a worker.")

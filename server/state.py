@@ -2,7 +2,7 @@
 
 :class:`AppState` holds settings, store, metrics, grouping policy and job handlers;
 :func:`default_handlers` puts together the handlers ``augur serve`` and ``augur worker`` run
-(investigation and postmortem, with the Slack hooks) — the one place that knows them all, so the
+(investigation, postmortem and retune, with the Slack hooks) — the one place that knows them all, so the
 worker, the jobs and Slack need not know each other.
 
 :func:`augur.server.web.app.create_app` puts one :class:`AppState` on ``app.state.augur``; routers get it
@@ -48,16 +48,22 @@ def app_state(request: Request) -> AppState:
 
 
 def default_handlers(settings: Settings) -> dict[str, JobHandler]:
-    """The job handlers of a standard augur process: investigate and postmortem (each posting to
-    Slack), and the check after an approved action ran."""
+    """The job handlers of a standard augur process: investigate, postmortem and retune (each posting
+    to Slack), and the check after an approved action ran."""
     from augur.server.jobs.action_check import action_check_handler
     from augur.server.jobs.investigations import investigation_handler
     from augur.server.jobs.postmortems import POSTMORTEM, postmortem_handler
-    from augur.server.slack.notifier import postmortem_hook, report_hook
+    from augur.server.jobs.retune import RETUNE_JOB, retune_handler
+    from augur.server.slack.notifier import notifier_from_settings, postmortem_hook, report_hook
     from augur.server.store.queue import ACTION_CHECK
+
+    def post_proposals(store: Store, incident_id: int) -> None:
+        notifier_from_settings(settings, store).post_proposals(incident_id)
 
     return {
         "investigate": investigation_handler(settings, on_report=report_hook(settings)),
         POSTMORTEM: postmortem_handler(settings, on_postmortem=postmortem_hook(settings)),
         ACTION_CHECK: action_check_handler(),
+        RETUNE_JOB: retune_handler(settings,
+                                   on_proposed=post_proposals if settings.slack_bot_token else None),
     }

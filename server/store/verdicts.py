@@ -35,10 +35,12 @@ from augur.server.scopes import Scope
 from augur.server.store.database import Store
 from augur.server.store.models import Incident, IncidentEvent, VerdictRow, utcnow
 from augur.server.store.models import Report as ReportRow
+from augur.server.store.queue import enqueue
 from augur.server.validation import Judgement
 
 __all__ = [
     "MEMORY_LIMIT",
+    "RETUNE_JOB",
     "Recorded",
     "VerdictOut",
     "judge_of",
@@ -57,6 +59,8 @@ Via = Literal["api", "page", "cli", "slack"]
 MEMORY_LIMIT = 500
 #: The timeline event a recorded verdict adds.
 VERDICT_EVENT = "verdict"
+#: The job a "not actionable" verdict queues: should the alert rule that paged be retuned (jobs/retune.py)?
+RETUNE_JOB = "retune"
 
 
 class VerdictOut(BaseModel):
@@ -151,6 +155,9 @@ def record_verdict(store: Store, incident_id: int, judgement: Judgement, by: str
             "verdict": judgement.verdict, "by": by, "via": via, "named_cause": named,
             "real_cause": judgement.real_cause, "previous": latest.verdict if latest else None}))
         session.flush()
+        if judgement.verdict == "not_actionable":
+            enqueue(session, RETUNE_JOB, {"incident_id": incident_id, "verdict_id": row.id},
+                    dedupe_key=f"retune:verdict:{row.id}")
         return Recorded(_out(row), changed=True)
 
 

@@ -126,6 +126,8 @@ def _summary(proposal: Proposal) -> str:
     span = f"{bt.days:.1f} days" if bt.days >= 2 else f"{bt.days * 24:.1f} hours"
     times = "once" if bt.episodes == 1 else f"{bt.episodes} times"
     text = f"would have fired {times} in the last {span}"
+    if bt.before is not None:  # a retune: against the rule it replaces
+        text += f" (the current rule: {'once' if bt.before.episodes == 1 else f'{bt.before.episodes} times'})"
     if bt.lead_minutes is not None:
         text += (f"; {bt.lead_minutes:.0f} min before the incident's first alert" if bt.lead_minutes >= 0
                  else f"; {-bt.lead_minutes:.0f} min after the incident's first alert")
