@@ -5,15 +5,18 @@ End to end on SQLite and PostgreSQL: a real Prometheus holding the shared genera
 flapping rule from the rules directory augur applies to; Alertmanager-shaped webhooks open three
 incidents at three of its firings; reviewers judge them not actionable through the API; the
 ``retune`` jobs those verdicts queue run on the real worker with real ``promtool``. The proposal
-that comes out cites the verdicts, shows the current and retuned firing counts from the backtest,
-and, approved by a reviewer, replaces the rule that Prometheus then loads.
+that comes out cites the verdicts, shows the current and retuned firing counts from the backtest
+(API and review page), is posted with Approve / Reject in the incident's Slack thread (the official
+``slack_sdk`` client against the loopback recorder, as no Slack is reachable here), and, approved
+by a reviewer, replaces the rule that Prometheus then loads.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +26,26 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from augur.evals.servers import PrometheusServer, write_openmetrics
+from augur.evals.servers import PrometheusServer, free_port, write_openmetrics
 from augur.rules.backtest import backtest
 from augur.rules.proposal import ProposalKind, ProposalState
+from augur.server.jobs.retune import FAILED, SKIPPED, retune_for_incident
 from augur.server.jobs.worker import Worker
 from augur.server.scopes import Scope
 from augur.server.state import default_handlers
 from augur.server.store.database import Store
 from augur.server.store.models import IncidentEvent, Job
+from augur.server.store.verdicts import record_verdict
+from augur.server.validation import check_verdict
 from augur.server.web.app import create_app
 from augur.tools.prometheus_api import connect
 from tests.fixtures.alerts import alert, notification
-from tests.fixtures.prometheus import STEP_S, generate_history
+from tests.fixtures.incidents import seed_incident
+from tests.fixtures.prometheus import STEP_S, PromHistory, generate_history
+from tests.fixtures.slack_api import SlackRecorder, slack_api
 from tests.server.conftest import ADMIN_HEADERS, ADMIN_TOKEN, TOKEN, settings_for
+
+__all__ = ["slack_api"]
 
 pytestmark = pytest.mark.slow
 
@@ -101,12 +111,14 @@ def _run_retunes(store: Store, handlers: dict[str, Any]) -> int:
 
 
 def test_three_not_actionable_verdicts_on_one_alert_give_a_reviewed_retune_that_replaces_the_rule(
-    store: Store, store_url: str, gpu_prom: tuple[PrometheusServer, float],
+    store: Store, store_url: str, gpu_prom: tuple[PrometheusServer, float], slack_api: SlackRecorder,
 ) -> None:
     server, t_end = gpu_prom
     admin = {"token": ADMIN_TOKEN, "scopes": [s.value for s in Scope]}
     settings = settings_for(store_url, prometheus_url=server.url, rules_dir=server.rules_dir,
-                            api_tokens={"tester": admin, **TOKENS}, reviewers=["alice", "bob", "tester"])
+                            api_tokens={"tester": admin, **TOKENS}, reviewers=["alice", "bob", "tester"],
+                            slack_bot_token="xoxb-test", slack_api_url=slack_api.api_url,
+                            slack_channel="C0INCIDENTS")
     client = TestClient(create_app(settings, store=store), client=("127.0.0.1", 5000), headers=ADMIN_HEADERS)
     prom = connect(server.url, http=httpx.Client())
     current = backtest(prom, RULE["expr"], start=t_end - 7 * 86400, end=time.time())
@@ -161,13 +173,28 @@ def test_three_not_actionable_verdicts_on_one_alert_give_a_reviewed_retune_that_
     assert threshold["rule"]["expr"].startswith("avg_over_time(DCGM_FI_DEV_GPU_UTIL[5m]) > ")
     assert float(threshold["rule"]["expr"].rsplit(">", 1)[1]) > 70
 
+    # Slack: the proposals in the third incident's thread, with Approve / Reject.
+    posted = []
+    for call in slack_api.calls_to("chat.postMessage"):
+        blocks = call.body.get("blocks")
+        blocks = json.loads(blocks) if isinstance(blocks, str) else blocks or []
+        for block in blocks:
+            if block["type"] == "actions":
+                assert [e["text"]["text"] for e in block["elements"]] == ["Approve", "Reject"]
+                posted.append(block["elements"][0]["value"])
+    assert sorted(posted) == sorted(proposed[0]["ids"])
+    assert all("retune: GPUBusy" in str(c.body["text"]) for c in slack_api.calls_to("chat.postMessage")
+               if "proposal" in str(c.body["text"]))
+
     # Idempotent: the same verdicts again (a rerun of the job) propose nothing new.
     with store.transaction() as session:
         job = session.scalars(select(Job).where(Job.kind == "retune").order_by(Job.id.desc())).first()
         assert job is not None
         job.status, job.max_attempts = "queued", job.attempts + 1
+    messages = len(slack_api.calls_to("chat.postMessage"))
     assert _run_retunes(store, handlers) == 1
     assert len(client.get("/v1/proposals").json()["proposals"]) == len(listed)
+    assert len(slack_api.calls_to("chat.postMessage")) == messages
     assert "pending review" in _events(store, "retune_skipped")[-1]["reason"]
 
     # The review page shows both firing counts and the verdicts cited.
@@ -186,3 +213,33 @@ def test_three_not_actionable_verdicts_on_one_alert_give_a_reviewed_retune_that_
     assert [r["query"] for r in loaded] == [threshold["rule"]["expr"]]
     on_disk = yaml.safe_load((server.rules_dir / "gpu.yml").read_text())
     assert [r["expr"] for r in on_disk["groups"][0]["rules"]] == [threshold["rule"]["expr"]]
+
+
+def _judged(store: Store, n: int, **opened: Any) -> list[int]:
+    ids = [seed_incident(store, None, title="GPUBusy on gpu-a", component="gpu-a", **opened)
+           for _ in range(n)]
+    for i in ids:
+        record_verdict(store, i, check_verdict("not_actionable", None, None, None, None), "alice", "api")
+    return ids
+
+
+def test_the_job_says_why_it_proposes_nothing(store: Store, store_url: str,
+                                              prom_history: PromHistory) -> None:
+    old = _judged(store, 1, opened_at=datetime.now(UTC) - timedelta(days=40))
+    incidents = _judged(store, 2)
+    with store.read_session() as session:  # one retune job per not-actionable verdict
+        assert len(list(session.scalars(select(Job).where(Job.kind == "retune")))) == 3
+    quiet = settings_for(store_url)
+    assert retune_for_incident(quiet, store, incidents[-1]).kind == SKIPPED
+    assert "2 of the incidents GPUBusy opened in the last 30 days" in _events(store, SKIPPED)[-1]["reason"]
+    # Counted within a window that a setting sets; the older incident counts once it is inside.
+    wide = settings_for(store_url, retune_window_days=60)
+    assert "AUGUR_PROMETHEUS_URL is not set" in retune_for_incident(wide, store, old[0]).detail["reason"]
+    dead = settings_for(store_url, retune_window_days=60, prometheus_url=f"http://127.0.0.1:{free_port()}")
+    failed = retune_for_incident(dead, store, incidents[0])
+    assert failed.kind == FAILED and "cannot read rules" in failed.detail["reason"]
+    live = settings_for(store_url, retune_window_days=60, prometheus_url=prom_history.url)
+    outcome = retune_for_incident(live, store, incidents[0])
+    assert outcome.kind == SKIPPED and "no alerting rule GPUBusy loaded" in outcome.detail["reason"]
+    assert outcome.detail["verdict_ids"] == sorted(outcome.detail["verdict_ids"]) and len(
+        outcome.detail["verdict_ids"]) == 3
