@@ -1,17 +1,21 @@
 """Diagnose: ranked root-cause candidates with a score and a confidence computed from evidence.
 
-Every component with a changed signal is a candidate. Its score adds up four things the
-evidence shows, each in 0..1:
+Every component with a changed signal is a candidate. Its score adds up what the evidence
+shows, each in 0..1:
 
-- **precedence** (weight 0.40): the mean of two shares: how much of the other changed
+- **precedence** (weight 0.45): the mean of two shares: how much of the other changed
   components' change it explains, and how much of its own change no changed dependency
   explains. A change explains one downstream of it (catalog edges) fully when it clearly
   started first (more than the onset tolerance earlier); when their onsets tie at
   the data's resolution (one-minute telemetry puts a cause and its symptoms in the same minute),
   only by the ratio of its strength to theirs: a weak change does not explain a stronger one
   beside it. A lone changed component gets half.
-- **first on the chain** (0.10): it is the chain's first link.
-- **strength** (0.30): how far it moved (noise-aware robust z, see
+- **first on the chain** (weight 0): it is the chain's first link. Kept as a part for the reasons
+  and the report, but it adds nothing: on one-minute data a cause and its symptoms tie in onset
+  and the chain's head among them is an accident of the call graph's order, while precedence
+  already credits a change that clearly came first (0.10 until 2026-12-03; chosen on Nezha's
+  2022-08-22 faults, see evals/README.md).
+- **strength** (0.35): how far it moved (noise-aware robust z, see
   :func:`augur.agent.findings.noise_aware_strength`) on a log scale, relative to the strongest
   change in this investigation (``log1p(z) / log1p(z_max)``): real telemetry has many changed
   services at once, and it is how much more one moved than the others that tells.
@@ -27,7 +31,9 @@ below a weaker change upstream of it just because the call graph puts that one f
 Trace evidence that a caller's requests wait on this component while the caller's own time did
 not grow (a finding's ``waited_by``) is an edge too: the caller counts as downstream of it
 whatever the catalog says, and the caller is marked down as its symptom. A component whose spans
-were in the slow requests and did not slow down (a trace finding's ``clears``) is marked down too.
+were in the slow requests and did not slow down (a trace finding's ``clears``) is marked down too,
+and its change explains nothing downstream: the requests did not wait on it, so a caller whose
+own span time grew is not its symptom, however much earlier its metrics moved.
 
 Confidence is the top score shrunk when the runner-up is close, when the chain has a single link
 (unless everything the candidate depends on was checked and found normal), or when onsets are
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +60,7 @@ __all__ = ["INCONCLUSIVE_BELOW", "Diagnosis", "ScoredCandidate", "diagnose"]
 
 INCONCLUSIVE_BELOW = 0.35
 MAX_CONFIDENCE = 0.95
-WEIGHTS = {"precedence": 0.40, "first": 0.10, "strength": 0.30, "corroboration": 0.20}
+WEIGHTS = {"precedence": 0.45, "first": 0.0, "strength": 0.35, "corroboration": 0.20}
 #: A symptom's score is cut by up to this share, as much as a changed dependency explains it.
 SYMPTOM_CUT = 0.4
 #: Own changed signals beyond the first that count as corroboration (at most).
@@ -111,13 +118,17 @@ def _dependents(changed: list[Finding], key: str, catalog: Catalog | None) -> li
 
 
 def _explains(catalog: Catalog | None, cause: Finding, effect: Finding, strength: dict[str, float],
-              waited: set[tuple[str, str]]) -> float:
+              waited: set[tuple[str, str]], cleared: AbstractSet[str] = frozenset()) -> float:
     """How much of ``effect``'s change ``cause``'s change explains, 0..1 (see the module docstring).
 
-    Traces showing ``effect`` waiting on ``cause`` (``waited``: callee, caller) explain it fully.
+    Traces showing ``effect`` waiting on ``cause`` (``waited``: callee, caller) explain it fully;
+    traces showing that ``cause``'s part of the slow requests did not slow down (``cleared``)
+    explain nothing: its change is not what its callers' requests waited on.
     """
     if (_key(cause), _key(effect)) in waited:
         return 1.0
+    if _key(cause) in cleared:
+        return 0.0
     if not can_cause(catalog, cause, effect):
         return 0.0
     oc, oe = cause.get("onset"), effect.get("onset")
@@ -151,9 +162,11 @@ def diagnose(chain: Chain, catalog: Catalog | None,
     power = {key: max(abs(f.get("magnitude") or 0.0) for f in per_component[key]) for key in reps}
     strongest = max(max(power.values()), 1.0)
     for key, rep in reps.items():
-        explained = {k: _explains(catalog, rep, o, power, waited) for k, o in reps.items() if k != key}
+        explained = {k: _explains(catalog, rep, o, power, waited, cleared)
+                     for k, o in reps.items() if k != key}
         downstream = [reps[k] for k, share in explained.items() if share > 0]
-        explained_by = {k: _explains(catalog, o, rep, power, waited) for k, o in reps.items() if k != key}
+        explained_by = {k: _explains(catalog, o, rep, power, waited, cleared)
+                        for k, o in reps.items() if k != key}
         earlier_upstream = [k for k, share in explained_by.items() if share > 0]
         # Alone: nothing to explain, nothing to be explained by; half the precedence.
         unexplained = 1.0 - max(explained_by.values(), default=0.0)

@@ -79,3 +79,19 @@ def test_a_change_begun_well_inside_the_quiet_baseline_is_not_this_alerts() -> N
     # Without an explicit quiet baseline nothing is set aside.
     found = {f["signal"]: f for f in collect_findings(_onset_state(onsets, None), platform_catalog())}
     assert found["gpu-pool-a.gpu_util"]["anomalous"]
+
+
+def test_a_dependency_the_traces_cleared_explains_nothing_of_its_caller() -> None:
+    catalog = platform_catalog()
+    # The serving layer's own span time grew; its spans into the GPU pool did not slow down (the
+    # traces clear it), though the pool's utilisation had moved ten minutes before.
+    own = metric("ranker-serving.trace:predict", T0, 8.0, 0.7, 800.0, unit="ms")
+    own["kind"], own["clears"] = "trace", ["gpu-pool-a"]
+    findings = [metric("gpu-pool-a.gpu_util", T0 - 600, 8.0), own]
+    result = diagnose(correlate(findings, catalog), catalog)
+    assert [c.component for c in result.candidates] == ["ranker-serving", "gpu-pool-a"]
+    assert "a dependency changed before it" not in " ".join(result.candidates[0].reasons)
+    # Without the traces' word the earlier change upstream is still the cause.
+    del own["clears"]
+    result = diagnose(correlate(findings, catalog), catalog)
+    assert [c.component for c in result.candidates] == ["gpu-pool-a", "ranker-serving"]
