@@ -9,7 +9,6 @@ import http.server
 import json
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -17,13 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from augur.evals.servers import free_port
 from augur.server.settings import Settings
 from augur.server.store.database import Store
 from augur.server.store.proposals import SqlProposalStore
 from augur.server.web.app import create_app
+from tests.fixtures.serving import serving
 from tests.rules.browser import Browser
 from tests.rules.samples import drift_proposal
 
@@ -39,20 +38,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, SqlProposalStore]]:
     store = Store.open(f"sqlite:///{tmp_path / 'augur.db'}")
     settings = Settings(data_dir=tmp_path, worker_in_process=False, reviewers=["alice"],
                         reviewer_tokens={"alice": "tok-alice", "eve": "tok-eve"})
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, store=store), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", SqlProposalStore(store)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(create_app(settings, store=store)) as url:
+        yield url, SqlProposalStore(store)
         store.dispose()
 
 

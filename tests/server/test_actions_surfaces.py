@@ -28,8 +28,8 @@ from augur.server.store.proposals import SqlProposalStore
 from augur.server.web.app import create_app
 from tests.fixtures.incidents import seed_incident
 from tests.fixtures.kubernetes_api import ScriptedKubernetes, kubernetes_api
+from tests.fixtures.serving import serving
 from tests.fixtures.slack_api import SlackRecorder, signed_headers, slack_api
-from tests.server.conftest import serving
 from tests.server.test_slack_http import SECRET, slack_settings
 
 __all__ = ["slack_api"]

@@ -18,7 +18,8 @@ from augur.evals.servers import AlertmanagerServer
 from augur.server.store.database import Store
 from augur.server.store.models import AlertEpisode, Incident, Job
 from augur.server.web.app import create_app
-from tests.server.conftest import TOKEN, serving, settings_for
+from tests.fixtures.serving import serving
+from tests.server.conftest import TOKEN, settings_for
 
 pytestmark = pytest.mark.slow
 

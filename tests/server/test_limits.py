@@ -8,7 +8,8 @@ from pathlib import Path
 
 from augur.server.store.database import Store
 from augur.server.web.app import create_app
-from tests.server.conftest import ADMIN_TOKEN, TOKEN, row_counts, serving, settings_for
+from tests.fixtures.serving import serving
+from tests.server.conftest import ADMIN_TOKEN, TOKEN, row_counts, settings_for
 
 
 def _send_partial(base: str, path: str, token: str, declared: int, sent: bytes) -> tuple[bytes, float]:

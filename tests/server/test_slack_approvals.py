@@ -24,9 +24,9 @@ from augur.server.store.database import Store
 from augur.server.store.proposals import SqlProposalStore
 from augur.server.web.app import create_app
 from tests.fixtures.incidents import seed_incident
+from tests.fixtures.serving import serving
 from tests.fixtures.slack_api import SlackRecorder, signed_headers, slack_api
 from tests.rules.samples import drift_proposal
-from tests.server.conftest import serving
 from tests.server.test_slack_http import SECRET, slack_settings
 
 __all__ = ["slack_api"]

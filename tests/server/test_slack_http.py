@@ -40,8 +40,9 @@ from augur.server.web.slack_routes import handlers_for
 from tests.agent.investigation_support import latency_alert, platform_catalog, registry_for
 from tests.fixtures.incidents import ranker_report, seed_incident
 from tests.fixtures.prometheus import PromHistory
+from tests.fixtures.serving import serving
 from tests.fixtures.slack_api import SlackRecorder, signed_headers, slack_api
-from tests.server.conftest import ADMIN_TOKEN, row_counts, serving, settings_for
+from tests.server.conftest import ADMIN_TOKEN, row_counts, settings_for
 
 __all__ = ["ranker_report", "slack_api"]
 

@@ -24,8 +24,8 @@ from augur.server.store.database import Store
 from augur.server.store.models import VerdictRow
 from augur.server.web.app import create_app
 from tests.fixtures.incidents import ranker_report, seed_incident
+from tests.fixtures.serving import serving
 from tests.fixtures.slack_api import SlackRecorder, signed_headers, slack_api
-from tests.server.conftest import serving
 from tests.server.test_slack_http import SECRET, slack_settings
 
 __all__ = ["ranker_report", "slack_api"]

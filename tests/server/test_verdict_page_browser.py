@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from augur.agent.report import Report
-from augur.evals.servers import free_port
 from augur.server.settings import Settings
 from augur.server.store.database import Store
 from augur.server.store.models import VerdictRow
 from augur.server.web.app import create_app
 from tests.fixtures.incidents import ranker_report, seed_incident
+from tests.fixtures.serving import serving
 from tests.rules.browser import Browser
 
 __all__ = ["ranker_report"]
@@ -45,20 +42,8 @@ def served(tmp_path: Path, ranker_report: Report) -> Iterator[tuple[str, int, St
     incident_id = seed_incident(store, ranker_report)
     settings = Settings(data_dir=tmp_path, worker_in_process=False, reviewer_tokens={"alice": "tok-alice"},
                         api_tokens={"reader": {"token": "tok-reader-0123456", "scopes": ["read"]}})  # type: ignore[arg-type]
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, store=store), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", incident_id, store
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(create_app(settings, store=store)) as url:
+        yield url, incident_id, store
         store.dispose()
 
 

@@ -16,7 +16,8 @@ from augur.server.store.database import Store, make_engine
 from augur.server.store.models import AlertEpisode, Incident, IncidentEvent, Job
 from augur.server.web.app import create_app
 from tests.fixtures.alerts import alert, notification
-from tests.server.conftest import ADMIN_TOKEN, TOKEN, row_counts, serving, settings_for
+from tests.fixtures.serving import serving
+from tests.server.conftest import ADMIN_TOKEN, TOKEN, row_counts, settings_for
 
 
 def _episodes(store: Store) -> list[AlertEpisode]:
