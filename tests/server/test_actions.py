@@ -40,6 +40,7 @@ from augur.server.store.models import IncidentEvent
 from augur.server.store.proposals import SqlProposalStore
 from augur.server.web.app import create_app
 from augur.tools.model_registry import ModelRegistryTool
+from tests.fixtures.approvals import approve_at_once
 from tests.fixtures.incidents import seed_incident
 from tests.fixtures.mlflow import MlflowRegistry
 
@@ -161,22 +162,7 @@ def test_the_report_proposes_the_rollback_and_approving_moves_the_alias_once(
     assert SqlProposalStore(store).get(proposal_id).state is ProposalState.PENDING  # type: ignore[union-attr]
 
     # Two reviewers approve at once: one of them moves the alias, the other gets the settled state.
-    answers: list[dict[str, Any]] = []
-    barrier = threading.Barrier(2)
-
-    def approve(who: str) -> None:
-        barrier.wait()
-        answer = client.post(
-            f"/v1/proposals/{proposal_id}/approve", headers=auth[who], json={"comment": "roll back"}
-        )
-        assert answer.status_code == 200, answer.text
-        answers.append(answer.json())
-
-    threads = [threading.Thread(target=approve, args=(who,)) for who in ("alice", "bob")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = approve_at_once(client, proposal_id, auth, body={"comment": "roll back"})
     assert sorted(a["changed"] for a in answers) == [False, True]
     assert _alias(mlflow_registry.url, model) == "1"
 
@@ -233,18 +219,7 @@ def test_the_model_version_scenario_proposes_the_rollback_and_approving_it_moves
     auth = {name: {"Authorization": f"Bearer {token}"} for name, token in REVIEWERS.items()}
     assert client.post(f"/v1/proposals/{proposal_id}/approve", headers=auth["eve"]).status_code == 403
     assert _alias(mlflow_registry.url, "home-ranker") == "2"
-    answers: list[dict[str, Any]] = []
-    barrier = threading.Barrier(2)
-
-    def approve(who: str) -> None:
-        barrier.wait()
-        answers.append(client.post(f"/v1/proposals/{proposal_id}/approve", headers=auth[who]).json())
-
-    threads = [threading.Thread(target=approve, args=(who,)) for who in ("alice", "bob")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = approve_at_once(client, proposal_id, auth)
     assert sorted(a["changed"] for a in answers) == [False, True]
     assert _alias(mlflow_registry.url, "home-ranker") == "1"
     events = SqlProposalStore(store).events(proposal_id)

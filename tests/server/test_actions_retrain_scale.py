@@ -8,7 +8,6 @@ the HTTP level as the real one does (dry runs included), reached through the off
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from augur.server.store.database import Store
 from augur.server.store.models import IncidentEvent
 from augur.server.store.proposals import SqlProposalStore
 from augur.server.web.app import create_app
+from tests.fixtures.approvals import approve_at_once
 from tests.fixtures.incidents import seed_incident
 from tests.fixtures.kubernetes_api import kubernetes_api, webhook_recorder
 
@@ -72,24 +72,6 @@ def _timeline(store: Store, incident_id: int, kind: str) -> list[dict[str, Any]]
         ]
 
 
-def _approve_twice_at_once(client: TestClient, proposal_id: str) -> list[dict[str, Any]]:
-    answers: list[dict[str, Any]] = []
-    barrier = threading.Barrier(2)
-
-    def approve(who: str) -> None:
-        barrier.wait()
-        answer = client.post(f"/v1/proposals/{proposal_id}/approve", headers=AUTH[who])
-        assert answer.status_code == 200, answer.text
-        answers.append(answer.json())
-
-    threads = [threading.Thread(target=approve, args=(who,)) for who in ("alice", "bob")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return answers
-
-
 def test_scale_is_dry_run_then_applied_once_and_the_replicas_read_back(store: Store, tmp_path: Path) -> None:
     with kubernetes_api({("ranking", "ranker-serving"): 3}, K8S_TOKEN) as kube:
         settings = Settings(
@@ -124,7 +106,7 @@ def test_scale_is_dry_run_then_applied_once_and_the_replicas_read_back(store: St
         refused = client.post(f"/v1/proposals/{proposal_id}/approve", headers=AUTH["eve"])
         assert refused.status_code == 403 and kube.patches(dry_run=False) == []
 
-        answers = _approve_twice_at_once(client, proposal_id)
+        answers = approve_at_once(client, proposal_id, AUTH)
         assert sorted(a["changed"] for a in answers) == [False, True]
         [patch] = kube.patches(dry_run=False)
         assert (
@@ -178,7 +160,7 @@ def test_retrain_posts_the_incident_and_model_once_and_requires_a_2xx(store: Sto
             in shown["validation"]["output"]
         )
 
-        answers = _approve_twice_at_once(client, proposal_id)
+        answers = approve_at_once(client, proposal_id, AUTH)
         assert sorted(a["changed"] for a in answers) == [False, True]
         [sent] = hook.requests
         approver = SqlProposalStore(store).events(proposal_id)[1].actor
