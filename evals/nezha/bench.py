@@ -225,7 +225,10 @@ def render_table(result: NezhaResult) -> Any:
              f"AC@3 {_pct(s['fired']['ac3'])}) · median {s['median_seconds']} s, "
              f"{s['median_tool_calls']} tool calls",
              f"ranking alone (top candidate, any verdict): AC@1 {_pct(s['ranked_ac1'])} · named a cause in "
-             f"{s['identified']['cases']} reports, right in {s['identified']['right']}"]
+             f"{s['identified']['cases']} reports, right in {s['identified']['right']}",
+             "where the faults are lost: {faults} faults → alert fired {alert_fired} → the cause's service "
+             "among the changed {cause_changed} → ranked first {cause_first} → named (AC@1) "
+             "{identified}".format(**s["funnel"])]
     for d, f in s["by_day"].items():
         lines.append(f"{d}: {f['faults']} faults, fired {f['alert_fired']}, AC@1 {_pct(f['ac1'])}, "
                      f"AC@3 {_pct(f['ac3'])}, AC@5 {_pct(f['ac5'])}, "

@@ -18,7 +18,7 @@ from typing import Any
 from augur.evals.nezha.alerting import Firing
 from augur.evals.nezha.dataset import Fault
 
-__all__ = ["KS", "MAX_DELAY_S", "NezhaCase", "ac_at", "match_firings", "summarise"]
+__all__ = ["KS", "MAX_DELAY_S", "NezhaCase", "ac_at", "funnel", "match_firings", "summarise"]
 
 #: The longest an alert may take after the injection to count as that fault's alert.
 MAX_DELAY_S = 300.0
@@ -93,11 +93,28 @@ def _identified(ran: Sequence[NezhaCase]) -> dict[str, Any]:
             "accuracy": round(right / len(named), 4) if named else None}
 
 
+def funnel(cases: Sequence[NezhaCase]) -> dict[str, int]:
+    """Where the faults are lost, stage by stage: each count is a subset of the one before.
+
+    ``faults`` → ``alert_fired`` (the user's rule told someone) → ``cause_changed`` (the true
+    service is among the report's candidates: one of its examined signals changed) →
+    ``cause_first`` (it is the top candidate) → ``identified`` (and the verdict names it: AC@1).
+    The first loss is the alert rule's, the second detection's, the third the ranking's, the last
+    the verdict's confidence rule.
+    """
+    ran = [c for c in cases if c.fired and c.error is None]
+    changed = [c for c in ran if c.truth in c.ranked]
+    first = [c for c in changed if ac_at(c.ranked, c.truth, 1)]
+    return {"faults": len(cases), "alert_fired": sum(c.fired for c in cases), "cause_changed": len(changed),
+            "cause_first": len(first), "identified": sum(c.verdict == "identified" for c in first)}
+
+
 def summarise(cases: Sequence[NezhaCase]) -> dict[str, Any]:
     """AC@1/3/5 over all faults and over those whose alert fired, per fault type and per day, time, baselines.
 
     ``ac1`` needs the verdict ``identified``; ``ranked_ac1`` scores the top candidate whatever the
-    verdict; ``identified`` is how many reports named a cause and how many of those were right.
+    verdict; ``identified`` is how many reports named a cause and how many of those were right;
+    ``funnel`` where the faults are lost (:func:`funnel`).
     """
     fired = [c for c in cases if c.fired]
     ran = [c for c in fired if c.error is None]
@@ -109,6 +126,7 @@ def summarise(cases: Sequence[NezhaCase]) -> dict[str, Any]:
         # The ranking alone (the top candidate, whatever the verdict), and how often a named cause is right.
         "ranked_ac1": _rate([c.fired and c.error is None and ac_at(c.ranked, c.truth, 1) for c in cases]),
         "identified": _identified(ran),
+        "funnel": funnel(cases),
         "median_seconds": round(statistics.median([c.seconds for c in ran]), 3) if ran else None,
         "median_tool_calls": statistics.median([c.tool_calls for c in ran]) if ran else None,
     }

@@ -71,6 +71,10 @@ def test_ac_at_k_and_the_summary_match_a_hand_computation() -> None:
     # The ranking alone: c1 and c5 have the truth on top = 2/5; named causes: c1 right, c2 wrong.
     assert s["ranked_ac1"] == 0.4
     assert s["identified"] == {"cases": 2, "right": 1, "accuracy": 0.5}
+    # Where they are lost: c4's alert never fired; the truth is a candidate in c1, c2, c3, c5;
+    # first in c1 and c5; c5 is inconclusive, so only c1 is named.
+    assert s["funnel"] == {"faults": 5, "alert_fired": 4, "cause_changed": 4, "cause_first": 2,
+                           "identified": 1}
     assert s["by_day"]["d"]["ac3"] == 0.6 and s["by_day"]["d"]["identified"]["right"] == 1
     # BARO on every fault: c1 top-3 only, c5 top-1, the rest rank nothing.
     assert s["baselines"]["baro"] == {"ac1": 0.2, "ac3": 0.4, "ac5": 0.4}
