@@ -31,8 +31,9 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, Field
 
-from augur.tools.base import Tool, ToolError, Unavailable
+from augur.tools.base import Tool, ToolError
 from augur.tools.evidence import Evidence, EvidenceStatus, Meaning
+from augur.tools.http_json import JsonBackend
 from augur.tools.results import ModelVersionResult
 from augur.tools.timeparse import parse_time
 
@@ -85,45 +86,22 @@ class MlflowApi:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self._backend = JsonBackend(
+            "MLflow", self.base_url, timeout_s,
+            down="is `mlflow server` running, and is AUGUR_MLFLOW_URL its tracking URI (http://host:5000)?",
+            not_json="check that AUGUR_MLFLOW_URL is an MLflow tracking server",
+        )
 
     async def get(self, endpoint: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """``GET /api/2.0/mlflow/<endpoint>``; ``None`` for MLflow's RESOURCE_DOES_NOT_EXIST."""
-        client = self.http or httpx.AsyncClient()
-        try:
-            return await self._get(client, endpoint, params)
-        finally:
-            if self.http is None:
-                await client.aclose()
-
-    async def _get(
-        self, client: httpx.AsyncClient, endpoint: str, params: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        url = f"{self.base_url}/api/2.0/mlflow/{endpoint}"
-        try:
-            response = await client.get(url, params=params, timeout=self.timeout_s)
-        except httpx.TimeoutException:
-            raise ToolError(f"MLflow at {self.base_url} did not answer within {self.timeout_s:g} s",
-                            retryable=True) from None
-        except httpx.TransportError as exc:
-            raise Unavailable(
-                f"cannot reach MLflow at {self.base_url} ({type(exc).__name__}: {exc}): is `mlflow server` "
-                "running, and is AUGUR_MLFLOW_URL its tracking URI (http://host:5000)?", retryable=True,
-            ) from None
-        try:
-            body = response.json()
-        except ValueError:
-            snippet = " ".join(response.text.split())[:120]
-            raise ToolError(
-                f"{url} answered HTTP {response.status_code} with something that is not JSON (starts "
-                f"{snippet!r}): check that AUGUR_MLFLOW_URL is an MLflow tracking server"
-            ) from None
+        answer = await self._backend.get(self.http, f"{self.base_url}/api/2.0/mlflow/{endpoint}", params)
+        body = answer.body
         if not isinstance(body, dict):
-            raise ToolError(f"{url} answered {type(body).__name__}, not MLflow's JSON object")
-        if response.status_code == 404 and body.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
+            raise ToolError(f"{answer.url} answered {type(body).__name__}, not MLflow's JSON object")
+        if answer.status == 404 and body.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
             return None
-        if response.status_code != 200:
-            raise ToolError(f"{url} answered HTTP {response.status_code}: "
-                            f"{body.get('error_code', '')} {body.get('message', body)}"[:400])
+        if answer.status != 200:
+            raise answer.refused(f"{body.get('error_code', '')} {body.get('message', body)}")
         return body
 
 

@@ -7,7 +7,8 @@ so the hop statistics, the critical path and the grown hop are computed once, in
 
 - :class:`JaegerBackend` — ``GET /api/traces`` and ``/api/services`` of Jaeger's query service
   (times in microseconds). Down is :class:`~augur.tools.base.Unavailable`; a timeout, an HTTP
-  error or an answer that is not Jaeger's shape is :class:`~augur.tools.base.ToolError`.
+  error or an answer that is not Jaeger's shape is :class:`~augur.tools.base.ToolError`
+  (:mod:`augur.tools.http_json`, as for MLflow).
 - :class:`StoreTraceBackend` — a :class:`~augur.tools.span_store.SqliteSpanStore` filled by
   ``augur traces ingest``; a missing store is ``Unavailable`` with the command that fills it.
 """
@@ -24,7 +25,8 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from augur.tools.base import ToolError, Unavailable
+from augur.tools.base import ToolError
+from augur.tools.http_json import JsonBackend
 from augur.tools.span_store import Span, SqliteSpanStore
 from augur.tools.trace_spans import JaegerProcess, JaegerRef, JaegerSpan, JaegerTag, JaegerTrace
 
@@ -94,6 +96,12 @@ class JaegerBackend:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.description = f"jaeger {self.base_url}"
+        self._backend = JsonBackend(
+            "Jaeger", self.base_url, timeout_s,
+            down="is the query service running, and is AUGUR_JAEGER_URL its HTTP port (16686)?",
+            not_json="check that AUGUR_JAEGER_URL is Jaeger's query service",
+            slow="narrow the window or lower the limit",
+        )
 
     def source_url(self, query: TraceQuery) -> str | None:
         """Jaeger UI's search page for the same service and window."""
@@ -144,46 +152,16 @@ class JaegerBackend:
         return sorted(str(s) for s in data)
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
-        client = self.http or httpx.AsyncClient()
-        try:
-            return await self._get_with(client, path, params)
-        finally:
-            if self.http is None:
-                await client.aclose()
-
-    async def _get_with(self, client: httpx.AsyncClient, path: str, params: dict[str, Any]) -> Any:
-        url = f"{self.base_url}{path}"
-        try:
-            response = await client.get(url, params=params, timeout=self.timeout_s)
-        except httpx.TimeoutException:
-            raise ToolError(
-                f"Jaeger at {self.base_url} did not answer within {self.timeout_s:g} s: narrow the "
-                "window or lower the limit"
-            ) from None
-        except httpx.TransportError as exc:
-            raise Unavailable(
-                f"cannot reach Jaeger at {self.base_url} ({type(exc).__name__}: {exc}): is the "
-                "query service running, and is AUGUR_JAEGER_URL its HTTP port (16686)?"
-            ) from None
-        try:
-            body = response.json()
-        except ValueError:
-            snippet = " ".join(response.text.split())[:120]
-            raise ToolError(
-                f"{url} answered HTTP {response.status_code} with something that is not JSON "
-                f"(starts {snippet!r}): check that AUGUR_JAEGER_URL is Jaeger's query service"
-            ) from None
-        if response.status_code != 200:
-            errors = body.get("errors") if isinstance(body, dict) else None
+        answer = await self._backend.get(self.http, f"{self.base_url}{path}", params)
+        if answer.status != 200:
+            errors = answer.body.get("errors") if isinstance(answer.body, dict) else None
             msg = (
                 "; ".join(str(e.get("msg", e)) for e in errors if isinstance(e, dict))
                 if errors
-                else str(body)[:200]
+                else str(answer.body)[:200]
             )
-            raise ToolError(
-                f"{url} answered HTTP {response.status_code}: {msg}: fix the arguments or check Jaeger"
-            )
-        return body
+            raise answer.refused(msg, "fix the arguments or check Jaeger")
+        return answer.body
 
 
 def as_jaeger_trace(spans: list[Span]) -> JaegerTrace:
