@@ -5,7 +5,7 @@
 - ``augur rules review ID --approve --as NAME --token TOKEN [--comment TEXT]`` (or ``--reject``)
   decides, exactly as the API and the review page do (same allowlist, same idempotency; an
   approval applies the rule when a rules directory is configured). Without ``--token`` the token
-  is prompted for, hidden.
+  is prompted for, hidden, on a terminal; without one, the command exits 2 saying to pass it.
 
 Exit status: 0 done (or nothing to change), 1 refused (unknown reviewer, wrong state, unknown
 id), 2 a usage or configuration error.
@@ -17,6 +17,8 @@ import sys
 from typing import TYPE_CHECKING
 
 import typer
+
+from augur.server.cli.common import token_or_exit
 
 if TYPE_CHECKING:
     from augur.rules.proposal import Proposal
@@ -94,6 +96,11 @@ def review(
     if approve and reject:
         typer.echo("error: choose one of --approve and --reject", err=True)
         raise typer.Exit(2)
+    secret = None
+    if proposal_id is not None and (approve or reject):
+        secret = token_or_exit(token, prompt="reviewer token",
+                               how="pass --token TOKEN: your reviewer token of AUGUR_REVIEWER_TOKENS "
+                                   "(or of AUGUR_API_TOKENS with the `review` scope)")
     service = _service()
     if proposal_id is None:
         if approve or reject:
@@ -119,10 +126,9 @@ def review(
         typer.echo(f"error: no proposal {proposal_id!r}: `augur rules review --state all` lists them",
                    err=True)
         raise typer.Exit(1)
-    if not (approve or reject):
+    if secret is None:
         _show(service, proposal)
         return
-    secret = token or typer.prompt("reviewer token", hide_input=True)
     try:
         name = service.reviewers.authenticate(secret)
         if reviewer is not None and reviewer != name:

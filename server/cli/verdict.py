@@ -7,10 +7,11 @@
 - ``augur verdict 12``: the incident's verdicts, oldest first (the last one counts).
 
 The verdict is recorded as the owner of the token (``--token``, else ``AUGUR_TOKEN``, else
-prompted, hidden): a token of ``AUGUR_API_TOKENS`` with the ``verdict`` scope, or a reviewer's
-token, and on ``AUGUR_REVIEWERS`` when that is set — the same rules as the API and the incident
-page, in the same store. Exit status: 0 recorded (or already so), 1 refused (the token, the
-incident, a verdict the report does not allow), 2 a usage or configuration error.
+prompted, hidden, on a terminal; with no terminal, exit 2 saying how to give it): a token of
+``AUGUR_API_TOKENS`` with the ``verdict`` scope, or a reviewer's token, and on ``AUGUR_REVIEWERS``
+when that is set — the same rules as the API and the incident page, in the same store. Exit
+status: 0 recorded (or already so), 1 refused (the token, the incident, a verdict the report does
+not allow), 2 a usage or configuration error (no token and no terminal to ask on included).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 
 import typer
 
-from augur.server.cli.common import settings_or_exit, store_or_exit
+from augur.server.cli.common import settings_or_exit, store_or_exit, token_or_exit
 
 __all__ = ["register"]
 
@@ -53,9 +54,16 @@ def verdict(
         reason = exc.reason.replace("real_fault_type", "--fault-type").replace("real_cause", "--cause")
         typer.echo(f"error: {reason}", err=True)
         raise typer.Exit(2) from None
+    secret = None
+    if judgement is not None:
+        secret = token_or_exit(
+            token or os.environ.get("AUGUR_TOKEN"), prompt="your token",
+            how="pass --token TOKEN or set AUGUR_TOKEN: a token of AUGUR_API_TOKENS with the `verdict` "
+                "scope, or a reviewer's token of AUGUR_REVIEWER_TOKENS",
+        )
     settings = settings_or_exit()
     store = store_or_exit(settings)
-    if judgement is None:
+    if judgement is None or secret is None:
         rows = verdicts_of(store, incident)
         if not rows:
             typer.echo(f"incident {incident}: no verdict yet")
@@ -66,7 +74,6 @@ def verdict(
             typer.echo(f"{v.at:%Y-%m-%d %H:%M:%S} {v.by} via {v.via}: {v.verdict}{real}"
                        f" on {v.named_cause or 'no named cause'}{extra}")
         return
-    secret = token or os.environ.get("AUGUR_TOKEN") or typer.prompt("your token", hide_input=True)
     principal = Authenticator.from_settings(settings).principal_for(secret.strip())
     if principal is None:
         typer.echo("refused: unknown token: use your token from AUGUR_API_TOKENS or AUGUR_REVIEWER_TOKENS",

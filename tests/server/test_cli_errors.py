@@ -91,6 +91,10 @@ CASES: list[tuple[str, dict[str, str], list[str], int, list[str], list[str]]] = 
     ("review-bad-state", {}, ["rules", "review", "--state", "done"], 2, ["--state 'done'"], []),
     ("review-approve-and-reject", {}, ["rules", "review", "pr-1", "--approve", "--reject"], 2,
      ["--approve and --reject"], []),
+    ("verdict-no-token-no-terminal", {}, ["verdict", "1", "right"], 2,
+     ["no terminal to ask for one on", "--token", "AUGUR_TOKEN", "`verdict` scope"], ["Aborted"]),
+    ("review-no-token-no-terminal", {}, ["rules", "review", "pr-1", "--approve"], 2,
+     ["no terminal to ask for one on", "--token", "AUGUR_REVIEWER_TOKENS"], ["Aborted"]),
     ("unknown-command", {}, ["investigat"], 2, ["No such command"], []),
 ]
 
