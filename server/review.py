@@ -5,7 +5,11 @@ Actions (:mod:`augur.rules.actions`: model rollback, retrain, scale) are proposa
 kinds in the same table, so one review path serves both: the same reviewers and allowlist, the
 same compare-and-set state machine, the same audit events. Only the approval whose
 compare-and-set moved the action to ``approved`` executes it, so a double click or two reviewers
-at once execute it once; the outcome (what was checked, or why it failed) goes on the incident's
+at once execute it once. That approval queued the execution as a job in its own transaction
+(:mod:`augur.server.store.proposals`); the approving process claims the job at once and runs it
+(:meth:`ProposalService.run_execution`), and if it dies before or while running it, a worker runs
+it (:func:`execute_action_handler`) after the job's grace or lease: an approved action always
+runs. The outcome (what was checked, or why it failed) goes on the incident's
 timeline as ``action_executed`` / ``action_failed`` with who approved it and when. An action that
 ran also queues its follow-up (:mod:`augur.server.jobs.action_check`): ``followup_s`` later, the
 timeline says whether the incident's alerts stopped firing, or that they did not.
@@ -17,23 +21,29 @@ timeline says whether the incident's alerts stopped firing, or that they did not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from augur.rules.actions import ActionConfig, execute_approved
 from augur.rules.apply import ApplyConfig, apply_approved
 from augur.rules.proposal import Proposal, ProposalEvent, ProposalState
-from augur.rules.review import ProposalRepository, Reviewers, ReviewOutcome, approve, reject
+from augur.rules.review import NotFound, ProposalRepository, Reviewers, ReviewOutcome, approve, reject
 from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.store.database import Store
-from augur.server.store.models import IncidentEvent, utcnow
-from augur.server.store.queue import ACTION_CHECK, enqueue
+from augur.server.store.models import IncidentEvent, Job, utcnow
+from augur.server.store.proposals import SqlProposalStore, execution_key
+from augur.server.store.queue import ACTION_CHECK, ClaimedJob, JobQueue, enqueue, hold_lease, worker_identity
 
-__all__ = ["ProposalService", "proposal_json", "service_from_settings"]
+__all__ = ["ProposalService", "execute_action_handler", "proposal_json", "service_from_settings"]
+
+#: The timeline events of an executed action.
+EXECUTED, EXECUTION_FAILED = "action_executed", "action_failed"
 
 
 @dataclass
@@ -50,6 +60,8 @@ class ProposalService:
     http: httpx.Client | None = None
     #: Seconds after an action ran that its effect on the incident's alerts is checked.
     followup_s: float = 900.0
+    #: The lease the approving process holds on the execution job while it runs it.
+    lease_s: float = 60.0
 
     def decide(self, proposal_id: str, action: str, token: str | None, comment: str) -> ReviewOutcome:
         """Authenticate the reviewer, approve or reject, and apply an approved rule if configured."""
@@ -70,32 +82,90 @@ class ProposalService:
         return outcome
 
     def _execute(self, approved: ReviewOutcome, reviewer: str) -> ReviewOutcome:
-        """Execute the action this approval moved to ``approved``, and record it on the timeline."""
+        """Run the execution job this approval queued, now, in this process.
+
+        Without a store (no queue, no timeline) the action is executed directly. When a worker
+        already holds the job (the grace passed), it runs it and the answer is ``approved``.
+        """
         proposal = approved.proposal
-        config = self.action_config or ActionConfig()
-        done, result = execute_approved(self.repo, proposal.id, config, self.http)
-        if self.store is not None and proposal.incident_id is not None:
-            now = utcnow()
-            with self.store.transaction() as session:
-                session.add(IncidentEvent(
-                    incident_id=proposal.incident_id, at=now,
-                    kind="action_executed" if result.ok else "action_failed",
-                    detail={"proposal_id": proposal.id, "action": proposal.kind.value,
-                            "summary": proposal.rule.get("summary"), "approved_by": reviewer,
-                            "approved_at": _approved_at(self.repo, proposal.id), "result": result.detail},
-                ))
-                if result.ok:
-                    enqueue(session, ACTION_CHECK,
-                            {"incident_id": proposal.incident_id, "proposal_id": proposal.id,
-                             "action": proposal.kind.value, "executed_at": now.isoformat()},
-                            dedupe_key=f"{ACTION_CHECK}:{proposal.id}",
-                            run_after=now + timedelta(seconds=self.followup_s), now=now)
-        return ReviewOutcome(done.proposal, changed=True)
+        if self.store is None:
+            config = self.action_config or ActionConfig()
+            done, _ = execute_approved(self.repo, proposal.id, config, self.http)
+            return ReviewOutcome(done.proposal, changed=True)
+        approval = sum(1 for e in self.repo.events(proposal.id) if e.to_state is ProposalState.APPROVED)
+        with self.store.read_session() as session:
+            key = execution_key(proposal.id, approval)
+            job_id = session.scalar(select(Job.id).where(Job.dedupe_key == key))
+        queue = JobQueue(self.store, lease_seconds=self.lease_s)
+        job = queue.claim_job(job_id, worker_identity()) if job_id is not None else None
+        if job is None:
+            return approved
+        try:
+            outcome = self.run_execution(job)
+        except Exception as exc:
+            queue.fail(job, f"{type(exc).__name__}: {exc}")
+            raise
+        queue.complete(job.id, job.lease_owner, job.attempts)
+        return outcome
+
+    def run_execution(self, job: ClaimedJob) -> ReviewOutcome:
+        """Run an ``execute_action`` job under its lease: execute the action if its approval is
+        still waiting for it, then record the outcome on the incident's timeline, once.
+
+        A rerun after a crash executes only what had not run (the proposal is still ``approved``)
+        and records only what had not been recorded (no timeline event of this job yet).
+        """
+        proposal_id, approval = str(job.payload["proposal_id"]), int(job.payload["approval"])
+        approvals = [e for e in self.repo.events(proposal_id) if e.to_state is ProposalState.APPROVED]
+        proposal = self.repo.get(proposal_id)
+        if proposal is None or len(approvals) != approval:
+            raise NotFound(f"job {job.id}: proposal {proposal_id} has no approval #{approval} to execute "
+                           f"(it has {len(approvals)})")
+        if proposal.state is ProposalState.APPROVED:
+            if self.store is not None:
+                with self.store.transaction() as session:
+                    hold_lease(session, job)  # still this claim's, just before acting
+            proposal = execute_approved(self.repo, proposal_id, self.action_config or ActionConfig(),
+                                        self.http)[0].proposal
+        if proposal.state in (ProposalState.APPLIED, ProposalState.FAILED):
+            self._record(job, proposal, approvals[-1])
+        return ReviewOutcome(proposal, changed=True)
+
+    def _record(self, job: ClaimedJob, proposal: Proposal, approval: ProposalEvent) -> None:
+        """The executed action on the incident's timeline (and its follow-up check), under the lease."""
+        if self.store is None or proposal.incident_id is None:
+            return
+        ok = proposal.state is ProposalState.APPLIED
+        result = self.repo.events(proposal.id)[-1].comment
+        now = utcnow()
+        with self.store.transaction() as session:
+            hold_lease(session, job)
+            recorded = session.scalars(select(IncidentEvent.detail).where(
+                IncidentEvent.incident_id == proposal.incident_id,
+                IncidentEvent.kind.in_((EXECUTED, EXECUTION_FAILED))))
+            if any(d.get("job_id") == job.id for d in recorded):
+                return  # a rerun of a job whose process died after recording it
+            session.add(IncidentEvent(
+                incident_id=proposal.incident_id, at=now, kind=EXECUTED if ok else EXECUTION_FAILED,
+                detail={"proposal_id": proposal.id, "action": proposal.kind.value,
+                        "summary": proposal.rule.get("summary"), "approved_by": approval.actor,
+                        "approved_at": approval.at.isoformat(), "result": result, "job_id": job.id},
+            ))
+            if ok:
+                enqueue(session, ACTION_CHECK,
+                        {"incident_id": proposal.incident_id, "proposal_id": proposal.id,
+                         "action": proposal.kind.value, "executed_at": now.isoformat()},
+                        dedupe_key=f"{ACTION_CHECK}:{proposal.id}",
+                        run_after=now + timedelta(seconds=self.followup_s), now=now)
 
 
-def _approved_at(repo: ProposalRepository, proposal_id: str) -> str | None:
-    approvals = [e for e in repo.events(proposal_id) if e.to_state is ProposalState.APPROVED]
-    return approvals[-1].at.isoformat() if approvals else None
+def execute_action_handler(settings: Settings) -> Callable[[ClaimedJob, Store], None]:
+    """The ``execute_action`` job handler: what a worker runs when the approving process did not."""
+
+    def handle(job: ClaimedJob, store: Store) -> None:
+        service_from_settings(settings, SqlProposalStore(store), store).run_execution(job)
+
+    return handle
 
 
 def proposal_json(proposal: Proposal, events: list[ProposalEvent] | None = None) -> dict[str, Any]:
@@ -123,4 +193,4 @@ def service_from_settings(settings: Settings, repo: ProposalRepository,
             alertmanager_url=settings.alertmanager_url, alertmanager_mode=settings.alertmanager_apply_mode,
         )
     return ProposalService(repo, reviewers, apply_config, settings.action_config(), store,
-                           followup_s=settings.action_followup_seconds)
+                           followup_s=settings.action_followup_seconds, lease_s=settings.worker_lease_seconds)

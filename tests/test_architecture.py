@@ -39,7 +39,7 @@ ROOM_ARROWS: dict[str, set[str]] = {
     "jobs": BASE | {"store", "intake", "metrics", "toolbox", "catalogs"},
     "review": BASE | {"store"},
     "slack": BASE | {"store", "jobs", "review"},
-    "state": BASE | {"store", "intake", "jobs", "slack", "metrics"},
+    "state": BASE | {"store", "intake", "jobs", "slack", "metrics", "review"},
     "web": BASE | {"store", "intake", "jobs", "review", "slack", "state", "metrics", "toolbox", "catalogs"},
     "cli": BASE | {"store", "intake", "jobs", "review", "slack", "state", "metrics", "toolbox", "catalogs",
                    "web"},

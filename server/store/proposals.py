@@ -3,21 +3,41 @@
 A state change and its event are written in one transaction, and the change is a
 compare-and-set (``UPDATE ... WHERE status = :expected``), so two reviewers clicking at once, or a
 replayed request, make exactly one transition on SQLite and PostgreSQL alike.
+
+Approving an *action* also queues its execution, in that same transaction: one
+:data:`EXECUTE_ACTION` job per approval (key :func:`execution_key`), due
+:data:`EXECUTION_GRACE_S` later. The approving process claims it at once and runs it
+(:mod:`augur.server.review`); if that process dies first, or while running it, a worker runs it
+once its lease (or the grace) has passed, so an approved action is never left unexecuted.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from augur.rules.proposal import Backtest, Proposal, ProposalEvent, ProposalKind, ProposalState, Validation
 from augur.rules.review import SYSTEM_ACTOR
 from augur.server.store import models
 from augur.server.store.database import Store
+from augur.server.store.queue import enqueue
 
-__all__ = ["SqlProposalStore"]
+__all__ = ["EXECUTE_ACTION", "EXECUTION_GRACE_S", "SqlProposalStore", "execution_key"]
+
+#: The job that executes an approved action (handled by :mod:`augur.server.review`).
+EXECUTE_ACTION = "execute_action"
+#: How long a queued execution waits for the approving process before any worker may take it.
+EXECUTION_GRACE_S = 30.0
+_ACTION_KINDS = (ProposalKind.ROLLBACK_MODEL.value, ProposalKind.RETRAIN.value, ProposalKind.SCALE.value)
+
+
+def execution_key(proposal_id: str, approval: int) -> str:
+    """The job key of the execution of a proposal's ``approval``-th approval (a failed action may
+    be approved again: each approval is executed once)."""
+    return f"{EXECUTE_ACTION}:{proposal_id}:{approval}"
 
 
 def _to_row(proposal: Proposal) -> models.Proposal:
@@ -124,7 +144,23 @@ class SqlProposalStore:
                 proposal_id=proposal_id, from_status=expected.value, to_status=new.value,
                 actor=actor, comment=comment, at=now,
             ))
+            if new is ProposalState.APPROVED:
+                self._queue_execution(session, proposal_id, now)
         return True
+
+    @staticmethod
+    def _queue_execution(session: Any, proposal_id: str, now: Any) -> None:
+        """In the approval's transaction: queue the execution when the proposal is an action."""
+        kind = session.scalar(select(models.Proposal.kind).where(models.Proposal.id == proposal_id))
+        if kind not in _ACTION_KINDS:
+            return
+        session.flush()
+        approval = session.scalar(select(func.count()).select_from(models.ProposalEvent).where(
+            models.ProposalEvent.proposal_id == proposal_id,
+            models.ProposalEvent.to_status == ProposalState.APPROVED.value))
+        enqueue(session, EXECUTE_ACTION, {"proposal_id": proposal_id, "approval": int(approval or 0)},
+                dedupe_key=execution_key(proposal_id, int(approval or 0)), max_attempts=3,
+                run_after=now + timedelta(seconds=EXECUTION_GRACE_S), now=now)
 
     def events(self, proposal_id: str) -> list[ProposalEvent]:
         """The proposal's transitions, oldest first."""

@@ -165,21 +165,34 @@ class JobQueue:
                     job.last_error = f"lease expired on attempt {job.attempts} (worker died); parked"
                     job.updated_at = now
                     continue
-                job.status = "running"
-                job.attempts += 1
-                job.lease_owner = worker_id
-                job.lease_expires_at = now + self.lease
-                job.updated_at = now
-                return ClaimedJob(
-                    id=job.id,
-                    kind=job.kind,
-                    payload=dict(job.payload),
-                    attempts=job.attempts,
-                    max_attempts=job.max_attempts,
-                    lease_owner=worker_id,
-                    lease_expires_at=job.lease_expires_at,
-                    lease_seconds=self.lease.total_seconds(),
-                )
+                return self._take(job, worker_id, now)
+
+    def claim_job(self, job_id: int, worker_id: str) -> ClaimedJob | None:
+        """Take the lease on one queued job now, due or not: for the process that queued it to run
+        it at once (the queue runs it if that process dies first). ``None`` if it is not queued."""
+        with self.store.transaction() as session:
+            stmt = select(Job).where(Job.id == job_id, Job.status == "queued")
+            if self.store.dialect == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            job = session.scalars(stmt).first()
+            return None if job is None else self._take(job, worker_id, utcnow())
+
+    def _take(self, job: Job, worker_id: str, now: datetime) -> ClaimedJob:
+        job.status = "running"
+        job.attempts += 1
+        job.lease_owner = worker_id
+        job.lease_expires_at = now + self.lease
+        job.updated_at = now
+        return ClaimedJob(
+            id=job.id,
+            kind=job.kind,
+            payload=dict(job.payload),
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            lease_owner=worker_id,
+            lease_expires_at=job.lease_expires_at,
+            lease_seconds=self.lease.total_seconds(),
+        )
 
     def _update_own(self, job_id: int, worker_id: str, attempts: int | None = None, **values: Any) -> bool:
         with self.store.transaction() as session:
