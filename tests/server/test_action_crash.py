@@ -61,18 +61,24 @@ def _timeline(store: Store, incident_id: int) -> list[IncidentEvent]:
             IncidentEvent.kind.in_(("action_executed", "action_failed")))))
 
 
+def _proposed(store: Store, tmp_path: Path, retrain_url: str) -> tuple[Settings, int, int]:
+    """Settings with alice as reviewer, an incident on ranker-model and its retrain proposal's id."""
+    settings = Settings(data_dir=tmp_path, worker_in_process=False, reviewers=["alice"],
+                        reviewer_tokens=REVIEWERS, retrain_webhook_url=retrain_url)
+    incident = seed_incident(store, None, component="ranker-model")
+    stored = propose_actions_for_report(settings, store, incident,
+                                        _report(_root("data_drift", "ranker-model"), {}))
+    assert stored is not None
+    [proposal_id] = stored["ids"]
+    return settings, incident, proposal_id
+
+
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_the_approver_dies_and_another_worker_runs_the_action_once(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str,
 ) -> None:
     with webhook_recorder() as hook:
-        settings = Settings(data_dir=tmp_path, worker_in_process=False, reviewers=["alice"],
-                            reviewer_tokens=REVIEWERS, retrain_webhook_url=hook.url)
-        incident = seed_incident(store, None, component="ranker-model")
-        stored = propose_actions_for_report(settings, store, incident,
-                                            _report(_root("data_drift", "ranker-model"), {}))
-        assert stored is not None
-        [proposal_id] = stored["ids"]
+        settings, incident, proposal_id = _proposed(store, tmp_path, hook.url)
         repo = SqlProposalStore(store)
 
         with monkeypatch.context() as patch:
@@ -110,13 +116,7 @@ def test_the_approver_dies_and_another_worker_runs_the_action_once(
 
 def test_the_approving_process_runs_the_job_itself(store: Store, tmp_path: Path) -> None:
     with webhook_recorder() as hook:
-        settings = Settings(data_dir=tmp_path, worker_in_process=False, reviewers=["alice"],
-                            reviewer_tokens=REVIEWERS, retrain_webhook_url=hook.url)
-        incident = seed_incident(store, None, component="ranker-model")
-        stored = propose_actions_for_report(settings, store, incident,
-                                            _report(_root("data_drift", "ranker-model"), {}))
-        assert stored is not None
-        [proposal_id] = stored["ids"]
+        settings, incident, proposal_id = _proposed(store, tmp_path, hook.url)
         outcome = service_from_settings(settings, SqlProposalStore(store), store).decide_as(
             proposal_id, "approve", "alice", "")
         assert outcome.changed and outcome.proposal.state is ProposalState.APPLIED
