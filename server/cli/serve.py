@@ -8,6 +8,7 @@ first start on a fresh machine needs nothing else. Heavy imports stay inside the
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import signal
 import socket
@@ -52,6 +53,10 @@ def serve(
     log.info("augur serving on http://%s:%d (store %s)", host, port, store.safe_url)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(),
                                            access_log=access_log))
+    # What start-up made (modules, the app, the schema) lives as long as the process: kept out of
+    # the garbage collector, whose full collections over it took ~150 ms and stalled every request
+    # in flight during an alert storm.
+    gc.freeze()
     try:
         server.run(sockets=[sock])
     finally:

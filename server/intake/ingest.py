@@ -17,15 +17,15 @@ backs this up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from augur.agent.redact import redact
+from augur.agent import redact as redaction
 from augur.server.intake.grouping import (
     GroupingPolicy,
     OpenIncident,
@@ -52,6 +52,9 @@ _EPISODES = cast(Table, AlertEpisode.__table__)
 #: Most values in one ``IN (...)`` list.
 _IN_CHUNK = 10_000
 _SEVERITY_RANK = {"critical": 4, "page": 4, "error": 3, "high": 3, "warning": 2, "info": 1}
+#: Most values the redaction cache holds (it starts over when full), and the longest it caches.
+_REDACTED_MAX = 50_000
+_REDACTED_VALUE_MAX = 1024
 
 
 @dataclass
@@ -70,7 +73,66 @@ class IngestResult:
         return asdict(self)
 
 
-def _brief(alert: WebhookAlert) -> dict[str, str]:
+@dataclass(slots=True)
+class _Alert:
+    """An alert about to be stored or grouped, its label and annotation values redacted."""
+
+    fingerprint: str
+    starts_at: datetime
+    ends_at: datetime | None
+    status: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    generator_url: str
+
+
+class _Redacted:
+    """Redacted label and annotation values, by value.
+
+    Redaction (about twenty regular expressions per value) was the intake's largest cost per
+    alert, and label values repeat from alert to alert and notification to notification
+    (alertname, service, severity, instance, runbook URLs). Only alerts that are stored or
+    grouped are redacted at all; a redelivered alert's labels are never read. The cache starts
+    over when the redaction patterns change (``AUGUR_REDACT_PATTERNS`` adds some at start-up).
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+        self._patterns: tuple[int, int] = (0, 0)
+
+    def values(self) -> dict[str, str]:
+        """The cache for the current patterns."""
+        patterns = (id(redaction.PATTERNS), len(redaction.PATTERNS))
+        if patterns != self._patterns or len(self._values) >= _REDACTED_MAX:
+            self._values = {}
+            self._patterns = patterns
+        return self._values
+
+
+_REDACTED = _Redacted()
+
+
+def _redact_map(values: Mapping[str, str], cache: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for key, value in values.items():
+        clean = cache.get(value)
+        if clean is None:
+            clean = redaction.redact(value)
+            if len(value) <= _REDACTED_VALUE_MAX:
+                cache[value] = clean
+        out[key] = clean
+    return out
+
+
+def _clean(alert: WebhookAlert, cache: dict[str, str]) -> _Alert:
+    """``alert`` with secrets in its label and annotation values redacted: they are never stored,
+    so no API answer, report, postmortem or Slack message can show them."""
+    labels, annotations = _redact_map(alert.labels, cache), _redact_map(alert.annotations, cache)
+    return _Alert(alert.fingerprint, alert.starts_at, alert.ends_at, alert.status, labels, annotations,
+                  alert.generator_url)
+
+
+def _brief(alert: _Alert) -> dict[str, str]:
     return {
         "fingerprint": alert.fingerprint,
         "alertname": alert.labels.get("alertname", ""),
@@ -116,7 +178,7 @@ class _Open:
 def _assign(
     session: Session,
     payload: WebhookPayload,
-    new_alerts: Iterable[WebhookAlert],
+    new_alerts: Iterable[_Alert],
     policy: GroupingPolicy,
     now: datetime,
     max_attempts: int,
@@ -254,27 +316,15 @@ def ingest_many(
     ``quiet``: the (fingerprint, startsAt) of alerts Alertmanager suppresses, which are stored but
     do not open an incident of their own (see :func:`_assign`).
     """
-    payloads = [_redacted(p) for p in payloads]
+    cache = _REDACTED.values()
     with store.transaction() as session:
         if store.dialect == "postgresql":
             session.execute(select(func.pg_advisory_xact_lock(_INTAKE_LOCK)))
-        results = [_ingest_one(session, payload, policy, now, max_attempts, quiet) for payload in payloads]
+        results = [_ingest_one(session, payload, policy, now, max_attempts, quiet, cache)
+                   for payload in payloads]
         if then is not None:
             then(session)
         return results
-
-
-def _redacted(payload: WebhookPayload) -> WebhookPayload:
-    """The notification with secrets in label and annotation values redacted: they are never stored,
-    so no API answer, report, postmortem or Slack message can show them."""
-    alerts = [a.model_copy(update={"labels": {k: redact(v) for k, v in a.labels.items()},
-                                   "annotations": {k: redact(v) for k, v in a.annotations.items()}})
-              for a in payload.alerts]
-    return payload.model_copy(update={
-        "alerts": alerts,
-        "common_labels": {k: redact(v) for k, v in payload.common_labels.items()},
-        "common_annotations": {k: redact(v) for k, v in payload.common_annotations.items()},
-    })
 
 
 def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
@@ -285,35 +335,35 @@ def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[A
 
 def _ingest_one(
     session: Session, payload: WebhookPayload, policy: GroupingPolicy, now: datetime, max_attempts: int,
-    quiet: Set[tuple[str, datetime]] = frozenset(),
+    quiet: Set[tuple[str, datetime]] = frozenset(), cache: dict[str, str] | None = None,
 ) -> IngestResult:
+    cache = {} if cache is None else cache
+    # Core statements on the session's connection: the episodes are plain rows, and the ORM's
+    # per-statement bookkeeping cost more than the SQL itself.
+    conn: Connection = session.connection()
     alerts: dict[tuple[str, datetime], WebhookAlert] = {}
     for alert in payload.alerts:
         alerts[(alert.fingerprint, alert.starts_at)] = alert  # the last copy of a repeated alert wins
     result = IngestResult(alerts=len(payload.alerts))
     fingerprints = sorted({fp for fp, _ in alerts})
+    columns = _EPISODES.c
     existing = {
         (row.fingerprint, row.starts_at): row
         for chunk in _chunks(fingerprints)
-        for row in session.execute(
-            select(
-                AlertEpisode.id,
-                AlertEpisode.fingerprint,
-                AlertEpisode.starts_at,
-                AlertEpisode.status,
-                AlertEpisode.incident_id,
-            ).where(AlertEpisode.fingerprint.in_(chunk))
+        for row in conn.execute(
+            select(columns.id, columns.fingerprint, columns.starts_at, columns.status, columns.incident_id)
+            .where(columns.fingerprint.in_(chunk))
         )
         if (row.fingerprint, row.starts_at) in alerts
     }
     touched: set[int] = set()
-    new = [a for key, a in alerts.items() if key not in existing]
+    new = [_clean(a, cache) for key, a in alerts.items() if key not in existing]
     if new:
         assignment = _assign(session, payload, new, policy, now, max_attempts, result, quiet)
-        session.execute(
+        conn.execute(
             # RETURNING makes SQLAlchemy batch the rows into one multi-VALUES statement
             # ("insertmanyvalues") instead of one INSERT per row on psycopg.
-            insert(_EPISODES).returning(_EPISODES.c.id),
+            insert(_EPISODES).returning(columns.id),
             [
                 {
                     "fingerprint": a.fingerprint,
@@ -337,19 +387,20 @@ def _ingest_one(
     waiting = [key for key, row in existing.items() if row.incident_id is None and row.status == "firing"
                and alerts[key].status == "firing" and key not in quiet]
     if waiting:
-        late = _assign(session, payload, [alerts[key] for key in waiting], policy, now, max_attempts, result)
+        late = _assign(session, payload, [_clean(alerts[key], cache) for key in waiting], policy, now,
+                       max_attempts, result)
         for key in waiting:
-            session.execute(update(AlertEpisode).where(AlertEpisode.id == existing[key].id)
-                            .values(incident_id=late[key]))
+            conn.execute(update(_EPISODES).where(columns.id == existing[key].id)
+                         .values(incident_id=late[key]))
     resolving = [
         (row, alerts[key])
         for key, row in existing.items()
         if row.status == "firing" and alerts[key].status == "resolved"
     ]
     for row, alert in resolving:
-        session.execute(
-            update(AlertEpisode)
-            .where(AlertEpisode.id == row.id)
+        conn.execute(
+            update(_EPISODES)
+            .where(columns.id == row.id)
             .values(status="resolved", ends_at=alert.ends_at or now, last_seen=now)
         )
         if row.incident_id is not None:
@@ -358,6 +409,6 @@ def _ingest_one(
     resolved_ids = {row.id for row, _ in resolving}
     seen_only = [row.id for row in existing.values() if row.id not in resolved_ids]
     for chunk in _chunks(seen_only):
-        session.execute(update(AlertEpisode).where(AlertEpisode.id.in_(chunk)).values(last_seen=now))
+        conn.execute(update(_EPISODES).where(columns.id.in_(chunk)).values(last_seen=now))
     _resolve_finished(session, touched, now, result)
     return result

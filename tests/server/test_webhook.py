@@ -287,3 +287,30 @@ def test_starting_without_a_token_warns(
     with caplog.at_level("WARNING", logger="augur.server.web.app"), TestClient(app):
         pass
     assert any("no API token is configured" in r.getMessage() for r in caplog.records)
+
+
+def test_secrets_in_labels_and_annotations_are_stored_redacted_also_when_values_repeat(
+    client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake caches redacted values (label values repeat); the cache must never hand back a
+    value redacted under other patterns, or an unredacted one."""
+    from augur.agent import redact as redaction
+
+    monkeypatch.setattr(redaction, "PATTERNS", list(redaction.PATTERNS))
+    secrets = {"dsn": "postgres://app:hunter22@db:5432/x", "ticket": "ACME-1f2e3d4c"}
+    leaky = alert("DBDown", service="billing", **secrets)
+    leaky["annotations"]["description"] = "page ops@example.com"
+    twin = alert("DBDown", service="billing", pod="p2", **secrets)
+    assert client.post("/v1/alertmanager", json=notification([leaky])).status_code == 200
+    redaction.add_patterns([r"ACME-[0-9a-f]{8}"])  # a deployment's own pattern, added later
+    assert client.post("/v1/alertmanager", json=notification([twin])).status_code == 200
+    first, second = _episodes(store)
+    for episode in (first, second):
+        assert episode.labels["dsn"] == "postgres://app:[REDACTED:password]@db:5432/x"
+        assert "hunter22" not in json.dumps([episode.labels, episode.annotations])
+    assert first.annotations["description"] == "page [REDACTED:email]"
+    assert first.labels["ticket"] == "ACME-1f2e3d4c"  # stored before the pattern existed
+    assert second.labels["ticket"] == "[REDACTED:custom]"
+    with store.read_session() as session:
+        details = json.dumps([e.detail for e in session.scalars(select(IncidentEvent))])
+    assert "hunter22" not in details
