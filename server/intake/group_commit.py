@@ -26,6 +26,7 @@ from augur.server.intake.ingest import IngestResult, ingest_many
 from augur.server.store.database import Store
 
 if TYPE_CHECKING:
+    from augur.server.intake.intake_process import IntakeProcess
     from augur.server.intake.webhook import WebhookPayload
     from augur.server.metrics import Metrics
 
@@ -46,8 +47,12 @@ class GroupCommitter:
         max_batch: int = 32,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: Metrics | None = None,
+        helper: IntakeProcess | None = None,
     ) -> None:
         self.store = store
+        #: Where notifications of :data:`~augur.server.intake.intake_process.LARGE_BODY_BYTES` or more
+        #: are parsed and stored instead (``None``: here, like the others).
+        self.helper = helper
         self.policy = policy
         self.max_attempts = max_attempts
         self.max_batch = max_batch
@@ -66,6 +71,11 @@ class GroupCommitter:
             self._writing = True
             asyncio.get_running_loop().create_task(self._drain())
         return await future
+
+    def close(self) -> None:
+        """Stop the helper process, if there is one."""
+        if self.helper is not None:
+            self.helper.close()
 
     def _write(self, payloads: list[WebhookPayload]) -> list[IngestResult]:
         return ingest_many(self.store, payloads, self.policy, self.clock(), self.max_attempts)

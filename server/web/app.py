@@ -24,6 +24,7 @@ from augur.agent.redact import add_patterns
 from augur.server.errors import install_error_handlers
 from augur.server.intake.group_commit import GroupCommitter
 from augur.server.intake.grouping import GroupingPolicy
+from augur.server.intake.intake_process import IntakeConfig, IntakeProcess
 from augur.server.jobs.worker import JobHandler, Worker
 from augur.server.metrics import Metrics, RequestMetricsMiddleware
 from augur.server.scopes import Scope
@@ -84,6 +85,16 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     )
 
 
+def _intake_helper(settings: Settings, store: Store, policy: GroupingPolicy) -> IntakeProcess | None:
+    """The helper process for huge notifications; none for an in-memory SQLite store (not shareable)."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and (url.database or ":memory:") in (":memory:", ""):
+        return None
+    return IntakeProcess(IntakeConfig(
+        url.render_as_string(hide_password=False), policy, settings.worker_max_attempts,
+        tuple(settings.redact_patterns), {"sqlite_synchronous": settings.sqlite_synchronous}))
+
+
 def _pull_loop(settings: Settings, store: Store, policy: GroupingPolicy, metrics: Metrics) -> PullLoop | None:
     """A started pull loop when ``alertmanager_url`` and ``alertmanager_pull_seconds`` are set, else None."""
     if not settings.alertmanager_url or settings.alertmanager_pull_seconds <= 0:
@@ -125,7 +136,8 @@ def create_app(
         handlers=job_handlers,
     )
     state.committer = GroupCommitter(
-        the_store, state.grouping, max_attempts=settings.worker_max_attempts, metrics=metrics
+        the_store, state.grouping, max_attempts=settings.worker_max_attempts, metrics=metrics,
+        helper=_intake_helper(settings, the_store, state.grouping),
     )
 
     @asynccontextmanager
@@ -157,6 +169,8 @@ def create_app(
                 pull_loop.puller.client.close()
             if worker is not None:
                 worker.stop()
+            if state.committer is not None:
+                state.committer.close()
             if own_store:
                 the_store.dispose()
 

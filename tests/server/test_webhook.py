@@ -314,3 +314,31 @@ def test_secrets_in_labels_and_annotations_are_stored_redacted_also_when_values_
     with store.read_session() as session:
         details = json.dumps([e.detail for e in session.scalars(select(IncidentEvent))])
     assert "hunter22" not in details
+
+
+def test_a_notification_over_a_mebibyte_is_parsed_and_stored_by_the_helper_process(
+    client: TestClient, store: Store
+) -> None:
+    """Bodies of LARGE_BODY_BYTES or more go to the intake's helper process (their parsing would hold
+    the server's GIL for seconds): the same answers, exactly once, nothing written for a bad one."""
+    from augur.server.intake.intake_process import LARGE_BODY_BYTES
+
+    alerts = [alert("ShardLag", service="feature-store", shard=str(i)) for i in range(3000)]
+    for a in alerts:
+        a["annotations"]["description"] = "x" * 300
+    body = notification(alerts)
+    assert len(json.dumps(body)) >= LARGE_BODY_BYTES
+    bad = json.loads(json.dumps(body))
+    bad["alerts"][2001]["labels"] = {}
+    refused = client.post("/v1/alertmanager", json=bad)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["reason"].startswith("alerts.2001.labels"), refused.text
+    assert _episodes(store) == []
+    first = client.post("/v1/alertmanager", json=body)
+    assert first.status_code == 200, first.text
+    assert (first.json()["alerts"], first.json()["new_episodes"], len(first.json()["opened_incidents"])) == (
+        3000, 3000, 1)
+    again = client.post("/v1/alertmanager", json=body)
+    assert (again.status_code, again.json()["new_episodes"]) == (200, 0)
+    assert len(_episodes(store)) == 3000 and len(_incidents(store)) == 1 and len(_jobs(store)) == 1
+    assert client.app.state.augur.committer.helper._pool is not None  # type: ignore[attr-defined]
