@@ -1,7 +1,8 @@
 """``POST /v1/alertmanager``: Alertmanager's version-4 webhook, authenticated, validated and persisted.
 
 The body is parsed by :func:`augur.server.intake.webhook.parse_payload` and stored by
-:mod:`augur.server.intake.ingest` (through the group committer). The response is 2xx only after
+:mod:`augur.server.intake.ingest` (through the group committer; a body of 1 MiB or more by the
+intake's helper process, :mod:`augur.server.intake.intake_process`). The response is 2xx only after
 the transaction that stores the alerts has committed; a store failure answers 503 so that
 Alertmanager retries (it never retries a 4xx). Every rejection says why in a JSON body
 ``{"error": code, "reason": text}`` and writes nothing.
