@@ -53,9 +53,10 @@ _EPISODES = cast(Table, AlertEpisode.__table__)
 #: Most values in one ``IN (...)`` list.
 _IN_CHUNK = 10_000
 _SEVERITY_RANK = {"critical": 4, "page": 4, "error": 3, "high": 3, "warning": 2, "info": 1}
-#: Most values the redaction cache holds (it starts over when full), and the longest it caches.
+#: Most values the redaction cache holds (it starts over when full), and the longest it caches:
+#: at most ~25 MiB however many distinct values arrive.
 _REDACTED_MAX = 50_000
-_REDACTED_VALUE_MAX = 1024
+_REDACTED_VALUE_MAX = 256
 
 
 @dataclass
