@@ -14,6 +14,13 @@ timeline as ``action_executed`` / ``action_failed`` with who approved it and whe
 ran also queues its follow-up (:mod:`augur.server.jobs.action_check`): ``followup_s`` later, the
 timeline says whether the incident's alerts stopped firing, or that they did not.
 
+An approved *rule* is applied the same way (:mod:`augur.rules.apply`: promtool, the rule file,
+the reload): its approval queued an ``apply_rule`` job in its transaction, the approving process
+claims and runs it (:meth:`ProposalService.run_apply`), and a worker runs it
+(:func:`apply_rule_handler`) if that process died first. It applies only a proposal still
+``approved``, and applying the same rule again leaves it once in its file (the merge adds it only
+if absent), so a rerun after a crash writes one rule and records one ``applied`` transition.
+
 :class:`ProposalService` is what the HTTP API (:mod:`augur.server.web.proposals`), the review page
 (:mod:`augur.server.web.review_page`), Slack's buttons (:mod:`augur.server.slack.approvals`) and
 ``augur rules`` share; :func:`service_from_settings` builds it from the settings.
@@ -37,10 +44,11 @@ from augur.server.scopes import Scope
 from augur.server.settings import Settings
 from augur.server.store.database import Store
 from augur.server.store.models import IncidentEvent, Job, utcnow
-from augur.server.store.proposals import SqlProposalStore, execution_key
+from augur.server.store.proposals import APPLY_RULE, EXECUTE_ACTION, SqlProposalStore, execution_key
 from augur.server.store.queue import ACTION_CHECK, ClaimedJob, JobQueue, enqueue, hold_lease, worker_identity
 
-__all__ = ["ProposalService", "execute_action_handler", "proposal_json", "service_from_settings"]
+__all__ = ["ProposalService", "apply_rule_handler", "execute_action_handler", "proposal_json",
+           "service_from_settings"]
 
 #: The timeline events of an executed action.
 EXECUTED, EXECUTION_FAILED = "action_executed", "action_failed"
@@ -74,14 +82,12 @@ class ProposalService:
             return reject(self.repo, proposal_id, reviewer, comment)
         outcome = approve(self.repo, proposal_id, reviewer, comment)
         if outcome.proposal.is_action:
-            return self._execute(outcome, reviewer) if outcome.changed else outcome
-        if outcome.proposal.state is ProposalState.APPROVED and self.apply_config is not None:
-            with httpx.Client() as client:
-                applied = apply_approved(self.repo, proposal_id, self.apply_config, client)
-            return ReviewOutcome(applied.proposal, changed=outcome.changed or applied.changed)
+            return self._execute(outcome) if outcome.changed else outcome
+        if outcome.proposal.state is ProposalState.APPROVED and (outcome.changed or self.apply_config):
+            return self._apply(outcome)  # a new approval's job always runs: without a rules dir, to no effect
         return outcome
 
-    def _execute(self, approved: ReviewOutcome, reviewer: str) -> ReviewOutcome:
+    def _execute(self, approved: ReviewOutcome) -> ReviewOutcome:
         """Run the execution job this approval queued, now, in this process.
 
         Without a store (no queue, no timeline) the action is executed directly. When a worker
@@ -92,16 +98,52 @@ class ProposalService:
             config = self.action_config or ActionConfig()
             done, _ = execute_approved(self.repo, proposal.id, config, self.http)
             return ReviewOutcome(done.proposal, changed=True)
-        approval = sum(1 for e in self.repo.events(proposal.id) if e.to_state is ProposalState.APPROVED)
+        job_id, _ = self._approval_job(proposal.id, EXECUTE_ACTION)
+        return self._run_now(job_id, self.run_execution) or approved
+
+    def _apply(self, approved: ReviewOutcome) -> ReviewOutcome:
+        """Run the apply job of the proposal's approval, now, in this process, if it is queued.
+
+        An approval that changed nothing (a replay, the other of two reviewers at once) claims the
+        job too if it is still queued: its approver died before claiming it. When another process
+        holds it, that one applies, and the answer is ``approved``. Without a store, or when the
+        approval has no job left to run (approved before applies were jobs, or its job ended and
+        the rule is still approved), the rule is applied here as before: approving again retries.
+        """
+        job_id, status = None, None
+        if self.store is not None:
+            job_id, status = self._approval_job(approved.proposal.id, APPLY_RULE)
+        if job_id is not None and status in ("queued", "running"):
+            applied = self._run_now(job_id, self.run_apply)
+        elif self.apply_config is not None:
+            with httpx.Client() as client:
+                applied = apply_approved(self.repo, approved.proposal.id, self.apply_config, client)
+        else:
+            applied = None
+        if applied is None:
+            return approved
+        return ReviewOutcome(applied.proposal, changed=approved.changed or applied.changed)
+
+    def _approval_job(self, proposal_id: str, kind: str) -> tuple[int | None, str | None]:
+        """The id and status of the ``kind`` job the proposal's latest approval queued."""
+        assert self.store is not None
+        approval = sum(1 for e in self.repo.events(proposal_id) if e.to_state is ProposalState.APPROVED)
         with self.store.read_session() as session:
-            key = execution_key(proposal.id, approval)
-            job_id = session.scalar(select(Job.id).where(Job.dedupe_key == key))
+            row = session.execute(select(Job.id, Job.status).where(
+                Job.dedupe_key == execution_key(proposal_id, approval, kind))).first()
+        return (None, None) if row is None else (int(row[0]), str(row[1]))
+
+    def _run_now(self, job_id: int | None,
+                 run: Callable[[ClaimedJob], ReviewOutcome]) -> ReviewOutcome | None:
+        """Claim the queued job and ``run`` it under its lease, here; None if it is not queued
+        (another process holds it, or it is done)."""
+        assert self.store is not None
         queue = JobQueue(self.store, lease_seconds=self.lease_s)
         job = queue.claim_job(job_id, worker_identity()) if job_id is not None else None
         if job is None:
-            return approved
+            return None
         try:
-            outcome = self.run_execution(job)
+            outcome = run(job)
         except Exception as exc:
             queue.fail(job, f"{type(exc).__name__}: {exc}")
             raise
@@ -115,21 +157,47 @@ class ProposalService:
         A rerun after a crash executes only what had not run (the proposal is still ``approved``)
         and records only what had not been recorded (no timeline event of this job yet).
         """
-        proposal_id, approval = str(job.payload["proposal_id"]), int(job.payload["approval"])
-        approvals = [e for e in self.repo.events(proposal_id) if e.to_state is ProposalState.APPROVED]
-        proposal = self.repo.get(proposal_id)
-        if proposal is None or len(approvals) != approval:
-            raise NotFound(f"job {job.id}: proposal {proposal_id} has no approval #{approval} to execute "
-                           f"(it has {len(approvals)})")
+        proposal, approvals = self._approval_of(job, "execute")
+        proposal_id = proposal.id
         if proposal.state is ProposalState.APPROVED:
-            if self.store is not None:
-                with self.store.transaction() as session:
-                    hold_lease(session, job)  # still this claim's, just before acting
+            self._hold(job)  # still this claim's, just before acting
             proposal = execute_approved(self.repo, proposal_id, self.action_config or ActionConfig(),
                                         self.http)[0].proposal
         if proposal.state in (ProposalState.APPLIED, ProposalState.FAILED):
             self._record(job, proposal, approvals[-1])
         return ReviewOutcome(proposal, changed=True)
+
+    def run_apply(self, job: ClaimedJob) -> ReviewOutcome:
+        """Run an ``apply_rule`` job under its lease: apply the rule if its approval is still
+        waiting for it (the proposal is ``approved``), and record ``applied`` or ``failed``.
+
+        A rerun after a crash applies only a rule not yet recorded as applied; a file the dead
+        process had already written still holds the rule once (the merge adds only what is
+        missing), and the compare-and-set records one ``applied``. Without apply settings (no
+        rules directory) there is nothing to apply: the rule stays approved, as before.
+        """
+        proposal, _ = self._approval_of(job, "apply")
+        if proposal.state is not ProposalState.APPROVED or self.apply_config is None:
+            return ReviewOutcome(proposal, changed=False)
+        self._hold(job)
+        with httpx.Client() as client:
+            return apply_approved(self.repo, proposal.id, self.apply_config, client)
+
+    def _approval_of(self, job: ClaimedJob, verb: str) -> tuple[Proposal, list[ProposalEvent]]:
+        """The proposal of a job and its approvals; :class:`NotFound` unless the job's approval
+        is the latest (a later approval has a job of its own)."""
+        proposal_id, approval = str(job.payload["proposal_id"]), int(job.payload["approval"])
+        approvals = [e for e in self.repo.events(proposal_id) if e.to_state is ProposalState.APPROVED]
+        proposal = self.repo.get(proposal_id)
+        if proposal is None or len(approvals) != approval:
+            raise NotFound(f"job {job.id}: proposal {proposal_id} has no approval #{approval} to {verb} "
+                           f"(it has {len(approvals)})")
+        return proposal, approvals
+
+    def _hold(self, job: ClaimedJob) -> None:
+        if self.store is not None:
+            with self.store.transaction() as session:
+                hold_lease(session, job)
 
     def _record(self, job: ClaimedJob, proposal: Proposal, approval: ProposalEvent) -> None:
         """The executed action on the incident's timeline (and its follow-up check), under the lease."""
@@ -164,6 +232,15 @@ def execute_action_handler(settings: Settings) -> Callable[[ClaimedJob, Store], 
 
     def handle(job: ClaimedJob, store: Store) -> None:
         service_from_settings(settings, SqlProposalStore(store), store).run_execution(job)
+
+    return handle
+
+
+def apply_rule_handler(settings: Settings) -> Callable[[ClaimedJob, Store], None]:
+    """The ``apply_rule`` job handler: what a worker runs when the approving process did not."""
+
+    def handle(job: ClaimedJob, store: Store) -> None:
+        service_from_settings(settings, SqlProposalStore(store), store).run_apply(job)
 
     return handle
 

@@ -2,8 +2,9 @@
 
 :class:`AppState` holds settings, store, metrics, grouping policy and job handlers;
 :func:`default_handlers` puts together the handlers ``augur serve`` and ``augur worker`` run
-(investigation, postmortem and retune, with the Slack hooks; an approved action's execution) — the
-one place that knows them all, so the worker, the jobs and Slack need not know each other.
+(investigation, postmortem and retune, with the Slack hooks; an approved action's execution and an
+approved rule's apply) — the one place that knows them all, so the worker, the jobs and Slack need
+not know each other.
 
 :func:`augur.server.web.app.create_app` puts one :class:`AppState` on ``app.state.augur``; routers get it
 with ``state: AppState = Depends(app_state)`` — no globals, so several apps (tests) coexist.
@@ -54,9 +55,9 @@ def default_handlers(settings: Settings) -> dict[str, JobHandler]:
     from augur.server.jobs.investigations import investigation_handler
     from augur.server.jobs.postmortems import POSTMORTEM, postmortem_handler
     from augur.server.jobs.retune import RETUNE_JOB, retune_handler
-    from augur.server.review import execute_action_handler
+    from augur.server.review import apply_rule_handler, execute_action_handler
     from augur.server.slack.notifier import notifier_from_settings, postmortem_hook, report_hook
-    from augur.server.store.proposals import EXECUTE_ACTION
+    from augur.server.store.proposals import APPLY_RULE, EXECUTE_ACTION
     from augur.server.store.queue import ACTION_CHECK
 
     def post_proposals(store: Store, incident_id: int) -> None:
@@ -66,6 +67,7 @@ def default_handlers(settings: Settings) -> dict[str, JobHandler]:
         "investigate": investigation_handler(settings, on_report=report_hook(settings)),
         POSTMORTEM: postmortem_handler(settings, on_postmortem=postmortem_hook(settings)),
         EXECUTE_ACTION: execute_action_handler(settings),
+        APPLY_RULE: apply_rule_handler(settings),
         ACTION_CHECK: action_check_handler(),
         RETUNE_JOB: retune_handler(settings,
                                    on_proposed=post_proposals if settings.slack_bot_token else None),

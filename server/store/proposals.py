@@ -4,11 +4,13 @@ A state change and its event are written in one transaction, and the change is a
 compare-and-set (``UPDATE ... WHERE status = :expected``), so two reviewers clicking at once, or a
 replayed request, make exactly one transition on SQLite and PostgreSQL alike.
 
-Approving an *action* also queues its execution, in that same transaction: one
-:data:`EXECUTE_ACTION` job per approval (key :func:`execution_key`), due
-:data:`EXECUTION_GRACE_S` later. The approving process claims it at once and runs it
+Approving also queues what the approval calls for, in that same transaction: one job per
+approval (key :func:`execution_key`), due :data:`EXECUTION_GRACE_S` later — an
+:data:`EXECUTE_ACTION` for an *action*, an :data:`APPLY_RULE` for a *rule* (promtool, the rule
+file, the reload). The approving process claims it at once and runs it
 (:mod:`augur.server.review`); if that process dies first, or while running it, a worker runs it
-once its lease (or the grace) has passed, so an approved action is never left unexecuted.
+once its lease (or the grace) has passed, so an approved action is never left unexecuted and an
+approved rule never left unapplied.
 """
 
 from __future__ import annotations
@@ -25,19 +27,27 @@ from augur.server.store import models
 from augur.server.store.database import Store
 from augur.server.store.queue import enqueue
 
-__all__ = ["EXECUTE_ACTION", "EXECUTION_GRACE_S", "SqlProposalStore", "execution_key"]
+__all__ = ["APPLY_RULE", "EXECUTE_ACTION", "EXECUTION_GRACE_S", "SqlProposalStore", "approval_job",
+           "execution_key"]
 
 #: The job that executes an approved action (handled by :mod:`augur.server.review`).
 EXECUTE_ACTION = "execute_action"
+#: The job that applies an approved rule (handled by :mod:`augur.server.review`).
+APPLY_RULE = "apply_rule"
 #: How long a queued execution waits for the approving process before any worker may take it.
 EXECUTION_GRACE_S = 30.0
 _ACTION_KINDS = (ProposalKind.ROLLBACK_MODEL.value, ProposalKind.RETRAIN.value, ProposalKind.SCALE.value)
 
 
-def execution_key(proposal_id: str, approval: int) -> str:
-    """The job key of the execution of a proposal's ``approval``-th approval (a failed action may
-    be approved again: each approval is executed once)."""
-    return f"{EXECUTE_ACTION}:{proposal_id}:{approval}"
+def approval_job(proposal_kind: str) -> str:
+    """The job an approval of a proposal of this kind queues: execute an action, apply a rule."""
+    return EXECUTE_ACTION if proposal_kind in _ACTION_KINDS else APPLY_RULE
+
+
+def execution_key(proposal_id: str, approval: int, job: str = EXECUTE_ACTION) -> str:
+    """The key of the ``job`` of a proposal's ``approval``-th approval (a failed action or rule
+    may be approved again: each approval is executed, or applied, once)."""
+    return f"{job}:{proposal_id}:{approval}"
 
 
 def _to_row(proposal: Proposal) -> models.Proposal:
@@ -150,16 +160,15 @@ class SqlProposalStore:
 
     @staticmethod
     def _queue_execution(session: Any, proposal_id: str, now: Any) -> None:
-        """In the approval's transaction: queue the execution when the proposal is an action."""
+        """In the approval's transaction: queue its job (execute the action, or apply the rule)."""
         kind = session.scalar(select(models.Proposal.kind).where(models.Proposal.id == proposal_id))
-        if kind not in _ACTION_KINDS:
-            return
+        job = approval_job(kind)
         session.flush()
-        approval = session.scalar(select(func.count()).select_from(models.ProposalEvent).where(
+        approval = int(session.scalar(select(func.count()).select_from(models.ProposalEvent).where(
             models.ProposalEvent.proposal_id == proposal_id,
-            models.ProposalEvent.to_status == ProposalState.APPROVED.value))
-        enqueue(session, EXECUTE_ACTION, {"proposal_id": proposal_id, "approval": int(approval or 0)},
-                dedupe_key=execution_key(proposal_id, int(approval or 0)), max_attempts=3,
+            models.ProposalEvent.to_status == ProposalState.APPROVED.value)) or 0)
+        enqueue(session, job, {"proposal_id": proposal_id, "approval": approval},
+                dedupe_key=execution_key(proposal_id, approval, job), max_attempts=3,
                 run_after=now + timedelta(seconds=EXECUTION_GRACE_S), now=now)
 
     def events(self, proposal_id: str) -> list[ProposalEvent]:
