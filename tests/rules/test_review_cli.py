@@ -53,8 +53,11 @@ def test_refuses_wrong_reviewers(tmp_path: Path) -> None:
     impostor = runner.invoke(app, ["rules", "review", proposal.id, "--reject", "--as", "bob",
                                    "--token", "tok-alice"], env=env)
     assert impostor.exit_code == 1 and "belongs to alice, not bob" in impostor.output
-    prompted = runner.invoke(app, ["rules", "review", proposal.id, "--reject"], input="wrong\n", env=env)
-    assert prompted.exit_code == 1 and "unknown reviewer token" in prompted.output
+    wrong = runner.invoke(app, ["rules", "review", proposal.id, "--reject", "--token", "wrong"], env=env)
+    assert wrong.exit_code == 1 and "unknown reviewer token" in wrong.output
+    # No --token and no terminal to ask on (CliRunner's stdin is not one): say how, a usage error.
+    unasked = runner.invoke(app, ["rules", "review", proposal.id, "--reject"], input="wrong\n", env=env)
+    assert unasked.exit_code == 2 and "--token" in unasked.output
     assert repo.get(proposal.id).state.value == "pending"  # type: ignore[union-attr]
     both = runner.invoke(app, ["rules", "review", proposal.id, "--approve", "--reject"], env=env)
     assert both.exit_code == 2
