@@ -60,7 +60,12 @@ def _leaks(text: str) -> list[str]:
 
 
 def test_planted_secrets_appear_on_no_surface(
-        prom_history: PromHistory, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        prom_history: PromHistory, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from augur.agent import redact as redaction
+
+    # The app adds the settings' pattern to the process's list: keep it to this test.
+    monkeypatch.setattr(redaction, "PATTERNS", list(redaction.PATTERNS))
     write_platform_logs(tmp_path, prom_history.t_end, prom_history.onsets)
     slow = prom_history.onsets["http_request_duration_seconds"]
     SqliteLogStore(tmp_path / "logs.db").ingest([
