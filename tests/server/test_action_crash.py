@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -28,18 +27,10 @@ from augur.server.store.database import Store
 from augur.server.store.models import IncidentEvent, Job, utcnow
 from augur.server.store.proposals import EXECUTE_ACTION, SqlProposalStore
 from augur.server.store.queue import ACTION_CHECK, JobQueue
+from tests.fixtures.crash import Crash, die, jobs_of
 from tests.fixtures.incidents import seed_incident
 from tests.fixtures.kubernetes_api import webhook_recorder
 from tests.server.test_actions_retrain_scale import REVIEWERS, _report, _root
-
-
-class Crash(BaseException):
-    """The approving process dies here: nothing after this point runs, nothing catches it."""
-
-
-def _die(*_args: Any, **_kwargs: Any) -> Any:
-    raise Crash
-
 
 #: Where the approving process dies: the function that raises instead of running.
 STEPS = {
@@ -47,11 +38,6 @@ STEPS = {
     "before-executing": (review, "execute_approved"),
     "after-executing": (ProposalService, "_record"),
 }
-
-
-def _jobs(store: Store, kind: str) -> list[Job]:
-    with store.read_session() as session:
-        return list(session.scalars(select(Job).where(Job.kind == kind)))
 
 
 def _timeline(store: Store, incident_id: int) -> list[IncidentEvent]:
@@ -82,7 +68,7 @@ def test_the_approver_dies_and_another_worker_runs_the_action_once(
         repo = SqlProposalStore(store)
 
         with monkeypatch.context() as patch:
-            patch.setattr(*STEPS[step], _die)
+            patch.setattr(*STEPS[step], die)
             with pytest.raises(Crash):
                 service_from_settings(settings, repo, store).decide_as(proposal_id, "approve", "alice", "")
         executed = 1 if step == "after-executing" else 0
@@ -90,7 +76,7 @@ def test_the_approver_dies_and_another_worker_runs_the_action_once(
         assert repo.get(proposal_id).state is (  # type: ignore[union-attr]
             ProposalState.APPLIED if executed else ProposalState.APPROVED)
         assert _timeline(store, incident) == []  # nothing says so yet
-        [job] = _jobs(store, EXECUTE_ACTION)
+        [job] = jobs_of(store, EXECUTE_ACTION)
         assert job.status == ("queued" if step == "after-the-approval" else "running")
 
         # Time passes: the grace of the queued job, or the lease of the dead process's claim.
@@ -105,13 +91,13 @@ def test_the_approver_dies_and_another_worker_runs_the_action_once(
         [event] = _timeline(store, incident)
         assert event.kind == "action_executed" and event.detail["approved_by"] == "alice"
         assert "answered HTTP 201" in event.detail["result"]
-        [done] = _jobs(store, EXECUTE_ACTION)
+        [done] = jobs_of(store, EXECUTE_ACTION)
         assert done.status == "done"
-        assert len(_jobs(store, ACTION_CHECK)) == 1  # and its follow-up check is queued
+        assert len(jobs_of(store, ACTION_CHECK)) == 1  # and its follow-up check is queued
 
         # A replayed approval changes nothing and sends nothing.
         again = service_from_settings(settings, repo, store).decide_as(proposal_id, "approve", "alice", "")
-        assert not again.changed and len(hook.requests) == 1 and len(_jobs(store, EXECUTE_ACTION)) == 1
+        assert not again.changed and len(hook.requests) == 1 and len(jobs_of(store, EXECUTE_ACTION)) == 1
 
 
 def test_the_approving_process_runs_the_job_itself(store: Store, tmp_path: Path) -> None:
@@ -121,7 +107,7 @@ def test_the_approving_process_runs_the_job_itself(store: Store, tmp_path: Path)
             proposal_id, "approve", "alice", "")
         assert outcome.changed and outcome.proposal.state is ProposalState.APPLIED
         assert len(hook.requests) == 1
-        [job] = _jobs(store, EXECUTE_ACTION)
+        [job] = jobs_of(store, EXECUTE_ACTION)
         assert job.status == "done" and job.attempts == 1
         [event] = _timeline(store, incident)
         assert event.detail["job_id"] == job.id

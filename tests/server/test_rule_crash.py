@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import yaml
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from augur.evals.servers import PrometheusServer
 from augur.rules import apply
@@ -32,19 +31,12 @@ from augur.server.store.database import Store
 from augur.server.store.models import Job, utcnow
 from augur.server.store.proposals import APPLY_RULE, SqlProposalStore
 from augur.server.store.queue import JobQueue
+from tests.fixtures.crash import Crash, die, jobs_of
 from tests.rules.samples import drift_proposal
 
 pytestmark = pytest.mark.slow
 
 RULE = "RankerClickDurationDrift"
-
-
-class Crash(BaseException):
-    """The approving process dies here: nothing after this point runs, nothing catches it."""
-
-
-def _die(*_args: Any, **_kwargs: Any) -> Any:
-    raise Crash
 
 
 #: Where the approving process dies: the function that raises instead of running.
@@ -80,11 +72,6 @@ def _in_file(prom: PrometheusServer) -> list[str]:
     return [r["alert"] for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
 
 
-def _jobs(store: Store) -> list[Job]:
-    with store.read_session() as session:
-        return list(session.scalars(select(Job).where(Job.kind == APPLY_RULE)))
-
-
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_the_approver_dies_and_another_worker_applies_the_rule_once(
     store: Store, tmp_path: Path, prom: PrometheusServer, monkeypatch: pytest.MonkeyPatch, step: str,
@@ -94,14 +81,14 @@ def test_the_approver_dies_and_another_worker_applies_the_rule_once(
     proposal, _ = repo.add(drift_proposal())
 
     with monkeypatch.context() as patch:
-        patch.setattr(*STEPS[step], _die)
+        patch.setattr(*STEPS[step], die)
         with pytest.raises(Crash):
             service_from_settings(settings, repo, store).decide_as(proposal.id, "approve", "alice", "")
     written = step in ("after-writing-the-file", "after-recording-applied")
     assert _in_file(prom) == ([RULE] if written else [])
     assert repo.get(proposal.id).state is (  # type: ignore[union-attr]
         ProposalState.APPLIED if step == "after-recording-applied" else ProposalState.APPROVED)
-    [job] = _jobs(store)
+    [job] = jobs_of(store, APPLY_RULE)
     assert job.status == ("queued" if step == "after-the-approval" else "running")
 
     # Time passes: the grace of the queued job, or the lease of the dead process's claim.
@@ -116,13 +103,14 @@ def test_the_approver_dies_and_another_worker_applies_the_rule_once(
     assert _loaded(prom) == [RULE]
     events = [(e.to_state.value, e.actor) for e in repo.events(proposal.id)]
     assert events == [("pending", "augur"), ("approved", "alice"), ("applied", "augur")]
-    [done] = _jobs(store)
+    [done] = jobs_of(store, APPLY_RULE)
     assert done.status == "done"
 
     # A replayed approval changes nothing, queues nothing and writes nothing.
     again = service_from_settings(settings, repo, store).decide_as(proposal.id, "approve", "alice", "")
     assert not again.changed and again.proposal.state is ProposalState.APPLIED
-    assert len(_jobs(store)) == 1 and _in_file(prom) == [RULE] and len(repo.events(proposal.id)) == 3
+    assert len(jobs_of(store, APPLY_RULE)) == 1 and _in_file(prom) == [RULE]
+    assert len(repo.events(proposal.id)) == 3
 
 
 def test_the_approving_process_applies_the_rule_itself(
@@ -134,7 +122,7 @@ def test_the_approving_process_applies_the_rule_itself(
     outcome = service_from_settings(settings, repo, store).decide_as(proposal.id, "approve", "alice", "")
     assert outcome.changed and outcome.proposal.state is ProposalState.APPLIED
     assert _loaded(prom) == [RULE] and _in_file(prom) == [RULE]
-    [job] = _jobs(store)
+    [job] = jobs_of(store, APPLY_RULE)
     assert job.status == "done" and job.attempts == 1
 
 
@@ -146,12 +134,12 @@ def test_a_replayed_approval_applies_what_a_dead_approver_left_queued(
     repo = SqlProposalStore(store)
     proposal, _ = repo.add(drift_proposal())
     with monkeypatch.context() as patch:
-        patch.setattr(JobQueue, "claim_job", _die)
+        patch.setattr(JobQueue, "claim_job", die)
         with pytest.raises(Crash):
             service_from_settings(settings, repo, store).decide_as(proposal.id, "approve", "alice", "")
     again = service_from_settings(settings, repo, store).decide_as(proposal.id, "approve", "alice", "")
     assert again.changed and again.proposal.state is ProposalState.APPLIED
-    assert _loaded(prom) == [RULE] and [j.status for j in _jobs(store)] == ["done"]
+    assert _loaded(prom) == [RULE] and [j.status for j in jobs_of(store, APPLY_RULE)] == ["done"]
     assert [e.to_state.value for e in repo.events(proposal.id)] == ["pending", "approved", "applied"]
 
 
@@ -164,4 +152,4 @@ def test_without_a_rules_dir_the_approval_finishes_its_job_and_the_rule_stays_ap
     proposal, _ = repo.add(drift_proposal())
     outcome = service_from_settings(settings, repo, store).decide_as(proposal.id, "approve", "alice", "")
     assert outcome.changed and outcome.proposal.state is ProposalState.APPROVED
-    assert [j.status for j in _jobs(store)] == ["done"]
+    assert [j.status for j in jobs_of(store, APPLY_RULE)] == ["done"]
