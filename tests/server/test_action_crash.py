@@ -11,23 +11,21 @@ Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from augur.rules.proposal import ProposalState
 from augur.server import review
 from augur.server.jobs.actions import propose_actions_for_report
-from augur.server.jobs.worker import Worker
 from augur.server.review import ProposalService, execute_action_handler, service_from_settings
 from augur.server.settings import Settings
 from augur.server.store.database import Store
-from augur.server.store.models import IncidentEvent, Job, utcnow
+from augur.server.store.models import IncidentEvent
 from augur.server.store.proposals import EXECUTE_ACTION, SqlProposalStore
 from augur.server.store.queue import ACTION_CHECK, JobQueue
-from tests.fixtures.crash import Crash, die, jobs_of
+from tests.fixtures.crash import Crash, die, jobs_of, take_over
 from tests.fixtures.incidents import seed_incident
 from tests.fixtures.kubernetes_api import webhook_recorder
 from tests.server.test_actions_retrain_scale import REVIEWERS, _report, _root
@@ -79,12 +77,7 @@ def test_the_approver_dies_and_another_worker_runs_the_action_once(
         [job] = jobs_of(store, EXECUTE_ACTION)
         assert job.status == ("queued" if step == "after-the-approval" else "running")
 
-        # Time passes: the grace of the queued job, or the lease of the dead process's claim.
-        past = utcnow() - timedelta(seconds=1)
-        with store.transaction() as session:
-            session.execute(update(Job).where(Job.id == job.id).values(run_after=past, lease_expires_at=past))
-        worker = Worker(store, {EXECUTE_ACTION: execute_action_handler(settings)})
-        assert worker.run_once() and not worker.run_once()
+        take_over(store, job, execute_action_handler(settings))
 
         assert len(hook.requests) == 1  # exactly once, whichever step the approver died at
         assert [e.to_state.value for e in repo.events(proposal_id)] == ["pending", "approved", "applied"]

@@ -12,26 +12,22 @@ and then, once the job's grace or lease has passed, a real worker takes over. Pr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from sqlalchemy import update
 
 from augur.evals.servers import PrometheusServer
 from augur.rules import apply
 from augur.rules.proposal import ProposalState
 from augur.server import review
-from augur.server.jobs.worker import Worker
 from augur.server.review import apply_rule_handler, service_from_settings
 from augur.server.settings import Settings
 from augur.server.store.database import Store
-from augur.server.store.models import Job, utcnow
 from augur.server.store.proposals import APPLY_RULE, SqlProposalStore
 from augur.server.store.queue import JobQueue
-from tests.fixtures.crash import Crash, die, jobs_of
+from tests.fixtures.crash import Crash, die, jobs_of, take_over
 from tests.rules.samples import drift_proposal
 
 pytestmark = pytest.mark.slow
@@ -91,12 +87,7 @@ def test_the_approver_dies_and_another_worker_applies_the_rule_once(
     [job] = jobs_of(store, APPLY_RULE)
     assert job.status == ("queued" if step == "after-the-approval" else "running")
 
-    # Time passes: the grace of the queued job, or the lease of the dead process's claim.
-    past = utcnow() - timedelta(seconds=1)
-    with store.transaction() as session:
-        session.execute(update(Job).where(Job.id == job.id).values(run_after=past, lease_expires_at=past))
-    worker = Worker(store, {APPLY_RULE: apply_rule_handler(settings)})
-    assert worker.run_once() and not worker.run_once()
+    take_over(store, job, apply_rule_handler(settings))
 
     # One rule in the file and in Prometheus, one `applied`, whichever step the approver died at.
     assert _in_file(prom) == [RULE]
