@@ -127,7 +127,7 @@ class ProposalService:
     def _approval_job(self, proposal_id: str, kind: str) -> tuple[int | None, str | None]:
         """The id and status of the ``kind`` job the proposal's latest approval queued."""
         assert self.store is not None
-        approval = sum(1 for e in self.repo.events(proposal_id) if e.to_state is ProposalState.APPROVED)
+        approval = len(self._approvals(proposal_id))
         with self.store.read_session() as session:
             row = session.execute(select(Job.id, Job.status).where(
                 Job.dedupe_key == execution_key(proposal_id, approval, kind))).first()
@@ -183,11 +183,15 @@ class ProposalService:
         with httpx.Client() as client:
             return apply_approved(self.repo, proposal.id, self.apply_config, client)
 
+    def _approvals(self, proposal_id: str) -> list[ProposalEvent]:
+        """The proposal's approvals, oldest first: the n-th one's job has the key of approval n."""
+        return [e for e in self.repo.events(proposal_id) if e.to_state is ProposalState.APPROVED]
+
     def _approval_of(self, job: ClaimedJob, verb: str) -> tuple[Proposal, list[ProposalEvent]]:
         """The proposal of a job and its approvals; :class:`NotFound` unless the job's approval
         is the latest (a later approval has a job of its own)."""
         proposal_id, approval = str(job.payload["proposal_id"]), int(job.payload["approval"])
-        approvals = [e for e in self.repo.events(proposal_id) if e.to_state is ProposalState.APPROVED]
+        approvals = self._approvals(proposal_id)
         proposal = self.repo.get(proposal_id)
         if proposal is None or len(approvals) != approval:
             raise NotFound(f"job {job.id}: proposal {proposal_id} has no approval #{approval} to {verb} "
