@@ -243,7 +243,7 @@ def detect_onset(
     # Autocorrelated noise wanders further than white noise: scale CUSUM by the long-run sigma.
     ref_z = np.clip(z[:r], -spike_limit, spike_limit)
     rho = 0.0
-    if r > 3 and np.std(ref_z) > 0:
+    if r > 3 and np.std(ref_z[:-1]) > 0 and np.std(ref_z[1:]) > 0:  # else corrcoef divides by 0
         rho = float(np.clip(np.corrcoef(ref_z[:-1], ref_z[1:])[0, 1], 0.0, 0.9))
     drift = post / math.sqrt((1 + rho) / (1 - rho))
     up_alarm, up_start = _cusum(drift, k, h)

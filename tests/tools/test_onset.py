@@ -308,3 +308,19 @@ def test_tool_finds_the_latency_onset_in_a_histogram_quantile(prom_history: Prom
     error = (series["onset"] - truth) / prom_history.step_s
     print(f"\np99 onset error: {error:+.0f} steps ({series['kind']})")
     assert abs(series["onset"] - truth) <= 2 * prom_history.step_s
+
+
+def test_a_level_shift_after_a_tied_reference_is_found_without_warnings() -> None:
+    """Idle and quantised real series hold one value for most of the baseline (here 19 of 20
+    points, the last one differs): the lag-1 autocorrelation of such a reference is 0/0. It used to
+    turn the CUSUM into NaN, so the +2 level shift five points later was silently not found, and
+    numpy printed 'invalid value encountered in divide' on every investigation's stderr."""
+    import warnings
+
+    t = np.arange(40) * 60.0
+    y = np.r_[np.full(19, 5.0), [6.0], np.full(5, 5.0), np.full(15, 7.0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning fails the test
+        result = detect_onset(t, y, reference_end=t[20], spike_z=50.0)  # no spike: the CUSUM must see it
+    assert result.found and result.kind == "level_shift" and result.direction == "up"
+    assert result.onset == t[25]
