@@ -23,7 +23,7 @@ system:
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing Debian packages (missing:$$missing)"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "error: run as root (or install: $(APT_PACKAGES))" >&2; exit 1; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	  apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi
 
 # The two environments are independent: build them side by side (pip waits on the network and disk).
