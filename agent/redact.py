@@ -46,48 +46,108 @@ _SECRET_KEY = (
     r"session[_-]?id|signature)"
 )
 
+
+@dataclass(frozen=True, slots=True)
+class _Needs:
+    """What a pattern cannot match without: ``min_length`` characters, and one word of each group.
+
+    Read off the pattern (literals it requires, its shortest match) and tested on the lower-cased
+    text, so false only where the pattern cannot match.
+    """
+
+    groups: tuple[tuple[str, ...], ...] = ()
+    min_length: int = 0
+
+    def met_by(self, lowered: str) -> bool:
+        """Whether the pattern may match the text whose lower-cased form is ``lowered``."""
+        if len(lowered) < self.min_length:
+            return False
+        for words in self.groups:  # loops, not all(any(...)): this runs for every pattern and value
+            for word in words:
+                if word in lowered:
+                    break
+            else:
+                return False
+        return True
+
+
+#: Each built-in pattern's :class:`_Needs`, by the pattern's ``id`` (hashing a compiled pattern
+#: hashes its whole program, every time); the entry holds the pattern, so no other can take its
+#: ``id``. A pattern without an entry (a deployment's own) always runs. Most label and annotation
+#: values need none of the built-ins, and running twenty regular expressions over each (the
+#: key=value one backtracks at every word) was most of the intake's cost for a new alert.
+_NEEDS: dict[int, tuple[re.Pattern[str], _Needs]] = {}
+
+
+def _builtin(kind: str, regex: str, replacement: str, needs: _Needs,
+             flags: int = 0) -> tuple[str, re.Pattern[str], str]:
+    pattern = re.compile(regex, flags)
+    _NEEDS[id(pattern)] = (pattern, needs)
+    return kind, pattern, replacement
+
+
+_AWS_KEY_PREFIXES = ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa")
+# Every alternative of _SECRET_KEY contains one of these.
+_SECRET_KEY_WORDS = ("pass", "pwd", "secret", "token", "key", "authorization", "credential", "cookie",
+                     "session", "signature")
+
 #: (kind, compiled pattern, replacement) in the order they are applied. Earlier patterns win:
 #: private keys, JWTs and vendor keys before the generic bearer and key=value shapes, URL
 #: credentials before e-mail addresses.
 PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
-    ("private_key", re.compile(
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE "
-        r"KEY(?: BLOCK)?-----|\Z)", re.S), "[REDACTED:private_key]"),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "[REDACTED:jwt]"),
-    ("openai_key", re.compile(r"\bsk-(?:proj-|ant-|live-|svcacct-)?[A-Za-z0-9_-]{16,}"),
-     "[REDACTED:api_key]"),
-    ("slack_token", re.compile(r"\bx(?:ox[abpsore]|app)-[A-Za-z0-9-]{10,}"), "[REDACTED:slack_token]"),
-    ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"),
-     "[REDACTED:github_token]"),
-    ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), "[REDACTED:gitlab_token]"),
-    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
-     "[REDACTED:aws_access_key]"),
-    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{30,}"), "[REDACTED:api_key]"),
-    ("stripe_key", re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"), "[REDACTED:api_key]"),
-    ("huggingface_token", re.compile(r"\bhf_[A-Za-z0-9]{30,}"), "[REDACTED:api_key]"),
+    _builtin("private_key",
+             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE "
+             r"KEY(?: BLOCK)?-----|\Z)", "[REDACTED:private_key]",
+             _Needs((("-----begin ",), ("private key",))), re.S),
+    _builtin("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", "[REDACTED:jwt]",
+             _Needs((("eyj",),))),
+    _builtin("openai_key", r"\bsk-(?:proj-|ant-|live-|svcacct-)?[A-Za-z0-9_-]{16,}", "[REDACTED:api_key]",
+             _Needs((("sk-",),))),
+    _builtin("slack_token", r"\bx(?:ox[abpsore]|app)-[A-Za-z0-9-]{10,}", "[REDACTED:slack_token]",
+             _Needs((("xox", "xapp-"),))),
+    _builtin("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})",
+             "[REDACTED:github_token]", _Needs((("gh", "github_pat_"),))),
+    _builtin("gitlab_token", r"\bglpat-[A-Za-z0-9_-]{20,}", "[REDACTED:gitlab_token]",
+             _Needs((("glpat-",),))),
+    _builtin("aws_access_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
+             "[REDACTED:aws_access_key]", _Needs((_AWS_KEY_PREFIXES,), 20)),
+    _builtin("google_api_key", r"\bAIza[0-9A-Za-z_-]{30,}", "[REDACTED:api_key]", _Needs((("aiza",),))),
+    _builtin("stripe_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}", "[REDACTED:api_key]",
+             _Needs((("_live_", "_test_"),))),
+    _builtin("huggingface_token", r"\bhf_[A-Za-z0-9]{30,}", "[REDACTED:api_key]", _Needs((("hf_",),))),
     # An Authorization header's value is a credential whatever its scheme or length.
-    ("bearer", re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:[A-Za-z-]+\s+)?)"
-                          r"(?!\[REDACTED)[^\s\"',;]+"), r"\1[REDACTED:bearer]"),
-    ("bearer", re.compile(r"(?i)\b(bearer)(\s+)(?!\[REDACTED)[^\s\"',;]{8,}"), r"\1\2[REDACTED:bearer]"),
+    _builtin("bearer",
+             r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:[A-Za-z-]+\s+)?)(?!\[REDACTED)[^\s\"',;]+",
+             r"\1[REDACTED:bearer]", _Needs((("authorization",),))),
+    _builtin("bearer", r"(?i)\b(bearer)(\s+)(?!\[REDACTED)[^\s\"',;]{8,}", r"\1\2[REDACTED:bearer]",
+             _Needs((("bearer",),))),
     # "basic", "token", "digest" are also ordinary words: only a value with a digit is a credential.
-    ("bearer", re.compile(r"(?i)\b(basic|token|digest)(\s+)(?!\[REDACTED)"
-                          r"(?=[^\s\"',;0-9]*[0-9])[^\s\"',;]{12,}"), r"\1\2[REDACTED:bearer]"),
+    _builtin("bearer", r"(?i)\b(basic|token|digest)(\s+)(?!\[REDACTED)(?=[^\s\"',;0-9]*[0-9])[^\s\"',;]{12,}",
+             r"\1\2[REDACTED:bearer]", _Needs((("basic", "token", "digest"),))),
     # The password runs to the last "@" before the host, so a password holding "@" is hidden whole.
-    ("url_credentials", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/:@\[\]]*):(?!\[REDACTED)([^\s/]+)@(?=[^\s@/]*(?:[/?#\s\"']|$))"),
-     r"\1\2:[REDACTED:password]@"),
-    ("url_credentials", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?!\[REDACTED)([^\s/:@]{16,})@"),
-     r"\1[REDACTED:token]@"),
+    _builtin("url_credentials",
+             r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/:@\[\]]*):(?!\[REDACTED)([^\s/]+)@(?=[^\s@/]*(?:[/?#\s\"']|$))",
+             r"\1\2:[REDACTED:password]@", _Needs((("://",), ("@",)))),
+    _builtin("url_credentials", r"(?i)\b([a-z][a-z0-9+.-]*://)(?!\[REDACTED)([^\s/:@]{16,})@",
+             r"\1[REDACTED:token]@", _Needs((("://",), ("@",)))),
     # An AWS secret access key: 40 characters of base64 with both cases and a digit, standing alone.
-    ("aws_secret_key", re.compile(r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[0-9])(?=[A-Za-z0-9/+]*[a-z])"
-                                  r"(?=[A-Za-z0-9/+]*[A-Z])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
-     "[REDACTED:aws_secret_key]"),
-    ("key_value", re.compile(
-        r"(?i)(?P<key>\b[\w.-]*" + _SECRET_KEY + r")(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
-        r"(?!\[REDACTED|(?:bearer|basic|token|digest)\s)(?P<value>[^\s\"',;&}\]]+)"),
-     r"\g<key>\g<sep>[REDACTED:secret]"),
-    ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
-     "[REDACTED:email]"),
+    _builtin("aws_secret_key",
+             r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[0-9])(?=[A-Za-z0-9/+]*[a-z])(?=[A-Za-z0-9/+]*[A-Z])"
+             r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])", "[REDACTED:aws_secret_key]", _Needs(min_length=40)),
+    _builtin("key_value",
+             r"(?i)(?P<key>\b[\w.-]*" + _SECRET_KEY + r")(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
+             r"(?!\[REDACTED|(?:bearer|basic|token|digest)\s)(?P<value>[^\s\"',;&}\]]+)",
+             r"\g<key>\g<sep>[REDACTED:secret]",
+             _Needs((_SECRET_KEY_WORDS, (":", "=")))),
+    _builtin("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+             "[REDACTED:email]", _Needs((("@",), (".",)))),
 ]
+
+#: One search that no built-in pattern can match without: a word of each one's first group, or
+#: the length of those that need no word.
+_ANY_BUILTIN_WORD = re.compile("|".join(sorted(
+    {re.escape(word) for _, needs in _NEEDS.values() if needs.groups for word in needs.groups[0]})))
+_ANY_BUILTIN_LENGTH = min(needs.min_length for _, needs in _NEEDS.values() if not needs.groups)
 
 _SECRET_KEY_NAME = re.compile(r"(?i)" + _SECRET_KEY + r"$")
 
@@ -102,6 +162,30 @@ def add_patterns(patterns: Iterable[str]) -> None:
             known.add(pattern)
 
 
+def _redact(text: str, counts: Counter[str] | None) -> str:
+    """``text`` with every secret replaced by ``[REDACTED:<kind>]``, counted by kind in ``counts``.
+
+    A built-in pattern is skipped when the text lacks what it needs (:data:`_NEEDS`), tested on the
+    text as the earlier patterns left it. Only ASCII text is tested so: for it, a case-insensitive
+    literal is in the text exactly when it is in the lower-cased text (under ``re.IGNORECASE``,
+    ``ſ`` matches ``s`` and ``K`` matches ``k``; ``str.lower`` keeps them apart).
+    """
+    lowered = text.lower() if text.isascii() else None
+    none_builtin = lowered is not None and len(lowered) < _ANY_BUILTIN_LENGTH \
+        and _ANY_BUILTIN_WORD.search(lowered) is None
+    for kind, pattern, replacement in PATTERNS:
+        if lowered is not None and (entry := _NEEDS.get(id(pattern))) is not None and entry[0] is pattern \
+                and (none_builtin or not entry[1].met_by(lowered)):
+            continue
+        text, n = pattern.subn(replacement, text)
+        if n:
+            if counts is not None:
+                counts[kind] += n
+            lowered = text.lower() if text.isascii() else None
+            none_builtin = False
+    return text
+
+
 @dataclass
 class Redactor:
     """Applies :data:`PATTERNS` and counts what it removed, by kind (for the run's notes)."""
@@ -110,11 +194,7 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced by ``[REDACTED:<kind>]``."""
-        for kind, pattern, replacement in PATTERNS:
-            text, n = pattern.subn(replacement, text)
-            if n:
-                self.counts[kind] += n
-        return text
+        return _redact(text, self.counts)
 
     def redact_value(self, value: Any) -> Any:
         """A copy of JSON-shaped ``value`` with every string redacted.
@@ -146,7 +226,7 @@ class Redactor:
 
 def redact(text: str) -> str:
     """``text`` with every secret replaced by ``[REDACTED:<kind>]``."""
-    return Redactor().redact(text)
+    return _redact(text, None)
 
 
 def redact_value(value: Any) -> Any:

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from augur.agent import redact as redaction
 from augur.agent.redact import Redactor, redact, redact_value
+from tests.fixtures.secrets import BUILTIN_SECRETS
 
 # (text containing a secret, the secret itself, the kind named in the marker)
 SECRETS = [
@@ -117,3 +119,71 @@ def test_any_value_in_a_secret_position_never_leaks(secret: str) -> None:
         texts.append(f"https://svc:{secret}@db.internal/x")
     for text in texts:
         assert secret not in redact(text), text
+
+
+def _every_pattern(text: str) -> str:
+    """What redaction promises: every pattern of PATTERNS applied, in order, to the whole text."""
+    for _, pattern, replacement in redaction.PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def test_each_builtin_pattern_has_a_secret_it_matches_and_redact_removes() -> None:
+    builtins = [(kind, p) for kind, p, _ in redaction.PATTERNS if kind != "custom"]
+    assert len(builtins) == len(BUILTIN_SECRETS), "add a sample to tests/fixtures/secrets.py"
+    for (kind, pattern), (text, secret) in zip(builtins, BUILTIN_SECRETS, strict=True):
+        assert pattern.search(text), (kind, text)
+        for variant in (text, f"x {text} y", f'{{"v": "{text}"}}'):
+            assert secret not in redact(variant), (kind, variant)
+            assert redact(variant) == _every_pattern(variant)
+
+
+# Every alternative shape of the built-in patterns, for the tests below to combine.
+_SHAPES = [
+    "github_pat_11ABCDEF0123456789abcdefijklmnopqrstuvw", "gho_0123456789abcdefghijABCDEFGHIJklmnop",
+    "Bearer\tabcdefgh12345678", "bearer\n0123456789abcdef", "xapp-1-A0123456789", "xoxp-0123456789ab",
+    *[f"{prefix}IOSFODNN7EXAMPLE" for prefix in ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA",
+                                                  "AIPA")],
+    "rk_test_0123456789abcdefAB", "pk_live_0123456789abcdefAB",
+    "sk-ant-api03-aaaaBBBBccccDDDDeeee", "sk-svcacct-aaaaBBBBccccDDDDeeee",
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\nxyz\n-----END PGP PRIVATE KEY BLOCK-----",
+    "digest\t1234567890abcdef", "basic dXNlcjpwYXNzd29yZDEyMw==", "authorization='x1'",
+    "passphrase: x", "session-id=abc", "apikey=k", "api-key: k", "access_key=k", "private-key=k",
+    "client-secret=k", "credentials: k", "credential=k", "cookie=k", "signature=k", "pwd=k", "x-token: k",
+    "ftp://averyveryverylongtoken@host", "s3://key:pa@ss@bucket/x", "mail me at x.y@a-b.example.org",
+]
+# Pieces that make texts close to what the patterns look for: the words and separators they
+# need, in other cases, beside the characters ``re.IGNORECASE`` matches to ASCII letters
+# (``ſ`` s, ``K`` k, ``ı`` i, ``İ`` I) and parts of real secrets.
+_PIECES = st.sampled_from(
+    [w for _, needs in redaction._NEEDS.values() for group in needs.groups for w in group]
+    + ["PASSWORD", "Token", "Api-Key", "AUTHORIZATION", "Bearer", "BASIC", "Digest", "GHP_", "HF_", "Sk-",
+       "eyJ", "AKIA", "AIza", "-----BEGIN ", "PRIVATE KEY", "-----", "://", "@", ".", ":", "=", " ", "\n",
+       "\t", "'", '"', "/", "_", "-", "1", "a1B2c3D4e5F6g7H8i9J0", "ſ", "\u212a", "ı", "\u0130", "é"]
+    + [secret for _, secret in BUILTIN_SECRETS] + [text for text, _ in BUILTIN_SECRETS] + _SHAPES
+)
+_NEAR_SECRETS = st.lists(_PIECES | st.text(max_size=4), max_size=12).map("".join)
+
+
+def _assert_skips_only_what_cannot_match(text: str) -> None:
+    """A built-in pattern is skipped only on a text it cannot match: the result is what applying
+    every pattern gives, and no pattern that matches the text is judged unable to."""
+    assert redact(text) == _every_pattern(text), text
+    for _, pattern, _ in redaction.PATTERNS:
+        entry = redaction._NEEDS.get(id(pattern))
+        if entry is not None and text.isascii() and pattern.search(text):
+            assert entry[1].met_by(text.lower()), (pattern.pattern, text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=_NEAR_SECRETS)
+def test_skipping_patterns_never_changes_what_is_redacted(text: str) -> None:
+    _assert_skips_only_what_cannot_match(text)
+
+
+@pytest.mark.parametrize(
+    "text", [t for t, _, _ in SECRETS] + KEEP + [t for t, _ in BUILTIN_SECRETS] + _SHAPES)
+def test_redaction_is_the_same_in_any_case_and_beside_non_ascii_letters(text: str) -> None:
+    for variant in (text, text.upper(), text.lower(), text.swapcase(), text.replace("s", "ſ"),
+                    text.replace("k", "\u212a"), f"é {text}", f"{text} {text}"):
+        _assert_skips_only_what_cannot_match(variant)

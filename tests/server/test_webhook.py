@@ -16,6 +16,7 @@ from augur.server.store.database import Store, make_engine
 from augur.server.store.models import AlertEpisode, Incident, IncidentEvent, Job
 from augur.server.web.app import create_app
 from tests.fixtures.alerts import alert, notification
+from tests.fixtures.secrets import BUILTIN_SECRETS
 from tests.fixtures.serving import serving
 from tests.server.conftest import ADMIN_TOKEN, TOKEN, row_counts, settings_for
 
@@ -315,6 +316,31 @@ def test_secrets_in_labels_and_annotations_are_stored_redacted_also_when_values_
     with store.read_session() as session:
         details = json.dumps([e.detail for e in session.scalars(select(IncidentEvent))])
     assert "hunter22" not in details
+
+
+def test_a_value_matching_each_builtin_redaction_pattern_is_stored_redacted(
+    client: TestClient, store: Store
+) -> None:
+    """Redaction skips the patterns a value cannot match (most label values match none): a value
+    each built-in pattern matches still arrives redacted, as a label and as an annotation, in its
+    episode, its incident's timeline and the webhook's answer, in a new incident and a known one."""
+    values = {f"v{i}": text for i, (text, _) in enumerate(BUILTIN_SECRETS)}
+    first = alert("Leaky", service="billing", **values)
+    first["annotations"].update(values)
+    again = alert("Leaky", service="billing", pod="p2", **values)
+    again["annotations"].update(values)
+    for body in (notification([first]), notification([again])):
+        response = client.post("/v1/alertmanager", json=body)
+        assert response.status_code == 200, response.text
+    episodes = _episodes(store)
+    assert len(episodes) == 2 and len({e.incident_id for e in episodes}) == 1
+    with store.read_session() as session:
+        timeline = json.dumps([e.detail for e in session.scalars(select(IncidentEvent))])
+    for episode in episodes:
+        for name, (text, secret) in zip(values, BUILTIN_SECRETS, strict=True):
+            for stored in (episode.labels[name], episode.annotations[name]):
+                assert "[REDACTED:" in stored and secret not in stored, (text, stored)
+            assert secret not in timeline and secret not in response.text
 
 
 def test_a_notification_over_a_mebibyte_is_parsed_and_stored_by_the_helper_process(
