@@ -55,7 +55,11 @@ _SYSLOG_TIME = r"[A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?"
 #: Any leading time a generic layout accepts.
 _ANY_TIME = (rf"(?:{_DATED}|{_SYSLOG_TIME}(?: \d{{4}})?|\d{{2}}[-.]\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?|"
              r"\d{8}-\d{2}:\d{2}:\d{2}(?:[:.,]\d{1,6})?)")
-_PROGRAM = r"(?P<component>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?:(?: (?P<content>.*))?"
+#: ``name[pid]:`` (macOS may add `` (address)`` before the colon: ``sandboxd[129] ([31211]):``).
+_PROGRAM = (r"(?P<component>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?(?: \((?P<address>[^()\s]+)\))?"
+            r":(?: (?P<content>.*))?")
+#: Bracketed text that may hold one level of brackets: ``QuorumPeer[myid=1]/0.0.0.0:2181``.
+_NESTED = r"(?:[^\[\]]|\[[^\[\]]*\])*"
 
 
 def _fmt(name: str, pattern: str, example: str) -> LineFormat:
@@ -130,8 +134,13 @@ FORMATS: tuple[LineFormat, ...] = (
          "2026-11-24T02:10:03.123456+00:00 gpu-1 kernel: NVRM: Xid 79, GPU has fallen off the bus"),
     _fmt("pipes", rf"(?P<time>{_ANY_TIME})\|(?P<component>[^|]*)\|(?P<pid>[^|]*)\|(?P<content>.*)",
          "20261124-02:10:03:606|Step_LSC|30002312|onStandStepChanged 3579"),
+    # After the level, two header fields are split off when present: log4j's bracketed location
+    # followed by " - " ("[thread:Class@line] - ", Zookeeper's default pattern), and a column
+    # padded with two or more spaces on both sides ("Info     CBS    message", Windows CBS).
     _fmt("leveled",
-         rf"\[?(?P<time>{_ANY_TIME})\]?,?\s+(?:-\s+)?[\[(]?{LEVEL}[\])]?:?(?:\s+-)?(?:\s+(?P<content>.*))?",
+         rf"\[?(?P<time>{_ANY_TIME})\]?,?\s+(?:-\s+)?[\[(]?{LEVEL}[\])]?:?(?:\s+-)?"
+         rf"(?:\s+\[(?P<thread>{_NESTED})\]\s+-(?=\s))?(?: {{2,}}(?P<component>[^\s\[]\S*)(?= {{2,}}\S))?"
+         r"(?:\s+(?P<content>.*))?",
          "2026-11-24T02:10:04.250Z WARN slow upstream call took 812 ms"),
     _fmt("epoch", r"(?:(?P<label>\S+) )?(?P<time>\d{10}(?:\.\d{1,9})?|\d{13}) (?P<content>.*)",
          "1795486203 ranker: slow upstream call"),
@@ -139,6 +148,8 @@ FORMATS: tuple[LineFormat, ...] = (
          "134681 node-246 unix.hw state_change.unavailable 1077804742 1 Component State Change"),
     _fmt("syslog-bare", rf"(?P<time>{_SYSLOG_TIME}) (?P<host>\S+) (?P<content>.*)",
          "Jun 14 15:16:01 combo ALERT exited abnormally"),
+    _fmt("timed-component", rf"\[?(?P<time>{_ANY_TIME})\]?:?\s+(?P<component>[^\s\[\]]+) - (?P<content>.*)",
+         "[11.24 02:10:03] ranker.exe - upstream timed out after 812 ms"),
     _fmt("timed", rf"\[?(?P<time>{_ANY_TIME})\]?:?\s+(?P<content>.*)",
          "2026-11-24 02:10:03 model loaded in 3.2 s"),
 )

@@ -15,7 +15,7 @@ vLLM) takes the year it is given (``augur logs ingest --year``, else the file's 
 ``Sun Dec 04 04:47:44 2005``              Apache error log (C ``ctime``)
 ``10/Oct/2000:13:55:36 -0700``            Apache/NGINX access log
 ``03-17 16:13:38.811``, ``10.30 16:49:06``  Android logcat, vLLM, Proxifier (year-less)
-``20171223-22:15:29:606``                 compact date, milliseconds after a colon
+``20171223-22:15:29:606``                 compact date, milliseconds (a count) after a colon
 ``1124 02:10:03.123456``                  glog (``mmdd``, after the level letter)
 ``1117838570``, ``1117838570.5``, ms      Unix epoch seconds, milli-, micro-, nanoseconds
 ========================================  ===========================================
@@ -76,9 +76,12 @@ def _zone(value: str | None) -> timezone:
 
 def _make(year: int, month: int, day: int, m: re.Match[str]) -> datetime | None:
     groups = m.groupdict()
+    # A decimal fraction (".5", ",123") is read as one; milliseconds after a colon are a count that
+    # some writers do not zero-pad (HH:MM:SS:96 is 96 ms, and comes before HH:MM:SS:104).
+    micros = int(groups["ms"]) * 1000 if groups.get("ms") else _frac(groups.get("frac"))
     try:
         return datetime(year, month, day, int(m["H"]), int(m["M"]), int(groups.get("S") or 0),
-                        _frac(groups.get("frac")), tzinfo=_zone(groups.get("tz")))
+                        micros, tzinfo=_zone(groups.get("tz")))
     except ValueError:
         return None
 
@@ -123,8 +126,9 @@ _LAYOUTS: tuple[tuple[re.Pattern[str], _Builder], ...] = tuple((re.compile(p + r
      _named_month),  # syslog, ctime (Apache error)
     (r"(?P<d>\d{1,2})/" + _MON + r"/(?P<Y>\d{4}):" + _HMS + _TZ, _named_month),  # access log
     (r"(?P<m>\d{2})[-.](?P<d>\d{2}) " + _HMS + _TZ, _yearless),  # logcat, vLLM, Proxifier
-    (r"(?P<Y>\d{4})(?P<m>\d{2})(?P<d>\d{2})-(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})(?:[:.,](?P<frac>\d{1,6}))?",
-     _full),  # 20171223-22:15:29:606
+    (r"(?P<Y>\d{4})(?P<m>\d{2})(?P<d>\d{2})-(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})"
+     r"(?::(?P<ms>\d{1,3})|[.,](?P<frac>\d{1,6}))?",
+     _full),  # 20171223-22:15:29:606; after a colon, a count of milliseconds: ":96" is 96 ms
     (r"(?P<m>\d{2})(?P<d>\d{2}) " + _HMS, _yearless),  # glog mmdd
     (r"(?P<d>\d{1,2}) " + _MON + r" (?P<Y>\d{4}) " + _HMS + _TZ, _named_month),  # 24 Nov 2026 ...
 ))
