@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from augur.evals.nezha.alerting import Firing, firings
-from augur.evals.nezha.dataset import DAYS, Fault, NezhaData
+from augur.evals.nezha.dataset import Fault, NezhaData
 from augur.evals.nezha.scoring import NezhaCase, match_firings, summarise
 from augur.evals.nezha.telemetry import (
     alert_rules,
@@ -32,6 +32,7 @@ from augur.evals.nezha.telemetry import (
     convert_day,
     ingest_traces,
     log_lines,
+    span_edges,
     write_yaml,
 )
 
@@ -99,9 +100,12 @@ async def _run_day(data: NezhaData, day: str, workdir: Path, registry_factory: R
         # The toolbox's span store is <data_dir>/traces.db; the registry's data_dir is workdir.
         spans, refused = await asyncio.to_thread(ingest_traces, data.day_dir(day), workdir / "traces.db")
         notes.append(f"{day}: {spans} spans ingested into the embedded span store ({refused} refused)")
+        if not tel.edges:  # no dependency.csv: the call graph is the spans'
+            tel.edges = await asyncio.to_thread(span_edges, workdir / "traces.db", tel.services)
+            notes.append(f"{day}: {len(tel.edges)} call edges from the spans")
     catalog_path = write_yaml(catalog_for(tel, traces=traces), workdir / "catalog.yaml")
     catalog = load_catalog(catalog_path)
-    rules = alert_rules()
+    rules = alert_rules(tel.sli_service)
     rules_path = write_yaml(rules, workdir / "slo-rules.yml")
     log_db = workdir / "logs.db"
     logs = workdir / "logs.jsonl"
@@ -153,7 +157,7 @@ async def _run_day(data: NezhaData, day: str, workdir: Path, registry_factory: R
 async def run_nezha(
     data: NezhaData,
     *,
-    days: Sequence[str] = DAYS,
+    days: Sequence[str] | None = None,
     workdir: Path | None = None,
     registry_factory: RegistryFactory | None = None,
     baselines: Sequence[str] = (),
@@ -179,7 +183,7 @@ async def run_nezha(
     cases: list[NezhaCase] = []
     notes: list[str] = []
     try:
-        for day in days:
+        for day in data.days() if days is None else days:
             if wanted is not None and not any(c.startswith(day) for c in wanted):
                 continue
             cases += await _run_day(data, day, root / day, registry_factory, baselines, wanted, on_case,

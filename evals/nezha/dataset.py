@@ -34,7 +34,8 @@ __all__ = [
     "service_of_pod",
 ]
 
-#: The two days of the dataset's RCA half.
+#: The two days of the Online Boutique archive's RCA half (another Nezha archive, such as its Train
+#: Ticket half, has its own: :meth:`NezhaData.days` reads them from the archive).
 DAYS = ("2022-08-22", "2022-08-23")
 #: Where the archive lives relative to the repository root (``../shared/datasets/...``).
 DEFAULT_ARCHIVE = (Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
@@ -46,10 +47,17 @@ class DatasetMissing(BadInput, FileNotFoundError):
     """The archive is not where it was looked for; the message says where to put it."""
 
 
-def default_cache() -> Path:
-    """``$XDG_CACHE_HOME/augur/nezha-ob`` (``~/.cache/augur/nezha-ob``): outside the repository."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "augur" / "nezha-ob"
+def default_cache(archive: Path | None = None) -> Path:
+    """``$XDG_CACHE_HOME/augur/nezha-ob`` (``~/.cache/augur/nezha-ob``): outside the repository.
+
+    Another archive than the default gets its own folder, named after the archive's file
+    (``nezha-tt-rca_data.tar.xz`` -> ``~/.cache/augur/nezha-tt-rca_data``), so two halves of the
+    dataset never share unpacked days.
+    """
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "augur"
+    if archive is None or archive.resolve() == DEFAULT_ARCHIVE.resolve():
+        return root / "nezha-ob"
+    return root / archive.name.split(".tar")[0]
 
 
 def service_of_pod(pod: str) -> str:
@@ -88,7 +96,7 @@ class NezhaData:
 
     def __init__(self, archive: Path | None = None, cache: Path | None = None) -> None:
         self.archive = archive or DEFAULT_ARCHIVE
-        self.cache = cache or default_cache()
+        self.cache = cache or default_cache(self.archive)
         if not self.archive.is_file():
             raise DatasetMissing(
                 f"Nezha archive not found at {self.archive}: put nezha-ob-rca_data.tar.xz there "
@@ -101,11 +109,46 @@ class NezhaData:
     def _marker(self, day: str, group: str) -> Path:
         return self.cache / f".{day}-{group}.done"
 
-    def ensure(self, days: Sequence[str] = DAYS, groups: Sequence[str] = ("metric",)) -> None:
-        """Unpack the fault lists and the given groups of the given days (one pass, if any is missing)."""
-        unknown = [g for g in groups if g not in GROUPS] + [d for d in days if d not in DAYS]
+    def days(self) -> tuple[str, ...]:
+        """The archive's days: each ``rca_data/<day>/`` with a ``<day>-fault_list.json``, in order.
+
+        Listing an xz archive reads all of it (~15 s), so the answer is kept in the cache beside
+        the unpacked days, keyed on the archive's size and modification time. The Online Boutique
+        archive beside the project holds :data:`DAYS`, which saves that pass.
+        """
+        if self.archive.resolve() == DEFAULT_ARCHIVE.resolve():
+            return DAYS
+        stat = self.archive.stat()
+        key = f"{stat.st_size}:{stat.st_mtime_ns}"
+        listing = self.cache / ".days.json"
+        try:
+            known = json.loads(listing.read_text())
+            if known.get("archive") == key:
+                return tuple(known["days"])
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
+        found: set[str] = set()
+        with tarfile.open(self.archive, "r:xz") as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if (member.isfile() and len(parts) == 3 and parts[0] == "rca_data"
+                        and parts[2] == f"{parts[1]}-fault_list.json"):
+                    found.add(parts[1])
+        if not found:
+            raise DatasetMissing(f"{self.archive}: no rca_data/<day>/<day>-fault_list.json inside; is it "
+                                 "a Nezha rca_data archive?")
+        self.cache.mkdir(parents=True, exist_ok=True)
+        listing.write_text(json.dumps({"archive": key, "days": sorted(found)}))
+        return tuple(sorted(found))
+
+    def ensure(self, days: Sequence[str] | None = None, groups: Sequence[str] = ("metric",)) -> None:
+        """Unpack the fault lists and the given groups of the given days (default: all; one pass,
+        if any is missing)."""
+        known = self.days()
+        days = known if days is None else days
+        unknown = [g for g in groups if g not in GROUPS] + [d for d in days if d not in known]
         if unknown:
-            raise ValueError(f"unknown day or group {unknown}: days are {DAYS}, groups {GROUPS}")
+            raise ValueError(f"unknown day or group {unknown}: days are {known}, groups {GROUPS}")
         wanted = [(d, g) for d in days for g in groups if not self._marker(d, g).exists()]
         lists = [d for d in days if not (self.day_dir(d) / f"{d}-fault_list.json").exists()]
         if not wanted and not lists:
@@ -120,10 +163,10 @@ class NezhaData:
         for d, g in wanted:
             self._marker(d, g).touch()
 
-    def faults(self, days: Iterable[str] = DAYS) -> list[Fault]:
-        """The injected faults of the days, in time order (ground truth)."""
+    def faults(self, days: Iterable[str] | None = None) -> list[Fault]:
+        """The injected faults of the days (default: all), in time order (ground truth)."""
         out: list[Fault] = []
-        for day in days:
+        for day in self.days() if days is None else days:
             self.ensure([day], ())
             listing = json.loads((self.day_dir(day) / f"{day}-fault_list.json").read_text())
             for entries in listing.values():

@@ -62,6 +62,8 @@ __all__ = [
     "ingest_traces",
     "log_lines",
     "parse_time",
+    "sli_service",
+    "span_edges",
     "write_yaml",
 ]
 
@@ -112,6 +114,15 @@ class DayTelemetry:
     edges: list[tuple[str, str]]  # (caller, callee)
     nodes: dict[str, str]  # service -> node address
     notes: list[str] = field(default_factory=list)
+    #: The ``service`` label of the user-facing SLI series: the service that serves them when it
+    #: is known (see :func:`sli_service`), else the SLI file's own ``ServiceName``.
+    sli_service: str = "frontend"
+
+    @property
+    def entry_points(self) -> list[str]:
+        """Services that call others and are called by none: where user requests enter."""
+        called = {b for _, b in self.edges}
+        return sorted({a for a, _ in self.edges} - called)
 
 
 def _rows(path: Path) -> Iterator[dict[str, str]]:
@@ -122,6 +133,8 @@ def _rows(path: Path) -> Iterator[dict[str, str]]:
 def _dependencies(metric_dir: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
     edges: list[tuple[str, str]] = []
     nodes: dict[str, str] = {}
+    if not (metric_dir / "dependency.csv").is_file():
+        return edges, nodes
     for row in _rows(metric_dir / "dependency.csv"):
         src, dst = row["Source"].strip(), row["Target"].strip()
         if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", dst):
@@ -177,6 +190,8 @@ def _pod_samples(path: Path, nodes: dict[str, str], seen_nodes: set[str],
 
 
 def _edge_samples(path: Path, reporter: str) -> Iterator[Sample]:
+    if not path.is_file():
+        return
     for r in _rows(path):
         t = round(parse_time(r["time"]))
         for col, cell in r.items():
@@ -190,8 +205,26 @@ def _edge_samples(path: Path, reporter: str) -> Iterator[Sample]:
                                         "source_workload": src, "destination_workload": dst}, v, t)
 
 
-def _sli_samples(path: Path) -> Iterator[Sample]:
-    labels = {"namespace": NAMESPACE, "service": "frontend"}
+def sli_service(front_service: Path, services: list[str], edges: list[tuple[str, str]]) -> str:
+    """Which service the user-facing SLI file (``front_service.csv``) measures.
+
+    Its ``ServiceName`` when that names a service (``Frontend`` -> ``frontend`` in Online
+    Boutique), else the one entry point of the call graph (a service calling others, called by
+    none). Otherwise the name the file gives, lower-cased: the SLI then is a component of its own
+    in the catalog, depending on the entry points (see :func:`catalog_for`).
+    """
+    named = next((r.get("ServiceName", "").strip() for r in _rows(front_service)), "") or "frontend"
+    wanted = re.sub(r"\s+", "-", named.lower())
+    if wanted in services:
+        return wanted
+    known = set(services)
+    inside = [(a, b) for a, b in edges if a in known and b in known]
+    roots = sorted({a for a, _ in inside} - {b for _, b in inside})
+    return roots[0] if len(roots) == 1 else wanted
+
+
+def _sli_samples(path: Path, service: str) -> Iterator[Sample]:
+    labels = {"namespace": NAMESPACE, "service": service}
     for r in _rows(path):
         t = round(parse_time(r["Time"]))
         ok = _num(r.get("SuccessRate(%)"))
@@ -211,6 +244,9 @@ def convert_day(day_dir: Path, out_dir: Path) -> DayTelemetry:
         raise FileNotFoundError(f"{metric}: no front_service.csv (unpack the day's metric group first)")
     edges, nodes = _dependencies(metric)
     notes: list[str] = []
+    if not (metric / "dependency.csv").is_file():
+        notes.append("no metric/dependency.csv: no call edges from the dataset (with --traces they come "
+                     "from the spans)")
     samples: list[Sample] = []
     seen_nodes: set[str] = set()
     services: list[str] = []
@@ -221,14 +257,18 @@ def convert_day(day_dir: Path, out_dir: Path) -> DayTelemetry:
         samples += pod_samples
     samples += _edge_samples(metric / "source_50.csv", "source")
     samples += _edge_samples(metric / "destination_50.csv", "destination")
-    samples += _sli_samples(metric / "front_service.csv")
+    sli = sli_service(metric / "front_service.csv", services, edges)
+    if sli not in services:
+        notes.append(f"the user-facing SLI (front_service.csv) is no service's: catalogued as {sli!r}, "
+                     "depending on the call graph's entry points")
+    samples += _sli_samples(metric / "front_service.csv", sli)
     out_dir.mkdir(parents=True, exist_ok=True)
     om = out_dir / f"{day_dir.name}.om"
     count = write_openmetrics(samples, om, types=_TYPES)
     times = [s.timestamp for s in samples]
     known = set(services)
     return DayTelemetry(day_dir.name, om, count, min(times), max(times), sorted(services),
-                        [(a, b) for a, b in edges if a in known and b in known], nodes, notes)
+                        [(a, b) for a, b in edges if a in known and b in known], nodes, notes, sli)
 
 
 def _signal(name: str, query: str, unit: str, bad: str, description: str) -> dict[str, Any]:
@@ -243,6 +283,7 @@ def catalog_for(tel: DayTelemetry, *, traces: bool = False) -> dict[str, Any]:
     everything they call are in the embedded span store, see :func:`ingest_traces`).
     """
     callers = {b for _, b in tel.edges}
+    sli = tel.sli_service
     components = []
     for svc in tel.services:
         sel = f'namespace="{NAMESPACE}",service="{svc}"'
@@ -272,48 +313,62 @@ def catalog_for(tel: DayTelemetry, *, traces: bool = False) -> dict[str, Any]:
                 f'max by (destination_workload) ({EDGE_LATENCY}{{namespace="{NAMESPACE}",reporter="source",'
                 f'destination_workload="{svc}"}})', "s", "up",
                 "median latency of calls to the service as its callers measure it (network included)"))
-        if svc == "frontend":
-            signals += [
-                _signal("sli_success", f'{SLI_SUCCESS}{{namespace="{NAMESPACE}",service="frontend"}}',
-                        "ratio",
-                        "down", "share of user requests that succeed"),
-                _signal("sli_latency_p50",
-                        f'{SLI_LATENCY}{{namespace="{NAMESPACE}",service="frontend",quantile="0.5"}}', "s",
-                        "up",
-                        "median user request latency"),
-            ]
-            if traces:
-                signals.append({"name": "trace", "kind": "trace",
-                                "description": "user requests' traces: which call they wait on"})
+        if svc == sli:
+            signals += _sli_signals(sli, traces)
         components.append({
             "name": svc, "layer": "service", "match": {"service": svc},
             "depends_on": sorted({b for a, b in tel.edges if a == svc}),
             "signals": signals,
         })
+    if sli not in tel.services:
+        # The SLI measures the system from outside: a component of its own in front of the entry
+        # points (every service when the call graph is unknown); traces start at the entry point.
+        entries = tel.entry_points or list(tel.services)
+        signals = _sli_signals(sli, traces and len(entries) == 1, trace_service=entries[0])
+        components.append({"name": sli, "layer": "service", "match": {"service": sli},
+                           "depends_on": entries, "signals": signals})
     return {"version": 1, "components": components}
 
 
-def alert_rules() -> dict[str, Any]:
-    """The frontend SLI rules a user would write: a deviation from the preceding hour.
+def _sli_signals(service: str, traces: bool, trace_service: str | None = None) -> list[dict[str, Any]]:
+    sel = f'namespace="{NAMESPACE}",service="{service}"'
+    signals = [
+        _signal("sli_success", f"{SLI_SUCCESS}{{{sel}}}", "ratio", "down",
+                "share of user requests that succeed"),
+        _signal("sli_latency_p50", f'{SLI_LATENCY}{{{sel},quantile="0.5"}}', "s", "up",
+                "median user request latency"),
+    ]
+    if traces:
+        trace: dict[str, Any] = {"name": "trace", "kind": "trace",
+                                 "description": "user requests' traces: which call they wait on"}
+        if trace_service and trace_service != service:
+            trace["trace_service"] = trace_service
+        signals.append(trace)
+    return signals
+
+
+def alert_rules(service: str = "frontend") -> dict[str, Any]:
+    """The SLI rules a user would write on the user-facing ``service``: a deviation from the
+    preceding hour.
 
     Latency: the median or the p95 of user requests above 1.5 x its median over the hour before
     (ending a minute ago, so the current sample is not its own yardstick). Success: the success
     ratio more than one point below its median over that hour.
     """
     def latency(q: str) -> str:
-        sel = f'{SLI_LATENCY}{{namespace="{NAMESPACE}",service="frontend",quantile="{q}"}}'
+        sel = f'{SLI_LATENCY}{{namespace="{NAMESPACE}",service="{service}",quantile="{q}"}}'
         return f"{sel} > 1.5 * quantile_over_time(0.5, {sel}[1h] offset 1m)"
 
-    success = f'{SLI_SUCCESS}{{namespace="{NAMESPACE}",service="frontend"}}'
+    success = f'{SLI_SUCCESS}{{namespace="{NAMESPACE}",service="{service}"}}'
     rules = [
         {"alert": "FrontendLatencyHigh", "expr": f"{latency('0.5')} or {latency('0.95')}",
          "labels": {"severity": "page"},
-         "annotations": {"summary": "frontend latency (quantile {{ $labels.quantile }}) {{ $value }} s, "
-                                    "1.5x its last hour"}},
+         "annotations": {"summary": f"{service} latency (quantile {{{{ $labels.quantile }}}}) "
+                                    "{{ $value }} s, 1.5x its last hour"}},
         {"alert": "FrontendErrorsHigh",
          "expr": f"{success} < quantile_over_time(0.5, {success}[1h] offset 1m) - 0.01",
          "labels": {"severity": "page"},
-         "annotations": {"summary": "frontend success ratio {{ $value }}, below its last hour"}},
+         "annotations": {"summary": f"{service} success ratio {{{{ $value }}}}, below its last hour"}},
     ]
     return {"groups": [{"name": "online-boutique-slo", "interval": "1m", "rules": rules}]}
 
@@ -332,6 +387,15 @@ def ingest_traces(day_dir: Path, db: Path) -> tuple[int, int]:
         stored += result.stored
         refused += result.refused_total
     return stored, refused
+
+
+def span_edges(db: Path, services: list[str]) -> list[tuple[str, str]]:
+    """The ``(caller, callee)`` service pairs the span store at ``db`` saw, among ``services``."""
+    from augur.tools.span_store import SqliteSpanStore
+
+    known = set(services)
+    return sorted({(e.parent, e.child) for e in SqliteSpanStore(db).call_edges()
+                   if e.parent in known and e.child in known})
 
 
 def write_yaml(data: dict[str, Any], path: Path) -> Path:

@@ -87,9 +87,13 @@ def eval_command(
         None, "--dataset", help="A real-data benchmark instead of the scenarios: nezha-ob."),
     case: list[str] = typer.Option(None, "--case", help="With --dataset: a fault id, e.g. "
                                    "2022-08-22T04:27:03-cartservice (repeatable)."),
-    day: list[str] = typer.Option(None, "--day", help="With --dataset nezha-ob: 2022-08-22 or 2022-08-23."),
+    day: list[str] = typer.Option(None, "--day", help="With --dataset nezha-ob: a day of "
+                                   "the archive (2022-08-22 or 2022-08-23 in Online Boutique's; "
+                                   "default all)."),
     archive: Path | None = typer.Option(None, "--archive", help="With --dataset nezha-ob: the "
-                                        "nezha-ob-rca_data.tar.xz (default ../shared/datasets/...)."),
+                                        "nezha-ob-rca_data.tar.xz (default ../shared/datasets/...), or "
+                                        "another Nezha rca_data archive (its Train Ticket half) in the "
+                                        "same layout."),
     discovered_catalog: bool = typer.Option(
         False, "--discovered-catalog", help="With --dataset nezha-ob: investigate with the catalog "
         "discovered from each day's Prometheus (as with no catalog configured), not the written one."),
@@ -144,15 +148,16 @@ def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path
     if dataset != "nezha-ob":
         raise _fail(f"--dataset {dataset!r} is not known: the real-data benchmark is nezha-ob")
     from augur.evals.nezha.bench import render_table, run_nezha
-    from augur.evals.nezha.dataset import DAYS, DatasetMissing, NezhaData
+    from augur.evals.nezha.dataset import DatasetMissing, NezhaData
 
-    bad_days = [d for d in days if d not in DAYS]
-    if bad_days:
-        raise _fail(f"--day {bad_days[0]!r}: the dataset has {', '.join(DAYS)}")
     try:
         data = NezhaData(archive, cache)
+        known = data.days()
     except DatasetMissing as exc:
         raise _fail(str(exc)) from None
+    bad_days = [d for d in days if d not in known]
+    if bad_days:
+        raise _fail(f"--day {bad_days[0]!r}: the dataset has {', '.join(known)}")
     methods: tuple[str, ...] = ()
     if baseline:
         from augur.evals.baseline import BaselineUnavailable, require_rcaeval
@@ -172,7 +177,7 @@ def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path
             err.print(f"[dim]{mark} {c.case_id} {c.fault_type} -> {', '.join(c.ranked[:3]) or '-'} "
                       f"({c.seconds:.2f} s)[/]")
 
-    result = asyncio.run(run_nezha(data, days=days or DAYS, workdir=workdir, baselines=methods,
+    result = asyncio.run(run_nezha(data, days=days or None, workdir=workdir, baselines=methods,
                                    discovered_catalog=discovered_catalog, traces=traces,
                                    case_ids=cases or None, on_case=progress))
     _finish(result, render_table, as_json, min_ac1)
