@@ -556,3 +556,26 @@ def test_host_and_port_first_in_a_line_are_one_parameter() -> None:
     records = [LogRecord(ts=1_800_000_000 + i, message=m, id=str(i)) for i, m in enumerate(messages)]
     mined = mine_templates(records, max_templates=100)
     assert [t.template for t in mined.templates] == ["<*> connect timed out after <NUM>"]
+
+
+def test_logs_that_start_after_the_baseline_flag_nothing_new(
+        tmp_path: Path, night: list[LabelledLine]) -> None:
+    """Only the incident's lines were ingested (the file starts at 02:00): with no line at all before
+    the baseline cut, every template would read as new and the investigation would call the logs
+    changed. The tool says it has nothing to compare with instead; with the earlier lines there,
+    the out-of-memory template is new again."""
+    late = [line for line in night if line.ts >= INCIDENT_AT - 600]
+    store = SqliteLogStore(tmp_path / "logs.db")
+    store.ingest_file(write_jsonl(late, tmp_path / "late.jsonl"))
+    cut = datetime.fromtimestamp(INCIDENT_AT - 900, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    evidence = run(LogSearchTool(store), baseline_end=cut)
+    assert evidence.status is EvidenceStatus.OK, evidence.reason
+    assert evidence.data["total"] == len(late) > 0
+    assert evidence.data["baseline_covered"] is False
+    assert evidence.data["new_templates"] == 0
+    assert "holds no line at all before" in evidence.summary and "NEW since" not in evidence.summary
+    whole = SqliteLogStore(tmp_path / "whole.db")
+    whole.ingest_file(write_jsonl(night, tmp_path / "night.jsonl"))
+    again = run(LogSearchTool(whole), baseline_end=cut)
+    assert again.data["baseline_covered"] is True
+    assert any(t["new"] and "CUDA out of memory" in t["template"] for t in again.data["templates"])

@@ -186,9 +186,14 @@ class LogSearchTool(Tool):
                              f"the whole window, in slices of about equal line counts)")
         scanned = list(records.values())
         baseline_lines = sum(1 for r in scanned if r.ts < baseline_end)
+        # No matching line before the cut says "new" only if the backend holds lines from then at
+        # all: logs shipped from a later time (a file ingested from the incident on, a retention
+        # cut) leave nothing to compare with, and every template would read as new.
+        covered = baseline_lines > 0 or baseline_end <= start or (await self.backend.search(LogQuery(
+            text="", start=start, end=baseline_end - 1e-6, max_docs=1, aggregate=False))).total > 0
         mined = mine_templates(
             # The baseline window is always covered: fully by the first scan, or by the second one.
-            scanned, baseline_end=baseline_end if baseline_end > start else None,
+            scanned, baseline_end=baseline_end if baseline_end > start and covered else None,
             max_templates=min(args.limit, lim.max_templates), max_samples=lim.max_samples,
         )
         scan_cut = page.total > len(page.records)
@@ -217,10 +222,11 @@ class LogSearchTool(Tool):
             "total_templates": mined.total_templates,
             "new_templates": sum(1 for t in mined.templates if t.new),
             "baseline_scanned": baseline_lines,
+            "baseline_covered": covered,
         }
         source_url = self.backend.source_url(query)
         summary = self._summary(args, page, mined.templates, mined.total_templates, start, end, baseline_end,
-                                baseline_lines, truncated)
+                                baseline_lines, truncated, covered)
         if page.total == 0:
             return Evidence.make(
                 self.name, canonical, EvidenceStatus.EMPTY, summary, data=data, truncated=truncated,
@@ -288,6 +294,7 @@ class LogSearchTool(Tool):
     def _summary(
         self, args: LogSearchArgs, page: LogPage, templates: list[LogTemplate], total_templates: int,
         start: float, end: float, baseline_end: float, baseline_lines: int, truncated: list[str],
+        covered: bool = True,
     ) -> str:
         what = f"lines match `{args.query}`" if args.query.strip() else "lines"
         if args.filters:
@@ -305,6 +312,10 @@ class LogSearchTool(Tool):
             if any(not t.first_seen_exact for t in new):  # the scan was cut and a look-up failed
                 quiet = f" (absent from the {baseline_lines} baseline lines scanned)"
             parts.append(f"NEW since {_hm(baseline_end)}{quiet}: {shown}")
+        elif not covered:
+            parts.append(f"{self.backend.description} holds no line at all before {_hm(baseline_end)} in "
+                         "this window (its logs start later), so nothing can be compared and no template "
+                         "is flagged new: ingest or ship the logs from before the incident to compare")
         elif baseline_end > start:
             parts.append(f"no template is new since {_hm(baseline_end)}")
         else:
