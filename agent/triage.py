@@ -5,7 +5,7 @@ Alertmanager sends a whole group (``{"alerts": [...], ...}``); a single alert ha
 investigation looks at one alert: the first firing one of a group. The rule's expression without
 its comparison (``avg_over_time(x[30m]) > 0.3`` -> ``avg_over_time(x[30m])``) is the alert's own
 signal. The catalog maps the alert to a component by labels, else by the metrics its expression
-reads.
+reads for the same target (a label pinned in both to different values is another service).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = [
     "bad_direction",
     "focus_component",
     "normalise_alert",
+    "reads_alert_series",
     "signal_of_expr",
     "window_for",
 ]
@@ -98,6 +99,38 @@ def alert_metrics(expr: str) -> set[str]:
     return names
 
 
+_EQ_MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _equal_matchers(expr: str) -> dict[str, set[str]]:
+    """Each label's values in the expression's ``label="value"`` matchers (not ``=~``, ``!=``)."""
+    found: dict[str, set[str]] = {}
+    for selector in re.findall(r"\{([^}]*)\}", expr):
+        for name, value in _EQ_MATCHER.findall(selector):
+            found.setdefault(name, set()).add(value)
+    return found
+
+
+def reads_alert_series(
+    alert_expr: str | None, alert_labels: Mapping[str, str], query: str
+) -> bool:
+    """Whether ``query`` reads a metric of the alert's expression *for the same target*.
+
+    Sharing a metric name is not enough: ``http_requests_total{service="checkout"}`` and
+    ``http_requests_total{service="ranker-serving"}`` are different services. A label pinned to a
+    value in both (the alert's expression, else its labels) with no value in common means another
+    target.
+    """
+    if not alert_expr or not alert_metrics(alert_expr) & alert_metrics(query):
+        return False
+    ours = _equal_matchers(alert_expr)
+    for name, theirs in _equal_matchers(query).items():
+        wanted = ours.get(name) or ({alert_labels[name]} if name in alert_labels else set())
+        if wanted and not wanted & theirs:
+            return False
+    return True
+
+
 def _expr_from_url(url: str | None) -> str | None:
     if not url:
         return None
@@ -153,10 +186,10 @@ def focus_component(
         return by_labels
     expr = alert.get("expr")
     if expr:
-        wanted = alert_metrics(expr)
+        labels = alert.get("labels", {})
         for comp in catalog.components:
             for sig in comp.signals:
-                if sig.query and wanted & alert_metrics(sig.query):
+                if sig.query and reads_alert_series(expr, labels, sig.query):
                     return comp
     if question:
         text = question.lower()

@@ -21,7 +21,7 @@ from __future__ import annotations
 from augur.agent.catalog import Catalog
 from augur.agent.diagnose import INCONCLUSIVE_BELOW, Diagnosis
 from augur.agent.state import InvestigationState
-from augur.agent.triage import alert_metrics
+from augur.agent.triage import reads_alert_series
 from augur.tools.evidence import Meaning, meaning_of
 
 __all__ = ["MIN_COVERAGE", "apply_verdict_rules", "evidence_coverage"]
@@ -63,15 +63,15 @@ def _lower(diagnosis: Diagnosis, why: str) -> Diagnosis:
 
 
 def _tied_to_alert(state: InvestigationState) -> bool:
-    """Whether a changed finding is the alert's own signal or reads one of its metrics."""
-    expr = state.get("alert", {}).get("expr")
-    wanted = alert_metrics(expr) if expr else set()
+    """Whether a changed finding is the alert's own signal or reads its metrics for the same target."""
+    alert = state.get("alert", {})
+    expr, labels = alert.get("expr"), alert.get("labels", {})
     for f in state.get("findings", []):
         if not f.get("anomalous"):
             continue
         if str(f["signal"]).startswith("alert:"):
             return True
-        if wanted and wanted & alert_metrics(str(f.get("query") or "")):
+        if reads_alert_series(expr, labels, str(f.get("query") or "")):
             return True
     return False
 

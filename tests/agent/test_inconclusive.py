@@ -77,6 +77,27 @@ def test_an_inconclusive_unmatched_alert_gets_no_rule_proposals(
     assert outcome.kind == SKIPPED and "inconclusive" in str(outcome.detail["reason"])
 
 
+def test_an_alert_on_a_service_the_catalog_does_not_know_is_inconclusive(
+    prom_history: PromHistory, tmp_path: Path,
+) -> None:
+    """A newcomer's own alert reads a metric the catalog also reads, for another service.
+
+    ``http_request_duration_seconds_bucket{service="checkout"}`` shares its metric name with
+    ranker-serving's p99 signal but not its service: the alert is not about ranker-serving, and
+    the fixture's drift chain must not be named as its cause (it was, at confidence 0.95).
+    """
+    expr = ('histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket'
+            '{service="checkout"}[5m]))) > 0.5')
+    alert = {"status": "firing", "labels": {"alertname": "CheckoutP99High", "service": "checkout"},
+             "annotations": {}, "startsAt": prom_history.t_end - 5 * 60,
+             "generatorURL": f"{prom_history.url}/graph?g0.expr={quote(expr)}&g0.tab=1"}
+    report = asyncio.run(investigate(alert, registry=registry_for(prom_history.url, tmp_path),
+                                     catalog=platform_catalog()))
+    assert report.root_cause.verdict == "inconclusive", report.root_cause.summary
+    assert report.root_cause.component is None
+    assert "CheckoutP99High matches no catalog component" in report.root_cause.summary
+
+
 def test_the_known_alert_is_still_identified(prom_history: PromHistory, tmp_path: Path) -> None:
     """The rules only bite when evidence is missing or untied: the fixture's own alert keeps its cause."""
     report = asyncio.run(investigate(latency_alert(prom_history.t_end - 5 * 60, prom_history.url),
