@@ -42,6 +42,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from augur.server.errors import ApiError
@@ -93,6 +94,15 @@ class AuthError(ApiError):
         super().__init__(status, code, reason, headers=headers)
         self.html = html
         self.next_path = next_path
+
+    def response(self) -> JSONResponse:
+        """The JSON refusal, its reason as written: augur's own words, scope and caller names.
+
+        Never a request's value (the token sent is not echoed), so it skips the redaction every
+        other error goes through, which took the hints themselves for credentials
+        (``Bearer <token>``, ``token: use ...``) and sent ``[REDACTED:bearer]`` instead of the fix.
+        """
+        return JSONResponse({"error": self.code, "reason": self.reason}, self.status, headers=self.headers)
 
 
 def _digest(secret: str) -> bytes:

@@ -169,3 +169,26 @@ def test_a_token_given_to_two_callers_or_too_short_is_a_config_error(monkeypatch
     monkeypatch.setenv("AUGUR_API_TOKENS", '{"ci": {"token": "short", "scopes": ["read"]}}')
     with pytest.raises(ConfigError, match="at least 12 characters"):
         load_settings()
+
+
+def test_a_refusal_says_which_header_to_send_without_redacting_its_own_hint(
+        store: Store, tmp_path: Path) -> None:
+    """Someone trying the webhook with curl reads the fix in the 401, not ``[REDACTED:...]``.
+
+    The answers went through the credential redaction, which took the hints for credentials:
+    ``send `Authorization: Bearer [REDACTED:bearer] with the 'alerts:write' scope`` and
+    ``unknown bearer token: [REDACTED:secret] a token from AUGUR_API_TOKENS``.
+    """
+    client = TestClient(create_app(_settings(tmp_path), store=store))
+    no_token = client.post("/v1/alertmanager", json={})
+    wrong = client.post("/v1/alertmanager", json={},
+                        headers={"Authorization": "Bearer wrong-token-0123456789"})
+    basic = client.post("/v1/alertmanager", json={}, headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    reasons = [r.json()["reason"] for r in (no_token, wrong, basic)]
+    assert [r.status_code for r in (no_token, wrong, basic)] == [401, 401, 401]
+    assert not [r for r in reasons if "REDACTED" in r], reasons
+    assert "`Authorization: Bearer <token>` with the 'alerts:write' scope" in reasons[0]
+    assert "unknown bearer token" in reasons[1] and "AUGUR_API_TOKENS" in reasons[1]
+    assert "Bearer <token>" in reasons[2]
+    # The caller's own wrong token is still never echoed back.
+    assert "wrong-token-0123456789" not in wrong.text
