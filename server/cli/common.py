@@ -9,7 +9,7 @@ command that acts as someone (a verdict, a review decision).
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import typer
 
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from augur.server.settings import Settings
     from augur.server.store.database import Store
 
-__all__ = ["settings_or_exit", "store_or_exit", "token_or_exit"]
+__all__ = [
+    "LogSpan", "log_search_example", "log_span", "rfc3339", "settings_or_exit", "store_or_exit",
+    "token_or_exit",
+]
 
 
 def settings_or_exit(**overrides: object) -> Settings:
@@ -57,3 +60,51 @@ def token_or_exit(given: str | None, *, prompt: str, how: str) -> str:
         raise typer.Exit(code=2)
     secret: str = typer.prompt(prompt, hide_input=True)
     return secret
+
+
+class LogSpan(NamedTuple):
+    """What the embedded log store holds: its file, how many lines, the first and last line's time."""
+
+    path: str
+    lines: int
+    first: float
+    last: float
+
+
+def log_span(settings: Settings) -> LogSpan | None:
+    """The embedded log store's lines and time span (``augur logs ingest``), read-only; ``None``
+    when logs are searched in Elasticsearch, or no store file or no line exists.
+
+    A newcomer's logs are rarely from the last hour: a hint that names their span (and a
+    ``--at`` or a ``log_search`` window inside it) is one they can paste.
+    """
+    import sqlite3
+
+    if settings.elasticsearch_url:
+        return None
+    path = settings.log_db or settings.data_dir / "logs.db"
+    if not path.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2) as conn:
+            lines, first, last = conn.execute("SELECT count(*), min(ts), max(ts) FROM logs").fetchone()
+    except sqlite3.Error:
+        return None
+    if not lines:
+        return None
+    return LogSpan(str(path), int(lines), float(first), float(last))
+
+
+def rfc3339(ts: float) -> str:
+    """``ts`` as ``2026-06-14T15:16:01Z``."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def log_search_example(span: LogSpan | None, query: str = "error") -> str:
+    """An ``augur tool run log_search`` line over the logs' own span (else an example window)."""
+    start, end = ((rfc3339(span.first), rfc3339(span.last + 1)) if span
+                  else ("2026-06-14T00:00:00Z", "2026-06-15T00:00:00Z"))
+    return ("augur tool run log_search --args "
+            f"""'{{"query": "{query}", "start": "{start}", "end": "{end}"}}'""")

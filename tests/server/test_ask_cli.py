@@ -79,6 +79,40 @@ def test_ask_with_no_matching_incident_exits_1(seeded: tuple[str, int, int], tmp
     assert f"#{other}" in result.stdout  # lists what it does know
 
 
+def test_ask_on_an_empty_store_says_where_incidents_come_from(tmp_path: Path) -> None:
+    """A newcomer who ingested logs, or opened a new shell after the demo, asks and gets a next step.
+
+    It printed only "I found no incident matching ... Recent incidents: none yet." and exit 1.
+    """
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "augur.yaml").write_text("dev_mode: true\n")
+    from augur.tools.logs import LogRecord, SqliteLogStore
+
+    SqliteLogStore(tmp_path / "logs.db").ingest([  # 2005-06-14 15:16:01 and 16:16:01 UTC
+        LogRecord(ts=1118762161 + 3600 * i, level="error", service="sshd", host="combo",
+                  message="authentication failure") for i in range(2)])
+    result = _augur("ask", "why did sshd fail?", db=f"sqlite:///{tmp_path / 'augur.db'}", tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "none yet" in result.stdout
+    hint = result.stderr
+    assert "augur serve" in hint and "no incidents yet" in hint  # where incidents come from
+    assert f"export AUGUR_CONFIG_FILE={demo / 'augur.yaml'}" in hint  # the demo's store is another one
+    assert "augur investigate --question" in hint and "--at 2005-06-14T16:16:01Z" in hint
+    # the logs' own span, so the window pasted finds them (log_search's default is the last hour)
+    assert "(2 lines, 2005-06-14T15:16:01Z – 2005-06-14T16:16:01Z)" in hint
+    assert '"start": "2005-06-14T15:16:01Z", "end": "2005-06-14T16:16:02Z"' in hint
+
+
+def test_ask_with_incidents_but_no_match_points_at_status(
+    seeded: tuple[str, int, int], tmp_path: Path,
+) -> None:
+    url, _, _ = seeded
+    result = _augur("ask", "why did the payments gateway alert?", db=url, tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "augur ask status" in result.stderr and "AUGUR_CONFIG_FILE" not in result.stderr
+
+
 def test_intents_and_matching(seeded: tuple[str, int, int], ranker_report: Report) -> None:
     url, ranker, other = seeded
     store = Store.open(url, migrate=False)
