@@ -6,6 +6,9 @@ to stdout as Markdown (rendered when stdout is a terminal) or, with ``--json``, 
 ``-`` reads standard input. ``--question`` investigates a free-text question instead, anchored at
 ``--at``, a time written in the question, or the alert time of the stored incident it matches
 (see :mod:`augur.server.jobs.question_time`), never at the wall clock.
+
+Exit 1 when every tool call failed or none could be made (no catalog, no Prometheus: the
+message says what to give, and how to search the logs loaded with ``augur logs ingest``).
 """
 
 from __future__ import annotations
@@ -133,12 +136,37 @@ def investigate(
             Console().print(Markdown(markdown))
         else:
             sys.stdout.write(markdown)
+    if not report.evidence:
+        # Zero tool calls: the report's "no examined signal changed" would read as "all normal".
+        err.print(_nothing_examined(settings, cat), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(code=1)
     failed = [row for row in report.evidence if row.status in ("error", "unavailable")]
     if report.evidence and len(failed) == len(report.evidence):
         # Nothing was observed: the report says so, and the shell must not read it as a success.
         err.print(f"error: all {len(failed)} tool calls failed, e.g. {failed[0].summary}", highlight=False,
                   markup=False, soft_wrap=True)
         raise typer.Exit(code=1)
+
+
+def _nothing_examined(settings: Any, catalog: Any) -> str:
+    """Why an investigation made no tool call, and what to give it (or run instead)."""
+    from augur.server.cli.common import log_search_example, log_span, rfc3339
+
+    missing = []
+    if catalog is None or not catalog.components:
+        missing.append("no platform catalog (--catalog or AUGUR_CATALOG_FILE; `augur catalog discover "
+                       "--prometheus-url URL --out platform.yaml` writes one)")
+    if not settings.prometheus_url:
+        missing.append("no Prometheus (--prometheus-url or AUGUR_PROMETHEUS_URL)")
+    lines = ["error: nothing was examined: " + ("; ".join(missing) or "no signal of the catalog fits it")
+             + ". An investigation reads the catalog components' signals (metrics, and the logs of "
+             "those with a log_query); without them it has nothing to read."]
+    span = log_span(settings)
+    if span:
+        lines.append(f"  the logs loaded with `augur logs ingest` ({span.lines:,} lines, "
+                     f"{rfc3339(span.first)} – {rfc3339(span.last)}) can be searched now: "
+                     f"{log_search_example(span)}")
+    return "\n".join(lines)
 
 
 def _question_anchor(settings: Any, question: str, at: str | None, err: Any, quiet: bool) -> float:
@@ -160,8 +188,16 @@ def _question_anchor(settings: Any, question: str, at: str | None, err: Any, qui
         if not quiet:
             err.print(f"anchored at incident #{incident_id}'s alert time (give --at to choose another)")
         return starts_at
-    err.print("error: --question needs the time it is about: give --at 2026-11-24T02:40:00Z (the question "
-              "names no time and no stored incident matches it); augur never anchors at the wall clock")
+    from augur.server.cli.common import log_span, rfc3339
+
+    span = log_span(settings)
+    example = rfc3339(span.last) if span else "2026-11-24T02:40:00Z"
+    err.print(f"error: --question needs the time it is about: give --at {example} (the question "
+              "names no time and no stored incident matches it); augur never anchors at the wall clock",
+              highlight=False, markup=False)
+    if span:
+        err.print(f"  the logs loaded with `augur logs ingest` span {rfc3339(span.first)} – "
+                  f"{rfc3339(span.last)} ({span.lines:,} lines)", highlight=False, markup=False)
     raise typer.Exit(code=2)
 
 

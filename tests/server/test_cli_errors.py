@@ -83,6 +83,9 @@ CASES: list[tuple[str, dict[str, str], list[str], int, list[str], list[str]]] = 
      ["investigate", str(REPO / "examples" / "alert.json"),
       "--catalog", str(REPO / "examples" / "platform.yaml"),
       "--prometheus-url", DEAD, "-q"], 1, ["tool calls failed", DEAD], []),
+    ("investigate-nothing-examined", {},
+     ["investigate", "--question", "why did sshd fail?", "--at", "2026-06-14T15:30:00Z"], 1,
+     ["nothing was examined", "--catalog or AUGUR_CATALOG_FILE", "AUGUR_PROMETHEUS_URL"], []),
     ("investigate-bad-lookback", {}, ["investigate", "--question", "why?", "--lookback", "later"], 2,
      ["--lookback 'later'"], []),
     ("postmortem-bad-format", {}, ["postmortem", "1", "--format", "pdf"], 2, ["--format 'pdf'"], []),
@@ -162,3 +165,30 @@ def test_rule_yaml_is_never_cut_when_piped(tmp_path: Path) -> None:
     assert proposal.rule_yaml.strip() in result.stdout
     shown = result.stdout[result.stdout.index("groups:"):result.stdout.index("promtool")]
     assert yaml.safe_load(shown)["groups"][0]["rules"][0]["expr"] == long_expr  # copied, it still parses
+
+
+def test_a_question_about_ingested_logs_is_pointed_at_their_span(tmp_path: Path) -> None:
+    """A newcomer's own logs (Loghub's Linux_2k.log is from June-July) are not from the last hour.
+
+    ``augur investigate --question`` without a catalog or Prometheus made no tool call, said "no
+    examined signal changed" and exited 0; without ``--at`` its example time was unrelated to the
+    logs. Both now name the logs' span, and the window to search them in.
+    """
+    from augur.tools.logs import LogRecord, SqliteLogStore
+
+    data = tmp_path / "data"
+    data.mkdir()
+    SqliteLogStore(data / "logs.db").ingest([  # 2005-06-14 15:16:01 and 16:16:01 UTC
+        LogRecord(ts=1118762161 + 3600 * i, level="error", service="sshd", host="combo",
+                  message="authentication failure") for i in range(2)])
+    env = {"AUGUR_DATA_DIR": str(data)}
+    no_time = _run(["investigate", "--question", "why did sshd fail?"], env)
+    assert no_time.returncode == 2, no_time.stderr
+    assert "give --at 2005-06-14T16:16:01Z" in no_time.stderr
+    assert "span 2005-06-14T15:16:01Z – 2005-06-14T16:16:01Z (2 lines)" in no_time.stderr
+    nothing = _run(["investigate", "--question", "why did sshd fail?", "--at", "2005-06-14T16:00:00Z"], env)
+    assert nothing.returncode == 1, nothing.stderr
+    assert "nothing was examined" in nothing.stderr
+    assert ('augur tool run log_search --args \'{"query": "error", "start": "2005-06-14T15:16:01Z", '
+            '"end": "2005-06-14T16:16:02Z"}\'') in nothing.stderr
+    assert "Traceback" not in no_time.stderr + nothing.stderr
