@@ -20,7 +20,10 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
-__all__ = ["EXAMPLES", "data_dir_problem", "describe_parse_error", "describe_validation"]
+__all__ = [
+    "EXAMPLES", "NOT_SETTINGS", "data_dir_problem", "describe_parse_error", "describe_validation",
+    "unknown_variables",
+]
 
 #: A valid value for the settings whose format is not obvious from their default.
 EXAMPLES: dict[str, str] = {
@@ -86,9 +89,68 @@ def _example(cls: type[BaseSettings], name: str) -> str:
     return f"see `augur config` and the README's configuration table for {env}"
 
 
-def describe_validation(exc: ValidationError, cls: type[BaseSettings]) -> list[str]:
-    """One line per invalid setting: variable, bad value (masked when secret), why, an example."""
+#: ``AUGUR_*`` variables read outside the settings (the config file, a command's token, tests).
+NOT_SETTINGS = frozenset({"AUGUR_CONFIG_FILE", "AUGUR_TOKEN", "AUGUR_MLFLOW_ENV", "AUGUR_TEST_POSTGRES_URL"})
+
+
+def _closest(name: str, cls: type[BaseSettings]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(name, list(cls.model_fields), n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def unknown_variables(cls: type[BaseSettings]) -> list[str]:
+    """A warning per ``AUGUR_*`` environment variable that is no setting (a typo is ignored silently).
+
+    ``AUGUR_PROMETHEUS=http://...`` left Prometheus unset with nothing said but "no Prometheus
+    configured"; the warning names the setting it was probably meant for.
+    """
     lines = []
+    for env in sorted(k for k in os.environ if k.startswith("AUGUR_")):
+        name = env.removeprefix("AUGUR_").lower()
+        if env in NOT_SETTINGS or name in cls.model_fields:
+            continue
+        near = _closest(name, cls)
+        hint = f"did you mean AUGUR_{near.upper()}?" if near else "see `augur config` for the settings"
+        lines.append(f"{env} is not an augur setting and is ignored: {hint}")
+    return lines
+
+
+def _yaml_example(cls: type[BaseSettings], name: str) -> str:
+    """The example of :func:`_example`, written as the config file's ``key: value`` line."""
+    example = _example(cls, name)
+    env = f"AUGUR_{name.upper()}="
+    if not example.startswith("e.g. " + env):
+        return example
+    value = example.removeprefix("e.g. " + env)
+    if len(value) > 1 and value[0] == value[-1] == "'":
+        value = value[1:-1]  # the shell's quotes: in YAML, '["a"]' would be a string, not a list
+    return f"e.g. {name}: {value}"
+
+
+def _file_keys(config_file: str | None) -> set[str]:
+    """The top-level keys of the config file (empty when there is none, or it is not a mapping)."""
+    import yaml
+
+    if not config_file:
+        return set()
+    try:
+        loaded = yaml.safe_load(Path(config_file).read_text())
+    except (OSError, yaml.YAMLError):
+        return set()
+    return {str(k) for k in loaded} if isinstance(loaded, dict) else set()
+
+
+def describe_validation(exc: ValidationError, cls: type[BaseSettings]) -> list[str]:
+    """One line per invalid setting: variable, bad value (masked when secret), why, an example.
+
+    A value that came from the config file (``AUGUR_CONFIG_FILE``, no such variable set) is named
+    as the file's key, where it can be found and fixed, not as a variable nobody set.
+    """
+    lines = []
+    config_file = os.environ.get("AUGUR_CONFIG_FILE")
+    file_keys = _file_keys(config_file)
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         if not loc:  # a rule across settings (e.g. one token given to two callers): its input is everything
@@ -96,13 +158,24 @@ def describe_validation(exc: ValidationError, cls: type[BaseSettings]) -> list[s
             continue
         name = loc[0]
         where = "".join(f"[{p}]" for p in loc[1:])
-        raw = os.environ.get(f"AUGUR_{name.upper()}", err.get("input"))
+        env = f"AUGUR_{name.upper()}"
+        in_file = name in file_keys and env not in os.environ
+        raw = os.environ.get(env, err.get("input"))
         secret = _secret(cls, name) or isinstance(err.get("input"), SecretStr)
         why = str(err["msg"]).removeprefix("Value error, ")
         if name == "database_url" and isinstance(raw, str):
             raw = _CREDENTIALS.sub(r"\1:********@", raw)
+        if in_file and err["type"] == "extra_forbidden":
+            near = _closest(name, cls)
+            hint = f"did you mean `{near}`?" if near else "see `augur config` for the settings"
+            lines.append(f"{name!r} in {config_file} is not an augur setting: {hint}")
+            continue
+        if in_file:
+            example = "" if "e.g." in why else f"; {_yaml_example(cls, name)}"
+            lines.append(f"{name}{where}: {_shown(raw, secret)} in {config_file}: {why}{example}")
+            continue
         example = "" if "e.g." in why else f"; {_example(cls, name)}"
-        lines.append(f"AUGUR_{name.upper()}{where}={_shown(raw, secret)}: {why}{example}")
+        lines.append(f"{env}{where}={_shown(raw, secret)}: {why}{example}")
     return lines
 
 

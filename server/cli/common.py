@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LogSpan", "log_search_example", "log_span", "rfc3339", "settings_or_exit", "store_or_exit",
-    "token_or_exit",
+    "token_or_exit", "warn_unknown_variables",
 ]
 
 
@@ -28,10 +28,21 @@ def settings_or_exit(**overrides: object) -> Settings:
     from augur.server.settings import ConfigError, load_settings
 
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+    warn_unknown_variables()
+    return settings
+
+
+def warn_unknown_variables() -> None:
+    """Say on stderr which ``AUGUR_*`` variables are no setting (typos are otherwise ignored)."""
+    from augur.server.config_errors import unknown_variables
+    from augur.server.settings import Settings
+
+    for line in unknown_variables(Settings):
+        typer.echo(f"warning: {line}", err=True)
 
 
 def store_or_exit(settings: Settings) -> Store:

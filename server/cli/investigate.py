@@ -48,6 +48,7 @@ def investigate(
     from augur.agent.investigation import investigate as run_investigation
     from augur.agent.markdown import render_markdown
     from augur.server.catalogs import resolve_catalog
+    from augur.server.cli.common import warn_unknown_variables
     from augur.server.settings import ConfigError, load_settings
     from augur.server.toolbox import build_registry
     from augur.tools.timeparse import parse_duration
@@ -66,6 +67,7 @@ def investigate(
     except ConfigError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(code=2) from None
+    warn_unknown_variables()
     alert: Any = None
     if alert_file is not None:
         try:

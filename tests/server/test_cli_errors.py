@@ -64,6 +64,15 @@ CASES: list[tuple[str, dict[str, str], list[str], int, list[str], list[str]]] = 
      ["AUGUR_CONFIG_FILE=/nonexistent/augur.yaml does not exist"], []),
     ("config-file-broken-yaml", {"AUGUR_CONFIG_FILE": "{bad_yaml}"}, ["config"], 2,
      ["is not valid YAML"], []),
+    ("config-file-value-named-by-its-key", {"AUGUR_CONFIG_FILE": "{values_yaml}"}, ["config"], 2,
+     ["session_ttl_seconds: 'soon' in {values_yaml}: Input should be a valid integer",
+      "e.g. session_ttl_seconds: 28800", """reviewers: 'alice,bob' in {values_yaml}""",
+      """e.g. reviewers: ["alice", "bob"]"""], ["AUGUR_SESSION_TTL_SECONDS", "AUGUR_REVIEWERS"]),
+    ("config-file-misspelt-key", {"AUGUR_CONFIG_FILE": "{typo_yaml}"}, ["config"], 2,
+     ["'promethus_url' in {typo_yaml} is not an augur setting: did you mean `prometheus_url`?"],
+     ["AUGUR_PROMETHUS_URL"]),
+    ("misspelt-variable", {"AUGUR_PROMETHEUS": "http://127.0.0.1:9090"}, ["config"], 0,
+     ["AUGUR_PROMETHEUS is not an augur setting and is ignored: did you mean AUGUR_PROMETHEUS_URL?"], []),
     ("port-out-of-range", {}, ["serve", "--port", "99999"], 2, ["--port", "65535"], ["serving on"]),
     ("port-busy", {}, ["serve", "--port", "{busy_port}"], 1,
      ["cannot listen on 127.0.0.1:{busy_port}", "pick another --port"], ["serving on"]),
@@ -127,7 +136,12 @@ def test_misuse_exits_with_a_reason_and_no_traceback(
     plain.write_text("not a directory\n")
     bad_yaml = tmp_path / "broken.yaml"
     bad_yaml.write_text("data_dir: [unclosed\n")
-    values = {"{file}": str(plain), "{bad_yaml}": str(bad_yaml), "{busy_port}": str(busy_port)}
+    values_yaml = tmp_path / "values.yaml"
+    values_yaml.write_text("session_ttl_seconds: soon\nreviewers: alice,bob\n")
+    typo_yaml = tmp_path / "typo.yaml"
+    typo_yaml.write_text("promethus_url: http://127.0.0.1:9090\n")
+    values = {"{file}": str(plain), "{bad_yaml}": str(bad_yaml), "{busy_port}": str(busy_port),
+              "{values_yaml}": str(values_yaml), "{typo_yaml}": str(typo_yaml)}
 
     def fill(text: str) -> str:
         for key, value in values.items():
