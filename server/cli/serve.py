@@ -30,6 +30,9 @@ def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # every line the server logs passes the redaction
         handler.addFilter(RedactingFilter())
+    if level.lower() != "debug":
+        # Alembic's "setup plugin alembic.autogenerate..." lines buried "augur serving on" at start-up.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def serve(

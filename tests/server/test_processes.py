@@ -79,6 +79,7 @@ def test_augur_serve_starts_on_a_fresh_sqlite_store_and_runs_a_job(
     assert proc.wait(15) in (0, -signal.SIGTERM)
     output = proc.stdout.read().decode() if proc.stdout else ""
     assert "DEVELOPMENT MODE" in output, output  # said at start-up, not hidden
+    assert "augur serving on" in output and "alembic" not in output, output  # no migration chatter
 
 
 def test_augur_serve_with_an_invalid_setting_exits_2_with_the_fix(tmp_path: Path) -> None:
