@@ -42,6 +42,7 @@ def investigate(
     import asyncio
 
     from rich.console import Console
+    from rich.markup import escape
 
     from augur.agent.catalog import CatalogError
     from augur.agent.investigation import TriageError
@@ -86,12 +87,21 @@ def investigate(
         err.print("[yellow]warning[/]: no Prometheus configured (--prometheus-url or AUGUR_PROMETHEUS_URL): "
                   "metric tools will answer 'unavailable'")
 
+    # A backend that is down fails every call the same way: say it once, then count the rest.
+    repeated: dict[str, int] = {}
+
     def progress(kind: str, details: dict[str, Any]) -> None:
         if quiet:
             return
         if kind == "call":
+            summary = str(details["summary"]).removeprefix(f"{details['tool']}: ")
+            if details["status"] not in ("ok", "empty"):
+                if summary in repeated:
+                    repeated[summary] += 1
+                    return
+                repeated[summary] = 0
             mark = {"ok": "[green]✓[/]", "empty": "[dim]·[/]"}.get(details["status"], "[red]✗[/]")
-            err.print(f"  {mark} {details['tool']}: {str(details['summary'])[:140]}", highlight=False)
+            err.print(f"  {mark} {details['tool']}: {escape(summary[:140])}", highlight=False)
         elif kind == "plan" and (details["calls"] or details["refused"]):
             err.print(f"[bold]plan[/] ({details['planner']}): {details['calls']} calls"
                       + (f", {details['refused']} refused" if details["refused"] else ""))
@@ -126,6 +136,10 @@ def investigate(
     except TriageError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(code=2) from None
+    for summary, more in repeated.items():
+        if more:
+            err.print(f"  [red]✗[/] {more} more call(s) failed the same way: {escape(summary[:140])}",
+                      highlight=False)
     if resolved.note:
         report.stats.notes.insert(0, resolved.note)
     if as_json:

@@ -206,3 +206,18 @@ def test_a_question_about_ingested_logs_is_pointed_at_their_span(tmp_path: Path)
     assert ('augur tool run log_search --args \'{"query": "error", "start": "2005-06-14T15:16:01Z", '
             '"end": "2005-06-14T16:16:02Z"}\'') in nothing.stderr
     assert "Traceback" not in no_time.stderr + nothing.stderr
+
+
+def test_a_prometheus_that_is_down_is_said_once_not_once_per_call(tmp_path: Path) -> None:
+    """The README's first `augur investigate` against a Prometheus that does not answer.
+
+    Its stderr was 30 identical ``✗ ...: backend unavailable (cannot reach Prometheus ...)``
+    lines across five rounds: the one fact to act on, repeated until it scrolled off.
+    """
+    result = _run(["investigate", str(REPO / "examples" / "alert.json"),
+                   "--catalog", str(REPO / "examples" / "platform.yaml"), "--prometheus-url", DEAD],
+                  {"AUGUR_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1, result.stderr
+    failures = [line for line in result.stderr.splitlines() if f"cannot reach Prometheus at {DEAD}" in line]
+    assert len(failures) == 3, result.stderr  # the first failure, the count of the rest, the exit's error
+    assert "more call(s) failed the same way" in failures[1]
