@@ -80,14 +80,18 @@ def apply_verdict_rules(
     diagnosis: Diagnosis, state: InvestigationState, catalog: Catalog | None
 ) -> Diagnosis:
     """``diagnosis``, or the same ranking made inconclusive by the rules in the module docstring."""
-    if diagnosis.verdict != "identified" or diagnosis.top is None:
+    judged, failed, reason = evidence_coverage(state)
+    too_little = bool(judged) and (judged - len(failed)) / judged < MIN_COVERAGE
+    why_failed = (f"the onset evidence of {len(failed)} of {judged} examined signals failed ({reason}): "
+                  "too little was read to name a cause; widen the data or shorten the look-back")
+    if diagnosis.top is None:
+        # "Nothing changed" is only true of what could be read: say that most of it could not.
+        return Diagnosis([], "inconclusive", why_failed) if too_little else diagnosis
+    if diagnosis.verdict != "identified":
         return diagnosis
     top = diagnosis.top
-    judged, failed, reason = evidence_coverage(state)
-    if judged and (judged - len(failed)) / judged < MIN_COVERAGE:
-        return _lower(diagnosis, f"the onset evidence of {len(failed)} of {judged} examined signals failed "
-                                 f"({reason}): too little was read to name a cause; widen the data or "
-                                 "shorten the look-back")
+    if too_little:
+        return _lower(diagnosis, why_failed)
     own = [f for f in state.get("findings", []) if f.get("anomalous")
            and str(f.get("component") or f["signal"]) == top.component]
     if failed and own and all(f.get("kind") == "log" for f in own):
