@@ -47,9 +47,21 @@ def fmt_signed(value: float, *, decimals: int = 0) -> str:
     return text.replace("-", MINUS)
 
 
+#: Past this, a robust z says the baseline hardly varied rather than how far the series moved.
+Z_SHOWN_MAX = 1000.0
+
+
 def fmt_z(z: float | None) -> str:
-    """A robust z as reports show it: ``39.4σ``, ``−18.2σ``, ``477σ``."""
-    return f"{fmt(z)}σ" if z is not None else "?σ"
+    """A robust z as reports show it: ``39.4σ``, ``−18.2σ``, ``477σ``, ``>1000σ``.
+
+    A quantised or idle baseline has a spread near 0, so real one-minute data gives z of 10^6 or
+    10^16 for an ordinary change; such numbers are shown as ``>1000σ`` (``<−1000σ``), not printed.
+    """
+    if z is None:
+        return "?σ"
+    if math.isfinite(z) and abs(z) > Z_SHOWN_MAX or math.isinf(z):
+        return f"{'<' + MINUS if z < 0 else '>'}{Z_SHOWN_MAX:.0f}σ"
+    return f"{fmt(z)}σ"
 
 
 def signal_label(signal: str) -> str:
