@@ -59,7 +59,7 @@ def fmt_z(z: float | None) -> str:
     """
     if z is None:
         return "?σ"
-    if math.isfinite(z) and abs(z) > Z_SHOWN_MAX or math.isinf(z):
+    if abs(z) > Z_SHOWN_MAX:  # inf included
         return f"{'<' + MINUS if z < 0 else '>'}{Z_SHOWN_MAX:.0f}σ"
     return f"{fmt(z)}σ"
 
