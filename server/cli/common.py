@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from augur.server.settings import Settings
     from augur.server.store.database import Store
 
@@ -82,7 +84,7 @@ class LogSpan(NamedTuple):
     last: float
 
 
-def log_span(settings: Settings) -> LogSpan | None:
+def log_span(settings: Settings, path: Path | None = None) -> LogSpan | None:
     """The embedded log store's lines and time span (``augur logs ingest``), read-only; ``None``
     when logs are searched in Elasticsearch, or no store file or no line exists.
 
@@ -91,9 +93,9 @@ def log_span(settings: Settings) -> LogSpan | None:
     """
     import sqlite3
 
-    if settings.elasticsearch_url:
+    if settings.elasticsearch_url and path is None:
         return None
-    path = settings.log_db or settings.data_dir / "logs.db"
+    path = path or settings.log_db or settings.data_dir / "logs.db"
     if not path.is_file():
         return None
     try:
@@ -113,9 +115,11 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def log_search_example(span: LogSpan | None, query: str = "error") -> str:
-    """An ``augur tool run log_search`` line over the logs' own span (else an example window)."""
+def log_search_example(span: LogSpan | None) -> str:
+    """An ``augur tool run log_search`` line over the logs' own span (else an example window).
+
+    No query: every line of the window, collapsed into templates (add ``"query": "..."`` to filter).
+    """
     start, end = ((rfc3339(span.first), rfc3339(span.last + 1)) if span
                   else ("2026-06-14T00:00:00Z", "2026-06-15T00:00:00Z"))
-    return ("augur tool run log_search --args "
-            f"""'{{"query": "{query}", "start": "{start}", "end": "{end}"}}'""")
+    return f"""augur tool run log_search --args '{{"start": "{start}", "end": "{end}"}}'"""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from augur.server.cli.common import settings_or_exit
+from augur.server.cli.common import log_search_example, log_span, rfc3339, settings_or_exit
 
 if TYPE_CHECKING:
     from augur.tools.logs.lines import ReadStats
@@ -44,7 +44,8 @@ def _report(file: Path, lines: int, db: Path, stats: ReadStats) -> list[str]:
 
 @app.command("ingest")
 def ingest(
-    files: list[Path] = typer.Argument(..., help="Log files: JSON lines, logfmt or plain text lines."),
+    files: list[Path] = typer.Argument(..., help="Log files: JSON lines, logfmt, syslog, log4j, Apache... "
+                                       "(detected from the first lines; else --format)."),
     service: str | None = typer.Option(None, "--service", help="Service name for lines without one "
                                        "(default: each file's name without extension)."),
     year: int | None = typer.Option(None, "--year", help="Year for times written without one "
@@ -74,7 +75,11 @@ def ingest(
     for file in files:
         try:
             result = store.ingest_file(file, service=service, year=year, fmt=layout)
-        except (LineError, OSError, UnicodeError) as exc:
+        except OSError as exc:
+            failed += 1
+            typer.echo(f"error: cannot read {file}: {exc.strerror or exc}", err=True)
+            continue
+        except (LineError, UnicodeError) as exc:
             failed += 1
             typer.echo(f"error: {file}: {exc}" if not str(exc).startswith(str(file)) else f"error: {exc}",
                        err=True)
@@ -84,5 +89,11 @@ def ingest(
             continue
         for line in _report(file, result.lines, path, result.stats):
             typer.echo(line)
+    span = log_span(settings, path)
+    if span is not None:
+        # log_search looks at the last hour unless told otherwise; a newcomer's file rarely is.
+        where = "" if db is None else f" (with AUGUR_LOG_DB={path})"
+        typer.echo(f"the store holds {span.lines:,} lines, {rfc3339(span.first)} – {rfc3339(span.last)}; "
+                   f"search them{where}: {log_search_example(span)}")
     if failed:
         raise typer.Exit(code=1)

@@ -101,3 +101,23 @@ def test_ingest_reports_stored_merged_refused_and_the_year(tmp_path: Path) -> No
     user = augur("logs", "ingest", "--db", str(tmp_path / "other.db"), "--year", "2005", "--format",
                  "<Month> <Day> <Time> <Host> <Component>\\[<Pid>\\]: <Content>", str(log), tmp_path=tmp_path)
     assert user.returncode == 0 and "layout: user 2" in user.stdout
+
+
+def test_ingest_ends_with_a_search_over_the_logs_own_span(tmp_path: Path) -> None:
+    """A newcomer's file is from another day: `tool run log_search` with its default window (the
+    last hour) found nothing in Loghub's Linux_2k.log, and nothing said which window would."""
+    log = tmp_path / "auth.log"
+    log.write_text("Jun 14 15:16:01 combo sshd[19939]: authentication failure; rhost=218.188.2.4\n"
+                   "Jul 27 14:42:00 combo kernel: Linux agpgart interface v0.100\n")
+    done = augur("logs", "ingest", "--year", "2005", str(log), str(tmp_path / "missing.log"),
+                 tmp_path=tmp_path)
+    assert done.returncode == 1  # the missing file
+    assert "error: cannot read " in done.stderr and "No such file or directory" in done.stderr
+    assert "Errno" not in done.stderr
+    said = "the store holds 2 lines, 2005-06-14T15:16:01Z – 2005-07-27T14:42:00Z; search them: "
+    assert said in done.stdout, done.stdout
+    pasted = done.stdout.split(said)[1].strip()
+    args = pasted.split("--args ", 1)[1].strip("'")
+    found = augur("tool", "run", "log_search", "--args", args, tmp_path=tmp_path)
+    evidence = json.loads(found.stdout)
+    assert evidence["status"] == "ok" and evidence["data"]["total"] == 2, evidence["summary"]
