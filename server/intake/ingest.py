@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-import orjson
-from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from augur.agent import redact as redaction
+from augur.server.intake import statements
 from augur.server.intake.grouping import (
     GroupingPolicy,
     OpenIncident,
@@ -34,8 +34,9 @@ from augur.server.intake.grouping import (
     component_of,
     incident_title,
 )
+from augur.server.intake.statements import OpenRow, StoredEpisode
 from augur.server.store.database import Store
-from augur.server.store.models import AlertEpisode, Incident, IncidentEvent, UTCDateTime
+from augur.server.store.models import AlertEpisode, Incident, IncidentEvent
 from augur.server.store.queue import enqueue
 
 if TYPE_CHECKING:
@@ -50,8 +51,7 @@ POSTMORTEM = "postmortem"
 #: PostgreSQL advisory lock key serialising intakes ("augi").
 _INTAKE_LOCK = 0x61756769
 _EPISODES = cast(Table, AlertEpisode.__table__)
-#: Most values in one ``IN (...)`` list.
-_IN_CHUNK = 10_000
+_INCIDENTS = cast(Table, Incident.__table__)
 _SEVERITY_RANK = {"critical": 4, "page": 4, "error": 3, "high": 3, "warning": 2, "info": 1}
 #: Most values the redaction cache holds (it starts over when full), and the longest it caches:
 #: at most ~25 MiB however many distinct values arrive.
@@ -114,16 +114,18 @@ class _Redacted:
 _REDACTED = _Redacted()
 
 
+def _redacted(value: str, cache: dict[str, str]) -> str:
+    clean = cache.get(value)
+    if clean is None:
+        clean = redaction.redact(value)
+        if len(value) <= _REDACTED_VALUE_MAX:
+            cache[value] = clean
+    return clean
+
+
 def _redact_map(values: Mapping[str, str], cache: dict[str, str]) -> dict[str, str]:
-    out = {}
-    for key, value in values.items():
-        clean = cache.get(value)
-        if clean is None:
-            clean = redaction.redact(value)
-            if len(value) <= _REDACTED_VALUE_MAX:
-                cache[value] = clean
-        out[key] = clean
-    return out
+    return {key: clean if (clean := cache.get(value)) is not None else _redacted(value, cache)
+            for key, value in values.items()}
 
 
 def _clean(alert: WebhookAlert, cache: dict[str, str]) -> _Alert:
@@ -150,18 +152,6 @@ def _more_severe(current: str | None, new: str | None) -> str | None:
     return current
 
 
-def _open_incidents(session: Session, group_key: str, components: set[str]) -> dict[int, _Open]:
-    conditions = [Incident.group_key == group_key]
-    if components:
-        conditions.append(Incident.component.in_(components))
-    rows = session.execute(
-        select(
-            Incident.id, Incident.group_key, Incident.component, Incident.updated_at, Incident.severity
-        ).where(Incident.status == "open", or_(*conditions))
-    )
-    return {r.id: _Open(r.id, r.group_key, r.component, r.updated_at, r.severity) for r in rows}
-
-
 @dataclass
 class _Open:
     """An open incident as the intake sees it (plain columns: no ORM objects on the hot path)."""
@@ -173,42 +163,61 @@ class _Open:
     severity: str | None
     opened_now: bool = False
 
+    @classmethod
+    def of(cls, row: OpenRow) -> _Open:
+        return cls(row.id, row.group_key, row.component, row.updated_at, row.severity)
+
     def view(self) -> OpenIncident:
         return OpenIncident(self.id, self.group_key, self.component, self.updated_at)
 
 
+@dataclass
+class _Assignment:
+    """Where a pass of :func:`_assign` put each new episode, and what its incidents need written."""
+
+    incidents: dict[tuple[str, datetime], int | None] = field(default_factory=dict)
+    #: (id, severity) of each incident that gained alerts: it is updated at ``now``.
+    updated: list[tuple[int, str | None]] = field(default_factory=list)
+    #: Their timeline events (``opened`` or ``alerts_added``).
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
 def _assign(
+    conn: Connection,
     session: Session,
     payload: WebhookPayload,
     new_alerts: Iterable[_Alert],
+    incidents: dict[int, _Open],
     policy: GroupingPolicy,
     now: datetime,
     max_attempts: int,
     result: IngestResult,
     quiet: Set[tuple[str, datetime]] = frozenset(),
-) -> dict[tuple[str, datetime], int | None]:
-    """Choose (or open) the incident of each new episode; returns episode key -> incident id.
+) -> _Assignment:
+    """Choose (or open) the incident of each new episode among the open ``incidents``.
 
-    A ``quiet`` episode (silenced or inhibited in Alertmanager) joins an open incident it belongs
-    to but never opens one: it gets ``None`` and stays unassigned until it fires unsuppressed.
+    A new incident is inserted at once (the next episodes may join it) and gets its investigation
+    job; the updates of the incidents that gained alerts and their events are returned, for
+    :func:`statements.write` to write with the episodes. ``incidents`` is kept up to date, as a
+    second pass over the same notification must see it. A ``quiet`` episode (silenced or
+    inhibited in Alertmanager) joins an open incident it belongs to but never opens one: it gets
+    ``None`` and stays unassigned until it fires unsuppressed.
     """
     # The loud ones first, so a quiet alert finds the incident its inhibitor opens in this batch.
     new_alerts = sorted(new_alerts, key=lambda a: (a.fingerprint, a.starts_at) in quiet)
-    components = {c for a in new_alerts if (c := component_of(a.labels, policy.component_labels))}
-    incidents = _open_incidents(session, payload.group_key, components)
     added: dict[int, list[dict[str, str]]] = {}
-    assignment: dict[tuple[str, datetime], int | None] = {}
+    out = _Assignment()
     views = [i.view() for i in incidents.values()]
     for alert in new_alerts:
         chosen = choose_incident(payload.group_key, alert.labels, views, now, policy)
         if chosen is None and (alert.fingerprint, alert.starts_at) in quiet:
-            assignment[(alert.fingerprint, alert.starts_at)] = None
+            out.incidents[(alert.fingerprint, alert.starts_at)] = None
             continue
         if chosen is None:
             component = component_of(alert.labels, policy.component_labels)
             severity = alert.labels.get("severity")
-            chosen = session.execute(
-                insert(Incident)
+            chosen = conn.execute(
+                insert(_INCIDENTS)
                 .values(
                     status="open",
                     group_key=payload.group_key,
@@ -218,7 +227,7 @@ def _assign(
                     opened_at=now,
                     updated_at=now,
                 )
-                .returning(Incident.id)
+                .returning(_INCIDENTS.c.id)
             ).scalar_one()
             opened = _Open(chosen, payload.group_key, component, now, severity, opened_now=True)
             incidents[chosen] = opened
@@ -226,24 +235,13 @@ def _assign(
         incident = incidents[chosen]
         incident.severity = _more_severe(incident.severity, alert.labels.get("severity"))
         added.setdefault(chosen, []).append(_brief(alert))
-        assignment[(alert.fingerprint, alert.starts_at)] = chosen
-    events = []
+        out.incidents[(alert.fingerprint, alert.starts_at)] = chosen
     for incident_id, alerts in added.items():
         incident = incidents[incident_id]
-        session.execute(
-            update(Incident)
-            .where(Incident.id == incident_id)
-            .values(updated_at=now, severity=incident.severity)
-        )
+        out.updated.append((incident_id, incident.severity))
         kind = "opened" if incident.opened_now else "alerts_added"
-        events.append(
-            {
-                "incident_id": incident_id,
-                "at": now,
-                "kind": kind,
-                "detail": {"group_key": payload.group_key, "alerts": alerts},
-            }
-        )
+        detail = {"group_key": payload.group_key, "alerts": alerts}
+        out.events.append({"incident_id": incident_id, "kind": kind, "detail": detail})
         if incident.opened_now:
             enqueue(
                 session,
@@ -256,9 +254,8 @@ def _assign(
             result.opened_incidents.append(incident_id)
         else:
             result.updated_incidents.append(incident_id)
-    if events:  # none when every alert was quiet and found no incident to join
-        session.execute(insert(IncidentEvent), events)
-    return assignment
+        incident.updated_at, incident.opened_now = now, False
+    return out
 
 
 def _resolve_finished(session: Session, incident_ids: set[int], now: datetime, result: IngestResult) -> None:
@@ -329,45 +326,6 @@ def ingest_many(
         return results
 
 
-def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
-    """``values`` in slices small enough for one ``IN (...)`` (PostgreSQL takes at most 65,535 parameters)."""
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
-#: The episodes as one JSON document on PostgreSQL, for :func:`_insert_recordset`.
-_RECORDSET = text(
-    "INSERT INTO alert_episodes (fingerprint, starts_at, ends_at, status, labels, annotations, generator_url,"
-    " incident_id, first_seen, last_seen)"
-    " SELECT r.fingerprint, r.starts_at, r.ends_at, r.status, r.labels, r.annotations, r.generator_url,"
-    " r.incident_id, :now, :now FROM json_to_recordset(CAST(:rows AS JSON)) AS r(fingerprint VARCHAR,"
-    " starts_at TIMESTAMPTZ, ends_at TIMESTAMPTZ, status VARCHAR, labels JSON, annotations JSON,"
-    " generator_url TEXT, incident_id INTEGER)"
-).bindparams(bindparam("now", type_=UTCDateTime()))
-
-
-def _insert_recordset(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
-    """Insert episodes on PostgreSQL as one JSON parameter per 10,000 rows.
-
-    A multi-row ``VALUES`` list has ten parameters per row, and psycopg rewrites a statement of
-    more than 50 parameters (or 4 KiB) with a regular expression at every execution (~3 ms per
-    50-alert notification, more than the insert itself); arrays of strings it escapes one by one.
-    One JSON document, serialised by orjson in one call, costs neither.
-    """
-    for chunk in _chunks(rows):
-        # first_seen and last_seen are :now; the times go as RFC 3339 text with their offset.
-        document = orjson.dumps([
-            {**row, "starts_at": _rfc3339(row["starts_at"]), "ends_at": _rfc3339(row["ends_at"]),
-             "first_seen": None, "last_seen": None}
-            for row in chunk
-        ]).decode()
-        conn.execute(_RECORDSET, {"now": now, "rows": document})
-
-
-def _rfc3339(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
-
-
 def _ingest_one(
     session: Session, payload: WebhookPayload, policy: GroupingPolicy, now: datetime, max_attempts: int,
     quiet: Set[tuple[str, datetime]] = frozenset(), cache: dict[str, str] | None = None,
@@ -380,53 +338,50 @@ def _ingest_one(
     for alert in payload.alerts:
         alerts[(alert.fingerprint, alert.starts_at)] = alert  # the last copy of a repeated alert wins
     result = IngestResult(alerts=len(payload.alerts))
-    fingerprints = sorted({fp for fp, _ in alerts})
-    columns = _EPISODES.c
-    existing = {
-        (row.fingerprint, row.starts_at): row
-        for chunk in _chunks(fingerprints)
-        for row in conn.execute(
-            select(columns.id, columns.fingerprint, columns.starts_at, columns.status, columns.incident_id)
-            .where(columns.fingerprint.in_(chunk))
-        )
-        if (row.fingerprint, row.starts_at) in alerts
+    # The open incidents any of the alerts could join (a superset of those the new ones can: one
+    # statement with the episodes' lookup), by their stored, redacted, component.
+    components = {
+        _redacted(value, cache)
+        for a in alerts.values() if (value := component_of(a.labels, policy.component_labels))
     }
+    existing, open_rows = statements.look_up(conn, alerts.keys(), payload.group_key, components, now)
     touched: set[int] = set()
     new = [_clean(a, cache) for key, a in alerts.items() if key not in existing]
-    if new:
-        assignment = _assign(session, payload, new, policy, now, max_attempts, result, quiet)
-        rows = [
-            {
-                "fingerprint": a.fingerprint,
-                "starts_at": a.starts_at,
-                "ends_at": a.ends_at if a.status == "resolved" else None,
-                "status": a.status,
-                "labels": a.labels,
-                "annotations": a.annotations,
-                "generator_url": a.generator_url,
-                "incident_id": assignment[(a.fingerprint, a.starts_at)],
-                "first_seen": now,
-                "last_seen": now,
-            }
-            for a in new
-        ]
-        if conn.dialect.name == "postgresql":
-            _insert_recordset(conn, rows, now)
-        else:
-            conn.execute(insert(_EPISODES), rows)
-        result.new_episodes = len(new)
-        touched.update(i for a in new if a.status == "resolved"
-                       and (i := assignment[(a.fingerprint, a.starts_at)]) is not None)
-    # Episodes stored without an incident while suppressed, now firing unsuppressed: assign them.
+    # Episodes stored without an incident while suppressed, now firing unsuppressed: assigned below.
     waiting = [key for key, row in existing.items() if row.incident_id is None and row.status == "firing"
                and alerts[key].status == "firing" and key not in quiet]
+    if open_rows is None and (new or waiting):
+        open_rows = statements.open_incidents(conn, payload.group_key, components)
+    incidents = {i: _Open.of(row) for i, row in (open_rows or {}).items()}
+    assigned = _assign(conn, session, payload, new, incidents, policy, now, max_attempts, result, quiet) \
+        if new else _Assignment()
+    rows = [
+        {
+            "fingerprint": a.fingerprint,
+            "starts_at": a.starts_at,
+            "ends_at": a.ends_at if a.status == "resolved" else None,
+            "status": a.status,
+            "labels": a.labels,
+            "annotations": a.annotations,
+            "generator_url": a.generator_url,
+            "incident_id": assigned.incidents[(a.fingerprint, a.starts_at)],
+        }
+        for a in new
+    ]
+    if rows:
+        statements.write(conn, assigned.updated, assigned.events, rows, now)
+    result.new_episodes = len(new)
+    touched.update(i for a in new if a.status == "resolved"
+                   and (i := assigned.incidents[(a.fingerprint, a.starts_at)]) is not None)
     if waiting:
-        late = _assign(session, payload, [_clean(alerts[key], cache) for key in waiting], policy, now,
-                       max_attempts, result)
+        late = _assign(conn, session, payload, [_clean(alerts[key], cache) for key in waiting], incidents,
+                       policy, now, max_attempts, result)
+        statements.write(conn, late.updated, late.events, [], now)
+        columns = _EPISODES.c
         for key in waiting:
             conn.execute(update(_EPISODES).where(columns.id == existing[key].id)
-                         .values(incident_id=late[key]))
-    resolving = [
+                         .values(incident_id=late.incidents[key]))
+    resolving: list[tuple[StoredEpisode, WebhookAlert]] = [
         (row, alerts[key])
         for key, row in existing.items()
         if row.status == "firing" and alerts[key].status == "resolved"
@@ -434,15 +389,11 @@ def _ingest_one(
     for row, alert in resolving:
         conn.execute(
             update(_EPISODES)
-            .where(columns.id == row.id)
+            .where(_EPISODES.c.id == row.id)
             .values(status="resolved", ends_at=alert.ends_at or now, last_seen=now)
         )
         if row.incident_id is not None:
             touched.add(row.incident_id)
     result.resolved_episodes = len(resolving) + sum(1 for a in new if a.status == "resolved")
-    resolved_ids = {row.id for row, _ in resolving}
-    seen_only = [row.id for row in existing.values() if row.id not in resolved_ids]
-    for chunk in _chunks(seen_only):
-        conn.execute(update(_EPISODES).where(columns.id.in_(chunk)).values(last_seen=now))
     _resolve_finished(session, touched, now, result)
     return result
