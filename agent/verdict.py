@@ -76,6 +76,19 @@ def _tied_to_alert(state: InvestigationState) -> bool:
     return False
 
 
+def _own_signal_unseen(state: InvestigationState) -> bool:
+    """Whether the alert's own signal was queried and no call of it found any series."""
+    evidence = state.get("evidence", {})
+    seen = []
+    for call in state.get("calls", []):
+        if not str(call.get("signal") or "").startswith("alert:"):
+            continue
+        ev = evidence.get(call["evidence_id"], {})
+        if meaning_of(ev) in _JUDGING:
+            seen.append(not (ev.get("status") == "empty" and ev.get("data", {}).get("series") == []))
+    return bool(seen) and not any(seen)
+
+
 def apply_verdict_rules(
     diagnosis: Diagnosis, state: InvestigationState, catalog: Catalog | None
 ) -> Diagnosis:
@@ -102,6 +115,8 @@ def apply_verdict_rules(
             return _lower(diagnosis, "the question names no catalog component: what changed "
                                      f"({top.component}) is not tied to it; name what it is about")
         name = state.get("alert", {}).get("name", "the alert")
-        return _lower(diagnosis, f"{name} matches no catalog component and its own signal did not change: "
+        own_signal = ("its own expression matched no series (check its labels against what Prometheus "
+                      "has)" if _own_signal_unseen(state) else "its own signal did not change")
+        return _lower(diagnosis, f"{name} matches no catalog component and {own_signal}: "
                                  f"what changed ({top.component}) is not tied to it by any evidence")
     return diagnosis

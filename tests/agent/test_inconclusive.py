@@ -96,6 +96,8 @@ def test_an_alert_on_a_service_the_catalog_does_not_know_is_inconclusive(
     assert report.root_cause.verdict == "inconclusive", report.root_cause.summary
     assert report.root_cause.component is None
     assert "CheckoutP99High matches no catalog component" in report.root_cause.summary
+    # No series is named as such: "did not change" sent people looking for a flat graph.
+    assert "its own expression matched no series" in report.root_cause.summary
 
 
 def test_the_known_alert_is_still_identified(prom_history: PromHistory, tmp_path: Path) -> None:
