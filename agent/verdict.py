@@ -100,11 +100,12 @@ def apply_verdict_rules(
     if diagnosis.top is None:
         # "Nothing changed" is only true of what could be read: say that most of it could not.
         return Diagnosis([], "inconclusive", why_failed) if too_little else diagnosis
+    if too_little:
+        # Also when the ranking alone was too weak: "confidence 0.24" hides that nothing was read.
+        return _lower(diagnosis, why_failed)
     if diagnosis.verdict != "identified":
         return diagnosis
     top = diagnosis.top
-    if too_little:
-        return _lower(diagnosis, why_failed)
     own = [f for f in state.get("findings", []) if f.get("anomalous")
            and str(f.get("component") or f["signal"]) == top.component]
     if failed and own and all(f.get("kind") == "log" for f in own):

@@ -129,3 +129,33 @@ def test_missing_series_count_as_missing_evidence_not_as_normal() -> None:
                            "data": {"series": [{"series": "w", "found": False}]}}})
     judged, missing, reason = evidence_coverage(state)
     assert (judged, sorted(missing), reason) == (4, ["b.y", "c.z"], "nothing matched")
+
+
+def test_a_window_with_no_data_says_so_even_when_a_weak_candidate_is_left() -> None:
+    """The README's `--question "why is ctr down?" --at 2026-11-24T02:40:00Z` against the demo (whose
+    data is from today): every metric matched no series, the drift table still gave a weak candidate,
+    and the answer was "the best candidate (feature-pipeline) has confidence 0.24, below 0.35" —
+    not that nothing could be read at that time."""
+    from augur.agent.diagnose import Diagnosis, ScoredCandidate
+    from augur.agent.state import CallRecord, InvestigationState
+    from augur.agent.verdict import apply_verdict_rules
+
+    def call(signal: str, ev_id: str, tool: str = "onset") -> CallRecord:
+        return CallRecord(key=ev_id, tool=tool, args={}, why="", component=signal.split(".")[0],
+                          signal=signal, planner="sop", evidence_id=ev_id, status="", started=0.0,
+                          duration_s=0.0)
+
+    unseen = {"tool": "onset", "status": "empty", "reason": "`business_ctr` matched no series in the range",
+              "data": {"series": []}}
+    state = InvestigationState(
+        calls=[call("ctr.ctr", "ev-1"), call("ranker-model.accuracy", "ev-2"),
+               call("ranker-serving.p99", "ev-3"), call("feature-pipeline.psi", "ev-4", "drift")],
+        evidence={"ev-1": unseen, "ev-2": unseen, "ev-3": unseen, "ev-4": {"tool": "drift", "status": "ok"}})
+    weak = ScoredCandidate(component="feature-pipeline", signal="feature-pipeline.psi", layer="data",
+                           fault_type="data_drift", onset=None, score=0.57, confidence=0.24)
+    below = Diagnosis([weak], "inconclusive", "the best candidate (feature-pipeline) has confidence 0.24, "
+                                              "below 0.35")
+    out = apply_verdict_rules(below, state, platform_catalog())
+    assert out.verdict == "inconclusive"
+    assert "the onset evidence of 3 of 4 examined signals failed" in out.why, out.why
+    assert "matched no series" in out.why
