@@ -110,7 +110,10 @@ def investigate(
         elif kind == "correlate":
             err.print(f"[bold]chain[/]: {details['chain'] or '(none)'}", highlight=False)
         elif kind == "diagnose":
-            err.print(f"[bold]verdict[/]: {details['verdict']} ({details['top'] or 'no candidate'})")
+            top = details["top"]
+            named = (f"best candidate {top}, not named as the cause"
+                     if top and details["verdict"] != "identified" else top or "no candidate")
+            err.print(f"[bold]verdict[/]: {details['verdict']} ({escape(str(named))})")
 
     try:
         lookback_s = parse_duration(lookback)

@@ -9,12 +9,14 @@ in for a Prometheus that is down.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -22,6 +24,7 @@ import yaml
 from augur.evals.servers import free_port
 from augur.server.store.database import Store
 from augur.server.store.proposals import SqlProposalStore
+from tests.fixtures.prometheus import PromHistory
 from tests.rules.samples import drift_proposal
 
 REPO = Path(__file__).resolve().parents[2]
@@ -221,3 +224,19 @@ def test_a_prometheus_that_is_down_is_said_once_not_once_per_call(tmp_path: Path
     failures = [line for line in result.stderr.splitlines() if f"cannot reach Prometheus at {DEAD}" in line]
     assert len(failures) == 3, result.stderr  # the first failure, the count of the rest, the exit's error
     assert "more call(s) failed the same way" in failures[1]
+
+
+def test_an_inconclusive_verdict_line_does_not_read_as_naming_a_cause(prom_history: PromHistory) -> None:
+    """stderr said ``verdict: inconclusive (feature-pipeline)`` for an alert about another service."""
+    expr = ('histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket'
+            '{service="checkout"}[5m]))) > 0.5')
+    alert = {"status": "firing", "labels": {"alertname": "CheckoutP99High", "service": "checkout"},
+             "startsAt": prom_history.t_end - 5 * 60,
+             "generatorURL": f"{prom_history.url}/graph?g0.expr={quote(expr)}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "augur.server.cli", "investigate", "-", "--catalog",
+         str(REPO / "tests" / "agent" / "platform.yaml"), "--prometheus-url", prom_history.url],
+        input=json.dumps(alert), capture_output=True, text=True, timeout=120, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AUGUR_")})
+    assert result.returncode == 0, result.stderr
+    assert "verdict: inconclusive (best candidate feature-pipeline, not named as the cause)" in result.stderr
