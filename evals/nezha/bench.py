@@ -88,17 +88,26 @@ def _baselines(prometheus_url: str, catalog: Any, fault: Fault,
 async def _run_day(data: NezhaData, day: str, workdir: Path, registry_factory: RegistryFactory,
                    baselines: Sequence[str], case_ids: set[str] | None,
                    on_case: Callable[[NezhaCase], None] | None, notes: list[str],
-                   discovered_catalog: bool = False, traces: bool = False) -> list[NezhaCase]:
+                   discovered_catalog: bool = False, traces: bool = False,
+                   anonymise: bool = False) -> list[NezhaCase]:
     from augur.agent.catalog import load_catalog
     from augur.evals.servers import PrometheusServer
     from augur.tools.logs.sqlite import SqliteLogStore
 
     await asyncio.to_thread(data.ensure, [day], ("metric", "log", "trace") if traces else ("metric", "log"))
-    tel = await asyncio.to_thread(convert_day, data.day_dir(day), workdir)
+    day_dir = data.day_dir(day)
+    anon = None
+    if anonymise:  # every service renamed, the fault list too: nothing may read meaning into names
+        from augur.evals.nezha.anonymise import anonymise_day
+
+        anon = await asyncio.to_thread(anonymise_day, day_dir, workdir / "anonymised" / day)
+        day_dir = anon.day_dir
+        notes.append(f"{day}: services renamed to svc01..svc{len(anon.mapping):02d}")
+    tel = await asyncio.to_thread(convert_day, day_dir, workdir)
     notes += [f"{day}: {n}" for n in tel.notes]
     if traces:
         # The toolbox's span store is <data_dir>/traces.db; the registry's data_dir is workdir.
-        spans, refused = await asyncio.to_thread(ingest_traces, data.day_dir(day), workdir / "traces.db")
+        spans, refused = await asyncio.to_thread(ingest_traces, day_dir, workdir / "traces.db")
         notes.append(f"{day}: {spans} spans ingested into the embedded span store ({refused} refused)")
         if not tel.edges:  # no dependency.csv: the call graph is the spans'
             tel.edges = await asyncio.to_thread(span_edges, workdir / "traces.db", tel.services)
@@ -109,7 +118,7 @@ async def _run_day(data: NezhaData, day: str, workdir: Path, registry_factory: R
     rules_path = write_yaml(rules, workdir / "slo-rules.yml")
     log_db = workdir / "logs.db"
     logs = workdir / "logs.jsonl"
-    if await asyncio.to_thread(log_lines, data.day_dir(day), logs):
+    if await asyncio.to_thread(log_lines, day_dir, logs):
         await asyncio.to_thread(SqliteLogStore(log_db).ingest_file, logs)
     prom = await asyncio.to_thread(PrometheusServer.start, workdir / "prometheus",
                                    openmetrics=tel.openmetrics, rule_files=[rules_path])
@@ -119,7 +128,10 @@ async def _run_day(data: NezhaData, day: str, workdir: Path, registry_factory: R
         notes.append(f"{day}: {len(fired)} alert starts over the day")
         registry = registry_factory(prom.url, log_db)
         # --- the scorer's side from here: the truth pairs each fault with its alert ---
-        for fault, firing in match_firings(data.faults([day]), fired):
+        faults = data.faults([day])
+        if anon is not None:
+            faults = [anon.fault(f) for f in faults]
+        for fault, firing in match_firings(faults, fired):
             if case_ids is not None and fault.case_id not in case_ids:
                 continue
             case = NezhaCase(fault.case_id, day, fault.service, fault.fault_type, fired=firing is not None)
@@ -165,6 +177,7 @@ async def run_nezha(
     on_case: Callable[[NezhaCase], None] | None = None,
     discovered_catalog: bool = False,
     traces: bool = False,
+    anonymise: bool = False,
 ) -> NezhaResult:
     """Run the benchmark over ``days`` (optionally only the faults ``case_ids``).
 
@@ -173,6 +186,8 @@ async def run_nezha(
     instead of the one written from ``dependency.csv``; baselines keep the written one.
     ``traces``: also ingest the day's trace CSVs into the case's embedded span store and give the
     frontend (where user requests enter) a trace signal, so the investigation reads its traces.
+    ``anonymise``: rename every service to ``svc01``... (:mod:`augur.evals.nezha.anonymise`), the
+    fault list too; case ids then carry the opaque names.
     """
     if registry_factory is None:
         from augur.evals.runner import default_registry
@@ -187,7 +202,7 @@ async def run_nezha(
             if wanted is not None and not any(c.startswith(day) for c in wanted):
                 continue
             cases += await _run_day(data, day, root / day, registry_factory, baselines, wanted, on_case,
-                                    notes, discovered_catalog, traces)
+                                    notes, discovered_catalog, traces, anonymise)
     finally:
         if workdir is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -78,7 +78,8 @@ def eval_command(
     ),
     anonymise: bool = typer.Option(
         False, "--anonymise", help="Rename every component, signal, alert and operator-named metric to "
-        "opaque names (evals/variants.py): fault typing must not rest on names."),
+        "opaque names (evals/variants.py): fault typing must not rest on names. With --dataset "
+        "nezha-ob: every service renamed svc01... in the data and the fault list."),
     baseline: bool = typer.Option(
         False, "--baseline", help="Also run RCAEval's BARO and N-Sigma on the same data (needs the "
         "`baselines` extra)."
@@ -106,7 +107,7 @@ def eval_command(
     """Replay the incident scenarios and score AC@1, AC@3, fault type, chain accuracy and time."""
     if dataset is not None:
         _dataset_eval(dataset, case or [], day or [], archive, cache, baseline, as_json, workdir, min_ac1,
-                      discovered_catalog, traces)
+                      discovered_catalog, traces, anonymise)
         return
     from augur.evals.runner import render_table, run_suite
     from augur.evals.scenario import ScenarioError, list_scenarios, load_scenario
@@ -143,7 +144,7 @@ def eval_command(
 
 def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path | None, cache: Path | None,
                   baseline: bool, as_json: bool, workdir: Path | None, min_ac1: float | None,
-                  discovered_catalog: bool = False, traces: bool = False) -> None:
+                  discovered_catalog: bool = False, traces: bool = False, anonymise: bool = False) -> None:
     """``augur eval --dataset nezha-ob``: the real-data benchmark (see :mod:`augur.evals.nezha`)."""
     if dataset != "nezha-ob":
         raise _fail(f"--dataset {dataset!r} is not known: the real-data benchmark is nezha-ob")
@@ -178,7 +179,7 @@ def _dataset_eval(dataset: str, cases: list[str], days: list[str], archive: Path
                       f"({c.seconds:.2f} s)[/]")
 
     result = asyncio.run(run_nezha(data, days=days or None, workdir=workdir, baselines=methods,
-                                   discovered_catalog=discovered_catalog, traces=traces,
+                                   discovered_catalog=discovered_catalog, traces=traces, anonymise=anonymise,
                                    case_ids=cases or None, on_case=progress))
     _finish(result, render_table, as_json, min_ac1)
 

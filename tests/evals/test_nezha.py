@@ -137,6 +137,17 @@ def test_two_real_faults_end_to_end_through_prometheus(tmp_path: Path) -> None:
         by_hand = sum(c.truth in c.ranked[:k] and (k > 1 or c.verdict == "identified")
                       for c in result.cases) / len(result.cases)
         assert s[f"ac{k}"] == round(by_hand, 4)
+    # With every service renamed (svc01... in sorted order, the fault list too) the answers are the
+    # same, name for name: nothing in the diagnosis reads meaning into Online Boutique's names.
+    opaque = {name: f"svc{i:02d}" for i, name in enumerate(sorted(services), 1)}
+    renamed = [w.replace(w.rsplit("-", 1)[1], opaque[w.rsplit("-", 1)[1]]) for w in wanted]
+    anon = asyncio.run(run_nezha(data, days=["2022-08-22"], workdir=tmp_path / "anon", case_ids=renamed,
+                                 anonymise=True))
+    assert [c.case_id for c in anon.cases] == renamed
+    for plain, hidden in zip(result.cases, anon.cases, strict=True):
+        assert hidden.ranked == [opaque[s] for s in plain.ranked]
+        assert (hidden.verdict, hidden.confidence, hidden.truth) == (plain.verdict, plain.confidence,
+                                                                      opaque[plain.truth])
     # Only what it needed was unpacked: that day's metrics and logs, no traces, not the other day.
     assert (tmp_path / "cache" / "rca_data" / "2022-08-22" / "metric" / "front_service.csv").is_file()
     assert not (tmp_path / "cache" / "rca_data" / "2022-08-22" / "trace").exists()
