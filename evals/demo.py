@@ -391,13 +391,18 @@ def run_demo(workdir: Path, *, env: Mapping[str, str], console: Any, wait: bool 
         iid = done.incident_id
         alert_file = write_alert_file(workdir / ALERT_FILE, done.incident)
         base = stack.augur_url
+        # One address a line, each short enough for an 80-column terminal: a wrapped URL cannot be
+        # clicked or copied (the Alertmanager's and the reviewer token were cut across two lines).
         console.print(Panel(
-            f"incidents    {base}/\n"
-            f"incident     {base}/incidents/{iid}  (Markdown: /v1/incidents/{iid}/report.md)\n"
-            f"postmortem   {base}/v1/incidents/{iid}/postmortem.html\n"
-            f"rule review  {base}/review  (reviewer token: {stack.reviewer_token})\n"
-            f"prometheus   {stack.prometheus.url}/alerts    alertmanager {stack.alertmanager.url}\n"
-            f"time to report: {elapsed:.1f} s — stop with Ctrl-C or `make demo-stop`",
+            f"incidents     {base}/\n"
+            f"incident      {base}/incidents/{iid}\n"
+            f"as Markdown   {base}/v1/incidents/{iid}/report.md\n"
+            f"postmortem    {base}/v1/incidents/{iid}/postmortem.html\n"
+            f"rule review   {base}/review\n"
+            f"reviewer      {REVIEWER}, token {stack.reviewer_token}\n"
+            f"prometheus    {stack.prometheus.url}/alerts\n"
+            f"alertmanager  {stack.alertmanager.url}\n"
+            f"time to report: {elapsed:.1f} s; stop with Ctrl-C or `make demo-stop`",
             title="open", highlight=False))
         # Plain lines, not a panel: they are meant to be copied into another shell as they are.
         console.print("[bold]In another shell, the CLI on the demo's data:[/]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 @pytest.mark.slow
 def test_demo_runs_to_report_and_stops_by_pid(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUGUR_")}
-    env.update({"AUGUR_DATA_DIR": str(tmp_path), "COLUMNS": "160"})
+    env.update({"AUGUR_DATA_DIR": str(tmp_path), "COLUMNS": "80"})  # a plain terminal's width
     cli = [sys.executable, "-m", "augur.server.cli", "demo"]
     demo = subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     pidfile = tmp_path / "demo" / "demo.json"
@@ -31,7 +32,14 @@ def test_demo_runs_to_report_and_stops_by_pid(tmp_path: Path) -> None:
         assert "time to report" in text, text[-3000:]
         # The one line that points the CLI at the demo's data, and the pages to open.
         assert f"export AUGUR_CONFIG_FILE={tmp_path / 'demo' / 'augur.yaml'}" in text, text[-3000:]
-        assert "/review" in text and "postmortem.html" in text and "reviewer token" in text
+        assert "/review" in text and "postmortem.html" in text
+        # Every address and the reviewer token whole on one line of the 80 columns, to click or copy.
+        for label, pattern in [("incident", r"http://127\.0\.0\.1:\d+/incidents/1"),
+                               ("postmortem", r"http://127\.0\.0\.1:\d+/v1/incidents/1/postmortem\.html"),
+                               ("reviewer", r"demo, token \S{12,}"),
+                               ("prometheus", r"http://127\.0\.0\.1:\d+/alerts"),
+                               ("alertmanager", r"http://127\.0\.0\.1:\d+")]:
+            assert re.search(rf"│ {label} +{pattern} +│", text), (label, text[-3000:])
         assert "feature-pipeline" in text and "webhook arrived" in text
         pids = json.loads(pidfile.read_text())["pids"]
         assert set(pids) == {"demo", "augur", "prometheus", "alertmanager"}
