@@ -32,6 +32,7 @@ from augur.evals.nezha.telemetry import (
     convert_day,
     ingest_traces,
     log_lines,
+    log_services,
     span_edges,
     write_yaml,
 )
@@ -112,14 +113,16 @@ async def _run_day(data: NezhaData, day: str, workdir: Path, registry_factory: R
         if not tel.edges:  # no dependency.csv: the call graph is the spans'
             tel.edges = await asyncio.to_thread(span_edges, workdir / "traces.db", tel.services)
             notes.append(f"{day}: {len(tel.edges)} call edges from the spans")
-    catalog_path = write_yaml(catalog_for(tel, traces=traces), workdir / "catalog.yaml")
+    log_db = workdir / "logs.db"
+    logs = workdir / "logs.jsonl"
+    logged: set[str] = set()
+    if await asyncio.to_thread(log_lines, day_dir, logs):
+        await asyncio.to_thread(SqliteLogStore(log_db).ingest_file, logs)
+        logged = await asyncio.to_thread(log_services, logs)
+    catalog_path = write_yaml(catalog_for(tel, traces=traces, log_services=logged), workdir / "catalog.yaml")
     catalog = load_catalog(catalog_path)
     rules = alert_rules(tel.sli_service)
     rules_path = write_yaml(rules, workdir / "slo-rules.yml")
-    log_db = workdir / "logs.db"
-    logs = workdir / "logs.jsonl"
-    if await asyncio.to_thread(log_lines, day_dir, logs):
-        await asyncio.to_thread(SqliteLogStore(log_db).ingest_file, logs)
     prom = await asyncio.to_thread(PrometheusServer.start, workdir / "prometheus",
                                    openmetrics=tel.openmetrics, rule_files=[rules_path])
     cases: list[NezhaCase] = []

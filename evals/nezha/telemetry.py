@@ -42,7 +42,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +61,7 @@ __all__ = [
     "convert_day",
     "ingest_traces",
     "log_lines",
+    "log_services",
     "parse_time",
     "sli_service",
     "span_edges",
@@ -276,11 +277,18 @@ def _signal(name: str, query: str, unit: str, bad: str, description: str) -> dic
             "description": description}
 
 
-def catalog_for(tel: DayTelemetry, *, traces: bool = False) -> dict[str, Any]:
+#: What an operator searches a service's logs for when something broke.
+ERROR_LOG_QUERY = "error OR exception OR failed OR fatal OR timeout OR refused OR unavailable"
+
+
+def catalog_for(tel: DayTelemetry, *, traces: bool = False,
+                log_services: Collection[str] = ()) -> dict[str, Any]:
     """The catalog an operator would write for the cluster (see the module docstring).
 
     ``traces``: the frontend, where user requests enter, gets a trace signal (its spans and
     everything they call are in the embedded span store, see :func:`ingest_traces`).
+    ``log_services``: the services whose container logs are in the log store get an ``errors``
+    log signal (:data:`ERROR_LOG_QUERY` over their lines: error templates new since the baseline).
     """
     callers = {b for _, b in tel.edges}
     sli = tel.sli_service
@@ -313,6 +321,9 @@ def catalog_for(tel: DayTelemetry, *, traces: bool = False) -> dict[str, Any]:
                 f'max by (destination_workload) ({EDGE_LATENCY}{{namespace="{NAMESPACE}",reporter="source",'
                 f'destination_workload="{svc}"}})', "s", "up",
                 "median latency of calls to the service as its callers measure it (network included)"))
+        if svc in log_services:
+            signals.append({"name": "errors", "kind": "log", "log_query": ERROR_LOG_QUERY,
+                            "description": "error lines in the service's own logs"})
         if svc == sli:
             signals += _sli_signals(sli, traces)
         components.append({
@@ -402,6 +413,12 @@ def write_yaml(data: dict[str, Any], path: Path) -> Path:
     """Dump ``data`` as YAML at ``path``."""
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def log_services(path: Path) -> set[str]:
+    """The services of the JSON lines :func:`log_lines` wrote at ``path``."""
+    with path.open() as fh:
+        return {str(json.loads(line).get("service") or "") for line in fh} - {""}
 
 
 def log_lines(day_dir: Path, out: Path) -> int:

@@ -4,10 +4,12 @@
 Nezha's second half (Train Ticket, ~40 services, days 2023-01-29/30) is not beside the repository,
 so this test writes a small archive of that shape itself: three services
 (``ts-ui-dashboard -> ts-order-service -> ts-price-service``), two hours of one-minute rows, one
-CPU fault on ts-price-service whose latency reaches its callers and the user-facing SLI, and the
-spans of a few requests. Everything else is the real path: ``NezhaData`` reads the days from the
-archive, the day is converted and backfilled into a real Prometheus with promtool, the SLI rule
-fires from the data, the call graph comes from the spans, and the fault is investigated.
+CPU fault on ts-price-service whose latency reaches its callers and the user-facing SLI, the
+spans of a few requests, and two minutes of container logs (a quiet one before the fault, one with
+the price service's exceptions during it), as Nezha ships them. Everything else is the real path:
+``NezhaData`` reads the days from the archive, the day is converted and backfilled into a real
+Prometheus with promtool, the SLI rule fires from the data, the call graph comes from the spans,
+and the fault is investigated.
 """
 
 from __future__ import annotations
@@ -102,6 +104,22 @@ def _archive(path: Path) -> Path:
     files[f"{base}/trace/09_29_trace.csv"] = _csv(
         ["TraceID", "SpanID", "ParentID", "PodName", "OperationName", "StartTimeUnixNano",
          "EndTimeUnixNano", "Duration"], spans)
+    logs: dict[str, list[list[object]]] = {"09_20": [], "09_31": []}
+    for minute, rows in logs.items():  # one quiet minute before the fault, one during it
+        t_min = START + (int(minute[:2]) * 60 + int(minute[3:]) - 8 * 60) * 60
+        for n in range(30):
+            svc = list(PODS)[n % 3]
+            t = t_min + n * 2
+            if minute == "09_31" and svc == "ts-price-service":
+                text = (f"{_time(t)[:23]} ERROR 1 --- [nio-16579-exec-{n}] price.service.PriceServiceImpl : "
+                        f"query failed: java.lang.RuntimeException: price of route {n} unavailable")
+            else:
+                text = f"{_time(t)[:23]}  INFO 1 --- [nio-8080-exec-{n}] {svc}.Controller : request {n} ok"
+            wrapped = json.dumps({"log": text + "\n", "stream": "stdout", "time": _time(t)})
+            rows.append([datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z"), int(t * 1e9),
+                         "10.0.0.1", PODS[svc], svc, f"trace{n:04d}", f"{n:04x}a", wrapped])
+        files[f"{base}/log/{minute}_log.csv"] = _csv(
+            ["Timestamp", "TimeUnixNano", "Node", "PodName", "Container", "TraceID", "SpanID", "Log"], rows)
     with tarfile.open(path, "w:xz") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
@@ -137,3 +155,7 @@ def test_a_train_ticket_shaped_day_without_dependency_csv_is_investigated(tmp_pa
     assert case.ranked, "the report should rank the changed services"
     assert case.ranked[0] == "ts-price-service", case.ranked
     assert case.verdict == "identified"
+    # Every service with container logs gets an error-lines signal; the price service's new
+    # RuntimeException lines corroborate it (the quiet 09:20 minute is the baseline).
+    assert catalog.count("kind: log") == 3
+    assert "its logs changed too" in case.top_reasons
