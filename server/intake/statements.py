@@ -11,6 +11,11 @@ event, the new episodes) and two on a redelivery. Here:
 - :func:`write` updates the incidents that gain alerts, adds their timeline events and inserts
   the new episodes — one statement (data-modifying CTEs) on PostgreSQL.
 
+The look-up names the fingerprints twice: PostgreSQL guesses 100 rows for a JSON document, and
+with that guess it scanned the whole ``alert_episodes`` table (7 ms at 9,000 rows, against 1 ms by
+the index) until the table was large enough; an array it cannot see into (``ANY(ARRAY(...))``)
+keeps it on the index at every size.
+
 Rows travel as one JSON document per statement, serialised by orjson in one call: psycopg
 rewrites statements of more than 50 parameters with a regular expression at every execution,
 and escapes arrays of strings one by one. SQLite, in the process, has no round trips to save and
@@ -63,7 +68,8 @@ _LOOK_UP = text(
     "WITH keys AS (SELECT k.fingerprint, k.starts_at FROM json_to_recordset(CAST(:keys AS JSON))"
     " AS k(fingerprint VARCHAR, starts_at TIMESTAMPTZ)),"
     " seen AS (UPDATE alert_episodes AS e SET last_seen = :now FROM keys"
-    " WHERE e.fingerprint = keys.fingerprint AND e.starts_at = keys.starts_at"
+    " WHERE e.fingerprint = ANY(ARRAY(SELECT fingerprint FROM keys))"
+    " AND e.fingerprint = keys.fingerprint AND e.starts_at = keys.starts_at"
     " RETURNING e.id, e.fingerprint, e.starts_at, e.status, e.incident_id)"
     " SELECT 'episode' AS row_kind, id, fingerprint AS name, starts_at AS at, status AS state,"
     " incident_id, NULL AS severity FROM seen"
