@@ -55,6 +55,17 @@ def edge_sources(settings: Settings, *, traces: bool, edge_files: Sequence[Path]
     return sources
 
 
+def log_services(settings: Settings, start: float, end: float) -> list[str]:
+    """The services with lines in the embedded log store over ``[start, end]`` (none with
+    Elasticsearch configured, or without a store): discovery gives them an ``errors`` log signal."""
+    if settings.elasticsearch_url:
+        return []
+    from augur.server.toolbox import log_db_path
+    from augur.tools.logs import SqliteLogStore
+
+    return SqliteLogStore(log_db_path(settings), timeout_s=DISCOVERY_TIMEOUT_S).services(start, end)
+
+
 def resolve_catalog(
     settings: Settings, *, at: float, window_s: float = 4 * 3600.0,
     on_progress: Callable[[str], None] | None = None, now: float | None = None,
@@ -81,14 +92,16 @@ def resolve_catalog(
     wall = time.time() if now is None else now
     files = [settings.catalog_edges_file] if settings.catalog_edges_file else []
     sources = edge_sources(settings, traces=True, edge_files=files)
-    described = [s.describe() for s in sources]
+    look = max(window_s, 3600.0)
+    logged = log_services(settings, at - look, at)
+    described = [s.describe() for s in sources] + ([f"log services: {','.join(logged)}"] if logged else [])
     cache = CatalogCache(settings.data_dir / "catalogs", settings.catalog_discovery_ttl_s)
     cached = cache.get(url, described, now=wall)
     if cached is not None:
         return ResolvedCatalog(cached.catalog, "cached", _note(cached.provenance, cached.path), cached.path)
     try:
-        found = discover(connect(url, timeout_s=DISCOVERY_TIMEOUT_S), at=at, window_s=max(window_s, 3600.0),
-                         edge_sources=sources, on_progress=on_progress)
+        found = discover(connect(url, timeout_s=DISCOVERY_TIMEOUT_S), at=at, window_s=look,
+                         edge_sources=sources, on_progress=on_progress, log_services=logged)
     except (ToolError, Unavailable, EdgeError) as exc:
         return ResolvedCatalog(None, "failed", f"no catalog configured and discovery from {url} failed "
                                f"({exc}): worked from the alert's expression and labels only")

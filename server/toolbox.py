@@ -13,7 +13,7 @@ from augur.tools.base import ToolRegistry
 from augur.tools.toolbox import Backends
 from augur.tools.toolbox import build_registry as build_from_backends
 
-__all__ = ["backends_of", "build_registry", "trace_db_path"]
+__all__ = ["backends_of", "build_registry", "log_db_path", "trace_db_path"]
 
 
 def trace_db_path(settings: Settings) -> Path:
@@ -21,10 +21,15 @@ def trace_db_path(settings: Settings) -> Path:
     return settings.trace_db or settings.data_dir / "traces.db"
 
 
+def log_db_path(settings: Settings) -> Path:
+    """The embedded log store's file: AUGUR_LOG_DB, else ``<data_dir>/logs.db``."""
+    return settings.log_db or settings.data_dir / "logs.db"
+
+
 def backends_of(settings: Settings) -> Backends:
     """Where ``settings`` say each backend is."""
     return Backends(
-        log_db=settings.log_db or settings.data_dir / "logs.db",
+        log_db=log_db_path(settings),
         trace_db=trace_db_path(settings),
         prometheus_url=settings.prometheus_url,
         elasticsearch_url=settings.elasticsearch_url,

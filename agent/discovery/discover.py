@@ -20,7 +20,7 @@ Each edge's comment says which of these it came from, so a reviewer knows which 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from augur.agent.catalog import Catalog, Layer, parse_catalog
@@ -218,12 +218,28 @@ def build_draft(inv: Inventory, edge_sets: Sequence[tuple[EdgeSource, Sequence[C
     return DraftCatalog(inv.url, inv.at, inv.window_s, drafts, sources, notes)
 
 
+def _log_signals(draft: DraftCatalog, services: Collection[str]) -> int:
+    """Give each component whose ``service`` the log store knows an ``errors`` log signal."""
+    wanted = set(services)
+    added = 0
+    for d in draft.drafts.values():
+        service = dict(d.owner.match).get("service")
+        if service in wanted:
+            d.log_service = service
+            added += 1
+    return added
+
+
 def discover(
     prom: PrometheusClient, *, at: float, window_s: float = 3600.0,
     edge_sources: Sequence[EdgeSource] = (), layer_edges: bool = True, max_families: int = 2000,
-    on_progress: Progress | None = None,
+    on_progress: Progress | None = None, log_services: Collection[str] = (),
 ) -> Discovered:
     """Discover a catalog from the Prometheus behind ``prom`` as of ``at`` (see the module docstring).
+
+    ``log_services``: the ``service`` values with lines in the log store over the window; a
+    component matched by one of them gets an ``errors`` log signal (its lines searched for error
+    words, templates new since the baseline).
 
     Raises ToolError/Unavailable (Prometheus) and EdgeError (an edge source) with the fix.
     """
@@ -237,6 +253,8 @@ def discover(
         say(f"{len(edges)} call edges from {source.describe()}")
         edge_sets.append((source, edges))
     draft = build_draft(inv, edge_sets, layer_edges=layer_edges)
+    if log_services:
+        say(f"{_log_signals(draft, log_services)} components with lines in the log store")
     text = draft.to_yaml()
     catalog = parse_catalog(text, "<discovered catalog>")
     say(f"{draft.provenance()}, {draft.signal_count} signals")

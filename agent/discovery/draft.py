@@ -24,6 +24,8 @@ _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
 #: Whether the catalog schema lets a signal declare its fault type (a playbook key).
 _DECLARES_FAULT_TYPE = "fault_type" in Signal.model_fields
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
+#: What a component's ``errors`` log signal searches its lines for (an on-call engineer's first query).
+ERROR_LOG_QUERY = "error OR exception OR failed OR fatal OR timeout OR refused OR unavailable"
 
 
 def _scalar(value: str) -> str:
@@ -50,6 +52,7 @@ class Draft:
     workloads: set[str] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
     trace_service: str | None = None
+    log_service: str | None = None  # its lines in the log store carry service=<this>
 
     @property
     def name(self) -> str:
@@ -89,8 +92,9 @@ class DraftCatalog:
 
     @property
     def signal_count(self) -> int:
-        """Number of signals (trace signals included)."""
-        return sum(len(d.signals) + (1 if d.trace_service else 0) for d in self.drafts.values())
+        """Number of signals (trace and log signals included)."""
+        return sum(len(d.signals) + (1 if d.trace_service else 0) + (1 if d.log_service else 0)
+                   for d in self.drafts.values())
 
     def provenance(self) -> str:
         """``discovered from URL at TIME, N components, E depends_on edges``."""
@@ -121,7 +125,7 @@ class DraftCatalog:
                 for dep, why in sorted(draft.depends_on.items()):
                     lines.append(f"      - {_scalar(dep)}  # {_comment(why)}")
             signals = draft.signals
-            if signals or draft.trace_service:
+            if signals or draft.trace_service or draft.log_service:
                 lines.append("    signals:")
             for sig in signals:
                 lines.append(f"      - name: {_scalar(sig.name)}  # {_comment(sig.origin)}")
@@ -131,6 +135,12 @@ class DraftCatalog:
                 lines.append(f"        bad: {sig.bad}")
                 if sig.fault_type and _DECLARES_FAULT_TYPE:
                     lines.append(f"        fault_type: {sig.fault_type}  # what the exporter's metric means")
+            if draft.log_service:
+                where = _comment(draft.log_service)
+                lines.append(f"      - name: errors  # its lines in the log store (service={where}): "
+                             "error templates new since the baseline")
+                lines.append("        kind: log")
+                lines.append(f"        log_query: {json.dumps(ERROR_LOG_QUERY)}")
             if draft.trace_service:
                 lines.append("      - name: traces  # the service's spans: which hop of a request grew")
                 lines.append("        kind: trace")

@@ -82,3 +82,26 @@ def test_the_cache_is_reused_within_its_ttl_and_a_file_wins(
     assert off.source == "none" and off.catalog is None
     down = resolve_catalog(Settings(prometheus_url="http://127.0.0.1:9", data_dir=tmp_path), at=at)
     assert down.source == "failed" and down.catalog is None and "cannot reach Prometheus" in str(down.note)
+
+
+def test_services_with_lines_in_the_log_store_get_an_error_log_signal(
+        prom_history: PromHistory, tmp_path: Path) -> None:
+    from augur.tools.logs import LogRecord, SqliteLogStore
+
+    at = prom_history.t_end
+    bare = resolve_catalog(Settings(prometheus_url=prom_history.url, data_dir=tmp_path / "bare"), at=at)
+    assert bare.catalog is not None
+    assert not [s for c in bare.catalog.components for s in c.signals if s.kind == "log"]
+    # `augur logs ingest` loaded the serving pods' lines (and a service Prometheus does not know).
+    SqliteLogStore(tmp_path / "logs" / "logs.db").ingest(
+        [LogRecord(ts=at - 600 + i, level="info", service=svc, host="h", message="request served")
+         for i, svc in enumerate(["ranker-serving", "ranker-serving", "billing"])])
+    settings = Settings(prometheus_url=prom_history.url, data_dir=tmp_path / "logs")
+    resolved = resolve_catalog(settings, at=at)
+    assert resolved.source == "discovered" and resolved.catalog is not None
+    logs = {c.name: s for c in resolved.catalog.components for s in c.signals if s.kind == "log"}
+    assert list(logs) == ["ranker-serving"]  # only a component its lines name; billing has none
+    assert "error" in str(logs["ranker-serving"].log_query)
+    assert resolved.catalog.component("ranker-serving").match.get("service") == "ranker-serving"
+    # The reviewable YAML says where the signal came from.
+    assert "its lines in the log store (service=ranker-serving)" in resolved.path.read_text()

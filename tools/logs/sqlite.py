@@ -196,6 +196,20 @@ class SqliteLogStore:
         """No web UI for the embedded store."""
         return None
 
+    def services(self, start: float, end: float) -> list[str]:
+        """The services with lines in ``[start, end]`` (Unix s), sorted; [] without a store."""
+        if not Path(self.path).is_file():
+            return []
+        conn = connect_ro(self.path, self.timeout_s, missing=f"no log store at {self.path}")
+        try:
+            rows = conn.execute("SELECT DISTINCT service FROM logs WHERE ts BETWEEN ? AND ? AND service "
+                                "IS NOT NULL AND service <> '' ORDER BY service", (start, end)).fetchall()
+        except sqlite3.DatabaseError:
+            return []  # not a log store: log_search says so when it is asked
+        finally:
+            conn.close()
+        return [str(r[0]) for r in rows]
+
     def _search(self, query: LogQuery) -> LogPage:
         conn = connect_ro(
             self.path, self.timeout_s,
