@@ -579,3 +579,13 @@ def test_logs_that_start_after_the_baseline_flag_nothing_new(
     again = run(LogSearchTool(whole), baseline_end=cut)
     assert again.data["baseline_covered"] is True
     assert any(t["new"] and "CUDA out of memory" in t["template"] for t in again.data["templates"])
+
+
+def test_a_window_over_several_days_dates_its_times(store: SqliteLogStore) -> None:
+    """A month of logs read 'NEW since 00:00:00 ... busiest bucket 12:00:00': which day?"""
+    evidence = run(LogSearchTool(store), start="2026-11-20T00:00:00Z", end="2026-11-24T03:00:00Z",
+                   baseline_end="2026-11-24T00:45:00Z")
+    assert "NEW since 2026-11-24 00:45:00" in evidence.summary
+    assert "busiest bucket 2026-11-2" in evidence.summary
+    same_day = run(LogSearchTool(store), baseline_end="2026-11-24T00:45:00Z")
+    assert "NEW since 00:45:00" in same_day.summary  # one day: the time of day is enough

@@ -92,8 +92,8 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _hm(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
+def _hm(ts: float, dated: bool = False) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S" if dated else "%H:%M:%S")
 
 
 def _bucket_width(span: float, requested: float | None, max_buckets: int) -> float:
@@ -296,6 +296,12 @@ class LogSearchTool(Tool):
         start: float, end: float, baseline_end: float, baseline_lines: int, truncated: list[str],
         covered: bool = True,
     ) -> str:
+        # Times of day alone, unless the window spans more than one UTC day (a month of logs).
+        dated = datetime.fromtimestamp(start, UTC).date() != datetime.fromtimestamp(end, UTC).date()
+
+        def hm(ts: float) -> str:
+            return _hm(ts, dated)
+
         what = f"lines match `{args.query}`" if args.query.strip() else "lines"
         if args.filters:
             what += " with " + ", ".join(f"{k}={v}" for k, v in sorted(args.filters.items()))
@@ -307,22 +313,22 @@ class LogSearchTool(Tool):
         parts = [head + f"; {total_templates} templates"]
         new = [t for t in templates if t.new]
         if new:
-            shown = "; ".join(f"'{t.template[:120]}' x{t.count} from {_hm(t.first_seen)}" for t in new[:3])
-            quiet = f" (no matching line before {_hm(baseline_end)})" if not baseline_lines else ""
+            shown = "; ".join(f"'{t.template[:120]}' x{t.count} from {hm(t.first_seen)}" for t in new[:3])
+            quiet = f" (no matching line before {hm(baseline_end)})" if not baseline_lines else ""
             if any(not t.first_seen_exact for t in new):  # the scan was cut and a look-up failed
                 quiet = f" (absent from the {baseline_lines} baseline lines scanned)"
-            parts.append(f"NEW since {_hm(baseline_end)}{quiet}: {shown}")
+            parts.append(f"NEW since {hm(baseline_end)}{quiet}: {shown}")
         elif not covered:
-            parts.append(f"{self.backend.description} holds no line at all before {_hm(baseline_end)} in "
+            parts.append(f"{self.backend.description} holds no line at all before {hm(baseline_end)} in "
                          "this window (its logs start later), so nothing can be compared and no template "
                          "is flagged new: ingest or ship the logs from before the incident to compare")
         elif baseline_end > start:
-            parts.append(f"no template is new since {_hm(baseline_end)}")
+            parts.append(f"no template is new since {hm(baseline_end)}")
         else:
             parts.append("the baseline window is empty (baseline_end = start), so no template is flagged new")
         if page.buckets:
             t, n = max(page.buckets, key=lambda b: b[1])
-            parts.append(f"busiest bucket {_hm(t)} ({n} lines)")
+            parts.append(f"busiest bucket {hm(t)} ({n} lines)")
         if truncated:
             parts.append("cut: " + ", ".join(truncated))
         return ". ".join(parts) + "."
