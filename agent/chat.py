@@ -238,7 +238,8 @@ def answer(text: str, incidents: list[IncidentBrief]) -> Answer:
     matches = match_incidents(intent.subject, incidents)
     if not matches:
         known = ", ".join(f"#{i.id} {i.title}" for i in incidents[:5]) or "none yet"
-        return Answer(intent=intent, headline=f"I found no incident matching “{intent.subject}”. "
+        asked = " ".join(text.split())  # as typed: "why did X alert?", not the parsed "did X alert?"
+        return Answer(intent=intent, headline=f"I found no incident matching “{asked}”. "
                                               f"Recent incidents: {known}.")
     best = matches[0][1]
     return _explain(intent, best, [incident for _, incident in matches[1:]])

@@ -95,6 +95,7 @@ def test_ask_on_an_empty_store_says_where_incidents_come_from(tmp_path: Path) ->
     result = _augur("ask", "why did sshd fail?", db=f"sqlite:///{tmp_path / 'augur.db'}", tmp_path=tmp_path)
     assert result.returncode == 1
     assert "none yet" in result.stdout
+    assert "matching “why did sshd fail?”" in result.stdout  # the question as asked, not "did sshd fail?"
     hint = result.stderr
     assert "augur serve" in hint and "no incidents yet" in hint  # where incidents come from
     assert f"export AUGUR_CONFIG_FILE={demo / 'augur.yaml'}" in hint  # the demo's store is another one
