@@ -50,6 +50,7 @@ from typing import Any
 
 import yaml
 
+from augur.agent.discovery.draft import ERROR_LOG_QUERY
 from augur.evals.nezha.dataset import service_of_pod
 from augur.evals.servers import Sample, write_openmetrics
 
@@ -277,10 +278,6 @@ def _signal(name: str, query: str, unit: str, bad: str, description: str) -> dic
             "description": description}
 
 
-#: What an operator searches a service's logs for when something broke.
-ERROR_LOG_QUERY = "error OR exception OR failed OR fatal OR timeout OR refused OR unavailable"
-
-
 def catalog_for(tel: DayTelemetry, *, traces: bool = False,
                 log_services: Collection[str] = ()) -> dict[str, Any]:
     """The catalog an operator would write for the cluster (see the module docstring).
@@ -402,11 +399,12 @@ def ingest_traces(day_dir: Path, db: Path) -> tuple[int, int]:
 
 def span_edges(db: Path, services: list[str]) -> list[tuple[str, str]]:
     """The ``(caller, callee)`` service pairs the span store at ``db`` saw, among ``services``."""
+    from augur.agent.discovery import SpanEdges
     from augur.tools.span_store import SqliteSpanStore
 
     known = set(services)
-    return sorted({(e.parent, e.child) for e in SqliteSpanStore(db).call_edges()
-                   if e.parent in known and e.child in known})
+    edges = SpanEdges(SqliteSpanStore(db), str(db)).edges(0.0, 1e12)  # every span
+    return sorted({(e.caller, e.callee) for e in edges if e.caller in known and e.callee in known})
 
 
 def write_yaml(data: dict[str, Any], path: Path) -> Path:
