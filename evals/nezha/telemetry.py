@@ -123,8 +123,11 @@ class DayTelemetry:
     @property
     def entry_points(self) -> list[str]:
         """Services that call others and are called by none: where user requests enter."""
-        called = {b for _, b in self.edges}
-        return sorted({a for a, _ in self.edges} - called)
+        return _entry_points(self.edges)
+
+
+def _entry_points(edges: list[tuple[str, str]]) -> list[str]:
+    return sorted({a for a, _ in edges} - {b for _, b in edges})
 
 
 def _rows(path: Path) -> Iterator[dict[str, str]]:
@@ -220,8 +223,7 @@ def sli_service(front_service: Path, services: list[str], edges: list[tuple[str,
     if wanted in services:
         return wanted
     known = set(services)
-    inside = [(a, b) for a, b in edges if a in known and b in known]
-    roots = sorted({a for a, _ in inside} - {b for _, b in inside})
+    roots = _entry_points([(a, b) for a, b in edges if a in known and b in known])
     return roots[0] if len(roots) == 1 else wanted
 
 
@@ -332,7 +334,7 @@ def catalog_for(tel: DayTelemetry, *, traces: bool = False,
         # The SLI measures the system from outside: a component of its own in front of the entry
         # points (every service when the call graph is unknown); traces start at the entry point.
         entries = tel.entry_points or list(tel.services)
-        signals = _sli_signals(sli, traces and len(entries) == 1, trace_service=entries[0])
+        signals = _sli_signals(sli, traces and len(entries) == 1, trace_service=next(iter(entries), None))
         components.append({"name": sli, "layer": "service", "match": {"service": sli},
                            "depends_on": entries, "signals": signals})
     return {"version": 1, "components": components}
